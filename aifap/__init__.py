@@ -1,0 +1,22 @@
+"""AIFAP: a Jupyter-first research-to-live platform for crypto portfolio rebalancing."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it; imported on first use so `import aifap` stays fast
+_LAZY: dict[str, str] = {}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aifap' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,52 @@
+"""The ``aifap`` command. Each area adds its commands from its own module here.
+
+Exit codes: 0 ok, 1 error (an AIFAP error is printed without a traceback), 2 usage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from aifap.core.errors import AifapError
+
+app = typer.Typer(
+    name="aifap",
+    help="AIFAP: research, backtest and run crypto rebalancing strategies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+# each module registers its commands or sub-apps on `app` when imported
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
+) -> None:
+    """Research, backtest and run crypto portfolio rebalancing strategies."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"aifap.cli.{_module}")
+
+
+def main() -> None:
+    """Run the CLI; AIFAP errors exit 1 with their message, not a traceback."""
+    try:
+        app()
+    except AifapError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

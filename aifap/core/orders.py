@@ -1,0 +1,145 @@
+"""Orders, fills and deterministic client order ids."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+
+
+class Side(StrEnum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """Return +1 for buys and -1 for sells."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderStatus(StrEnum):
+    """Lifecycle of an order as the gateway reports it."""
+
+    PENDING = "pending"  # journaled, not yet acknowledged by the exchange
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+class FillReason(StrEnum):
+    """Why a fill happened."""
+
+    REBALANCE = "rebalance"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    LIQUIDATION = "liquidation"
+
+
+def client_order_id(session_id: str, cycle: int, symbol: str, leg: str) -> str:
+    """Return the deterministic client order id of one leg of one cycle.
+
+    The same (session, cycle, symbol, leg) always gives the same id, so a retried or
+    restarted request can be looked up at the exchange instead of being sent twice.
+    The id is at most 36 characters of ``[A-Za-z0-9_-]`` (Bitget's and Binance's rule).
+    """
+    if cycle < 0:
+        raise ValueError(f"cycle must be >= 0, was {cycle}")
+    digest = hashlib.blake2b(
+        f"{session_id}\x1f{cycle}\x1f{symbol}\x1f{leg}".encode(), digest_size=12
+    ).hexdigest()
+    prefix = f"af{cycle}"[:12]
+    return f"{prefix}-{digest}"[:36]
+
+
+def check_client_id(client_id: str) -> str:
+    """Return ``client_id`` if it is 1-36 characters of ``[A-Za-z0-9_-]``, else raise."""
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise ValueError(
+            f"client order id must be 1-36 characters of [A-Za-z0-9_-], was {client_id!r}"
+        )
+    return client_id
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order the planner wants sent: a market order unless ``price`` is set.
+
+    ``amount`` is unsigned and already rounded to the market's precision; ``side`` says
+    the direction. ``reduce_only`` orders may only shrink a position (closes are always
+    reduce-only). ``take_profit`` / ``stop_loss`` are the position's SL/TP after the fill.
+    """
+
+    client_id: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    reduce_only: bool = False
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    price: Decimal | None = None
+    leg: str = "open"
+
+    def __post_init__(self) -> None:
+        check_client_id(self.client_id)
+        if not self.amount.is_finite() or self.amount <= 0:
+            raise ValueError(f"{self.symbol}: amount must be > 0, was {self.amount}")
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """Return the amount with the side's sign (+ buy, - sell)."""
+        return self.amount * self.side.sign
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the exchange knows it."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    amount: Decimal
+    status: OrderStatus
+    exchange_id: str | None = None
+    filled: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    reduce_only: bool = False
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution: ``amount`` unsigned, ``fee`` in the quote currency (positive = paid)."""
+
+    symbol: str
+    side: Side
+    amount: Decimal
+    price: Decimal
+    fee: Decimal
+    timestamp: datetime
+    client_id: str | None = None
+    order_id: str | None = None
+    trade_id: str | None = None
+    fee_currency: str = "USDT"
+    reason: FillReason = FillReason.REBALANCE
+    realized_pnl: Decimal | None = field(default=None, compare=False)
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """Return the amount with the side's sign (+ buy, - sell)."""
+        return self.amount * self.side.sign
+
+    @property
+    def notional(self) -> Decimal:
+        """Return amount × price (multiply by the contract size for futures value)."""
+        return self.amount * self.price

@@ -1,0 +1,137 @@
+"""Parse a strategy's output into validated ``TargetWeight`` values.
+
+The strategy contract (DESIGN.md): ``{symbol: weight}`` or ``{symbol: {'weight': w,
+'presetStopSurplusPrice': tp, 'presetStopLossPrice': sl}}`` (``take_profit`` /
+``stop_loss`` are aliases). A weight is margin / trader equity; negative is short
+(futures only). Symbols left out are targeted at 0 by the planner; ``None`` means
+"no opinion, keep positions". Anything else is rejected with ``InvalidTargetError``
+naming the symbol and the rule, so no order is ever sent on a bad output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from numbers import Real
+from typing import Any
+
+from aifap.core.errors import InvalidTargetError
+from aifap.core.markets import MarketSpec, MarketType, to_decimal
+
+TAKE_PROFIT_KEYS = ("presetStopSurplusPrice", "take_profit")
+STOP_LOSS_KEYS = ("presetStopLossPrice", "stop_loss")
+SPEC_KEYS = frozenset({"weight", *TAKE_PROFIT_KEYS, *STOP_LOSS_KEYS})
+OUTPUT = "<strategy output>"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetWeight:
+    """What the strategy wants for one symbol: a weight and optional SL/TP prices."""
+
+    symbol: str
+    weight: Decimal
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+
+
+def _number(symbol: str, field: str, value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Real | Decimal):
+        raise InvalidTargetError(symbol, f"{field} must be a number", value=type(value).__name__)
+    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(float(value))
+    if not finite:
+        raise InvalidTargetError(symbol, f"{field} must be a finite number", value=value)
+    return to_decimal(value if isinstance(value, Decimal) else float(value))
+
+
+def _pick(symbol: str, spec: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    present = [key for key in keys if spec.get(key) is not None]
+    if len(present) > 1:
+        raise InvalidTargetError(symbol, f"give only one of {' / '.join(keys)}", value=present)
+    return spec[present[0]] if present else None
+
+
+def _parse_one(symbol: str, spec: Any) -> TargetWeight:
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(map(str, spec)) - SPEC_KEYS)
+        if unknown:
+            raise InvalidTargetError(
+                symbol, f"spec keys must be among {sorted(SPEC_KEYS)}", value=unknown
+            )
+        if "weight" not in spec:
+            raise InvalidTargetError(symbol, "spec must have a 'weight'")
+        weight = _number(symbol, "weight", spec["weight"])
+        tp_raw = _pick(symbol, spec, TAKE_PROFIT_KEYS)
+        sl_raw = _pick(symbol, spec, STOP_LOSS_KEYS)
+        tp = None if tp_raw is None else _number(symbol, "take profit", tp_raw)
+        sl = None if sl_raw is None else _number(symbol, "stop loss", sl_raw)
+        for field, price in (("take profit", tp), ("stop loss", sl)):
+            if price is not None and price <= 0:
+                raise InvalidTargetError(symbol, f"{field} must be > 0", value=price)
+        return TargetWeight(symbol, weight, take_profit=tp, stop_loss=sl)
+    return TargetWeight(symbol, _number(symbol, "weight", spec))
+
+
+def _check_stops(target: TargetWeight, price: Decimal) -> None:
+    symbol, tp, sl = target.symbol, target.take_profit, target.stop_loss
+    if target.weight > 0:
+        if sl is not None and sl >= price:
+            raise InvalidTargetError(symbol, f"stop loss on a long must be < price {price}", sl)
+        if tp is not None and tp <= price:
+            raise InvalidTargetError(symbol, f"take profit on a long must be > price {price}", tp)
+    elif target.weight < 0:
+        if sl is not None and sl <= price:
+            raise InvalidTargetError(symbol, f"stop loss on a short must be > price {price}", sl)
+        if tp is not None and tp >= price:
+            raise InvalidTargetError(symbol, f"take profit on a short must be < price {price}", tp)
+
+
+def parse_targets(
+    output: Any,
+    markets: Mapping[str, MarketSpec],
+    *,
+    prices: Mapping[str, Decimal | float] | None = None,
+    max_gross_weight: Decimal | float = Decimal(1),
+) -> dict[str, TargetWeight] | None:
+    """Validate a strategy's output and return its targets by symbol.
+
+    Args:
+        output: what ``strategy(context, config_dict)`` returned.
+        markets: the tradable markets by compact symbol; other symbols are rejected.
+        prices: current prices, used to check SL/TP sides (skipped where missing).
+        max_gross_weight: the limit on the sum of absolute weights.
+
+    Returns:
+        None when the strategy has no opinion (keep positions), else the targets
+        for the symbols it named (the planner closes the ones it left out).
+
+    Raises:
+        InvalidTargetError: naming the symbol and the rule that was broken.
+    """
+    if output is None:
+        return None
+    if not isinstance(output, Mapping):
+        raise InvalidTargetError(
+            OUTPUT, "must be a dict of {symbol: weight or spec} or None", type(output).__name__
+        )
+    targets: dict[str, TargetWeight] = {}
+    for symbol, spec in output.items():
+        if not isinstance(symbol, str):
+            raise InvalidTargetError(str(symbol), "symbol must be a string", type(symbol).__name__)
+        market = markets.get(symbol)
+        if market is None:
+            raise InvalidTargetError(symbol, "symbol must be one of the session's markets")
+        target = _parse_one(symbol, spec)
+        if target.weight < 0 and market.market_type is MarketType.SPOT:
+            raise InvalidTargetError(
+                symbol, "weight must be >= 0 on spot (no shorts)", target.weight
+            )
+        if prices is not None and symbol in prices and target.weight != 0:
+            _check_stops(target, to_decimal(prices[symbol]))
+        targets[symbol] = target
+    gross = sum((abs(t.weight) for t in targets.values()), Decimal(0))
+    limit = to_decimal(max_gross_weight)
+    if gross > limit:
+        raise InvalidTargetError(OUTPUT, f"gross weight must be <= {limit}", value=gross)
+    return targets

@@ -1,0 +1,152 @@
+"""One engine factory, the declarative base, exact money columns and Alembic upgrades.
+
+Three logical databases (``platform``, ``market``, ``results``) may share one URL.
+Default: a SQLite file in the user's data directory; PostgreSQL via
+``AIFAP_DATABASE_URL`` or the per-database ``AIFAP_<KIND>_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, Numeric, String, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+from aifap.core.errors import ConfigError
+from aifap.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DatabaseKind = Literal["platform", "market", "results"]
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every AIFAP table."""
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An exact decimal column: NUMERIC(38, 18) on PostgreSQL, text on SQLite.
+
+    SQLite has no decimal type (its NUMERIC is a float), so amounts are stored as
+    their exact decimal string there; both backends give back ``Decimal``.
+    """
+
+    impl = Numeric(38, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Use text on SQLite, NUMERIC elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Reject non-finite amounts; write exact decimal strings on SQLite."""
+        if value is None:
+            return None
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        if not number.is_finite():
+            raise ValueError(f"amount must be finite, was {value!r}")
+        return format(number, "f") if dialect.name == "sqlite" else number
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """Return a Decimal."""
+        return None if value is None else Decimal(str(value))
+
+
+def database_url(kind: DatabaseKind = "platform", settings: Settings | None = None) -> str:
+    """Return the URL of a logical database: its own setting, the shared one, or SQLite."""
+    settings = settings or get_settings()
+    specific = {
+        "platform": None,
+        "market": settings.market_database_url,
+        "results": settings.results_database_url,
+    }[kind]
+    chosen = specific or settings.database_url
+    if chosen is not None:
+        return chosen.get_secret_value()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{settings.data_dir / 'aifap.db'}"
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with its password hidden, for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def make_engine(url: str, *, fresh: bool = False) -> Engine:
+    """Return the engine for ``url`` (one per URL per process unless ``fresh``).
+
+    SQLite files get WAL, a busy timeout and foreign keys; PostgreSQL URLs without a
+    driver use psycopg2. Child processes must call this again after fork, with
+    ``fresh=True``, because pooled connections cannot cross a fork.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigError(f"database URL must be a SQLAlchemy URL, was {redact_url(url)}") from exc
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    key = parsed.render_as_string(hide_password=False)
+    with _engines_lock:
+        if not fresh and key in _engines:
+            return _engines[key]
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed, poolclass=NullPool)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if not fresh:
+            _engines[key] = engine
+        return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    """Return a sessionmaker bound to ``engine`` that keeps objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic config for AIFAP's migrations against ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["url"] = url
+    return config
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest schema (every branch's head)."""
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "heads")
+    log.debug("migrated %s", redact_url(url))

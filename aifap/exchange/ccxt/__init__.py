@@ -1,0 +1,1 @@
+"""ccxt-backed gateways; the only package that imports ccxt."""
