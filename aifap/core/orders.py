@@ -115,6 +115,7 @@ class Order:
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
     created_at: datetime | None = None
+    reason: str | None = None  # why the exchange rejected or canceled it
 
 
 @dataclass(frozen=True, slots=True)
