@@ -69,7 +69,7 @@ class RetryPolicy:
         return Retrying(
             stop=stop,
             wait=wait_exponential_jitter(
-                initial=self.initial_wait, max=self.max_wait, jitter=self.jitter
+                multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
             ),
             retry=retry_if_exception(self.is_transient),
             before_sleep=before_sleep,
