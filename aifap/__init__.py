@@ -8,7 +8,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 # public name -> module that defines it; imported on first use so `import aifap` stays fast
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "BacktestResult": "aifap.backtest.result",
+    "backtest": "aifap.backtest.run",
+}
 
 __all__ = ["__version__", *sorted(_LAZY)]
 

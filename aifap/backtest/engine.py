@@ -1,0 +1,347 @@
+"""The backtest loop: strategy -> core planner -> fill model -> ledger, over aligned bars.
+
+Timing: at each rebalance bar the strategy sees every bar up to and including that
+bar's close (``context.now`` = its close time); the planner sizes orders at that
+close; the orders fill at the **next** bar's open. Between rebalances positions only
+change through SL/TP triggers and funding; that stretch is evaluated with float64
+numpy over whole blocks of bars, and Decimal is used only when something is booked.
+
+Holes: a bar missing for a symbol is not shown to the strategy, but for accounting
+its price stays at the last close (a flat bar), so orders due then fill at that price.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aifap.backtest.data import funding_events
+from aifap.context import Context
+from aifap.core.errors import StrategyError
+from aifap.core.fills import FillModel, first_stop_hits, stop_trigger
+from aifap.core.ledger import Ledger
+from aifap.core.markets import MarketSpec
+from aifap.core.orders import Fill
+from aifap.core.planner import DroppedLeg, plan
+from aifap.history import BarArrays
+from aifap.strategy import StrategyFn, call_strategy, validate_output
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """The knobs of one run (already validated by :func:`aifap.backtest`)."""
+
+    capital: Decimal
+    leverage: Decimal
+    threshold: Decimal
+    max_gross_weight: Decimal
+    rebalance_step: int  # ns
+    first_row: int
+    last_row: int
+    on_error: str = "raise"
+    session_id: str = "backtest"
+    config: Mapping[str, Any] = field(default_factory=dict)
+    progress: bool = False
+
+
+@dataclass
+class RunOutput:
+    """Raw results the :class:`BacktestResult` is built from."""
+
+    equity: np.ndarray  # PV at the close of rows first_row..last_row
+    fills: list[Fill]
+    dropped: list[tuple[pd.Timestamp, DroppedLeg]]
+    errors: list[tuple[pd.Timestamp, str]]
+    states: list[tuple[int, np.ndarray]]  # (row from which it holds, sizes × contract size)
+    rebalances: int
+    ledger: Ledger
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _filled(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), fallback, values)
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    if not np.isnan(values).any():
+        return values
+    return pd.DataFrame(values).ffill().to_numpy()
+
+
+class Engine:
+    """Run one strategy over :class:`BarArrays` (see the module docstring)."""
+
+    def __init__(
+        self,
+        strategy: StrategyFn,
+        arrays: BarArrays,
+        markets: Mapping[str, MarketSpec],
+        funding: Mapping[str, pd.Series],
+        fill_model: FillModel,
+        cfg: RunConfig,
+    ) -> None:
+        """Prepare the accounting prices, the schedule and the account."""
+        self.strategy = strategy
+        self.arrays = arrays
+        self.markets = dict(markets)
+        self.fill_model = fill_model
+        self.cfg = cfg
+        self.symbols = arrays.symbols
+        f = arrays.fields
+        self.close = _ffill(f["close"])
+        self.open = _filled(f["open"], self.close) if self.close is not f["close"] else f["open"]
+        self.high = _filled(f["high"], self.close) if self.close is not f["close"] else f["high"]
+        self.low = _filled(f["low"], self.close) if self.close is not f["close"] else f["low"]
+        self.cs = np.array([float(markets[s].contract_size) for s in self.symbols])
+        self.ledger = Ledger(cfg.capital, self.markets, leverage=cfg.leverage)
+        n = len(self.symbols)
+        self.size = np.zeros(n)
+        self.entry = np.zeros(n)
+        self.sl = np.full(n, np.nan)
+        self.tp = np.full(n, np.nan)
+        self.balance = float(cfg.capital)
+        self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
+        self.f_next = 0
+        self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
+        self.fills: list[Fill] = []
+        self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
+        self.errors: list[tuple[pd.Timestamp, str]] = []
+        self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
+        self.context = Context(arrays, config=cfg.config, mode="backtest")
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def _bar_time(self, row: int) -> pd.Timestamp:
+        return pd.Timestamp(int(self.arrays.times[row]), tz="UTC")
+
+    def _sync(self, symbol: str) -> None:
+        col = self.arrays.columns[symbol]
+        p = self.ledger.positions.get(symbol)
+        if p is None:
+            self.size[col] = self.entry[col] = 0.0
+            self.sl[col] = self.tp[col] = np.nan
+        else:
+            self.size[col] = float(p.size)
+            self.entry[col] = float(p.entry_price)
+            self.sl[col] = np.nan if p.stop_loss is None else float(p.stop_loss)
+            self.tp[col] = np.nan if p.take_profit is None else float(p.take_profit)
+        self.balance = float(self.ledger.balance)
+
+    def _state_changed(self, row: int) -> None:
+        self.states.append((row, self.size * self.cs))
+
+    def _write(self, start: int, stop: int) -> None:
+        """Write PV at the close of rows start..stop (inclusive) with the current book."""
+        if stop < start:
+            return
+        a = self.cfg.first_row
+        held = np.flatnonzero(self.size)
+        if held.size == 0:
+            self.equity[start - a : stop - a + 1] = self.balance
+            return
+        block = self.close[start : stop + 1, held] - self.entry[held]
+        self.equity[start - a : stop - a + 1] = self.balance + block @ (
+            self.size[held] * self.cs[held]
+        )
+
+    # -- between rebalances -------------------------------------------------------------
+
+    def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
+        events: list[tuple[int, int, int, float]] = []
+        guarded = np.flatnonzero((self.size != 0) & ~(np.isnan(self.sl) & np.isnan(self.tp)))
+        if guarded.size:
+            hits = first_stop_hits(
+                self.size[guarded],
+                self.sl[guarded],
+                self.tp[guarded],
+                self.high[start : stop + 1, guarded],
+                self.low[start : stop + 1, guarded],
+            )
+            for col, hit in zip(guarded, hits, strict=True):
+                if hit >= 0:
+                    events.append((start + int(hit), 0, int(col), 0.0))
+        rows = self.f_rows
+        i = self.f_next
+        while i < rows.size and rows[i] <= stop:
+            if rows[i] >= start:
+                events.append((int(rows[i]), 1, int(self.f_cols[i]), float(self.f_rates[i])))
+            i += 1
+        self.f_next = i
+        events.sort()
+        return events
+
+    def _stop(self, row: int, col: int, stop: int) -> int | None:
+        """Book a triggered stop at ``row``; return a later row to re-check, if any."""
+        symbol = self.symbols[col]
+        position = self.ledger.positions.get(symbol)
+        if position is None:
+            return None
+        hit = stop_trigger(
+            position.size,
+            position.stop_loss,
+            position.take_profit,
+            _dec(self.open[row, col]),
+            _dec(self.high[row, col]),
+            _dec(self.low[row, col]),
+        )
+        if hit is None:  # float and Decimal disagreed at the boundary: look further on
+            return row + 1 if row < stop else None
+        reason, price = hit
+        fill = self.fill_model.stop_fill(
+            position, self.markets[symbol], reason, Decimal(price), self._bar_time(row)
+        )
+        self.fills.append(self.ledger.apply(fill))
+        self._sync(symbol)
+        self._state_changed(row)
+        return None
+
+    def _advance(self, start: int, stop: int) -> None:
+        """Carry the book through rows start..stop: stops, funding, and PV per bar."""
+        if stop < start:
+            return
+        if not self.size.any() and (
+            self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
+        ):
+            self._write(start, stop)
+            return
+        pending = self._events(start, stop)
+        cursor = start
+        while pending:
+            row, kind, col, rate = pending.pop(0)
+            self._write(cursor, row - 1)
+            cursor = max(cursor, row)
+            if kind == 0:
+                again = self._stop(row, col, stop)
+                if again is not None:
+                    sub = first_stop_hits(
+                        self.size[[col]], self.sl[[col]], self.tp[[col]],
+                        self.high[again : stop + 1, [col]], self.low[again : stop + 1, [col]],
+                    )  # fmt: skip
+                    if sub[0] >= 0:
+                        pending.append((again + int(sub[0]), 0, col, 0.0))
+                        pending.sort()
+            elif self.size[col] != 0:
+                symbol = self.symbols[col]
+                self.ledger.apply_funding(
+                    symbol, _dec(rate), _dec(self.close[row, col]), self._bar_time(row)
+                )
+                self.balance = float(self.ledger.balance)
+        self._write(cursor, stop)
+
+    # -- rebalancing --------------------------------------------------------------------
+
+    def _prices(self, row: int) -> dict[str, float]:
+        raw = self.arrays.fields["close"][row]
+        return {s: float(v) for s, v in zip(self.symbols, raw, strict=True) if v == v}
+
+    def _marks(self, row: int, symbols: set[str]) -> dict[str, Decimal]:
+        cols = self.arrays.columns
+        out = {}
+        for s in symbols:
+            v = self.close[row, cols[s]]
+            if v == v:
+                out[s] = _dec(v)
+        return out
+
+    def _rebalance(self, cycle: int, row: int) -> None:
+        now = int(self.arrays.times[row]) + self.arrays.step
+        bar = pd.Timestamp(now, tz="UTC")
+        ctx = self.context
+        ctx.set_now(now)
+        held = set(self.ledger.positions)
+        ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
+        try:
+            output = call_strategy(self.strategy, ctx, self.cfg.config, bar=bar)
+            prices = self._prices(row)
+            targets = validate_output(
+                output,
+                self.markets,
+                prices=prices,
+                max_gross_weight=self.cfg.max_gross_weight,
+                bar=bar,
+            )
+        except StrategyError as exc:
+            if self.cfg.on_error == "raise":
+                raise
+            log.warning("skipping the rebalance at %s: %s", bar, exc)
+            self.errors.append((bar, str(exc)))
+            return
+        if targets is None or (not targets and not held):
+            return
+        symbols = held | set(targets)
+        marks = self._marks(row, symbols)
+        portfolio = self.ledger.portfolio(marks)
+        result = plan(
+            targets,
+            portfolio,
+            self.markets,
+            marks,
+            leverage=self.cfg.leverage,
+            threshold=self.cfg.threshold,
+            session_id=self.cfg.session_id,
+            cycle=cycle,
+        )
+        self.dropped.extend((bar, leg) for leg in result.dropped)
+        fill_row = row + 1
+        when = self._bar_time(fill_row)
+        touched = False
+        for order in result.orders:
+            col = self.arrays.columns[order.symbol]
+            fill = self.fill_model.market_fill(
+                order, self.markets[order.symbol], _dec(self.open[fill_row, col]), when
+            )
+            self.fills.append(
+                self.ledger.apply(fill, take_profit=order.take_profit, stop_loss=order.stop_loss)
+            )
+            self._sync(order.symbol)
+            touched = True
+        for update in result.stop_updates:
+            self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
+            self._sync(update.symbol)
+        if touched:
+            self._state_changed(fill_row)
+
+    def run(
+        self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None
+    ) -> RunOutput:
+        """Run the loop over ``rebalance_rows`` and return the raw results."""
+        cursor = self.cfg.first_row
+        for cycle, row in enumerate(rebalance_rows.tolist()):
+            self._advance(cursor, row)
+            cursor = row + 1
+            self._rebalance(cycle, row)
+            if progress is not None and cycle % 1000 == 999:
+                progress(1000)
+        self._advance(cursor, self.cfg.last_row)
+        if progress is not None:
+            progress(len(rebalance_rows) % 1000)
+        return RunOutput(
+            equity=self.equity,
+            fills=self.fills,
+            dropped=self.dropped,
+            errors=self.errors,
+            states=self.states,
+            rebalances=len(rebalance_rows),
+            ledger=self.ledger,
+        )
+
+
+def rebalance_rows(arrays: BarArrays, step_ns: int, first_row: int, last_row: int) -> np.ndarray:
+    """Return the rows whose close time falls on a ``step_ns`` boundary (epoch-aligned).
+
+    The last row is excluded: its orders would have no next bar to fill at.
+    """
+    rows = np.arange(first_row, last_row, dtype=np.int64)
+    closes = arrays.times[first_row:last_row] + arrays.step
+    return rows[closes % step_ns == 0]

@@ -1,0 +1,284 @@
+"""``aifap.backtest(...)``: validate the arguments, load the data, run, build the result."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aifap.backtest.data import load, parse_time
+from aifap.backtest.engine import Engine, RunConfig, RunOutput, rebalance_rows
+from aifap.backtest.result import BacktestResult
+from aifap.core import metrics as core_metrics
+from aifap.core.errors import ConfigError
+from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
+from aifap.core.markets import MarketType, to_decimal
+from aifap.core.timeframes import timeframe_seconds
+from aifap.history import NS
+from aifap.strategy import StrategyFn, load_strategy
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_REBALANCES = 20_000  # progress=None shows a bar from this many rebalances on
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> Decimal:
+    number = to_decimal(value)
+    if not number.is_finite() or number < 0 or (number == 0 and not allow_zero):
+        rule = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be a finite number {rule}, was {value!r}")
+    return number
+
+
+def backtest(
+    strategy: StrategyFn | str | Path,
+    data: Any = None,
+    *,
+    symbols: list[str] | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+    capital: float = 10_000,
+    rebalance_every: str = "5m",
+    market: str = "futures",
+    leverage: float = 1,
+    fee_rate: float = 0.0006,
+    slippage_bps: float = 0,
+    threshold: float = 0.01,
+    config: Mapping[str, Any] | None = None,
+    on_error: str = "raise",
+    progress: bool | None = None,
+    max_gross_weight: float = 1.0,
+    timeframe: str | None = None,
+    fill_model: FillModel | None = None,
+) -> BacktestResult:
+    """Backtest ``strategy`` on ``data`` and return its equity, returns, trades and metrics.
+
+    The strategy is called at every ``rebalance_every`` boundary with the bars up to
+    and including that bar's close; its orders go through the same planner as live
+    (:func:`aifap.core.planner.plan`) and fill at the next bar's open.
+
+    Args:
+        strategy: ``strategy(context, config_dict)``, a file path or ``module:function``.
+        data: None (the built-in synthetic market), a directory of
+            ``{SYMBOL}_{TIMEFRAME}.csv[.gz]`` files, a dict of DataFrames, or a BarSource.
+        symbols: the tradable symbols (default: all of the data's).
+        start: first time to trade (earlier bars still serve as history).
+        end: last time considered (bars complete at ``end``).
+        capital: starting allocation in the quote currency.
+        rebalance_every: ``'1m'``, ``'5m'``, ``'1h'``… (a multiple of the base bars).
+        market: ``'futures'`` (shorts, leverage, funding) or ``'spot'``.
+        leverage: leverage of new exposure (notional = weight × equity × leverage).
+        fee_rate: fee as a fraction of the notional of each fill.
+        slippage_bps: adverse slippage of each fill, in basis points.
+        threshold: trade only where ``|target − current weight| > threshold``.
+        config: passed to the strategy as ``config_dict`` and ``context.config``.
+        on_error: ``'raise'`` stops at a bad strategy output or exception; ``'skip'``
+            logs it, records it in ``result.errors`` and skips that rebalance.
+        progress: show a tqdm progress bar (None: only on long runs).
+        max_gross_weight: the limit on Σ|weight| a strategy may return.
+        timeframe: base timeframe to run on (default: the data's finest).
+        fill_model: fees and slippage (default from ``fee_rate`` and ``slippage_bps``).
+
+    Raises:
+        ConfigError: an argument breaks a rule.
+        StrategyError: the strategy raised or returned invalid targets (with
+            ``on_error='raise'``); the message names the bar, symbol and rule.
+        DataError: the data is missing or malformed.
+    """
+    fn = load_strategy(strategy)
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error must be 'raise' or 'skip', was {on_error!r}")
+    try:
+        kind = MarketType(market)
+    except ValueError:
+        raise ConfigError(f"market must be 'futures' or 'spot', was {market!r}") from None
+    cap = _positive("capital", capital)
+    lev = _positive("leverage", leverage)
+    if kind is MarketType.SPOT and lev != 1:
+        raise ConfigError(f"leverage must be 1 on spot, was {leverage!r}")
+    thr = _positive("threshold", threshold, allow_zero=True)
+    gross = _positive("max_gross_weight", max_gross_weight)
+    try:
+        step = timeframe_seconds(rebalance_every) * NS
+    except ValueError as exc:
+        raise ConfigError(f"rebalance_every: {exc}") from None
+    start_ns, end_ns = parse_time(start, "start"), parse_time(end, "end")
+    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+        raise ConfigError(f"end must be after start, was {end!r} <= {start!r}")
+    loaded = load(
+        data,
+        market=kind,
+        symbols=symbols,
+        end=None if end_ns is None else pd.Timestamp(end_ns, tz="UTC").to_pydatetime(),
+        timeframe=timeframe,
+    )
+    arrays = loaded.arrays
+    if step % arrays.step:
+        raise ConfigError(
+            f"rebalance_every must be a multiple of the base timeframe {arrays.timeframe}, "
+            f"was {rebalance_every!r}"
+        )
+    first = 0 if start_ns is None else arrays.complete_rows(start_ns)
+    last = arrays.length - 1
+    if first > last:
+        raise ConfigError(f"start must be before the data's end, was {start!r}")
+    rows = rebalance_rows(arrays, step, first, last)
+    cfg = RunConfig(
+        capital=cap,
+        leverage=lev,
+        threshold=thr,
+        max_gross_weight=gross,
+        rebalance_step=step,
+        first_row=first,
+        last_row=last,
+        on_error=on_error,
+        config=dict(config or {}),
+    )
+    model = fill_model or FillModel(
+        NotionalFee(_positive("fee_rate", fee_rate, allow_zero=True)),
+        BpsSlippage(_positive("slippage_bps", slippage_bps, allow_zero=True)),
+    )
+    engine = Engine(fn, arrays, loaded.markets, loaded.funding, model, cfg)
+    show = len(rows) >= PROGRESS_MIN_REBALANCES if progress is None else progress
+    if show:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(rows), desc="backtest", unit="rebalance") as bar:
+            out = engine.run(rows, bar.update)
+    else:
+        out = engine.run(rows)
+    settings = {
+        "symbols": list(arrays.symbols),
+        "start": str(pd.Timestamp(int(arrays.times[first]), tz="UTC")),
+        "end": str(pd.Timestamp(int(arrays.times[last]) + arrays.step, tz="UTC")),
+        "capital": float(cap),
+        "rebalance_every": rebalance_every,
+        "market": kind.value,
+        "leverage": float(lev),
+        "fee_rate": float(fee_rate),
+        "slippage_bps": float(slippage_bps),
+        "threshold": float(thr),
+        "timeframe": arrays.timeframe,
+        "on_error": on_error,
+    }
+    return build_result(out, engine, settings)
+
+
+def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> BacktestResult:
+    """Turn a run's raw output into a :class:`BacktestResult` (pyfolio formats)."""
+    arrays, cfg = engine.arrays, engine.cfg
+    first, last = cfg.first_row, cfg.last_row
+    closes = arrays.times[first : last + 1] + arrays.step
+    stamps = np.concatenate([[arrays.times[first]], closes])
+    index = pd.DatetimeIndex(stamps.view("datetime64[ns]")).tz_localize("UTC")
+    index.name = "timestamp"
+    values = np.concatenate([[float(cfg.capital)], out.equity])
+    equity = pd.Series(values, index=index, name="equity")
+    returns = core_metrics.daily_returns(equity, initial=float(cfg.capital))
+    positions = _positions(out, engine, closes, equity.to_numpy()[1:])
+    transactions = _transactions(out, engine)
+    orders = _orders(out, engine)
+    ledger = out.ledger
+    table = core_metrics.summary(
+        equity,
+        initial=float(cfg.capital),
+        trades=len(out.fills),
+        fees=float(ledger.fees),
+        funding=float(ledger.funding),
+    )
+    table["rebalances"] = out.rebalances
+    table["skipped_rebalances"] = len(out.errors)
+    table["dropped_legs"] = len(out.dropped)
+    table["realized_pnl"] = float(ledger.realized_pnl)
+    return BacktestResult(
+        equity=equity,
+        returns=returns,
+        positions=positions,
+        transactions=transactions,
+        orders=orders,
+        metrics=table,
+        errors=list(out.errors),
+        config=settings,
+    )
+
+
+def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarray) -> pd.DataFrame:
+    first = engine.cfg.first_row
+    # the last bar of each UTC day (a close at exactly midnight ends the previous day)
+    day = (closes - 1) // (86_400 * NS)
+    ends = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    rows = ends + first
+    state_rows = np.array([r for r, _ in out.states], dtype=np.int64)
+    which = np.searchsorted(state_rows, rows, side="right") - 1
+    sizes = np.stack([out.states[i][1] for i in which]) if len(which) else np.zeros((0, 0))
+    values = sizes * engine.close[rows] if len(which) else np.zeros((0, len(engine.symbols)))
+    values = np.where(values == 0, 0.0, values)  # no NaN for never-priced symbols
+    labels = pd.DatetimeIndex((day[ends] * 86_400 * NS).view("datetime64[ns]")).tz_localize("UTC")
+    frame = pd.DataFrame(values, index=labels, columns=list(engine.symbols))
+    frame = frame.loc[:, (frame != 0).any(axis=0)]
+    frame["cash"] = pv[ends] - frame.sum(axis=1).to_numpy()
+    frame.index.name = "timestamp"
+    return frame
+
+
+def _transactions(out: RunOutput, engine: Engine) -> pd.DataFrame:
+    fills = out.fills
+    index = pd.DatetimeIndex([f.timestamp for f in fills], tz="UTC", name="timestamp")
+    if not fills:
+        index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
+    cs = {s: m.contract_size for s, m in engine.markets.items()}
+    return pd.DataFrame(
+        {
+            "amount": [float(f.signed_amount * cs[f.symbol]) for f in fills],
+            "price": [float(f.price) for f in fills],
+            "symbol": [f.symbol for f in fills],
+        },
+        index=index,
+    ).astype({"amount": "float64", "price": "float64", "symbol": "object"})
+
+
+def _orders(out: RunOutput, engine: Engine) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = [
+        {
+            "timestamp": f.timestamp,
+            "symbol": f.symbol,
+            "side": f.side.value,
+            "amount": float(f.amount),
+            "price": float(f.price),
+            "fee": float(f.fee),
+            "realized_pnl": float(f.realized_pnl or 0),
+            "reason": f.reason.value,
+            "client_id": f.client_id,
+            "status": "filled",
+        }
+        for f in out.fills
+    ]
+    for bar, leg in out.dropped:
+        rows.append(
+            {
+                "timestamp": bar,
+                "symbol": leg.symbol,
+                "side": "buy" if leg.amount > 0 else "sell",
+                "amount": float(abs(leg.amount)),
+                "price": float("nan"),
+                "fee": 0.0,
+                "realized_pnl": 0.0,
+                "reason": leg.reason,
+                "client_id": None,
+                "status": "dropped",
+            }
+        )
+    columns = [
+        "timestamp", "symbol", "side", "amount", "price", "fee",
+        "realized_pnl", "reason", "client_id", "status",
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    if not frame.empty:
+        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return frame

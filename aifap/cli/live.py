@@ -1,0 +1,87 @@
+"""``aifap live``: run, inspect and stop live and paper trading sessions."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from aifap.cli import app, console
+
+live_app = typer.Typer(help="Live and paper trading sessions.", no_args_is_help=True)
+app.add_typer(live_app, name="live")
+
+
+@live_app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="Session config file (YAML or JSON).",
+                                  exists=True, dir_okay=False),
+) -> None:
+    """Run the session in CONFIG in the foreground until it ends; exit non-zero on failure."""
+    from aifap.live import load_config, run_session
+
+    code = run_session(load_config(config))
+    raise typer.Exit(code)
+
+
+@live_app.command("status")
+def status(
+    session: str | None = typer.Argument(None, help="Session id (default: every session)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Show the status of one session or of all sessions."""
+    from aifap.live.control import session_status
+
+    rows = session_status(session)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        typer.echo("no sessions")
+        return
+    for row in rows:
+        typer.echo(f"{row['session_id']}: {row['status']} cycle={row['cycle']} "
+                   f"runs={row['runs']} exit={row['exit_code']} pid={row['pid']} "
+                   f"heartbeat_age={row['heartbeat_age']} {row['reason'] or ''}".rstrip())
+
+
+@live_app.command("stop")
+def stop(
+    session: str = typer.Argument(..., help="Session id."),
+    timeout: float = typer.Option(60.0, help="Seconds to wait for the session to exit."),
+) -> None:
+    """Stop a running session (SIGTERM to its parent process)."""
+    from aifap.live.control import stop_session
+
+    if not stop_session(session, timeout=timeout):
+        console.print(f"[red]error:[/red] session {session} still runs after {timeout:g} s")
+        raise typer.Exit(1)
+    typer.echo(f"session {session} stopped")
+
+
+@live_app.command("logs")
+def logs(
+    session: str = typer.Argument(..., help="Session id."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many last lines to print."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+) -> None:
+    """Print the end of a session's log file."""
+    from aifap.live.control import log_path
+
+    path = log_path(session)
+    if not path.exists():
+        console.print(f"[red]error:[/red] {path} must exist, it does not")
+        raise typer.Exit(1)
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle.readlines()[-lines:] if lines > 0 else []:
+            sys.stdout.write(line)
+        while follow:
+            line = handle.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.5)

@@ -1,0 +1,178 @@
+"""The ledger: apply fills and funding to an account, in Decimal.
+
+Two books are kept independently, so each checks the other (the property tests do):
+
+- the **wallet balance** = capital + realized PnL − fees − funding paid, and
+  equity (PV) = balance + unrealized PnL;
+- the **cash** = capital − Σ signed fill notional − fees − funding paid, and
+  equity = cash + Σ ``size × contract size × mark`` (the marked positions).
+
+Spot and futures use the same arithmetic (a spot holding is a long with leverage 1;
+spot shorts are refused). A fill that crosses zero closes the position and opens
+the rest on the other side at the fill price. Realized PnL of a closing amount
+``q`` is ``side × (price − entry) × q × contract size``; adding to a position moves
+its entry price to the size-weighted average. Liquidations are not modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from aifap.core.errors import ConfigError, OrderRejectedError
+from aifap.core.fills import funding_payment
+from aifap.core.markets import MarketSpec, to_decimal
+from aifap.core.orders import Fill
+from aifap.core.portfolio import Portfolio, Position
+
+ZERO = Decimal(0)
+
+
+class Ledger:
+    """One trader's account: wallet balance, cash, positions, and their running totals."""
+
+    def __init__(
+        self,
+        capital: Decimal | float | int,
+        markets: Mapping[str, MarketSpec],
+        *,
+        leverage: Decimal | float | int = 1,
+    ) -> None:
+        """Open an account holding ``capital`` in the quote currency and no positions."""
+        self.capital = to_decimal(capital)
+        if not self.capital.is_finite() or self.capital <= 0:
+            raise ConfigError(f"capital must be a finite number > 0, was {capital}")
+        self.markets = markets
+        self.leverage = to_decimal(leverage)
+        self.realized_pnl = ZERO
+        self.fees = ZERO
+        self.funding = ZERO  # paid (+) or received (-)
+        self.cash = self.capital
+        self.positions: dict[str, Position] = {}
+        self.fills: list[Fill] = []
+
+    @property
+    def balance(self) -> Decimal:
+        """Return the wallet balance: capital + realized PnL − fees − funding paid."""
+        return self.capital + self.realized_pnl - self.fees - self.funding
+
+    def unrealized_pnl(self, marks: Mapping[str, Decimal] | None = None) -> Decimal:
+        """Return Σ size × contract size × (mark − entry), at ``marks`` where given."""
+        total = ZERO
+        for symbol, p in self.positions.items():
+            mark = marks.get(symbol, p.mark_price) if marks else p.mark_price
+            total += p.size * p.contract_size * (mark - p.entry_price)
+        return total
+
+    def equity(self, marks: Mapping[str, Decimal] | None = None) -> Decimal:
+        """Return PV = balance + unrealized PnL."""
+        return self.balance + self.unrealized_pnl(marks)
+
+    def positions_value(self, marks: Mapping[str, Decimal] | None = None) -> Decimal:
+        """Return Σ size × contract size × mark (signed: shorts count negative)."""
+        total = ZERO
+        for symbol, p in self.positions.items():
+            mark = marks.get(symbol, p.mark_price) if marks else p.mark_price
+            total += p.size * p.contract_size * mark
+        return total
+
+    def mark(self, marks: Mapping[str, Decimal]) -> None:
+        """Set the mark price of the held positions found in ``marks``."""
+        for symbol, price in marks.items():
+            position = self.positions.get(symbol)
+            if position is not None:
+                self.positions[symbol] = replace(position, mark_price=price)
+
+    def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
+        """Return the account as a :class:`Portfolio`, marked at ``marks`` where given."""
+        if marks:
+            self.mark(marks)
+        return Portfolio(balance=self.balance, positions=dict(self.positions))
+
+    def set_stops(
+        self, symbol: str, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> None:
+        """Replace the SL/TP of the position in ``symbol`` (no-op when none is held)."""
+        position = self.positions.get(symbol)
+        if position is not None:
+            self.positions[symbol] = replace(position, take_profit=take_profit, stop_loss=stop_loss)
+
+    def apply(
+        self,
+        fill: Fill,
+        *,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+    ) -> Fill:
+        """Book ``fill`` and return it with its realized PnL.
+
+        ``take_profit`` / ``stop_loss`` become the stops of the position left open
+        (ignored when the fill closes it).
+
+        Raises:
+            ConfigError: the symbol has no market spec.
+            OrderRejectedError: a spot sell larger than the holding (no spot shorts).
+        """
+        market = self.markets.get(fill.symbol)
+        if market is None:
+            raise ConfigError(f"{fill.symbol}: symbol must have a market spec")
+        signed = fill.signed_amount
+        cs = market.contract_size
+        old = self.positions.get(fill.symbol)
+        size = old.size if old is not None else ZERO
+        new_size = size + signed
+        if not market.is_futures and new_size < 0:
+            raise OrderRejectedError(
+                f"{fill.symbol}: spot sell amount must be <= the holding {size}, was {fill.amount}"
+            )
+        realized = ZERO
+        entry = fill.price
+        if old is not None and size != 0 and (signed > 0) != (size > 0):
+            closed = min(abs(signed), abs(size))
+            realized = (closed if size > 0 else -closed) * cs * (fill.price - old.entry_price)
+            if new_size != 0 and (new_size > 0) == (size > 0):
+                entry = old.entry_price  # a partial reduction keeps the entry price
+        elif old is not None and size != 0:
+            entry = (old.entry_price * size + fill.price * signed) / new_size
+        self.realized_pnl += realized
+        self.fees += fill.fee
+        self.cash -= signed * cs * fill.price + fill.fee
+        if new_size == 0:
+            self.positions.pop(fill.symbol, None)
+        else:
+            same_side = old is not None and size != 0 and (new_size > 0) == (size > 0)
+            funding = old.funding_fee if old is not None and same_side else ZERO
+            self.positions[fill.symbol] = Position(
+                symbol=fill.symbol,
+                size=new_size,
+                entry_price=entry,
+                mark_price=fill.price,
+                leverage=self.leverage if market.is_futures else Decimal(1),
+                contract_size=cs,
+                take_profit=take_profit,
+                stop_loss=stop_loss,
+                funding_fee=funding,
+            )
+        booked = replace(fill, realized_pnl=realized)
+        self.fills.append(booked)
+        return booked
+
+    def apply_funding(
+        self, symbol: str, rate: Decimal, mark: Decimal, timestamp: datetime | None = None
+    ) -> Decimal:
+        """Settle one funding interval on ``symbol`` and return the amount paid (+) or received.
+
+        Nothing happens (0 is returned) when no position is held.
+        """
+        position = self.positions.get(symbol)
+        if position is None:
+            return ZERO
+        paid = funding_payment(position.size, position.contract_size, mark, rate)
+        self.funding += paid
+        self.cash -= paid
+        self.positions[symbol] = replace(
+            position, mark_price=mark, funding_fee=position.funding_fee + paid
+        )
+        return paid

@@ -1,0 +1,238 @@
+"""Account reads (balance, positions, orders, fills, funding) and position SL/TP.
+
+Split from ``gateway.py`` to keep modules small; the gateway delegates here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.core.portfolio import Position
+from aifap.exchange.ccxt import gateway_convert as convert
+from aifap.exchange.ccxt.gateway_client import ClientPool
+from aifap.exchange.ccxt.gateway_orders import OrderDesk, classify_stops
+from aifap.exchange.ccxt.symbols import to_compact
+from aifap.exchange.gateway import Balance, FundingPayment
+from aifap.exchange.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+_UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
+_COIN_KEYS = ("marginCoin", "coin", "asset")
+
+
+@dataclass(slots=True)
+class StopPlan:
+    """Which orders carry preset SL/TP, and which positions get trigger orders after."""
+
+    preset: set[int] = field(default_factory=set)
+    after: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
+
+
+class Account:
+    """Read the account and manage position SL/TP for a ``CcxtGateway``."""
+
+    def __init__(self, pool: ClientPool, desk: OrderDesk, policy: RetryPolicy) -> None:
+        self.pool = pool
+        self.desk = desk
+        self.policy = policy
+        self.market_type = pool.config.market_type
+        self.quote = "USDT"
+        self.traded: set[str] = set()
+
+    def _call(self, method: str, *args: Any) -> Any:
+        return self.policy.call(_named(lambda: self.pool.call(method, *args), method))
+
+    def balance(self) -> Balance:
+        """Return the wallet balance in USDT: total equity minus unrealized PnL."""
+        raw = self._call("fetch_balance")
+        total = convert.dec((raw.get(self.quote) or {}).get("total")) or Decimal(0)
+        free = convert.dec((raw.get(self.quote) or {}).get("free")) or Decimal(0)
+        upnl = Decimal(0)
+        if self.market_type is MarketType.FUTURES:
+            upnl = _find_upnl(raw.get("info"), self.quote) or Decimal(0)
+        return Balance(currency=self.quote, wallet=total - upnl, free=free, equity=total)
+
+    def positions(
+        self,
+        specs: Mapping[str, MarketSpec],
+        prices: Callable[[Sequence[str]], dict[str, Decimal]],
+    ) -> list[Position]:
+        """Return open positions with their SL/TP (spot: holdings above the minimum)."""
+        if self.market_type is MarketType.SPOT:
+            return self._holdings(specs, prices)
+        rows = self._call("fetch_positions")
+        result: list[Position] = []
+        for raw in rows or []:
+            symbol = to_compact(raw["symbol"])
+            held = convert.position(raw, specs.get(symbol))
+            if held is None:
+                continue
+            if held.take_profit is None and held.stop_loss is None:
+                take_profit, stop_loss = classify_stops(
+                    self.desk.trigger_orders(symbol), held.size > 0, held.mark_price
+                )
+                held = replace(held, take_profit=take_profit, stop_loss=stop_loss)
+            result.append(held)
+        return sorted(result, key=lambda p: p.symbol)
+
+    def _holdings(
+        self,
+        specs: Mapping[str, MarketSpec],
+        prices: Callable[[Sequence[str]], dict[str, Decimal]],
+    ) -> list[Position]:
+        raw = self._call("fetch_balance")
+        by_base = {spec.base: spec for spec in specs.values() if spec.quote == self.quote}
+        held = {
+            by_base[coin].symbol: convert.dec(amounts.get("total")) or Decimal(0)
+            for coin, amounts in raw.items()
+            if coin in by_base and isinstance(amounts, dict)
+        }
+        held = {s: a for s, a in held.items() if a > 0 and a >= specs[s].min_amount}
+        marks = prices(sorted(held))
+        return [
+            Position(symbol=s, size=a, entry_price=marks.get(s, Decimal(0)),
+                     mark_price=marks.get(s, Decimal(0)))
+            for s, a in sorted(held.items())
+        ]
+
+    def open_orders(self, symbol: str | None) -> list[Order]:
+        """Return open orders, for one symbol or all."""
+        unified = None if symbol is None else self.desk.unified(symbol)
+        rows = self._call("fetch_open_orders", unified)
+        return [convert.order(raw) for raw in rows or []]
+
+    def stops(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """Return the (take profit, stop loss) trigger prices on ``symbol``'s position."""
+        position = self._position(symbol)
+        if position is None:
+            return None, None
+        rows = self.desk.trigger_orders(symbol)
+        return classify_stops(rows, position.size > 0, position.mark_price)
+
+    def _position(self, symbol: str) -> Position | None:
+        rows = self._call("fetch_positions", [self.desk.unified(symbol)])
+        for raw in rows or []:
+            if to_compact(raw["symbol"]) == symbol:
+                held = convert.position(raw, None)
+                if held is not None:
+                    return held
+        return None
+
+    def stop_plan(self, batch: Sequence[OrderRequest], preset_supported: bool) -> StopPlan:
+        """Decide where SL/TP go: preset on orders that open from flat, else triggers after.
+
+        An order adding to, reducing or flipping a position gets no preset: its SL/TP is
+        set after the batch as trigger orders covering the whole position.
+        """
+        plan = StopPlan()
+        wanted = [r for r in batch if r.take_profit is not None or r.stop_loss is not None]
+        if not wanted or self.market_type is not MarketType.FUTURES:
+            return plan
+        sizes = {p.symbol: p.size for p in self.positions({}, lambda _: {})} if any(
+            not r.reduce_only for r in wanted
+        ) else {}
+        for index, request in enumerate(batch):
+            before = sizes.get(request.symbol, Decimal(0))
+            after = before + request.signed_amount
+            if request.reduce_only and abs(after) > abs(before):
+                after = Decimal(0) if abs(request.amount) >= abs(before) else after
+            has_stops = request.take_profit is not None or request.stop_loss is not None
+            if has_stops and preset_supported and before == 0 and not request.reduce_only:
+                plan.preset.add(index)
+                plan.after.pop(request.symbol, None)
+            elif has_stops:
+                plan.after[request.symbol] = (request.take_profit, request.stop_loss)
+            sizes[request.symbol] = after
+        return plan
+
+    def replace_stops(
+        self, spec: MarketSpec, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> None:
+        """Cancel the position's trigger orders and place new ones for its whole size."""
+        symbol = spec.symbol
+        for raw in self.desk.trigger_orders(symbol):
+            self.desk.cancel_trigger(symbol, raw)
+        position = self._position(symbol)
+        if position is None:
+            log.info("%s: no position, SL/TP cleared", symbol)
+            return
+        for kind, price in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+            if price is not None:
+                self.desk.place_trigger(symbol, position.size, kind, price, spec)
+
+    def _symbols(self, symbols: Sequence[str] | None) -> list[str]:
+        if symbols is not None:
+            return list(symbols)
+        known = set(self.traded)
+        if self.market_type is MarketType.FUTURES:
+            known |= {to_compact(r["symbol"]) for r in self._call("fetch_positions") or []
+                      if convert.dec(r.get("contracts"))}
+        return sorted(known)
+
+    def fills(self, since: datetime, symbols: Sequence[str] | None) -> list[Fill]:
+        """Return executions at or after ``since`` (per symbol where the venue needs one)."""
+        since_ms = int(since.timestamp() * 1000)
+        rows: list[Any] = []
+        if self.pool.quirks.needs_symbol_for_trades or symbols is not None:
+            for symbol in self._symbols(symbols):
+                rows += self._call("fetch_my_trades", self.desk.unified(symbol), since_ms) or []
+        else:
+            rows = self._call("fetch_my_trades", None, since_ms) or []
+        fills = [convert.fill(raw, self.quote) for raw in _unique(rows)]
+        return sorted((f for f in fills if f.timestamp >= since), key=lambda f: f.timestamp)
+
+    def funding(self, since: datetime, symbols: Sequence[str] | None) -> list[FundingPayment]:
+        """Return funding settlements at or after ``since``, oldest first."""
+        if self.market_type is not MarketType.FUTURES:
+            return []
+        since_ms = int(since.timestamp() * 1000)
+        rows: list[Any] = []
+        for symbol in self._symbols(symbols):
+            unified = self.desk.unified(symbol)
+            rows += self._call("fetch_funding_history", unified, since_ms) or []
+        payments = [convert.funding(raw) for raw in _unique(rows)]
+        return sorted((p for p in payments if p.timestamp >= since), key=lambda p: p.timestamp)
+
+
+def _unique(rows: Iterable[Any]) -> list[Any]:
+    seen: set[str] = set()
+    result = []
+    for raw in rows:
+        key = str(raw.get("id")) if raw.get("id") is not None else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        result.append(raw)
+    return result
+
+
+def _find_upnl(info: Any, quote: str) -> Decimal | None:
+    rows = info if isinstance(info, list) else [info]
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("data"), list | dict):
+            found = _find_upnl(row["data"], quote)
+            if found is not None:
+                return found
+        if not isinstance(row, dict):
+            continue
+        coin = next((row[k] for k in _COIN_KEYS if k in row), quote)
+        if str(coin).upper() != quote:
+            continue
+        for key in _UPNL_KEYS:
+            if row.get(key) not in (None, ""):
+                return convert.dec(row[key])
+    return None
+
+
+def _named(fn: Any, name: str) -> Any:
+    fn.__qualname__ = name
+    return fn

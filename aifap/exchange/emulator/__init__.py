@@ -1,0 +1,72 @@
+"""A local Bitget exchange: the v2 REST subset ``ccxt.bitget`` uses, for tests and the CLI.
+
+Start one (in-process, any free port) and point ccxt at it::
+
+    from aifap.exchange.emulator import BitgetEmulator, ManualClock, bitget_client
+
+    clock = ManualClock("2024-03-01T00:00:00Z")
+    emu = BitgetEmulator(bars={"BTCUSDT": frame}, clock=clock, initial_balance=10_000)
+    emu.start()                       # emu.url == "http://127.0.0.1:<port>"
+    ex = bitget_client(emu, key="k")  # ccxt.bitget, uta=False, all urls['api'] -> emu.url
+    ...
+    emu.stop()                        # or: with BitgetEmulator(...) as emu: ...
+
+From the command line: ``aifap emulator --port 18080``.
+
+Python API (``BitgetEmulator``):
+
+- construction: ``bars`` (``{symbol: 1m frame}`` in ``aifap.core.bars`` format, a
+  callable ``(symbol, start, end) -> frame``, or None for a synthetic walk),
+  ``markets`` (``EmulatorMarket`` list; ``EmulatorMarket.from_spec(MarketSpec)``),
+  ``clock`` (``() -> epoch ms``: ``ManualClock`` or a replay clock), ``holes``,
+  ``initial_balance`` / ``initial_spot_balance`` (USDT for a new account),
+  ``restrict_keys``, ``dedupe_client_oids`` (Bitget: True; Binance-like: False),
+  ``funding_rates`` (constant, per symbol, or ``fn(symbol, ms)``), ``default_leverage``,
+  ``seed``.
+- lifecycle: ``start(host, port=0)``, ``stop()``, ``url``, context manager.
+- clock and prices: ``set_clock(fn)``, ``set_time(when)`` (ManualClock),
+  ``set_price(symbol, price | None)``, ``advance()`` (fills crossed limits, fires SL/TP,
+  settles funding up to now; also done before every request), ``now_ms()``.
+- bars: ``feed.add_holes(symbol, times)``, ``feed.clear_holes()``.
+- faults: ``faults.latency(0.02, path=None)``, ``faults.fail_next("rate_limit" |
+  "server_error" | "timeout" | "lost", count, path="/api/v2/mix/order/place-order")``,
+  ``faults.fail_randomly(0.3, kinds={"lost": 2, "timeout": 1, ...}, path=...)``,
+  ``faults.seed(n)``, ``faults.clear()``; see ``faults`` for the semantics ("lost" =
+  executed, then the response is held until the client times out, or ``lost_as=502``).
+- request log: ``request_log.records(path=None, method=None)`` (method, path, params,
+  headers without secrets, ``start``/``end`` perf-counter seconds, status, Bitget code,
+  fault, account fingerprint, demo flag), ``request_log.max_concurrency(path)``,
+  ``reset_log()``.
+- accounts: ``add_account(key, secret, passphrase, balance=None, spot_balance=None)``,
+  ``account(key)`` (live books), ``ledger(key)`` → ``LedgerView`` (futures wallet,
+  equity, available, realized PnL, fees, funding, spot balances, positions, orders,
+  trigger orders, fills; ``fees()``, ``funding_for(symbol, since)``, ``futures_drift()``).
+
+Auth: Bitget's HMAC-SHA256 signature headers are checked against the registered
+secret (wrong secret → 40009 → ccxt ``AuthenticationError``); unknown keys are
+accepted and funded on first use unless ``restrict_keys``. See ``auth``.
+"""
+
+from aifap.exchange.emulator.bars import BarFeed, SyntheticBars
+from aifap.exchange.emulator.clock import ManualClock, system_clock
+from aifap.exchange.emulator.emulator import BitgetEmulator
+from aifap.exchange.emulator.faults import FaultInjector, FaultRule, RequestLog, RequestRecord
+from aifap.exchange.emulator.ledger import LedgerView
+from aifap.exchange.emulator.markets import DEFAULT_MARKETS, EmulatorMarket
+from aifap.exchange.emulator.testing import bitget_client
+
+__all__ = [
+    "DEFAULT_MARKETS",
+    "BarFeed",
+    "BitgetEmulator",
+    "EmulatorMarket",
+    "FaultInjector",
+    "FaultRule",
+    "LedgerView",
+    "ManualClock",
+    "RequestLog",
+    "RequestRecord",
+    "SyntheticBars",
+    "bitget_client",
+    "system_clock",
+]

@@ -1,0 +1,5 @@
+"""The paper gateway: simulated fills from the core fill model, state in the database."""
+
+from aifap.exchange.paper.gateway import PaperGateway
+
+__all__ = ["PaperGateway"]

@@ -1,0 +1,309 @@
+"""``PaperGateway``: the ``Gateway`` protocol on simulated fills, persisted in the database.
+
+Fills come from the core ``FillModel`` exactly as in the backtester: a market order
+placed at ``now`` fills at the open of the first bar opening at or after ``now``
+(the backtester's "next bar"), SL/TP trigger intrabar (``stop_trigger``), funding
+settles every 8 h at the bar's close. The clock is injected (the live runner drives a
+replay clock); every call first advances the book to ``clock()`` over the completed
+bars of the ``BarSource``. A client id seen before returns the existing order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from aifap.core.bars import BarSource
+from aifap.core.errors import ConfigError, OrderRejectedError
+from aifap.core.fills import FillModel
+from aifap.core.markets import MarketSpec, MarketType, to_decimal
+from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
+from aifap.core.portfolio import Position
+from aifap.db import database_url, make_engine, migrate
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
+from aifap.exchange.paper import state
+from aifap.exchange.paper.models import (
+    PaperAccount,
+    PaperFill,
+    PaperFunding,
+    PaperOrder,
+    PaperStops,
+    epoch_ms,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _px(value: float) -> Decimal:
+    return to_decimal(float(value))  # the backtester's Decimal(repr(float))
+
+
+class PaperGateway:
+    """A simulated account whose state survives restarts.
+
+    Args:
+        markets: the tradable markets by compact symbol.
+        bars: where prices come from (synthetic market, stored bars, public data).
+        url: database URL (default: the platform database).
+        account: the account name (one per session).
+        capital: USDT credited when the account is created.
+        leverage: leverage of futures positions.
+        market_type: spot or futures.
+        fill_model: the fill model (pass the backtester's instance).
+        clock: returns the current UTC time.
+        timeframe: the bar timeframe used for fills and triggers.
+    """
+
+    def __init__(
+        self,
+        markets: Mapping[str, MarketSpec],
+        bars: BarSource,
+        *,
+        url: str | None = None,
+        account: str = "paper",
+        capital: Decimal | int | str = 10_000,
+        leverage: Decimal | int = 1,
+        market_type: MarketType = MarketType.FUTURES,
+        fill_model: FillModel | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        timeframe: str = "1m",
+    ) -> None:
+        self.name = "paper"
+        self.market_type = market_type
+        self._markets = {s: m for s, m in markets.items() if m.market_type is market_type}
+        for spec in self._markets.values():
+            if spec.is_futures and to_decimal(leverage) > spec.max_leverage:
+                raise ConfigError(
+                    f"{spec.symbol}: leverage must be <= {spec.max_leverage}, was {leverage}"
+                )
+        self.bars = bars
+        self.fill_model = fill_model or FillModel()
+        self.clock = clock
+        self.timeframe = timeframe
+        self.url = url or database_url("platform")
+        migrate(self.url)
+        self.engine: Engine = make_engine(self.url)
+        self.account: PaperAccount = state.open_account(
+            self.engine, account, market_type, to_decimal(capital), to_decimal(leverage)
+        )
+        self.ledger = state.replay(self.engine, self.account, self._markets)
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"PaperGateway({self.account.name} {self.market_type})"
+
+    # ---- reads -----------------------------------------------------------------------
+
+    def markets(self) -> dict[str, MarketSpec]:
+        """Return the tradable markets."""
+        return dict(self._markets)
+
+    def balance(self) -> Balance:
+        """Return the wallet balance (capital + realized PnL − fees − funding)."""
+        with self._lock:
+            self.advance()
+            marks = self._marks(list(self.ledger.positions))
+            margin = sum((p.margin for p in self.ledger.portfolio(marks).positions.values()),
+                         Decimal(0))
+            wallet = self.ledger.balance
+            free = self.ledger.cash if self.market_type is MarketType.SPOT else wallet - margin
+            return Balance("USDT", wallet, free, self.ledger.equity(marks))
+
+    def positions(self) -> list[Position]:
+        """Return open positions marked at the last close."""
+        with self._lock:
+            self.advance()
+            marks = self._marks(list(self.ledger.positions))
+            return sorted(self.ledger.portfolio(marks).positions.values(),
+                          key=lambda p: p.symbol)
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Return orders waiting for their fill bar."""
+        with self._lock:
+            self.advance()
+            return [state.order_of(r) for r in self._pending() if symbol in (None, r.symbol)]
+
+    def fetch_order(self, client_id: str, symbol: str) -> Order | None:
+        """Return the order with ``client_id``, or None."""
+        with self._lock:
+            self.advance()
+            with Session(self.engine) as session:
+                row = self._order_row(session, client_id)
+                return None if row is None else state.order_of(row)
+
+    def fills(self, since: datetime, symbols: Sequence[str] | None = None) -> list[Fill]:
+        """Return executions at or after ``since``, oldest first."""
+        with self._lock:
+            self.advance()
+            with Session(self.engine) as session:
+                rows = session.scalars(
+                    select(PaperFill)
+                    .where(PaperFill.account == self.account.name,
+                           PaperFill.ts_ms >= epoch_ms(since))
+                    .order_by(PaperFill.ts_ms, PaperFill.seq)
+                ).all()
+            return [state.fill_of(r) for r in rows if symbols is None or r.symbol in symbols]
+
+    def funding(
+        self, since: datetime, symbols: Sequence[str] | None = None
+    ) -> list[FundingPayment]:
+        """Return funding settlements at or after ``since``, oldest first."""
+        with self._lock:
+            self.advance()
+            with Session(self.engine) as session:
+                rows = session.scalars(
+                    select(PaperFunding)
+                    .where(PaperFunding.account == self.account.name,
+                           PaperFunding.ts_ms >= epoch_ms(since))
+                    .order_by(PaperFunding.ts_ms, PaperFunding.seq)
+                ).all()
+            return [state.funding_of(r) for r in rows if symbols is None or r.symbol in symbols]
+
+    def ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Return completed bars up to the clock's now."""
+        self._spec(symbol)
+        return self.bars.bars(symbol, timeframe, start=since, end=self.clock(), limit=limit)
+
+    # ---- orders ----------------------------------------------------------------------
+
+    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+        """Record up to 5 orders; they fill at the next bar's open (see the module doc)."""
+        if len(batch) > BATCH_SIZE:
+            raise ValueError(f"batch must hold at most {BATCH_SIZE} orders, was {len(batch)}")
+        with self._lock:
+            self.advance()
+            now_ms = epoch_ms(self.clock())
+            checked = [self._check(r) for r in batch]
+            result: list[Order] = []
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                for request in checked:
+                    row = self._order_row(session, request.client_id)
+                    if row is None:
+                        row = PaperOrder(
+                            account=self.account.name, client_id=request.client_id,
+                            symbol=request.symbol, side=request.side.value,
+                            amount=request.amount, status=OrderStatus.OPEN.value,
+                            filled=Decimal(0), average_price=None,
+                            reduce_only=request.reduce_only, take_profit=request.take_profit,
+                            stop_loss=request.stop_loss, created_ms=now_ms, reason=None,
+                        )
+                        session.add(row)
+                        session.flush()
+                    result.append(state.order_of(row))
+            return result
+
+    def _check(self, request: OrderRequest) -> OrderRequest:
+        spec = self._spec(request.symbol)
+        amount = spec.round_amount(request.amount)
+        if not spec.is_futures and (request.take_profit or request.stop_loss):
+            raise OrderRejectedError(f"{request.symbol}: SL/TP must not be set on spot orders")
+        if not request.reduce_only:
+            marks = self._marks([request.symbol])
+            price = marks.get(request.symbol, Decimal("Infinity"))
+            reason = spec.below_minimum(amount, price)
+            if reason is not None:
+                raise OrderRejectedError(f"{request.symbol}: {reason}")
+        if amount != request.amount:
+            from dataclasses import replace
+
+            request = replace(request, amount=amount)
+        return request
+
+    def cancel(
+        self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
+    ) -> None:
+        """Cancel a pending order by client id or ``paper-<id>``."""
+        with self._lock, Session(self.engine) as session, session.begin():
+            condition = (
+                PaperOrder.client_id == client_id if client_id is not None
+                else PaperOrder.id == int(str(order_id).removeprefix("paper-"))
+            )
+            session.execute(
+                update(PaperOrder)
+                .where(PaperOrder.account == self.account.name, PaperOrder.symbol == symbol,
+                       PaperOrder.status == OrderStatus.OPEN.value, condition)
+                .values(status=OrderStatus.CANCELED.value)
+            )
+
+    def set_stops(
+        self, symbol: str, *, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> None:
+        """Replace the SL/TP of the whole position in ``symbol``."""
+        spec = self._spec(symbol)
+        if not spec.is_futures:
+            raise OrderRejectedError(f"{symbol}: SL/TP must be on a futures position, was spot")
+        with self._lock:
+            self.advance()
+            with Session(self.engine) as session, session.begin():
+                last = session.scalar(
+                    select(PaperFill.seq).where(PaperFill.account == self.account.name)
+                    .order_by(PaperFill.seq.desc()).limit(1)
+                ) or 0
+                session.merge(PaperStops(account=self.account.name, symbol=symbol,
+                                         after_fill_seq=last, take_profit=take_profit,
+                                         stop_loss=stop_loss))
+            self.ledger.set_stops(symbol, take_profit, stop_loss)
+
+    def close(self) -> None:
+        """Nothing to release (the engine is shared per URL)."""
+
+    # ---- simulation ------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Carry the book to ``clock()``: pending fills, SL/TP triggers, funding."""
+        from aifap.exchange.paper.simulate import advance
+
+        advance(self)
+
+    def _pending(self) -> list[PaperOrder]:
+        with Session(self.engine) as session:
+            return list(session.scalars(
+                select(PaperOrder)
+                .where(PaperOrder.account == self.account.name,
+                       PaperOrder.status == OrderStatus.OPEN.value)
+                .order_by(PaperOrder.id)
+            ).all())
+
+    def _order_row(self, session: Session, client_id: str) -> PaperOrder | None:
+        return session.scalar(
+            select(PaperOrder).where(PaperOrder.account == self.account.name,
+                                     PaperOrder.client_id == client_id)
+        )
+
+    def _spec(self, symbol: str) -> MarketSpec:
+        spec = self._markets.get(symbol)
+        if spec is None:
+            raise OrderRejectedError(
+                f"{symbol}: symbol must be a paper {self.market_type} market, was unknown"
+            )
+        return spec
+
+    def _marks(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        now = self.clock()
+        marks: dict[str, Decimal] = {}
+        for symbol in symbols:
+            frame = self.bars.bars(symbol, self.timeframe, end=now, limit=1)
+            if len(frame):
+                marks[symbol] = _px(frame["close"].iloc[-1])
+        return marks
+
+
+gateways.register("paper", PaperGateway)

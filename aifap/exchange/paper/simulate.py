@@ -1,0 +1,164 @@
+"""Advance a paper account over completed bars: pending fills, SL/TP, funding.
+
+Per bar time, in order: funding settles (every 8 h, at the bar's close), orders
+placed at or before the bar's open fill at that open, then SL/TP are checked on
+the bar's range. Everything booked in one call is written in one transaction, so a
+crash never leaves half an advance recorded.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from aifap.core.errors import OrderRejectedError
+from aifap.core.orders import Fill, OrderRequest, OrderStatus, Side
+from aifap.exchange.paper.models import PaperAccount, PaperFill, PaperFunding, PaperOrder, epoch_ms
+from aifap.exchange.paper.state import from_ms
+
+if TYPE_CHECKING:
+    from aifap.exchange.paper.gateway import PaperGateway
+
+FUNDING_MS = 8 * 3600 * 1000
+
+
+def _px(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _timeframe_ms(timeframe: str) -> int:
+    return int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m")
+                            else timeframe).total_seconds() * 1000)
+
+
+def advance(gw: PaperGateway) -> None:
+    """Book everything that happened between the last advance and ``gw.clock()``."""
+    now = gw.clock()
+    step = _timeframe_ms(gw.timeframe)
+    start_ms = gw.account.processed_until_ms
+    pending = gw._pending()
+    symbols = sorted({o.symbol for o in pending} | set(gw.ledger.positions))
+    frames: dict[str, pd.DataFrame] = {}
+    for symbol in symbols:
+        frame = gw.bars.bars(symbol, gw.timeframe, start=from_ms(start_ms) if start_ms else None,
+                             end=now)
+        frames[symbol] = frame[frame.index >= pd.Timestamp(start_ms, unit="ms", tz="UTC")]
+    times = sorted({int(t.value // 1_000_000) for f in frames.values() for t in f.index})
+    last_complete = (epoch_ms(now) // step) * step
+    fills: list[tuple[Fill, PaperOrder | None, Decimal | None, Decimal | None]] = []
+    funding: list[PaperFunding] = []
+    order_updates: list[tuple[int, dict[str, object]]] = []
+    waiting = list(pending)
+    for t in times:
+        when = from_ms(t)
+        rows = {s: f.loc[pd.Timestamp(t, unit="ms", tz="UTC")] for s, f in frames.items()
+                if pd.Timestamp(t, unit="ms", tz="UTC") in f.index}
+        if t % FUNDING_MS == 0 and gw.market_type.value == "futures":
+            for symbol, bar in rows.items():
+                _settle(gw, symbol, t, _px(bar["close"]), funding)
+        for order in [o for o in waiting if o.created_ms <= t and o.symbol in rows]:
+            waiting.remove(order)
+            outcome = _fill(gw, order, _px(rows[order.symbol]["open"]), when)
+            if isinstance(outcome, str):
+                order_updates.append((order.id, {"status": OrderStatus.REJECTED.value,
+                                                 "reason": outcome[:200]}))
+                continue
+            fills.append((outcome, order, order.take_profit, order.stop_loss))
+            order_updates.append((order.id, {"status": OrderStatus.FILLED.value,
+                                             "filled": outcome.amount,
+                                             "average_price": outcome.price}))
+        for symbol, bar in rows.items():
+            position = gw.ledger.positions.get(symbol)
+            if position is None or (position.stop_loss is None and position.take_profit is None):
+                continue
+            hit = _stop(gw, symbol, bar, when)
+            if hit is not None:
+                fills.append((hit, None, None, None))
+        last_complete = max(last_complete, t + step)
+    _persist(gw, fills, funding, order_updates, last_complete)
+
+
+def _settle(gw: PaperGateway, symbol: str, t: int, mark: Decimal,
+            out: list[PaperFunding]) -> None:
+    if symbol not in gw.ledger.positions:
+        return
+    rates = gw.bars.funding(symbol, start=from_ms(t), end=from_ms(t))
+    stamp = pd.Timestamp(t, unit="ms", tz="UTC")
+    if stamp not in rates.index:
+        return
+    rate = _px(rates.loc[stamp])
+    paid = gw.ledger.apply_funding(symbol, rate, mark, from_ms(t))
+    out.append(PaperFunding(account=gw.account.name, symbol=symbol, amount=paid, rate=rate,
+                            mark=mark, ts_ms=t))
+
+
+def _fill(gw: PaperGateway, order: PaperOrder, price: Decimal, when: object) -> Fill | str:
+    spec = gw._markets[order.symbol]
+    amount = order.amount
+    if order.reduce_only:
+        held = gw.ledger.positions.get(order.symbol)
+        side = Side(order.side)
+        if held is None or (held.size > 0) == (side is Side.BUY):
+            return "reduce-only order would not reduce the position"
+        amount = min(amount, abs(held.size))
+    request = OrderRequest(
+        client_id=order.client_id, symbol=order.symbol, side=Side(order.side), amount=amount,
+        reduce_only=order.reduce_only, take_profit=order.take_profit, stop_loss=order.stop_loss,
+    )
+    fill = gw.fill_model.market_fill(request, spec, price, when)  # type: ignore[arg-type]
+    try:
+        return gw.ledger.apply(fill, take_profit=order.take_profit, stop_loss=order.stop_loss)
+    except OrderRejectedError as exc:
+        return str(exc)
+
+
+def _stop(gw: PaperGateway, symbol: str, bar: pd.Series, when: object) -> Fill | None:
+    from aifap.core.fills import stop_trigger
+
+    position = gw.ledger.positions[symbol]
+    hit = stop_trigger(position.size, position.stop_loss, position.take_profit,
+                       _px(bar["open"]), _px(bar["high"]), _px(bar["low"]))
+    if hit is None:
+        return None
+    reason, price = hit
+    fill = gw.fill_model.stop_fill(position, gw._markets[symbol], reason, Decimal(price),
+                                   when)  # type: ignore[arg-type]
+    return gw.ledger.apply(fill)
+
+
+def _persist(
+    gw: PaperGateway,
+    fills: list[tuple[Fill, PaperOrder | None, Decimal | None, Decimal | None]],
+    funding: list[PaperFunding],
+    order_updates: list[tuple[int, dict[str, object]]],
+    processed_until: int,
+) -> None:
+    with Session(gw.engine) as session, session.begin():
+        for fill, _order, take_profit, stop_loss in fills:
+            session.add(PaperFill(
+                account=gw.account.name, symbol=fill.symbol, side=fill.side.value,
+                amount=fill.amount, price=fill.price, fee=fill.fee,
+                ts_ms=epoch_ms(fill.timestamp), client_id=fill.client_id,
+                reason=fill.reason.value, take_profit=take_profit, stop_loss=stop_loss,
+            ))
+        session.add_all(funding)
+        for order_id, values in order_updates:
+            session.execute(update(PaperOrder).where(PaperOrder.id == order_id).values(**values))
+        session.execute(
+            update(PaperAccount).where(PaperAccount.name == gw.account.name)
+            .values(processed_until_ms=processed_until)
+        )
+    gw.account = replace_account(gw.account, processed_until)
+
+
+def replace_account(account: PaperAccount, processed_until: int) -> PaperAccount:
+    """Return ``account`` with its processed-until mark moved (kept detached)."""
+    account.processed_until_ms = processed_until
+    return account
+
+
+__all__ = ["advance"]

@@ -1,0 +1,281 @@
+"""Where ``Context.get_history`` gets its bars: a live ``BarSource`` or aligned arrays.
+
+Both providers answer the same question: the last ``window`` bars at ``frequency``
+that are **complete at** ``now`` (open time + frequency <= now), for some assets
+and fields. Bars are labelled by their open time; coarser bars are resampled from
+the base bars on epoch-aligned boundaries (00:00 UTC for ``1d``), and a period with
+no base bar yields no bar: holes are never filled in.
+
+:class:`BarArrays` is the backtester's fast path: every symbol's base bars on one
+regular time grid as float64 (bars × symbols) arrays, NaN where a symbol has no
+bar, with each resampled frequency computed once (vectorized) and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from aifap.core.bars import BAR_COLUMNS, BarSource
+from aifap.core.errors import DataError
+from aifap.core.timeframes import timeframe_seconds
+
+NS = 1_000_000_000
+
+
+def to_ns(ts: datetime | pd.Timestamp) -> int:
+    """Return a UTC timestamp (naive = UTC) as integer nanoseconds since the epoch."""
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(stamp.as_unit("ns").value)
+
+
+def check_fields(fields: Sequence[str]) -> None:
+    """Raise ValueError if a field is not one of open, high, low, close, volume."""
+    for name in fields:
+        if name not in BAR_COLUMNS:
+            raise ValueError(f"field must be one of {', '.join(BAR_COLUMNS)}, was {name!r}")
+
+
+class HistoryProvider(Protocol):
+    """Answer history queries for a :class:`aifap.context.Context`."""
+
+    base_timeframe: str
+
+    def frames(
+        self, assets: Sequence[str], window: int, frequency: str, fields: Sequence[str], now: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return one DataFrame (columns = assets) per field; ``now`` in ns."""
+        ...
+
+
+class BarArrays:
+    """Aligned bars of many symbols on one regular grid (the backtester's fast path)."""
+
+    def __init__(
+        self,
+        start_ns: int,
+        timeframe: str,
+        symbols: Sequence[str],
+        fields: Mapping[str, np.ndarray],
+    ) -> None:
+        """Wrap (bars × symbols) float64 arrays whose row ``i`` opens at start + i × timeframe."""
+        self.timeframe = timeframe
+        self.step = timeframe_seconds(timeframe) * NS
+        self.start_ns = int(start_ns)
+        self.symbols = list(symbols)
+        self.columns = {symbol: i for i, symbol in enumerate(self.symbols)}
+        self.fields = dict(fields)
+        self.length = next(iter(self.fields.values())).shape[0] if self.fields else 0
+        self.times = self.start_ns + self.step * np.arange(self.length, dtype=np.int64)
+        self.index = pd.DatetimeIndex(self.times.view("datetime64[ns]")).tz_localize("UTC")
+        self.index.name = "timestamp"
+        self._resampled: dict[str, BarArrays] = {}
+
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame], timeframe: str) -> BarArrays:
+        """Align bar frames (UTC open-time index) of ``timeframe`` on one grid.
+
+        Raises:
+            DataError: a frame is empty-indexed wrongly or a bar is off the grid.
+        """
+        step = timeframe_seconds(timeframe) * NS
+        stamps = {s: _index_ns(s, f) for s, f in frames.items()}
+        nonempty = [t for t in stamps.values() if t.size]
+        if not nonempty:
+            return cls(
+                0, timeframe, list(frames), {c: np.empty((0, len(frames))) for c in BAR_COLUMNS}
+            )
+        first = min(int(t[0]) for t in nonempty)
+        last = max(int(t[-1]) for t in nonempty)
+        start = first - first % step
+        rows = (last - start) // step + 1
+        arrays = {c: np.full((rows, len(frames)), np.nan) for c in BAR_COLUMNS}
+        for col, (symbol, frame) in enumerate(frames.items()):
+            t = stamps[symbol]
+            offsets = t - start
+            if np.any(offsets % step):
+                raise DataError(f"{symbol}: bar open times must be multiples of {timeframe}")
+            pos = offsets // step
+            for c in BAR_COLUMNS:
+                arrays[c][pos, col] = frame[c].to_numpy(dtype="float64")
+        return cls(start, timeframe, list(frames), arrays)
+
+    def complete_rows(self, now_ns: int) -> int:
+        """Return how many leading rows are complete at ``now_ns`` (open + step <= now)."""
+        if now_ns < self.start_ns + self.step:
+            return 0
+        return min(self.length, (now_ns - self.start_ns - self.step) // self.step + 1)
+
+    def resampled(self, frequency: str) -> BarArrays:
+        """Return these bars resampled to ``frequency`` (computed once, then cached)."""
+        if frequency == self.timeframe:
+            return self
+        cached = self._resampled.get(frequency)
+        if cached is None:
+            cached = self._resample(frequency)
+            self._resampled[frequency] = cached
+        return cached
+
+    def _resample(self, frequency: str) -> BarArrays:
+        seconds = timeframe_seconds(frequency)
+        if seconds % timeframe_seconds(self.timeframe):
+            raise ValueError(
+                f"frequency must be a multiple of the base timeframe {self.timeframe}, "
+                f"was {frequency!r}"
+            )
+        step = seconds * NS
+        start = self.start_ns - self.start_ns % step
+        bins = (self.times - start) // step
+        if self.length == 0:
+            empty = {c: np.empty((0, len(self.symbols))) for c in BAR_COLUMNS}
+            return BarArrays(start, frequency, self.symbols, empty)
+        edges = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+        rows = int(bins[-1]) + 1
+        out = {c: np.full((rows, len(self.symbols)), np.nan) for c in BAR_COLUMNS}
+        at = bins[edges]
+        close = self.fields["close"]
+        valid = ~np.isnan(close)
+        count = np.add.reduceat(valid.astype(np.int64), edges, axis=0)
+        has = count > 0
+        idx = np.arange(self.length, dtype=np.int64)[:, None]
+        first = np.minimum.reduceat(np.where(valid, idx, self.length), edges, axis=0)
+        last = np.maximum.reduceat(np.where(valid, idx, -1), edges, axis=0)
+        cols = np.arange(len(self.symbols))[None, :]
+        first_c = np.where(has, first, 0)
+        last_c = np.where(has, last, 0)
+        opened = self.fields["open"][first_c, cols]
+        closed = close[last_c, cols]
+        with np.errstate(invalid="ignore"):
+            high = np.fmax.reduceat(self.fields["high"], edges, axis=0)
+            low = np.fmin.reduceat(self.fields["low"], edges, axis=0)
+        volume = np.add.reduceat(np.nan_to_num(self.fields["volume"]), edges, axis=0)
+        for name, values in (
+            ("open", opened),
+            ("high", high),
+            ("low", low),
+            ("close", closed),
+            ("volume", volume),
+        ):
+            out[name][at] = np.where(has, values, np.nan)
+        return BarArrays(start, frequency, self.symbols, out)
+
+
+def _index_ns(symbol: str, frame: pd.DataFrame) -> np.ndarray:
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError(f"{symbol}: bars must have a DatetimeIndex, was {type(index).__name__}")
+    if index.tz is None:
+        index = index.tz_localize("UTC")
+    values = index.tz_convert("UTC").as_unit("ns").asi8
+    if values.size > 1 and np.any(np.diff(values) <= 0):
+        raise DataError(f"{symbol}: bar open times must be strictly increasing")
+    return values
+
+
+class ArrayHistory:
+    """History served from :class:`BarArrays` (backtests): no copies of the whole data."""
+
+    def __init__(self, arrays: BarArrays) -> None:
+        """Serve history from ``arrays``; their timeframe is the base timeframe."""
+        self.arrays = arrays
+        self.base_timeframe = arrays.timeframe
+        self._columns: dict[tuple[str, ...], tuple[object, pd.Index]] = {}
+
+    def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index]:
+        key = tuple(assets)
+        hit = self._columns.get(key)
+        if hit is None:
+            columns = self.arrays.columns
+            missing = [a for a in key if a not in columns]
+            if missing:
+                raise ValueError(f"asset must be one of the data's symbols, was {missing[0]!r}")
+            idx = [columns[a] for a in key]
+            selector: object = idx
+            contiguous = bool(idx) and idx == list(range(idx[0], idx[0] + len(idx)))
+            if contiguous:
+                selector = slice(idx[0], idx[0] + len(idx))
+            hit = (selector, pd.Index(key))
+            self._columns[key] = hit
+        return hit
+
+    def frames(
+        self, assets: Sequence[str], window: int, frequency: str, fields: Sequence[str], now: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return the last ``window`` complete bars per field, holes left out."""
+        bars = self.arrays.resampled(frequency)
+        selector, columns = self._cols(assets)
+        n = bars.complete_rows(now)
+        start = max(0, n - window)
+        probe = bars.fields[fields[0]]
+        rows: slice | np.ndarray = slice(start, n)
+        block = probe[start:n, selector]  # type: ignore[index]
+        empty = np.isnan(block).all(axis=1) if block.size else np.zeros(0, dtype=bool)
+        if empty.any():
+            rows = _valid_rows(probe, selector, n, window)
+        index = bars.index[rows]
+        out = {}
+        for name in fields:
+            data = (
+                bars.fields[name][rows][:, selector]
+                if isinstance(rows, np.ndarray)
+                else (
+                    bars.fields[name][rows, selector]  # type: ignore[index]
+                )
+            )
+            out[name] = pd.DataFrame(data, index=index, columns=columns, copy=True)
+        return out
+
+
+def _valid_rows(values: np.ndarray, selector: object, n: int, window: int) -> np.ndarray:
+    """Return the row numbers of the last ``window`` rows before ``n`` with any value."""
+    found: list[np.ndarray] = []
+    have = 0
+    end = n
+    chunk = max(window, 64)
+    while end > 0 and have < window:
+        begin = max(0, end - chunk)
+        block = values[begin:end, selector]  # type: ignore[index]
+        keep = np.flatnonzero(~np.isnan(block).all(axis=1)) + begin
+        found.append(keep)
+        have += keep.size
+        end = begin
+        chunk *= 2
+    rows = np.concatenate(found[::-1]) if found else np.zeros(0, dtype=np.int64)
+    return rows[-window:] if window else rows[:0]
+
+
+class SourceHistory:
+    """History served by asking a :class:`BarSource` (live and paper sessions)."""
+
+    def __init__(self, source: BarSource, base_timeframe: str = "1m") -> None:
+        """Serve history from ``source``; ``base_timeframe`` is its finest timeframe."""
+        self.source = source
+        self.base_timeframe = base_timeframe
+
+    def frames(
+        self, assets: Sequence[str], window: int, frequency: str, fields: Sequence[str], now: int
+    ) -> dict[str, pd.DataFrame]:
+        """Return the last ``window`` complete bars per field, holes left out."""
+        end = pd.Timestamp(now, tz="UTC")
+        per_asset = {
+            asset: self.source.bars(asset, frequency, end=end.to_pydatetime(), limit=window)
+            for asset in assets
+        }
+        stop = now - timeframe_seconds(frequency) * NS
+        out = {}
+        for name in fields:
+            frame = pd.DataFrame({a: bars[name] for a, bars in per_asset.items()})
+            frame = frame.reindex(columns=list(assets)).astype("float64")
+            if not frame.empty:
+                # never trust a source with the forming bar: keep complete bars only
+                frame = frame[frame.index.as_unit("ns").asi8 <= stop]
+                frame = frame.dropna(how="all").tail(window)
+            frame.index.name = "timestamp"
+            out[name] = frame
+        return out

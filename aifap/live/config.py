@@ -1,0 +1,317 @@
+"""``SessionConfig``: everything a live or paper session needs, validated before it starts.
+
+Load it from YAML or JSON with :func:`load_config`; every error names the field and
+the rule. Secrets are ``SecretStr`` (or the names of environment variables that hold
+them) and never reach logs, alerts or the database (:meth:`SessionConfig.redacted`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from aifap.core.errors import ConfigError
+from aifap.core.markets import MarketType
+from aifap.core.timeframes import parse_duration, timeframe_seconds
+from aifap.live.schedule import parse_cron
+from aifap.settings import get_settings
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+Exchange = Literal["paper", "bitget", "binance", "bybit"]
+
+
+def _duration(value: Any, field: str, *, positive: bool = True) -> str:
+    try:
+        delta = parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    if positive and delta <= timedelta(0):
+        raise ValueError(f"{field} must be > 0, was {value!r}")
+    return value if isinstance(value, str) else f"{delta.total_seconds():g}s"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClockConfig(_Frozen):
+    """Which clock drives the session.
+
+    ``wall``: real time. ``replay``: simulated time from ``start`` over stored or
+    synthetic bars; ``speed`` simulated seconds per real second, or 0 for "as fast as
+    the processes go" (time jumps to the next due event once every process is idle).
+    """
+
+    kind: Literal["wall", "replay"] = "wall"
+    speed: float = Field(default=0.0, ge=0)
+    start: datetime | None = None
+
+    @model_validator(mode="after")
+    def _replay_needs_start(self) -> ClockConfig:
+        if self.kind == "replay" and self.start is None:
+            raise ValueError("clock.start must be set for a replay clock")
+        if self.start is not None and self.start.tzinfo is None:
+            object.__setattr__(self, "start", self.start.replace(tzinfo=UTC))
+        return self
+
+
+class Credentials(_Frozen):
+    """API keys, given directly (``SecretStr``) or as environment variable names."""
+
+    api_key: SecretStr | None = None
+    secret: SecretStr | None = None
+    password: SecretStr | None = None
+    api_key_env: str | None = None
+    secret_env: str | None = None
+    password_env: str | None = None
+
+    def resolve(self) -> dict[str, str | None]:
+        """Return the key, secret and password, reading the named variables if needed."""
+        out: dict[str, str | None] = {}
+        for name in ("api_key", "secret", "password"):
+            direct: SecretStr | None = getattr(self, name)
+            env: str | None = getattr(self, f"{name}_env")
+            if direct is not None:
+                out[name] = direct.get_secret_value()
+            elif env is not None:
+                out[name] = os.environ.get(env)
+            else:
+                out[name] = None
+        return out
+
+
+class SessionConfig(_Frozen):
+    """The validated configuration of one trading session (see the module docstring)."""
+
+    session_id: str | None = None
+    trader: str = Field(min_length=1)
+    strategy_name: str = Field(min_length=1)
+    strategy: str = Field(min_length=1, description="module, module:function or file.py[:fn]")
+    strategy_version: str | None = None
+    config_dict: dict[str, Any] = Field(default_factory=dict)
+    exchange: Exchange = "paper"
+    market: MarketType = MarketType.FUTURES
+    mode: Literal["paper", "demo", "live"] = "paper"
+    account: str = Field(default="default", min_length=1)
+    symbols: tuple[str, ...] = Field(min_length=1)
+    allocation: Decimal = Field(gt=0)
+    leverage: int = Field(default=1, ge=1, le=125)
+    rebalance_every: str | None = "5m"
+    rebalance_cron: str | None = None
+    threshold: Decimal = Field(default=Decimal("0.01"), ge=0, lt=1)
+    max_gross_weight: Decimal = Field(default=Decimal(1), gt=0)
+    trading_duration: str = "720h 0m"
+    finwatcher_interval: str = "60s"
+    finwatcher_restarts: int = Field(default=3, ge=0)
+    strategy_time_limit: str = "30s"
+    max_strategy_failures: int = Field(default=3, ge=1)
+    bar_timeframe: str = "1m"
+    bar_max_age: str = "5m"
+    bar_source: str = "synthetic"
+    on_foreign_position: Literal["refuse", "adopt"] = "refuse"
+    alert_channel: str = "console"
+    results_database_url: SecretStr | None = None
+    market_database_url: SecretStr | None = None
+    exchange_url: str | None = None
+    credentials: Credentials = Field(default_factory=Credentials)
+    workdir: Path | None = None
+    clock: ClockConfig = Field(default_factory=ClockConfig)
+    lease_ttl: str = "60s"
+
+    @field_validator("session_id")
+    @classmethod
+    def _session_id(cls, value: str | None) -> str | None:
+        if value is not None and not SESSION_ID.match(value):
+            raise ValueError(f"must be 1-40 characters of [A-Za-z0-9_-], was {value!r}")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for symbol in value:
+            if not SYMBOL.match(symbol):
+                raise ValueError(f"each symbol must be a compact id like BTCUSDT, was {symbol!r}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"symbols must be unique, was {list(value)}")
+        return value
+
+    @field_validator("trading_duration", "finwatcher_interval", "strategy_time_limit",
+                     "bar_max_age", "lease_ttl", "rebalance_every", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: Any) -> Any:
+        return None if value is None else _duration(value, info.field_name)
+
+    @field_validator("bar_timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        timeframe_seconds(value)
+        return value
+
+    @field_validator("rebalance_cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_cron(value)
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> SessionConfig:
+        if (self.rebalance_every is None) == (self.rebalance_cron is None):
+            raise ValueError("give exactly one of rebalance_every / rebalance_cron")
+        if self.market is MarketType.SPOT and self.leverage != 1:
+            raise ValueError(f"leverage must be 1 on spot, was {self.leverage}")
+        if self.exchange == "paper" and self.mode != "paper":
+            raise ValueError(f"mode must be 'paper' on the paper exchange, was {self.mode!r}")
+        if self.mode != "paper" and self.exchange == "paper":
+            raise ValueError("exchange must be a real venue for demo or live mode")
+        if self.mode == "live" and self.clock.kind != "wall":
+            raise ValueError("clock.kind must be 'wall' in live mode")
+        if self.mode != "paper":
+            creds = self.credentials
+            if creds.api_key is None and creds.api_key_env is None:
+                raise ValueError(
+                    f"credentials.api_key (or api_key_env) is required in {self.mode} mode")
+        if self.session_id is None:
+            derived = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{self.trader}-{self.strategy_name}")[:40]
+            object.__setattr__(self, "session_id", derived.strip("-") or "session")
+        return self
+
+    # --- derived values -------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """Return the session id (given, or derived from trader and strategy name)."""
+        assert self.session_id is not None
+        return self.session_id
+
+    @property
+    def duration(self) -> timedelta:
+        """Return the trading duration."""
+        return parse_duration(self.trading_duration)
+
+    @property
+    def finwatcher_seconds(self) -> float:
+        """Return the finwatcher interval in seconds."""
+        return parse_duration(self.finwatcher_interval).total_seconds()
+
+    @property
+    def time_limit_seconds(self) -> float:
+        """Return the strategy time limit in seconds."""
+        return parse_duration(self.strategy_time_limit).total_seconds()
+
+    @property
+    def account_label(self) -> str:
+        """Return the account name: ``account``, or the session id for a default paper account."""
+        if self.mode == "paper" and self.account == "default":
+            return self.id
+        return self.account
+
+    @property
+    def account_key(self) -> str:
+        """Return the account the one-account-one-session lease is taken on."""
+        return f"{self.exchange}:{self.mode}:{self.market.value}:{self.account_label}"
+
+    @property
+    def working_directory(self) -> Path:
+        """Return the session's working directory (hand-off file, logs, heartbeat)."""
+        if self.workdir is not None:
+            return self.workdir
+        return get_settings().data_dir / "sessions" / self.id
+
+    def results_url(self) -> str:
+        """Return the results database URL (the session's own, or the settings')."""
+        from aifap.db import database_url
+
+        if self.results_database_url is not None:
+            return self.results_database_url.get_secret_value()
+        return database_url("results")
+
+    def market_url(self) -> str:
+        """Return the market database URL (the session's own, or the settings')."""
+        from aifap.db import database_url
+
+        if self.market_database_url is not None:
+            return self.market_database_url.get_secret_value()
+        return database_url("market")
+
+    def redacted(self) -> dict[str, Any]:
+        """Return the config as JSON-ready data with every secret and URL password hidden."""
+        from aifap.db import redact_url
+
+        data = self.model_dump(mode="json", exclude={"credentials"})
+        for key in ("results_database_url", "market_database_url"):
+            secret: SecretStr | None = getattr(self, key)
+            data[key] = None if secret is None else redact_url(secret.get_secret_value())
+        data["credentials"] = {
+            k: ("**********" if v is not None else None)
+            for k, v in self.credentials.model_dump(mode="python").items()
+        }
+        return data
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "config"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "session config is invalid: " + "; ".join(lines)
+
+
+def make_config(data: dict[str, Any] | SessionConfig) -> SessionConfig:
+    """Validate ``data`` into a ``SessionConfig``; raise ConfigError naming each field."""
+    if isinstance(data, SessionConfig):
+        return data
+    try:
+        return SessionConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+
+
+def load_config(path: str | Path) -> SessionConfig:
+    """Read a session config from a YAML or JSON file and validate it."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"session config must be a readable file, was {str(file)!r}") from exc
+    try:
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"session config {file.name} must be valid YAML or JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"session config must be a mapping, was {type(data).__name__}")
+    return make_config(data)
+
+
+def dump_config(config: SessionConfig, path: str | Path) -> Path:
+    """Write ``config`` as YAML (secrets resolved to env names only if given that way)."""
+    file = Path(path)
+    data = config.model_dump(mode="json", exclude_none=True)
+    creds = {}
+    for key, value in config.credentials.model_dump(mode="python", exclude_none=True).items():
+        creds[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    for key in ("results_database_url", "market_database_url"):
+        secret = getattr(config, key)
+        if secret is not None:
+            data[key] = secret.get_secret_value()
+    data["credentials"] = creds
+    file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return file

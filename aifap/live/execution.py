@@ -1,0 +1,141 @@
+"""Execute one cycle's plan through the gateway: closes first, batches of 5, then SL/TP.
+
+Every order is journaled as ``intended`` before the first batch is sent, and counted
+(``sends``) right before its batch is handed to the gateway. Replaying a cycle after
+a crash runs the same code with ``replay=True``: each journaled order not known to
+be final is first looked up at the exchange by its client id and sent only if the
+exchange never saw it, so no order is ever placed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from aifap.core.errors import OrderRejectedError
+from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus
+from aifap.core.planner import Plan
+from aifap.exchange.gateway import BATCH_SIZE, Gateway
+from aifap.live.alerting import SessionAlerts
+from aifap.live.clock import SessionClock, from_ms
+from aifap.live.codec import dumps, positions_to_dict
+from aifap.live.hooks import kill_point
+from aifap.live.journal import FINAL_ORDER_STATES, Journal
+
+log = logging.getLogger(__name__)
+
+
+class Executor:
+    """Send plans and record what happened.
+
+    Args:
+        gateway: the session's account.
+        journal: the session's journal.
+        clock: the session clock.
+        workdir: where the kill-point markers go (test seam).
+        symbols: the session's symbols (fills of other symbols are not ours).
+        alerts: where rejected orders are reported.
+    """
+
+    def __init__(self, gateway: Gateway, journal: Journal, clock: SessionClock, workdir: Path,
+                 symbols: Sequence[str], alerts: SessionAlerts | None = None) -> None:
+        self.gateway = gateway
+        self.journal = journal
+        self.clock = clock
+        self.workdir = workdir
+        self.symbols = tuple(symbols)
+        self.alerts = alerts
+
+    def execute(self, cycle: int, plan: Plan, *, replay: bool = False) -> None:
+        """Run ``plan`` as cycle ``cycle`` and mark the cycle done."""
+        batches = [tuple(b) for b in plan.batches(BATCH_SIZE)]
+        self.journal.record_intended(cycle, batches, self.clock.ms())
+        self.journal.set_cycle(cycle, state="executing", replayed=replay)
+        rows = {row.client_id: row for row in self.journal.orders(cycle)}
+        for number, batch in enumerate(batches):
+            todo: list[OrderRequest] = []
+            for order in batch:
+                row = rows[order.client_id]
+                if row.status in FINAL_ORDER_STATES:
+                    continue
+                if replay or row.sends > 0:
+                    seen = self.gateway.fetch_order(order.client_id, order.symbol)
+                    if seen is not None:
+                        self._record(cycle, seen)
+                        continue
+                    if row.sends > 0:
+                        log.warning("order %s was sent but the exchange never saw it; "
+                                    "sending it again under the same client id", order.client_id)
+                        self.journal.mark_missing(order.client_id, self.clock.ms())
+                todo.append(order)
+            if not todo:
+                continue
+            kill_point("main.between_batches" if number else "main.before_send", self.workdir,
+                       cycle)
+            self.journal.mark_sending([o.client_id for o in todo], self.clock.ms())
+            placed = self._place(todo)
+            kill_point("main.after_accept", self.workdir, cycle)
+            for order in placed:
+                self._record(cycle, order)
+        kill_point("main.before_stops", self.workdir, cycle)
+        for update in plan.stop_updates:
+            self.gateway.set_stops(update.symbol, take_profit=update.take_profit,
+                                   stop_loss=update.stop_loss)
+        self.sync_fills(since=self._cycle_start(cycle))
+        positions = [p for p in self.gateway.positions() if p.symbol in self.symbols]
+        self.journal.set_cycle(cycle, state="done", finished_ms=self.clock.ms(),
+                               positions_after_json=dumps(positions_to_dict(positions)))
+        log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders),
+                 len(batches))
+
+    def _place(self, batch: list[OrderRequest]) -> list[Order]:
+        """Send a batch; if the gateway refuses it whole, send one by one to find the culprit."""
+        try:
+            return self.gateway.place_orders(batch)
+        except OrderRejectedError as exc:
+            if len(batch) == 1:
+                order = batch[0]
+                return [Order(client_id=order.client_id, symbol=order.symbol, side=order.side,
+                              amount=order.amount, status=OrderStatus.REJECTED,
+                              reduce_only=order.reduce_only, reason=str(exc))]
+        return [placed for order in batch for placed in self._place([order])]
+
+    def _cycle_start(self, cycle: int) -> datetime:
+        row = self.journal.cycle(cycle)
+        last = self.journal.fills()
+        start = row.started_ms if row is not None else self.clock.ms()
+        if last:
+            start = min(start, last[-1].ts_ms)
+        return from_ms(start)
+
+    def _record(self, cycle: int, order: Order) -> None:
+        self.journal.record_order(order, self.clock.ms())
+        if order.status is OrderStatus.REJECTED:
+            message = f"order {order.client_id} {order.side} {order.amount} {order.symbol} " \
+                      f"was rejected: {order.reason}"
+            if self.alerts is not None:
+                self.alerts.error("auto_trade", message, self.clock.ms(), cycle,
+                                  kind="order_rejected")
+            else:
+                log.error("%s", message)
+
+    def sync_fills(self, since: datetime) -> list[Fill]:
+        """Record the fills of the session's symbols at or after ``since``; return the new ones."""
+        ours_ids = self.journal.client_ids()
+        row = self.journal.session_row()
+        epoch = row.baseline_epoch if row is not None else 0
+        fills = self.gateway.fills(since, self.symbols)
+
+        def ours(fill: Fill) -> bool:
+            return (fill.client_id in ours_ids) or fill.reason is not FillReason.REBALANCE
+
+        new = self.journal.record_fills((f for f in fills if f.symbol in self.symbols), ours,
+                                        epoch)
+        for fill in new:
+            if fill.client_id and fill.client_id in ours_ids:
+                continue
+            if fill.reason is not FillReason.REBALANCE:
+                log.info("recorded %s fill of %s %s", fill.reason, fill.amount, fill.symbol)
+        return new

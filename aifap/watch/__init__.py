@@ -1,0 +1,1 @@
+"""Finwatcher: the session's metrics snapshots every interval, and the results store."""

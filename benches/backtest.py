@@ -1,0 +1,243 @@
+"""Backtest benchmark: the seed momentum strategy, N assets x D days of 1m bars, every 5m.
+
+    .venv/bin/python benches/backtest.py                 # 20 assets x 365 days (the target)
+    .venv/bin/python benches/backtest.py --days 30       # a quicker look
+    .venv/bin/python benches/backtest.py --real          # the runs on ../shared/data
+
+Measures, for the same strategy function and the same rebalance times:
+
+- **floor**: the strategy's own time, called once per rebalance with ``get_history``
+  served straight from precomputed numpy arrays (a slice wrapped in a DataFrame);
+- **total**: the wall time of ``aifap.backtest(...)`` (loading the bars onto the
+  grid, history, resampling, parsing, planning, fills, SL/TP, equity, results);
+- peak RSS of the process, and bars x assets per second of the backtest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aifap  # noqa: E402
+from aifap.core.bars import BAR_COLUMNS  # noqa: E402
+from aifap.data.frames import default_market  # noqa: E402
+
+try:  # the seed strategy, as shipped
+    sys.path.insert(0, str(ROOT / "strategies"))
+    from momentum import strategy as momentum  # noqa: E402
+except ImportError:  # pragma: no cover - before strategies/ existed
+
+    def momentum(context, config_dict):
+        assets = list(config_dict["symbols"])
+        prices = context.get_history(assets, window=100, frequency="1m", fields="close")
+        returns = prices.pct_change(20, fill_method=None)
+        positive = [a for a in assets if returns[a].iloc[-1] > 0] if len(returns) else []
+        return {
+            a: {
+                "weight": 1.0 / len(positive),
+                "presetStopSurplusPrice": prices[a].iloc[-1] * 1.05,
+                "presetStopLossPrice": prices[a].iloc[-1] * 0.97,
+            }
+            for a in positive
+        }
+
+
+SHARED = ROOT.parent / "shared" / "data" / "ohlcv"
+NS = 1_000_000_000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ArraySource:
+    """A minimal BarSource over generated frames (no copies, no validation)."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], market: str = "futures") -> None:
+        self.frames = frames
+        self.market = market
+
+    def symbols(self):
+        return list(self.frames)
+
+    def base_timeframe(self, symbol):
+        return "1m"
+
+    def bars(self, symbol, timeframe="1m", *, start=None, end=None, limit=None):
+        return self.frames[symbol]
+
+    def funding(self, symbol, *, start=None, end=None):
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype="float64")
+
+    def markets(self):
+        return {s: default_market(s, self.market) for s in self.frames}
+
+
+def synthetic(assets: int, days: int, seed: int = 7) -> dict[str, pd.DataFrame]:
+    """Correlated geometric random walks at crypto-like levels, one bar a minute."""
+    n = days * 1440
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    index = pd.date_range(start, periods=n, freq="1min", tz="UTC", name="timestamp")
+    market = rng.standard_normal(n, dtype=np.float32)
+    frames = {}
+    for i in range(assets):
+        sigma = (0.5 + 0.05 * i) / np.sqrt(525_600)
+        own = rng.standard_normal(n, dtype=np.float32)
+        r = sigma * (0.6 * market + 0.8 * own)
+        close = (10.0 + 1000.0 * rng.random()) * np.exp(np.cumsum(r, dtype=np.float64))
+        open_ = np.empty_like(close)
+        open_[0] = close[0]
+        open_[1:] = close[:-1]
+        wick = np.abs(rng.standard_normal(n)) * sigma * 0.5
+        frames[f"A{i:02d}USDT"] = pd.DataFrame(
+            {
+                "open": open_,
+                "high": np.maximum(open_, close) * np.exp(wick),
+                "low": np.minimum(open_, close) * np.exp(-wick),
+                "close": close,
+                "volume": np.ones(n),
+            },
+            index=index,
+        )
+        del own, r, wick
+    return frames
+
+
+class FloorContext:
+    """get_history from precomputed arrays: what the floor measurement serves."""
+
+    def __init__(self, closes: np.ndarray, index: pd.DatetimeIndex, columns: list[str]):
+        self.closes = closes
+        self.index = index
+        self.columns = pd.Index(columns)
+        self.row = 0
+
+    def get_history(self, assets, window, frequency="1m", fields="close"):
+        lo = max(0, self.row + 1 - window)
+        return pd.DataFrame(
+            self.closes[lo : self.row + 1], index=self.index[lo : self.row + 1], columns=self.columns
+        )
+
+
+def floor_time(frames, rows, config, base_seconds=60, frequency="1m") -> float:
+    symbols = list(frames)
+    closes = np.column_stack([frames[s]["close"].to_numpy() for s in symbols])
+    index = frames[symbols[0]].index
+    ctx = FloorContext(closes, index, symbols)
+    gc.collect()
+    t = time.perf_counter()
+    for row in rows:
+        ctx.row = row
+        momentum(ctx, config)
+    return time.perf_counter() - t
+
+
+def rebalance_rows(index: pd.DatetimeIndex, base_seconds: int, every_seconds: int) -> np.ndarray:
+    closes = index.as_unit("ns").asi8 + base_seconds * NS
+    rows = np.flatnonzero(closes % (every_seconds * NS) == 0)
+    return rows[rows < len(index) - 1]
+
+
+def report(name, total, floor, bars, assets, rebalances, extra=""):
+    print(f"\n== {name}")
+    print(f"bars x assets      {bars:,} x {assets} = {bars * assets:,}")
+    print(f"rebalances         {rebalances:,}")
+    print(f"total (backtest)   {total:8.2f} s")
+    print(f"floor (strategy)   {floor:8.2f} s")
+    print(f"ratio total/floor  {total / floor:8.3f}")
+    print(f"bars x assets / s  {bars * assets / total:,.0f}")
+    print(f"peak RSS           {peak_rss_mb():,.0f} MB{extra}")
+
+
+def run_synthetic(assets: int, days: int) -> None:
+    t = time.perf_counter()
+    frames = synthetic(assets, days)
+    print(f"generated {assets} x {days} days of 1m bars in {time.perf_counter() - t:.1f} s")
+    symbols = list(frames)
+    config = {"symbols": symbols}
+    rows = rebalance_rows(frames[symbols[0]].index, 60, 300)
+    floor = floor_time(frames, rows, config)
+    source = ArraySource(frames)
+    gc.collect()
+    t = time.perf_counter()
+    result = aifap.backtest(
+        momentum, source, config=config, rebalance_every="5m", progress=False
+    )
+    total = time.perf_counter() - t
+    bars = len(frames[symbols[0]])
+    report(f"synthetic {assets} assets x {days} days, 1m bars, rebalanced every 5m",
+           total, floor, bars, assets, result.metrics["rebalances"],
+           f"\ntrades {result.metrics['trades']:,}, final equity {result.metrics['final_equity']:,.2f}")  # fmt: skip
+
+
+def read(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    frame.index = pd.to_datetime(frame.pop("timestamp"), unit="ms", utc=True).dt.as_unit("ns")
+    frame.index.name = "timestamp"
+    return frame[list(BAR_COLUMNS)]
+
+
+def run_real() -> None:
+    btc = {"BTCUSDT": read(SHARED / "futures/BTCUSDT_1m.csv.gz")}
+    config = {"symbols": ["BTCUSDT"]}
+    rows = rebalance_rows(btc["BTCUSDT"].index, 60, 300)
+    floor = floor_time(btc, rows, config)
+    t = time.perf_counter()
+    result = aifap.backtest(momentum, SHARED, symbols=["BTCUSDT"], config=config, progress=False)
+    total = time.perf_counter() - t
+    report("real BTCUSDT_1m (Binance USDT-M, Jan 2022), rebalanced every 5m",
+           total, floor, len(btc["BTCUSDT"]), 1, result.metrics["rebalances"],
+           f"\nROE {result.metrics['roe']:.4f}, trades {result.metrics['trades']}")  # fmt: skip
+
+    pairs = ["ADABTC", "DASHBTC", "ETCBTC", "ETHBTC", "LTCBTC",
+             "NXTBTC", "TRXBTC", "XLMBTC", "XMRBTC", "ZECBTC"]  # fmt: skip
+    frames = {p: read(SHARED / f"spot/{p}_5m.csv.gz") for p in pairs}
+    grid = pd.date_range(
+        min(f.index[0] for f in frames.values()),
+        max(f.index[-1] for f in frames.values()),
+        freq="5min",
+        tz="UTC",
+    )
+    aligned = {p: f.reindex(grid) for p, f in frames.items()}
+    config = {"symbols": pairs, "frequency": "5m"}
+    rows = rebalance_rows(grid, 300, 300)
+    floor = floor_time(aligned, rows, config)
+    t = time.perf_counter()
+    result = aifap.backtest(
+        momentum, SHARED, symbols=pairs, market="spot", capital=1.0, config=config,
+        rebalance_every="5m", progress=False,
+    )  # fmt: skip
+    total = time.perf_counter() - t
+    report("real 10-pair BTC spot basket (Binance, Jan 2018), 5m bars, rebalanced every 5m",
+           total, floor, len(grid), len(pairs), result.metrics["rebalances"],
+           f"\nROE {result.metrics['roe']:.4f} (in BTC), trades {result.metrics['trades']}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=20)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--real", action="store_true", help="run on ../shared/data instead")
+    args = parser.parse_args()
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}, "
+          f"pandas {pd.__version__}, numpy {np.__version__}")  # fmt: skip
+    if args.real:
+        run_real()
+    else:
+        run_synthetic(args.assets, args.days)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Strategies the live tests run (imported by file path from the session config)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+
+
+def rotate(context, config_dict):
+    """Cycle through weight maps so every cycle trades (opens, reductions, closes)."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    prices = context.get_history(SYMBOLS, window=5, frequency="1m", fields="close")
+    assert len(prices) > 0
+    books = [
+        {"BTCUSDT": 0.3, "ETHUSDT": 0.3, "SOLUSDT": 0.2},
+        {"BTCUSDT": 0.5, "ETHUSDT": 0.1},
+        {"ETHUSDT": 0.4, "SOLUSDT": 0.4},
+        {"BTCUSDT": -0.3, "SOLUSDT": 0.2},
+    ]
+    return books[n % len(books)]
+
+
+def flaky(context, config_dict):
+    """Raise, hang, return invalid output, then behave, as the config's plan says."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    step = config_dict["plan"][n % len(config_dict["plan"])]
+    if step == "raise":
+        raise RuntimeError("boom in the strategy")
+    if step == "hang":
+        time.sleep(float(config_dict.get("hang", 5)))
+    if step == "invalid":
+        return {"BTCUSDT": float("nan")}
+    if step == "unknown":
+        return {"DOGEUSDT": 0.1}
+    return {"BTCUSDT": 0.2, "ETHUSDT": 0.2}
+
+
+def steady(context, config_dict):
+    """Hold a fixed book."""
+    context.state["pid"] = os.getpid()
+    return dict(config_dict.get("book", {"BTCUSDT": 0.3, "ETHUSDT": 0.3}))

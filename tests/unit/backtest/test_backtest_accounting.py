@@ -1,0 +1,222 @@
+"""The backtester on hand-computed cases: timing, fees, stops, shorts, leverage, flips, funding."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aifap
+from aifap.core.errors import InvalidTargetError, StrategyError
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.data.frames import FrameBarSource
+
+T0 = pd.Timestamp("2024-01-01 00:00", tz="UTC")
+
+
+def frame(rows):
+    """Bars from (open, high, low, close) tuples, one a minute from T0."""
+    arr = np.array(rows, dtype=float)
+    index = pd.date_range(T0, periods=len(rows), freq="1min", tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {"open": arr[:, 0], "high": arr[:, 1], "low": arr[:, 2], "close": arr[:, 3], "volume": 1.0},
+        index=index,
+    )
+
+
+def flat(n, price=100.0):
+    return [(price, price, price, price)] * n
+
+
+def spec(symbol="AAAUSDT", market=MarketType.FUTURES, **kw):
+    kw.setdefault("amount_step", D("0.001"))
+    kw.setdefault("price_step", D("0.01"))
+    return MarketSpec(
+        symbol, market, symbol[:3], "USDT", max_leverage=20 if market == "futures" else 1, **kw
+    )
+
+
+def source(rows, market=MarketType.FUTURES, funding=None, **kw):
+    return FrameBarSource(
+        {"AAAUSDT": frame(rows)},
+        markets={"AAAUSDT": spec(market=market, **kw)},
+        funding=funding,
+        market=market,
+    )
+
+
+def once(target, then=None):
+    """A strategy returning ``target`` on its first call, ``then`` afterwards."""
+    calls = []
+
+    def strategy(context, config):
+        calls.append(context.now)
+        return target if len(calls) == 1 else then
+
+    strategy.calls = calls
+    return strategy
+
+
+def run(strategy, rows, **kw):
+    src = kw.pop("data", None) or source(
+        rows, **{k: kw.pop(k) for k in ("funding", "market") if k in kw}
+    )
+    kw.setdefault("fee_rate", 0)
+    kw.setdefault("progress", False)
+    market = getattr(src, "_market", MarketType.FUTURES)
+    return aifap.backtest(strategy, src, market=market.value, **kw)
+
+
+def test_strategy_sees_bars_through_the_rebalance_close_and_fills_next_open():
+    seen = []
+
+    def strategy(context, config):
+        h = context.get_history("AAAUSDT", 3)
+        seen.append((context.now, h.index[-1], h.iloc[-1]))
+        return {"AAAUSDT": 1.0} if len(seen) == 1 else None
+
+    rows = [(100 + i, 100 + i, 100 + i, 100 + i) for i in range(12)]
+    result = run(strategy, rows, capital=1000)
+    # first rebalance: bar 00:04 closes at 00:05; its close (104) is the last price seen
+    assert seen[0] == (T0 + pd.Timedelta(minutes=5), T0 + pd.Timedelta(minutes=4), 104.0)
+    assert seen[1][0] == T0 + pd.Timedelta(minutes=10)
+    txn = result.transactions
+    assert list(txn.index) == [T0 + pd.Timedelta(minutes=5)]  # the open of bar 00:05
+    assert txn["price"].iloc[0] == 105.0  # filled at the next bar's open
+    assert txn["amount"].iloc[0] == pytest.approx(9.615)  # 1000 / 104 rounded down to 0.001
+
+
+def test_fee_and_equity_curve_by_hand():
+    rows = flat(10) + flat(5, 110.0)
+    result = run(once({"AAAUSDT": 1.0}), rows, capital=1000, fee_rate=0.001)
+    # 10 AAA at 100, fee 1; then marked at 110: 999 + 100
+    assert result.equity.iloc[0] == 1000
+    assert result.equity.iloc[5] == 1000  # bar 00:04, before the fill
+    assert result.equity.iloc[6] == 999  # bar 00:05 closes after the fill at its open
+    assert result.equity.iloc[-1] == pytest.approx(1099)
+    assert result.metrics["fees"] == pytest.approx(1.0)
+    assert result.metrics["trades"] == 1
+    assert result.equity.index[-1] == T0 + pd.Timedelta(minutes=15)
+    pos = result.positions.iloc[-1]
+    assert pos["AAAUSDT"] == pytest.approx(1100)
+    assert pos["cash"] == pytest.approx(-1)
+
+
+@pytest.mark.parametrize(
+    ("bar", "reason", "price"),
+    [
+        ((100, 106, 94, 100), "stop_loss", 95.0),  # both touched: stop-loss first
+        ((90, 92, 89, 91), "stop_loss", 90.0),  # gap through the stop: the open
+        ((100, 106, 99, 104), "take_profit", 105.0),
+        ((108, 109, 107, 108), "take_profit", 108.0),  # gap through the take-profit
+    ],
+)
+def test_stops_fill_intrabar(bar, reason, price):
+    rows = flat(7) + [bar] + flat(4, 100.0)
+    target = {"AAAUSDT": {"weight": 1.0, "presetStopLossPrice": 95, "presetStopSurplusPrice": 105}}
+    result = run(once(target), rows, capital=1000)
+    filled = result.orders[result.orders.status == "filled"]
+    assert list(filled.reason) == ["rebalance", reason]
+    assert filled["price"].iloc[1] == price
+    assert filled["timestamp"].iloc[1] == T0 + pd.Timedelta(minutes=7)
+    assert filled["realized_pnl"].iloc[1] == pytest.approx(10 * (price - 100))
+    assert result.equity.iloc[-1] == pytest.approx(1000 + 10 * (price - 100))
+    assert result.equity.iloc[8] == pytest.approx(result.equity.iloc[-1])  # flat from bar 00:07
+
+
+def test_short_with_leverage():
+    rows = flat(10) + flat(5, 90.0)
+    result = run(once({"AAAUSDT": -0.5}), rows, capital=1000, leverage=2)
+    # notional = 0.5 * 1000 * 2 = 1000 -> short 10 at 100, then +10 * 10
+    assert result.transactions["amount"].iloc[0] == pytest.approx(-10)
+    assert result.equity.iloc[-1] == pytest.approx(1100)
+
+
+def test_flip_closes_then_opens_at_the_same_open():
+    calls = []
+
+    def strategy(context, config):
+        calls.append(1)
+        return {"AAAUSDT": 0.5} if len(calls) == 1 else {"AAAUSDT": -0.5}
+
+    rows = flat(12)
+    result = run(strategy, rows, capital=1000)
+    txn = result.transactions
+    assert list(txn["amount"]) == pytest.approx([5, -5, -5])
+    assert txn.index[1] == txn.index[2] == T0 + pd.Timedelta(minutes=10)
+    filled = result.orders[result.orders.status == "filled"]
+    assert filled["client_id"].nunique() == 3
+
+
+def test_precision_rounding_and_dropped_legs():
+    rows = flat(12, 30.0)
+    src = source(rows, amount_step=D(1), min_notional=D(100))
+    result = run(
+        once({"AAAUSDT": 0.5}, {"AAAUSDT": 0.51}), rows, capital=1000, data=src, threshold=0.005
+    )
+    # 500 / 30 = 16.67 -> 16 (weight 0.48); then 0.51 -> 17: +1 unit = 30 USDT < 100: dropped
+    assert result.transactions["amount"].iloc[0] == 16
+    dropped = result.orders[result.orders.status == "dropped"]
+    assert list(dropped.reason) == ["notional must be >= 100, was 30.0"]
+    assert dropped["timestamp"].iloc[0] == T0 + pd.Timedelta(minutes=10)
+
+
+def test_funding_is_booked_at_the_bar_closing_at_the_funding_time():
+    rows = flat(8) + [(100, 110, 100, 110)] + flat(6, 110.0)
+    rates = pd.Series([0.001], index=pd.DatetimeIndex([T0 + pd.Timedelta(minutes=9)]))
+    result = run(once({"AAAUSDT": 1.0}), rows, capital=1000, funding={"AAAUSDT": rates})
+    # long 10 contracts; the 00:08 bar closes at 00:09 at 110: pays 10 * 110 * 0.001 = 1.1
+    assert result.metrics["funding"] == pytest.approx(1.1)
+    assert result.equity.iloc[9] == pytest.approx(1000 + 100 - 1.1)
+    assert result.equity.iloc[8] == pytest.approx(1000)
+
+
+def test_invalid_output_stops_naming_bar_symbol_and_rule():
+    strategy = once({"AAAUSDT": -0.5})
+    with pytest.raises(InvalidTargetError) as info:
+        run(strategy, flat(12), market=MarketType.SPOT)
+    assert str(info.value) == (
+        "bar 2024-01-01 00:05:00+00:00: AAAUSDT: weight must be >= 0 on spot (no shorts), was -0.5"
+    )
+
+
+def test_skip_records_the_error_and_never_trades_on_it():
+    def strategy(context, config):
+        if context.now == T0 + pd.Timedelta(minutes=5):
+            return {"AAAUSDT": float("inf")}
+        if context.now == T0 + pd.Timedelta(minutes=10):
+            raise ZeroDivisionError("oops")
+        return None
+
+    result = run(strategy, flat(16), on_error="skip")
+    assert result.transactions.empty
+    assert [str(t) for t, _ in result.errors] == [
+        "2024-01-01 00:05:00+00:00",
+        "2024-01-01 00:10:00+00:00",
+    ]
+    assert "AAAUSDT: weight must be a finite number" in result.errors[0][1]
+    assert "ZeroDivisionError" in result.errors[1][1]
+    assert result.metrics["skipped_rebalances"] == 2
+    with pytest.raises(StrategyError, match=r"at bar 2024-01-01 00:10:00\+00:00"):
+        run(lambda c, k: 1 / 0 if c.now.minute == 10 else None, flat(16))
+
+
+def test_runs_are_deterministic():
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    rows = [(c, c * 1.01, c * 0.99, c) for c in close]
+
+    def strategy(context, config):
+        h = context.get_history("AAAUSDT", 10)
+        w = 0.8 if h.iloc[-1] > h.iloc[0] else -0.4
+        return {"AAAUSDT": {"weight": w, "stop_loss": h.iloc[-1] * (0.98 if w > 0 else 1.02)}}
+
+    a = run(strategy, rows, fee_rate=0.0006, slippage_bps=2)
+    b = run(strategy, rows, fee_rate=0.0006, slippage_bps=2)
+    assert a.equity.equals(b.equity)
+    assert a.transactions.equals(b.transactions)
+    assert a.orders.equals(b.orders)
+    assert a.metrics == b.metrics
+    assert (a.orders.reason == "stop_loss").any()

@@ -1,0 +1,122 @@
+"""The result object: pyfolio formats, save, plot, tear sheet, and the public entry point."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import aifap
+from aifap.backtest import BacktestResult
+from aifap.core.errors import ConfigError
+
+matplotlib.use("Agg")
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+
+
+def momentum(context, config_dict):
+    prices = context.get_history(SYMBOLS, window=30, frequency="5m")
+    returns = prices.pct_change(6, fill_method=None)
+    if len(returns) < 7:
+        return None
+    positive = [a for a in SYMBOLS if returns[a].iloc[-1] > 0]
+    return {
+        a: {"weight": 0.9 / len(positive), "stop_loss": prices[a].iloc[-1] * 0.97} for a in positive
+    }
+
+
+@pytest.fixture(scope="module")
+def result() -> BacktestResult:
+    from aifap.data.synthetic import SyntheticMarket
+
+    market = SyntheticMarket(SYMBOLS, days=4)
+    return aifap.backtest(momentum, market, rebalance_every="1h", progress=False)
+
+
+def test_public_entry_points():
+    assert "backtest" in aifap.__all__
+    assert "BacktestResult" in aifap.__all__
+    assert callable(aifap.backtest)
+    assert aifap.BacktestResult is BacktestResult
+    import aifap.backtest as package
+
+    assert callable(package)
+
+
+def test_pyfolio_formats(result):
+    r = result.returns
+    assert r.dtype == "float64" and str(r.index.tz) == "UTC"
+    assert (r.index == r.index.normalize()).all()
+    assert len(r) == 4
+    pos = result.positions
+    assert "cash" in pos.columns and pos.index.equals(r.index)
+    assert np.allclose(pos.sum(axis=1).to_numpy(), (1 + r).cumprod().to_numpy() * 10_000)
+    txn = result.transactions
+    assert list(txn.columns) == ["amount", "price", "symbol"]
+    assert str(txn.index.tz) == "UTC"
+    assert set(txn["symbol"]) <= set(SYMBOLS)
+
+
+def test_metrics_come_from_core_metrics(result):
+    from aifap.core import metrics
+
+    m = result.metrics
+    assert m["final_equity"] == result.equity.iloc[-1]
+    assert m["max_drawdown"] == metrics.max_drawdown(result.equity)
+    assert m["sharpe"] == metrics.sharpe_ratio(result.returns)
+    assert m["trades"] == len(result.transactions)
+    assert m["roe"] == pytest.approx(result.equity.iloc[-1] / 10_000 - 1)
+    assert "BacktestResult(final_equity=" in repr(result)
+
+
+def test_save_writes_csvs_and_json(result, tmp_path):
+    out = result.save(tmp_path / "run")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "equity.csv",
+        "metrics.json",
+        "orders.csv",
+        "positions.csv",
+        "returns.csv",
+        "transactions.csv",
+    ]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["metrics"]["final_equity"] == pytest.approx(result.metrics["final_equity"])
+    assert saved["config"]["symbols"] == SYMBOLS
+    equity = pd.read_csv(out / "equity.csv", index_col=0)
+    assert len(equity) == len(result.equity)
+
+
+def test_plot_returns_a_figure(result):
+    import matplotlib.pyplot as plt
+
+    fig = result.plot()
+    assert len(fig.axes) == 2
+    plt.close(fig)
+
+
+@pytest.mark.slow
+def test_tear_sheet_html(result, tmp_path):
+    path = result.tear_sheet(tmp_path / "sheet.html")
+    assert "<html" in path.read_text()[:500].lower()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"capital": 0}, "capital must be a finite number > 0, was 0"),
+        ({"market": "margin"}, "market must be 'futures' or 'spot', was 'margin'"),
+        ({"market": "spot", "leverage": 2}, "leverage must be 1 on spot, was 2"),
+        ({"on_error": "ignore"}, "on_error must be 'raise' or 'skip', was 'ignore'"),
+        ({"rebalance_every": "7m"}, "rebalance_every: timeframe must be one of"),
+        ({"threshold": -0.1}, "threshold must be a finite number >= 0, was -0.1"),
+        ({"start": "2024-06-10", "end": "2024-06-09"}, "end must be after start"),
+    ],
+)
+def test_bad_arguments_are_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        aifap.backtest(momentum, {}, **kwargs)

@@ -1,0 +1,111 @@
+"""``aifap backtest`` through Typer's CliRunner, on the synthetic market and on files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aifap.cli import app
+from aifap.core.errors import ConfigError
+from aifap.data.files import write_bar_file
+from aifap.data.synthetic import SyntheticMarket
+
+ROOT = Path(__file__).resolve().parents[3]
+MOMENTUM = str(ROOT / "strategies" / "momentum.py")
+ONE_DAY = ["--start", "2024-06-29", "--end", "2024-06-30", "--rebalance", "1h"]
+OPTIONS = [
+    "--data", "--symbols", "--rebalance", "--capital", "--fee", "--slippage", "--threshold",
+    "--market", "--leverage", "--start", "--end", "--config", "--on-error", "--json",
+    "--tearsheet",
+]  # fmt: skip
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_every_option_has_help(runner):
+    result = runner.invoke(app, ["backtest", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.output)
+    for option in OPTIONS:
+        line = next(line for line in text.splitlines() if f" {option} " in line)
+        assert len(line.split(">", 1)[-1].strip(" │")) > 10, option
+
+
+def test_backtest_on_the_synthetic_market_prints_metrics_and_writes_json(runner, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(
+        app, ["backtest", MOMENTUM, *ONE_DAY, "--json", str(out)], env={"COLUMNS": "120"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "Backtest of momentum.py" in result.output
+    assert "roe" in result.output
+    saved = json.loads(out.read_text())
+    assert set(saved) == {"metrics", "final_equity", "trades"}
+    assert saved["final_equity"] == pytest.approx(saved["metrics"]["final_equity"])
+    assert saved["trades"] == saved["metrics"]["trades"]
+    assert saved["trades"] > 0
+    assert saved["metrics"]["start"].startswith("2024-06-29")
+
+
+def test_same_run_gives_the_same_numbers(runner, tmp_path):
+    outputs = []
+    for name in ("a.json", "b.json"):
+        args = ["backtest", MOMENTUM, *ONE_DAY, "--json", str(tmp_path / name)]
+        assert runner.invoke(app, args).exit_code == 0
+        outputs.append(json.loads((tmp_path / name).read_text()))
+    assert outputs[0] == outputs[1]
+
+
+def test_backtest_on_a_directory_with_symbols_and_a_tear_sheet(runner, tmp_path):
+    market = SyntheticMarket(["BTCUSDT", "ETHUSDT"], days=2, seed=1)
+    for symbol, frame in market.frames().items():
+        write_bar_file(tmp_path / f"{symbol}_1m.csv.gz", frame)
+    sheet = tmp_path / "sheet.html"
+    out = tmp_path / "m.json"
+    args = [
+        "backtest", MOMENTUM, "--data", str(tmp_path), "--symbols", "BTCUSDT,ETHUSDT",
+        "--rebalance", "1h", "--market", "spot", "--capital", "5000", "--fee", "0.001",
+        "--json", str(out), "--tearsheet", str(sheet),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["metrics"]["initial"] == 5000
+    assert "data:image/png;base64," in sheet.read_text()
+
+
+def test_config_must_be_a_json_object(runner):
+    result = runner.invoke(app, ["backtest", MOMENTUM, "--config", "[1, 2]"])
+    assert result.exit_code == 2
+    assert "must be a JSON object" in result.output
+
+
+def test_config_and_symbols_reach_the_strategy(runner, tmp_path):
+    strategy = tmp_path / "picky.py"
+    strategy.write_text(
+        "def strategy(context, config_dict):\n"
+        "    if config_dict.get('marker') != 7:\n"
+        "        raise RuntimeError('config was not passed')\n"
+        "    return {config_dict['symbols'][0]: 0.5}\n"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("marker: 7\n")
+    out = tmp_path / "m.json"
+    args = ["backtest", str(strategy), *ONE_DAY, "--symbols", "ethusdt", "--config", str(config)]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["trades"] >= 1
+    failed = runner.invoke(app, ["backtest", str(strategy), *ONE_DAY, "--symbols", "ETHUSDT"])
+    assert failed.exit_code == 1
+
+
+def test_store_url_is_a_config_error_exiting_1(runner):
+    result = runner.invoke(app, ["backtest", MOMENTUM, "--data", "sqlite:///bars.db"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ConfigError)

@@ -1,0 +1,62 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from aifap.core.errors import ConfigError
+from aifap.live.config import SessionConfig, dump_config, load_config, make_config
+
+BASE = {"trader": "alice", "strategy_name": "mom", "strategy": "strategies/momentum.py",
+        "symbols": ["BTCUSDT", "ETHUSDT"], "allocation": 1000}
+
+
+def test_defaults_follow_the_seed():
+    cfg = make_config(BASE)
+    assert cfg.id == "alice-mom"
+    assert cfg.duration == timedelta(hours=720)
+    assert cfg.finwatcher_seconds == 60
+    assert cfg.on_foreign_position == "refuse"
+    assert cfg.allocation == Decimal(1000)
+    assert cfg.account_key == "paper:paper:futures:alice-mom"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"symbols": ["btc"]}, "symbols"),
+    ({"symbols": ["BTCUSDT", "BTCUSDT"]}, "symbols"),
+    ({"allocation": 0}, "allocation"),
+    ({"trading_duration": "forever"}, "trading_duration"),
+    ({"rebalance_every": None}, "rebalance_every"),
+    ({"rebalance_cron": "61 * * * *", "rebalance_every": None}, "rebalance_cron"),
+    ({"market": "spot", "leverage": 3}, "leverage"),
+    ({"mode": "live"}, "mode"),
+    ({"exchange": "bitget", "mode": "live"}, "credentials.api_key"),
+    ({"clock": {"kind": "replay"}}, "clock.start"),
+    ({"colour": "red"}, "colour"),
+    ({"on_foreign_position": "merge"}, "on_foreign_position"),
+])
+def test_invalid_config_names_the_field(change, field):
+    with pytest.raises(ConfigError, match=field.split(".")[0]):
+        make_config({**BASE, **change})
+
+
+def test_secrets_never_reach_the_redacted_form():
+    cfg = make_config({**BASE, "exchange": "bitget", "mode": "demo",
+                       "credentials": {"api_key": "key-123456", "secret": "sec-abcdef"},
+                       "results_database_url": "postgresql://u:pw-xyz@db/results"})
+    text = str(cfg.redacted()) + repr(cfg)
+    for secret in ("key-123456", "sec-abcdef", "pw-xyz"):
+        assert secret not in text
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = make_config({**BASE, "clock": {"kind": "replay", "start": "2024-06-01T00:00:00Z"}})
+    path = dump_config(cfg, tmp_path / "s.yaml")
+    again = load_config(path)
+    assert again == cfg
+    assert again.clock.start == datetime(2024, 6, 1, tzinfo=UTC)
+    assert isinstance(again, SessionConfig)
+
+
+def test_unreadable_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="readable"):
+        load_config(tmp_path / "missing.yaml")
