@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Float, Index, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from aifap.alerts.messages import Alert
@@ -162,7 +163,7 @@ class Outbox:
                 for r in rows
             ]
 
-    def _update(self, row_id: int, *conditions: object, **values: object) -> int:
+    def _update(self, row_id: int, *conditions: ColumnElement[bool], **values: object) -> int:
         with Session(self.engine) as db, db.begin():
             result = db.execute(
                 update(AlertRow).where(AlertRow.id == row_id, *conditions).values(**values)

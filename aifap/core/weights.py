@@ -24,6 +24,8 @@ TAKE_PROFIT_KEYS = ("presetStopSurplusPrice", "take_profit")
 STOP_LOSS_KEYS = ("presetStopLossPrice", "stop_loss")
 SPEC_KEYS = frozenset({"weight", *TAKE_PROFIT_KEYS, *STOP_LOSS_KEYS})
 OUTPUT = "<strategy output>"
+# float weights like 1/7 sum to 1.00000000000000005 through their reprs: not a breach
+GROSS_TOLERANCE = Decimal("1e-9")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,6 @@ def parse_targets(
         targets[symbol] = target
     gross = sum((abs(t.weight) for t in targets.values()), Decimal(0))
     limit = to_decimal(max_gross_weight)
-    if gross > limit:
+    if gross > limit + GROSS_TOLERANCE:
         raise InvalidTargetError(OUTPUT, f"gross weight must be <= {limit}", value=gross)
     return targets

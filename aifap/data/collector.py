@@ -275,11 +275,11 @@ class _Run:
         expected = np.arange(a, b, self.step, dtype=np.int64)
         missing = expected[~np.isin(expected, found)]
         runs = np.split(missing, np.flatnonzero(np.diff(missing) != self.step) + 1)
+        runs = [run for run in runs if len(run)]
         with self.engine.begin() as conn:
-            forget_empty(conn, sid, a, b)
             for run in runs:
-                if len(run):
-                    record_empty(conn, sid, int(run[0]), int(run[-1]) + self.step)
+                record_empty(conn, sid, int(run[0]), int(run[-1]) + self.step)
+            forget_empty(conn, sid, a, b, keep=[int(run[0]) for run in runs])
         if len(missing):
             log.info("%s: %d bars in [%d, %d) still empty after asking again",
                      symbol, len(missing), a, b)

@@ -154,15 +154,27 @@ def record_empty(conn: Connection, series_id: int, start: int, end: int) -> None
     )
 
 
-def forget_empty(conn: Connection, series_id: int, start: int, end: int) -> None:
-    """Drop unconfirmed empty records inside ``[start, end)`` (bars arrived after all)."""
-    conn.execute(
+def forget_empty(
+    conn: Connection, series_id: int, start: int, end: int, keep: Sequence[int] = ()
+) -> None:
+    """Drop unconfirmed empty records starting in ``[start, end)`` except at ``keep``.
+
+    Called after a range was asked for again: records of parts that got bars since
+    (or whose run now starts elsewhere) go.
+    """
+    rows = conn.execute(
         text(
-            "DELETE FROM ohlcv_empty_ranges WHERE series_id = :sid AND start_ts >= :a "
+            "SELECT start_ts FROM ohlcv_empty_ranges WHERE series_id = :sid AND start_ts >= :a "
             "AND start_ts < :b AND attempts < :confirm"
         ),
         {"sid": series_id, "a": start, "b": end, "confirm": CONFIRM_AFTER},
-    )
+    ).scalars()
+    stale = [int(s) for s in rows if int(s) not in set(keep)]
+    for first in stale:
+        conn.execute(
+            text("DELETE FROM ohlcv_empty_ranges WHERE series_id = :sid AND start_ts = :a"),
+            {"sid": series_id, "a": first},
+        )
 
 
 def gap_reports(

@@ -28,7 +28,7 @@ from aifap.exchange.retry import RetryPolicy
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = "2026-01-02T00:00:30Z"  # the 00:00 bar is still open: never stored
-CANDLES = "/api/v2/mix/market/*candles"
+CANDLES = "/api/v2/mix/market/history-candles"  # since is > 30 days before the wall clock
 HOLE = [f"2026-01-01T12:0{i}:00Z" for i in range(5)]
 FAST = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.05, jitter=0.01)
 

@@ -43,3 +43,15 @@ def steady(context, config_dict):
     """Hold a fixed book."""
     context.state["pid"] = os.getpid()
     return dict(config_dict.get("book", {"BTCUSDT": 0.3, "ETHUSDT": 0.3}))
+
+
+WIDE = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT"]
+
+
+def wide(context, config_dict):
+    """Alternate between two books over seven symbols: every cycle sends two batches."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    if n % 2 == 0:
+        return {s: 0.12 for s in WIDE}
+    return {s: 0.05 for s in WIDE[:6]}

@@ -118,3 +118,27 @@ def test_webhook_url_comes_from_the_environment(monkeypatch):
         "https://discord.test/api/webhooks/1/tok-xyz"
     )
     assert "tok-xyz" not in repr(config)
+
+
+def test_an_unavailable_outbox_keeps_the_alert_in_memory_and_never_raises(tmp_path, caplog):
+    config = AlertConfig(
+        session_id="down", channels={"log": ChannelConfig(sender="console")}, poll_interval=0.05
+    )
+    service = AlertService(config, f"sqlite:///{tmp_path / 'r.db'}").start()
+    real_add = service.outbox.add
+    calls = []
+
+    def flaky_add(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("database is down")
+        return real_add(*args, **kwargs)
+
+    service.outbox.add = flaky_add
+    try:
+        assert service.error("m", "boom") == []  # kept in memory, no exception
+        assert service.flush(10)
+    finally:
+        service.stop(1)
+    assert [row.status for row in service.outbox.rows()] == [SENT]
+    assert "alert kept in memory" in caplog.text

@@ -115,3 +115,9 @@ def test_stop_sides_are_not_checked_without_a_price_or_at_weight_zero():
 def test_message_says_was():
     with pytest.raises(InvalidTargetError, match=r"^BTCUSDT: stop loss must be > 0, was -1.0$"):
         parse_targets({"BTCUSDT": {"weight": 0.1, "stop_loss": -1}}, FUT)
+
+
+def test_equal_float_weights_summing_to_one_by_rounding_pass_the_gross_limit():
+    markets = {f"A{i}USDT": MarketSpec(f"A{i}USDT", MarketType.FUTURES, f"A{i}", "USDT") for i in range(7)}
+    out = parse_targets({s: 1.0 / 7 for s in markets}, markets)
+    assert sum(t.weight for t in out.values()) > 1  # 1.00000000000000005 through the reprs

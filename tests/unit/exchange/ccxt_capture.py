@@ -92,11 +92,10 @@ def capture_gateway(venue: str, futures: bool = True, **fields: Any) -> Capture:
         exchange.fetch = fetch
         return exchange
 
+    settings: dict[str, Any] = {"api_key": KEY, "secret": SECRET, "password": PASSWORD,
+                                "rate_limit": False, **fields}
     config = CcxtConfig(
-        venue=venue,
-        market_type=MarketType.FUTURES if futures else MarketType.SPOT,
-        api_key=KEY, secret=SECRET, password=PASSWORD, rate_limit=False,
-        **fields,
+        venue=venue, market_type=MarketType.FUTURES if futures else MarketType.SPOT, **settings
     )
     gateway = CcxtGateway(config, exchange_factory=factory)
     return Capture(gateway, requests)

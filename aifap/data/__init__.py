@@ -1,0 +1,1 @@
+"""Market data: bar files, synthetic market, OHLCV store, collector and service."""

@@ -1,0 +1,89 @@
+"""End to end: a paper session on the stepped replay clock (synthetic market)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from .conftest import assert_no_duplicates, positions_json
+
+pytestmark = pytest.mark.slow
+
+
+def _weights(positions, prices, equity, leverage):
+    return {s: (1 if size > 0 else -1) * abs(size) * prices[s] / leverage / equity
+            for s, size in positions.items() if size}
+
+
+def test_positions_follow_the_targets_every_cycle_and_finwatcher_rows_arrive(session_run):
+    run = session_run()
+    assert run.run() == 0, run.stderr
+    journal = run.journal()
+    cycles = journal.cycles()
+    assert len(cycles) >= 5
+    assert all(c.state == "done" for c in cycles), [(c.cycle, c.state, c.reason) for c in cycles]
+    for before, after in zip(cycles, cycles[1:], strict=False):
+        targets = {s: Decimal(t["weight"]) for s, t in json.loads(before.targets_json).items()}
+        prices = {s: Decimal(p) for s, p in json.loads(before.prices_json).items()}
+        held = positions_json(after.positions_before_json)
+        weights = _weights(held, prices, before.equity, Decimal(2))
+        for symbol in run.config["symbols"]:
+            diff = abs(weights.get(symbol, Decimal(0)) - targets.get(symbol, Decimal(0)))
+            assert diff <= Decimal("0.02"), (before.cycle, symbol, weights, targets)
+    rows = __import__("aifap.watch.snapshots", fromlist=["x"]).SnapshotStore(
+        journal.engine, "sess").rows()
+    stamps = [r.ts_ms for r in rows]
+    assert len(stamps) >= 18
+    assert all(b - a == 300_000 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert rows[-1].pv > 0
+    assert_no_duplicates(run)
+    assert "c=3" in run.log() and "session_id" not in run.log()
+
+
+def test_strategy_that_raises_hangs_or_is_invalid_skips_cycles(session_run):
+    run = session_run(strategy=session_run().config["strategy"].replace("rotate", "flaky"),
+                      config_dict={"plan": ["raise", "ok", "hang", "ok", "invalid", "ok",
+                                            "unknown", "ok"], "hang": 3},
+                      trading_duration="2h 15m", strategy_time_limit="1s")
+    assert run.run() == 0, run.stderr
+    cycles = run.journal().cycles()
+    states = [c.state for c in cycles]
+    assert states.count("skipped") == 4, states
+    reasons = " | ".join(c.reason or "" for c in cycles)
+    assert "boom in the strategy" in reasons
+    assert "must return within 1.0 s" in reasons
+    assert "finite number" in reasons
+    assert "DOGEUSDT" in reasons
+    assert states.count("done") >= 4
+    assert len(run.journal().events("strategy_failed")) == 4
+
+
+def test_consecutive_strategy_failures_stop_the_session(session_run):
+    run = session_run(strategy=session_run().config["strategy"].replace("rotate", "flaky"),
+                      config_dict={"plan": ["raise"]}, max_strategy_failures=2)
+    assert run.run() == 1
+    row = run.journal().session_row()
+    assert row.status == "failed" and "2 cycles in a row" in row.reason
+
+
+def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run, tmp_path):
+    first = session_run(account="shared", trading_duration="720h 0m",
+                        clock={"kind": "replay", "start": "2024-06-20T00:00:00Z", "speed": 60})
+    proc = first.start()
+    try:
+        import time
+
+        for _ in range(600):
+            if (first.workdir / "heartbeat.json").exists():
+                break
+            time.sleep(0.05)
+        second = session_run(account="shared", session_id="other",
+                             workdir=str(tmp_path / "wd2"), symbols=["ETHUSDT"])
+        assert second.run() == 1
+        assert "session 'sess' trades ETHUSDT" in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert proc.returncode == 0
