@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Float, Index, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from aifap.alerts.messages import Alert
 from aifap.db import Base

@@ -94,7 +94,6 @@ class SymbolResult:
     backfilled: int = 0
     requests: int = 0
     missing: int = 0
-    newly_empty: int = 0
     funding: int = 0
     error: str | None = None
 

@@ -83,7 +83,7 @@ class Executor:
         for update in plan.stop_updates:
             self.gateway.set_stops(update.symbol, take_profit=update.take_profit,
                                    stop_loss=update.stop_loss)
-        self.sync_fills(since=self._cycle_start(cycle))
+        self.sync_fills()
         positions = [p for p in self.gateway.positions() if p.symbol in self.symbols]
         self.journal.set_cycle(cycle, state="done", finished_ms=self.clock.ms(),
                                positions_after_json=dumps(positions_to_dict(positions)))
@@ -102,14 +102,6 @@ class Executor:
                               reduce_only=order.reduce_only, reason=str(exc))]
         return [placed for order in batch for placed in self._place([order])]
 
-    def _cycle_start(self, cycle: int) -> datetime:
-        row = self.journal.cycle(cycle)
-        last = self.journal.fills()
-        start = row.started_ms if row is not None else self.clock.ms()
-        if last:
-            start = min(start, last[-1].ts_ms)
-        return from_ms(start)
-
     def _record(self, cycle: int, order: Order) -> None:
         self.journal.record_order(order, self.clock.ms())
         if order.status is OrderStatus.REJECTED:
@@ -121,11 +113,17 @@ class Executor:
             else:
                 log.error("%s", message)
 
-    def sync_fills(self, since: datetime) -> list[Fill]:
-        """Record the fills of the session's symbols at or after ``since``; return the new ones."""
+    def sync_fills(self, since: datetime | None = None) -> list[Fill]:
+        """Record the session symbols' fills not yet recorded; return the new ones.
+
+        ``since`` defaults to the newest recorded fill (or the session's start).
+        """
         ours_ids = self.journal.client_ids()
         row = self.journal.session_row()
         epoch = row.baseline_epoch if row is not None else 0
+        if since is None:
+            last = self.journal.last_fill_ms()
+            since = from_ms(last if last is not None else (row.started_ms if row else 0))
         fills = self.gateway.fills(since, self.symbols)
 
         def ours(fill: Fill) -> bool:

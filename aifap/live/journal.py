@@ -201,6 +201,12 @@ class Journal:
             new.append(fill)
         return new
 
+    def last_fill_ms(self) -> int | None:
+        """Return the time of the newest recorded fill."""
+        with self._sessions() as db:
+            return db.scalar(select(func.max(LiveFill.ts_ms)).where(
+                LiveFill.session_id == self.session_id))
+
     def fills(self) -> list[LiveFill]:
         """Return every recorded fill, oldest first."""
         with self._sessions() as db:

@@ -24,7 +24,7 @@ from aifap.core.errors import AifapError
 from aifap.core.markets import MarketSpec
 from aifap.exchange.gateway import Gateway
 from aifap.live.alerting import SessionAlerts
-from aifap.live.clock import SessionClock, from_ms
+from aifap.live.clock import SessionClock
 from aifap.live.codec import dumps, plan_from_dict
 from aifap.live.config import SessionConfig
 from aifap.live.execution import Executor
@@ -91,9 +91,7 @@ def recover(config: SessionConfig, journal: Journal, gateway: Gateway, clock: Se
     row = open_session_row(config, journal, gateway, clock)
     executor = Executor(gateway, journal, clock, config.working_directory, config.symbols,
                         alerts)
-    fills = journal.fills()
-    since = from_ms(min(row.started_ms, fills[-1].ts_ms) if fills else row.started_ms)
-    new = executor.sync_fills(since)
+    new = executor.sync_fills()
     if new and row.runs > 1:
         log.info("recorded %d fills that arrived while the session was down", len(new))
     for stale in (c for c in journal.cycles() if c.state == "started"):
@@ -130,6 +128,13 @@ def recover(config: SessionConfig, journal: Journal, gateway: Gateway, clock: Se
     fresh = journal.session_row()
     assert fresh is not None
     return fresh
+
+
+def final_sync(config: SessionConfig, journal: Journal, gateway: Gateway,
+               clock: SessionClock) -> int:
+    """Record the fills that came in after the last cycle (at a clean stop); return how many."""
+    executor = Executor(gateway, journal, clock, config.working_directory, config.symbols)
+    return len(executor.sync_fills())
 
 
 def _unsent_sizes(journal: Journal, cycle: int) -> dict[str, str]:

@@ -31,7 +31,7 @@ from aifap.live.journal import Journal
 from aifap.live.lease import Lease
 from aifap.live.logs import setup_logging
 from aifap.live.main_process import main_main
-from aifap.live.recovery import recover
+from aifap.live.recovery import final_sync, recover
 from aifap.live.runtime import EXIT_FAILED, EXIT_OK, Runtime, Shared
 from aifap.live.schedule import Schedule
 from aifap.live.strategy_process import strategy_main
@@ -188,6 +188,7 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         parent_alerts.started(clock.now(), clock.ms())
         code, reason = _supervise(cfg, rt, children, journal, lease, parent_alerts, handler)
         children.stop()
+        _final_sync(cfg, journal, clock)
         if shared.fail_code.value and code == EXIT_OK:
             code, reason = shared.fail_code.value, shared.reason
         status = "stopped" if code == EXIT_OK else "failed"
@@ -205,6 +206,20 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         children.stop()
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _final_sync(cfg: SessionConfig, journal: Journal, clock: SessionClock) -> None:
+    try:
+        from aifap.live.wiring import open_bars
+
+        gateway = open_gateway(cfg, clock, open_bars(cfg))
+        try:
+            final_sync(cfg, journal, gateway, clock)
+        finally:
+            gateway.close()
+    except Exception as exc:  # the exchange may be the reason the session stops
+        log.warning("fills after the last cycle not recorded (they will be at the next "
+                    "start): %s", exc)
 
 
 def _deliver_pending(cfg: SessionConfig, journal: Journal) -> None:

@@ -151,9 +151,10 @@ def _execute(emulator: BitgetEmulator, method: str, path: str, query: list[tuple
     key = None
     if route.private:
         request_path = path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+        presented = request.headers.get("access-key")
+        record.account = fingerprint(presented) if presented else None
         key = emulator.keys.verify(request.headers, method, request_path,
                                    body_text if method == "POST" else "")
-        record.account = fingerprint(key)
     with emulator.lock:
         now = emulator.advance()
         call = Call(method, path, params, now, key, record.demo)

@@ -53,5 +53,5 @@ def wide(context, config_dict):
     n = context.state.get("n", 0)
     context.state["n"] = n + 1
     if n % 2 == 0:
-        return {s: 0.12 for s in WIDE}
-    return {s: 0.05 for s in WIDE[:6]}
+        return dict.fromkeys(WIDE, 0.12)
+    return dict.fromkeys(WIDE[:6], 0.05)

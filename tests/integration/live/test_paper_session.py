@@ -6,8 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-
-from .conftest import assert_no_duplicates, positions_json
+from live_helpers import assert_no_duplicates, positions_json
 
 pytestmark = pytest.mark.slow
 
