@@ -17,8 +17,9 @@ app.add_typer(live_app, name="live")
 
 @live_app.command("run")
 def run(
-    config: Path = typer.Argument(..., help="Session config file (YAML or JSON).",
-                                  exists=True, dir_okay=False),
+    config: Path = typer.Argument(  # noqa: B008 - typer reads its defaults
+        ..., help="Session config file (YAML or JSON).",
+        exists=True, dir_okay=False),
 ) -> None:
     """Run the session in CONFIG in the foreground until it ends; exit non-zero on failure."""
     from aifap.live import load_config, run_session

@@ -103,7 +103,8 @@ def run_strategy(
     portfolio = trader_portfolio(gateway, config, initial_wallet)
     # wrapped explicitly: Context takes any object with a ``frames`` attribute for a
     # history provider, and SyntheticMarket has a ``frames()`` method of its own
-    context = Context(SourceHistory(bars, config.bar_timeframe), now=pd.Timestamp(now), portfolio=portfolio,
+    context = Context(SourceHistory(bars, config.bar_timeframe), now=pd.Timestamp(now),
+                      portfolio=portfolio,
                       config=config.config_dict, state=state,
                       mode="paper" if config.mode == "paper" else "live",
                       logger=logging.getLogger("aifap.strategy.user"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import ccxt
@@ -64,10 +65,8 @@ def _fault_sequence(make_emulator, bitget_for, seed):
     client = bitget_for(emu, credentials=False)
     client.load_markets()
     for _ in range(20):
-        try:
+        with contextlib.suppress(ccxt.NetworkError):
             client.fetch_ticker(BTC)
-        except ccxt.NetworkError:
-            pass
     return [r.fault for r in emu.request_log.records(TICKER)]
 
 

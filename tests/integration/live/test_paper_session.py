@@ -84,5 +84,5 @@ def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run
         assert "session 'sess' trades ETHUSDT" in second.stderr
     finally:
         proc.terminate()
-        proc.wait(60)
+        proc.communicate(timeout=60)
     assert proc.returncode == 0
