@@ -24,7 +24,7 @@ import pandas as pd
 from aifap.backtest.data import funding_events
 from aifap.context import Context
 from aifap.core.errors import StrategyError
-from aifap.core.fills import FillModel, first_stop_hits, stop_trigger
+from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import Fill
@@ -100,17 +100,24 @@ class Engine:
         self.symbols = arrays.symbols
         f = arrays.fields
         self.close = _ffill(f["close"])
-        self.open = _filled(f["open"], self.close) if self.close is not f["close"] else f["open"]
-        self.high = _filled(f["high"], self.close) if self.close is not f["close"] else f["high"]
-        self.low = _filled(f["low"], self.close) if self.close is not f["close"] else f["low"]
+        holes = self.close is not f["close"]
+        self.open = _filled(f["open"], self.close) if holes else f["open"]
+        self.high = _filled(f["high"], self.close) if holes else f["high"]
+        self.low = _filled(f["low"], self.close) if holes else f["low"]
+        # marks for the PV product: 0 before a symbol's first bar (never held then)
+        self.marks = np.nan_to_num(self.close) if np.isnan(self.close).any() else self.close
         self.cs = np.array([float(markets[s].contract_size) for s in self.symbols])
         self.ledger = Ledger(cfg.capital, self.markets, leverage=cfg.leverage)
         n = len(self.symbols)
         self.size = np.zeros(n)
         self.entry = np.zeros(n)
-        self.sl = np.full(n, np.nan)
-        self.tp = np.full(n, np.nan)
+        # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
+        self.down = np.full(n, np.nan)
+        self.up = np.full(n, np.nan)
+        self.weights = np.zeros(n)  # size × contract size
         self.balance = float(cfg.capital)
+        self.offset = self.balance  # balance − Σ entry × size × contract size
+        self.dirty = False
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
@@ -129,48 +136,54 @@ class Engine:
         col = self.arrays.columns[symbol]
         p = self.ledger.positions.get(symbol)
         if p is None:
-            self.size[col] = self.entry[col] = 0.0
-            self.sl[col] = self.tp[col] = np.nan
+            self.size[col] = self.entry[col] = self.weights[col] = 0.0
+            self.down[col] = self.up[col] = np.nan
         else:
-            self.size[col] = float(p.size)
+            size = float(p.size)
+            self.size[col] = size
             self.entry[col] = float(p.entry_price)
-            self.sl[col] = np.nan if p.stop_loss is None else float(p.stop_loss)
-            self.tp[col] = np.nan if p.take_profit is None else float(p.take_profit)
+            self.weights[col] = size * self.cs[col]
+            sl = np.nan if p.stop_loss is None else float(p.stop_loss)
+            tp = np.nan if p.take_profit is None else float(p.take_profit)
+            self.down[col], self.up[col] = (sl, tp) if size > 0 else (tp, sl)
+        self.dirty = True
+
+    def _refresh(self) -> None:
+        """Re-read the wallet balance after bookings (lazily: once per stretch of bars)."""
         self.balance = float(self.ledger.balance)
+        self.offset = self.balance - float(self.entry @ self.weights)
+        self.dirty = False
 
     def _state_changed(self, row: int) -> None:
-        self.states.append((row, self.size * self.cs))
+        self.states.append((row, self.weights.copy()))
 
     def _write(self, start: int, stop: int) -> None:
         """Write PV at the close of rows start..stop (inclusive) with the current book."""
         if stop < start:
             return
         a = self.cfg.first_row
-        held = np.flatnonzero(self.size)
-        if held.size == 0:
+        if self.dirty:
+            self._refresh()
+        if not self.weights.any():
             self.equity[start - a : stop - a + 1] = self.balance
             return
-        block = self.close[start : stop + 1, held] - self.entry[held]
-        self.equity[start - a : stop - a + 1] = self.balance + block @ (
-            self.size[held] * self.cs[held]
+        self.equity[start - a : stop - a + 1] = (
+            self.marks[start : stop + 1] @ self.weights + self.offset
         )
 
     # -- between rebalances -------------------------------------------------------------
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
         events: list[tuple[int, int, int, float]] = []
-        guarded = np.flatnonzero((self.size != 0) & ~(np.isnan(self.sl) & np.isnan(self.tp)))
-        if guarded.size:
-            hits = first_stop_hits(
-                self.size[guarded],
-                self.sl[guarded],
-                self.tp[guarded],
-                self.high[start : stop + 1, guarded],
-                self.low[start : stop + 1, guarded],
-            )
-            for col, hit in zip(guarded, hits, strict=True):
-                if hit >= 0:
-                    events.append((start + int(hit), 0, int(col), 0.0))
+        touched = (self.low[start : stop + 1] <= self.down) | (
+            self.high[start : stop + 1] >= self.up
+        )
+        if touched.any():
+            cols = np.flatnonzero(touched.any(axis=0))
+            for col, hit in zip(
+                cols.tolist(), touched[:, cols].argmax(axis=0).tolist(), strict=True
+            ):
+                events.append((start + hit, 0, col, 0.0))
         rows = self.f_rows
         i = self.f_next
         while i < rows.size and rows[i] <= stop:
@@ -210,7 +223,7 @@ class Engine:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
         if stop < start:
             return
-        if not self.size.any() and (
+        if not self.weights.any() and (
             self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
         ):
             self._write(start, stop)
@@ -224,41 +237,43 @@ class Engine:
             if kind == 0:
                 again = self._stop(row, col, stop)
                 if again is not None:
-                    sub = first_stop_hits(
-                        self.size[[col]], self.sl[[col]], self.tp[[col]],
-                        self.high[again : stop + 1, [col]], self.low[again : stop + 1, [col]],
-                    )  # fmt: skip
-                    if sub[0] >= 0:
-                        pending.append((again + int(sub[0]), 0, col, 0.0))
+                    later = (self.low[again : stop + 1, col] <= self.down[col]) | (
+                        self.high[again : stop + 1, col] >= self.up[col]
+                    )
+                    if later.any():
+                        pending.append((again + int(later.argmax()), 0, col, 0.0))
                         pending.sort()
             elif self.size[col] != 0:
                 symbol = self.symbols[col]
                 self.ledger.apply_funding(
                     symbol, _dec(rate), _dec(self.close[row, col]), self._bar_time(row)
                 )
-                self.balance = float(self.ledger.balance)
+                self.dirty = True
         self._write(cursor, stop)
 
     # -- rebalancing --------------------------------------------------------------------
 
     def _prices(self, row: int) -> dict[str, float]:
         raw = self.arrays.fields["close"][row]
-        return {s: float(v) for s, v in zip(self.symbols, raw, strict=True) if v == v}
+        if np.isnan(raw).any():
+            return {s: v for s, v in zip(self.symbols, raw.tolist(), strict=True) if v == v}
+        return dict(zip(self.symbols, raw.tolist(), strict=True))
 
     def _marks(self, row: int, symbols: set[str]) -> dict[str, Decimal]:
+        """Return Decimal marks (the last close, carried over holes) of ``symbols``."""
         cols = self.arrays.columns
+        closes = self.close[row]
         out = {}
         for s in symbols:
-            v = self.close[row, cols[s]]
+            v = float(closes[cols[s]])
             if v == v:
-                out[s] = _dec(v)
+                out[s] = Decimal(repr(v))
         return out
 
     def _rebalance(self, cycle: int, row: int) -> None:
-        now = int(self.arrays.times[row]) + self.arrays.step
-        bar = pd.Timestamp(now, tz="UTC")
         ctx = self.context
-        ctx.set_now(now)
+        ctx.set_now(int(self.arrays.times[row]) + self.arrays.step)
+        bar = ctx.now
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         try:
@@ -281,7 +296,7 @@ class Engine:
             return
         symbols = held | set(targets)
         marks = self._marks(row, symbols)
-        portfolio = self.ledger.portfolio(marks)
+        portfolio = self.ledger.portfolio()  # the planner marks at `marks` itself
         result = plan(
             targets,
             portfolio,

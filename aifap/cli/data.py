@@ -36,13 +36,16 @@ err = Console(stderr=True)
 
 Database = Annotated[
     str | None,
-    typer.Option("--database", help="Market database URL (default: from AIFAP_* settings).",
-                 show_default=False),
+    typer.Option(
+        "--database",
+        help="Market database URL (default: from AIFAP_* settings).",
+        show_default=False,
+    ),
 ]
 Exchange = Annotated[str | None, typer.Option(help="Only this exchange.", show_default=False)]
 MarketOpt = Annotated[
-    str | None, typer.Option("--market", help="Only this market: spot or futures.",
-                             show_default=False),
+    str | None,
+    typer.Option("--market", help="Only this market: spot or futures.", show_default=False),
 ]
 Symbols = Annotated[
     str | None, typer.Option(help="Comma-separated symbols (default: all).", show_default=False)
@@ -81,8 +84,9 @@ def import_command(
     from aifap.data.importer import import_paths
 
     url = _url(database)
-    report = import_paths(url, paths, exchange=exchange, market=market,
-                          skip_bad_lines=skip_bad_lines)
+    report = import_paths(
+        url, paths, exchange=exchange, market=market, skip_bad_lines=skip_bad_lines
+    )
     table = Table("file", "market", "rows", "new or changed", title=f"import → {redact_url(url)}")
     for outcome in report.loaded:
         table.add_row(outcome.path.name, outcome.market, str(outcome.rows), str(outcome.written))
@@ -99,18 +103,24 @@ def export_command(
     exchange: Exchange = None,
     market: MarketOpt = None,
     symbols: Symbols = None,
-    timeframe: Annotated[str | None, typer.Option(help="Only this timeframe.",
-                                                  show_default=False)] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Only this timeframe.", show_default=False)
+    ] = None,
     funding: Annotated[bool, typer.Option(help="Export funding rates too.")] = True,
     database: Database = None,
 ) -> None:
     """Export stored bars (and funding rates) as files the importer reads back unchanged."""
     from aifap.data.exporter import export_series
 
-    written = export_series(_url(database), out_dir, exchange=exchange, market=market,
-                            symbols=_symbols(symbols),
-                            timeframes=None if timeframe is None else [timeframe],
-                            funding=funding)
+    written = export_series(
+        _url(database),
+        out_dir,
+        exchange=exchange,
+        market=market,
+        symbols=_symbols(symbols),
+        timeframes=None if timeframe is None else [timeframe],
+        funding=funding,
+    )
     for path in written:
         out.print(str(path))
     err.print(f"{len(written)} files written")
@@ -121,21 +131,33 @@ def gaps_command(
     exchange: Exchange = None,
     market: MarketOpt = None,
     symbols: Symbols = None,
-    timeframe: Annotated[str | None, typer.Option(help="Only this timeframe.",
-                                                  show_default=False)] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Only this timeframe.", show_default=False)
+    ] = None,
     details: Annotated[bool, typer.Option(help="List every gap.")] = False,
     database: Database = None,
 ) -> None:
     """Report missing bars per series (holes between stored bars; confirmed-empty apart)."""
     from aifap.data.gaps import gap_reports
 
-    reports = gap_reports(_url(database), exchange=exchange, market=market,
-                          symbols=_symbols(symbols), timeframe=timeframe)
-    table = Table("series", "first", "last", "bars", "missing", "largest gap",
-                  "confirmed empty")
+    reports = gap_reports(
+        _url(database),
+        exchange=exchange,
+        market=market,
+        symbols=_symbols(symbols),
+        timeframe=timeframe,
+    )
+    table = Table("series", "first", "last", "bars", "missing", "largest gap", "confirmed empty")
     for r in reports:
-        table.add_row(str(r.key), _when(r.first), _when(r.last), str(r.stored), str(r.missing),
-                      str(r.largest), str(r.confirmed_empty))
+        table.add_row(
+            str(r.key),
+            _when(r.first),
+            _when(r.last),
+            str(r.stored),
+            str(r.missing),
+            str(r.largest),
+            str(r.confirmed_empty),
+        )
     out.print(table)
     if details:
         for r in reports:
@@ -152,15 +174,18 @@ def collect_command(
     timeframe: Annotated[str, typer.Option(help="Bar timeframe to collect.")] = "1m",
     since: Annotated[
         datetime | None,
-        typer.Option(help="Collect from this UTC time (default: resume, or --lookback ago).",
-                     show_default=False),
+        typer.Option(
+            help="Collect from this UTC time (default: resume, or --lookback ago).",
+            show_default=False,
+        ),
     ] = None,
     lookback: Annotated[str, typer.Option(help="How far back a first run starts.")] = "1d",
     funding: Annotated[bool, typer.Option(help="Collect funding rates (futures).")] = True,
     api_url: Annotated[
         str | None,
-        typer.Option(help="Send every exchange request to this base URL (an emulator).",
-                     show_default=False),
+        typer.Option(
+            help="Send every exchange request to this base URL (an emulator).", show_default=False
+        ),
     ] = None,
     database: Database = None,
 ) -> None:
@@ -173,17 +198,30 @@ def collect_command(
     from aifap.data.collector import collect
 
     start = None if since is None else since.replace(tzinfo=since.tzinfo or UTC)
-    report = collect(_url(database), exchange=exchange, market=market,
-                     symbols=_symbols(symbols) or [], timeframe=timeframe, since=start,
-                     funding=funding, lookback=timedelta(seconds=parse_duration(
-                         lookback).total_seconds()), api_url=api_url)
+    report = collect(
+        _url(database),
+        exchange=exchange,
+        market=market,
+        symbols=_symbols(symbols) or [],
+        timeframe=timeframe,
+        since=start,
+        funding=funding,
+        lookback=timedelta(seconds=parse_duration(lookback).total_seconds()),
+        api_url=api_url,
+    )
     if report.skipped:
         err.print(report.skipped)
         return
     table = Table("symbol", "new bars", "backfilled", "still missing", "funding", "requests")
     for r in report.results:
-        table.add_row(r.symbol, str(r.new_bars), str(r.backfilled), str(r.missing),
-                      str(r.funding), str(r.requests))
+        table.add_row(
+            r.symbol,
+            str(r.new_bars),
+            str(r.backfilled),
+            str(r.missing),
+            str(r.funding),
+            str(r.requests),
+        )
     out.print(table)
     for r in report.results:
         if r.error:

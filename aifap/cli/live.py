@@ -18,8 +18,8 @@ app.add_typer(live_app, name="live")
 @live_app.command("run")
 def run(
     config: Path = typer.Argument(  # noqa: B008 - typer reads its defaults
-        ..., help="Session config file (YAML or JSON).",
-        exists=True, dir_okay=False),
+        ..., help="Session config file (YAML or JSON).", exists=True, dir_okay=False
+    ),
 ) -> None:
     """Run the session in CONFIG in the foreground until it ends; exit non-zero on failure."""
     from aifap.live import load_config, run_session
@@ -44,9 +44,11 @@ def status(
         typer.echo("no sessions")
         return
     for row in rows:
-        typer.echo(f"{row['session_id']}: {row['status']} cycle={row['cycle']} "
-                   f"runs={row['runs']} exit={row['exit_code']} pid={row['pid']} "
-                   f"heartbeat_age={row['heartbeat_age']} {row['reason'] or ''}".rstrip())
+        typer.echo(
+            f"{row['session_id']}: {row['status']} cycle={row['cycle']} "
+            f"runs={row['runs']} exit={row['exit_code']} pid={row['pid']} "
+            f"heartbeat_age={row['heartbeat_age']} {row['reason'] or ''}".rstrip()
+        )
 
 
 @live_app.command("stop")

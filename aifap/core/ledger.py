@@ -86,7 +86,11 @@ class Ledger:
                 self.positions[symbol] = replace(position, mark_price=price)
 
     def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
-        """Return the account as a :class:`Portfolio`, marked at ``marks`` where given."""
+        """Return the account as a :class:`Portfolio`, marked at ``marks`` where given.
+
+        Without ``marks`` the positions keep their last mark (the planner takes
+        prices separately, so the backtester skips re-marking there).
+        """
         if marks:
             self.mark(marks)
         return Portfolio(balance=self.balance, positions=dict(self.positions))
@@ -97,7 +101,18 @@ class Ledger:
         """Replace the SL/TP of the position in ``symbol`` (no-op when none is held)."""
         position = self.positions.get(symbol)
         if position is not None:
-            self.positions[symbol] = replace(position, take_profit=take_profit, stop_loss=stop_loss)
+            p = position
+            self.positions[symbol] = Position(
+                p.symbol,
+                p.size,
+                p.entry_price,
+                p.mark_price,
+                p.leverage,
+                p.contract_size,
+                take_profit,
+                stop_loss,
+                p.funding_fee,
+            )
 
     def apply(
         self,
@@ -155,7 +170,20 @@ class Ledger:
                 stop_loss=stop_loss,
                 funding_fee=funding,
             )
-        booked = replace(fill, realized_pnl=realized)
+        booked = Fill(  # the constructor, not dataclasses.replace: this runs per fill
+            fill.symbol,
+            fill.side,
+            fill.amount,
+            fill.price,
+            fill.fee,
+            fill.timestamp,
+            fill.client_id,
+            fill.order_id,
+            fill.trade_id,
+            fill.fee_currency,
+            fill.reason,
+            realized,
+        )
         self.fills.append(booked)
         return booked
 

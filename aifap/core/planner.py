@@ -152,6 +152,13 @@ def _rounded_stops(target: TargetWeight, market: MarketSpec) -> TargetWeight:
     )
 
 
+def _stops_changed(target: TargetWeight, position: Position | None) -> bool:
+    """Tell whether a held position's SL/TP differ from the target's."""
+    if position is None or position.size == 0:
+        return False
+    return (target.take_profit, target.stop_loss) != (position.take_profit, position.stop_loss)
+
+
 def _plan_symbol(
     out: _Builder,
     symbol: str,
@@ -170,16 +177,9 @@ def _plan_symbol(
         if size != 0:  # full close: reduce-only, never dropped for the minimums
             out.order(symbol, CLOSE, -size, None, reduce=True)
         return
+    assert target is not None  # a non-zero goal comes from a target
     if abs(goal - current) <= threshold:
-        if (
-            size != 0
-            and target is not None
-            and (
-                position is not None
-                and (target.take_profit, target.stop_loss)
-                != (position.take_profit, position.stop_loss)
-            )
-        ):
+        if _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
     if mark is None or not mark.is_finite() or mark <= 0:
@@ -198,15 +198,7 @@ def _plan_symbol(
     reason = market.below_minimum(delta, mark)
     if reason is not None:
         out.drop(symbol, leg, delta, reason)
-        if (
-            size != 0
-            and position is not None
-            and (target.take_profit, target.stop_loss)
-            != (
-                position.take_profit,
-                position.stop_loss,
-            )
-        ):
+        if size != 0 and _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
     out.order(symbol, leg, delta, target, reduce=reduces)
@@ -248,12 +240,15 @@ def plan(
         return Plan()
     lev = to_decimal(leverage)
     thr = to_decimal(threshold)
-    marks: dict[str, Decimal] = {}
-    for symbol, price in prices.items():
-        value = to_decimal(price)
-        if value.is_finite():
-            marks[symbol] = value
     positions = portfolio.positions
+    symbols: Iterable[str] = sorted(set(targets) | set(positions))
+    marks: dict[str, Decimal] = {}
+    for symbol in symbols:
+        price = prices.get(symbol)
+        if price is not None:
+            value = to_decimal(price)
+            if value.is_finite():
+                marks[symbol] = value
     unrealized = ZERO
     for symbol, position in positions.items():
         mark = marks.get(symbol, position.mark_price)
@@ -261,7 +256,6 @@ def plan(
     equity = portfolio.balance + unrealized
     out = _Builder(session_id, cycle)
     weights: dict[str, Decimal] = {}
-    symbols: Iterable[str] = sorted(set(targets) | set(positions))
     for symbol in symbols:
         market = markets.get(symbol)
         if market is None:
@@ -270,14 +264,14 @@ def plan(
         if target is not None and target.weight != 0:
             _check_leverage(lev, market)
             target = _rounded_stops(target, market)
-        position = positions.get(symbol)
-        mark = marks.get(symbol)
+        held = positions.get(symbol)
+        price = marks.get(symbol)
         current = ZERO
-        if position is not None and position.size != 0 and equity > 0:
-            margin = _margin(position, mark if mark is not None else position.mark_price)
-            current = margin / equity if position.size > 0 else -margin / equity
+        if held is not None and held.size != 0 and equity > 0:
+            margin = _margin(held, price if price is not None else held.mark_price)
+            current = margin / equity if held.size > 0 else -margin / equity
             weights[symbol] = current
-        _plan_symbol(out, symbol, target, position, market, mark, equity, current, lev, thr)
+        _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
     return Plan(
         orders=(*out.reducing, *out.opening),
         stop_updates=tuple(out.stops),

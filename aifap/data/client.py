@@ -57,19 +57,34 @@ class ServiceBarSource:
         self.base_url = base_url.rstrip("/")
         self.exchange = exchange
         self.market = market
+        self._owns_client = client is None
         self._client = client or httpx.Client(base_url=self.base_url, timeout=timeout)
         self._series: list[dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
-        return (f"ServiceBarSource({self.base_url!r}, exchange={self.exchange!r}, "
-                f"market={self.market!r})")
+        return (
+            f"ServiceBarSource({self.base_url!r}, exchange={self.exchange!r}, "
+            f"market={self.market!r})"
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def _get(self, path: str, params: dict[str, Any], accept: str = "application/json"
-             ) -> httpx.Response:
+    def __del__(self) -> None:
+        # a source handed to a backtest is never closed by it: free the sockets here
+        if getattr(self, "_owns_client", False):
+            self._client.close()
+
+    def __enter__(self) -> ServiceBarSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _get(
+        self, path: str, params: dict[str, Any], accept: str = "application/json"
+    ) -> httpx.Response:
         scope = {"exchange": self.exchange, "market": self.market}
         query = {k: v for k, v in {**scope, **params}.items() if v is not None}
         try:
@@ -125,25 +140,38 @@ class ServiceBarSource:
         return self._ohlcv([symbol], timeframe, start, end, limit)[symbol]
 
     def last_bars(
-        self, symbols: Sequence[str], timeframe: str = "1m", *, limit: int = 100,
+        self,
+        symbols: Sequence[str],
+        timeframe: str = "1m",
+        *,
+        limit: int = 100,
         end: TimeLike = None,
     ) -> dict[str, pd.DataFrame]:
         """Return the last ``limit`` bars of each symbol, in one request."""
         return self._ohlcv(list(symbols), timeframe, None, end, limit)
 
-    def _ohlcv(self, symbols: list[str], timeframe: str, start: TimeLike, end: TimeLike,
-               limit: int | None) -> dict[str, pd.DataFrame]:
-        params = {"symbols": ",".join(symbols), "timeframe": timeframe, "start": to_ms(start),
-                  "end": to_ms(end), "limit": limit, "format": "arrow"}
+    def _ohlcv(
+        self, symbols: list[str], timeframe: str, start: TimeLike, end: TimeLike, limit: int | None
+    ) -> dict[str, pd.DataFrame]:
+        params = {
+            "symbols": ",".join(symbols),
+            "timeframe": timeframe,
+            "start": to_ms(start),
+            "end": to_ms(end),
+            "limit": limit,
+            "format": "arrow",
+        }
         response = self._get("/ohlcv", params, accept=ARROW_TYPE)
         return arrow_to_frames(response.content, symbols)
 
     def funding(self, symbol: str, *, start: TimeLike = None, end: TimeLike = None) -> pd.Series:
         """Return funding rates settled in ``[start, end]``."""
-        body = self._get("/funding", {"symbol": symbol, "start": to_ms(start),
-                                      "end": to_ms(end)}).json()
-        index = pd.DatetimeIndex(pd.to_datetime(body["timestamp"], unit="ms", utc=True),
-                                 name="timestamp").as_unit("ns")
+        body = self._get(
+            "/funding", {"symbol": symbol, "start": to_ms(start), "end": to_ms(end)}
+        ).json()
+        index = pd.DatetimeIndex(
+            pd.to_datetime(body["timestamp"], unit="ms", utc=True), name="timestamp"
+        ).as_unit("ns")
         return pd.Series(body["rate"], index=index, dtype="float64", name="rate")
 
 

@@ -164,8 +164,18 @@ def collect(
             from aifap.exchange.ccxt.market_data import PublicMarketData
 
             client = PublicMarketData(exchange, MarketType(market), api_url=api_url)
-        run = _Run(engine, client, lock, exchange, market, timeframe, since, lookback,
-                   funding, sys.stderr.isatty() if progress is None else progress)
+        run = _Run(
+            engine,
+            client,
+            lock,
+            exchange,
+            market,
+            timeframe,
+            since,
+            lookback,
+            funding,
+            sys.stderr.isatty() if progress is None else progress,
+        )
         try:
             listed = set(client.load_markets())
             for symbol in symbols:
@@ -176,9 +186,19 @@ def collect(
 
 
 class _Run:
-    def __init__(self, engine: Engine, client: MarketDataClient, lock: DataLock, exchange: str,
-                 market: str, timeframe: str, since: datetime | None, lookback: timedelta,
-                 funding: bool, progress: bool) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        client: MarketDataClient,
+        lock: DataLock,
+        exchange: str,
+        market: str,
+        timeframe: str,
+        since: datetime | None,
+        lookback: timedelta,
+        funding: bool,
+        progress: bool,
+    ) -> None:
         self.engine, self.client, self.lock = engine, client, lock
         self.exchange, self.market, self.timeframe = exchange, market, timeframe
         self.step = timeframe_ms(timeframe)
@@ -204,8 +224,14 @@ class _Run:
         except GatewayError as exc:
             result.error = f"{symbol}: {exc}"
             log.error("%s", result.error)
-        log.info("%s: %d new bars, %d backfilled, %d still missing, %d requests",
-                 symbol, result.new_bars, result.backfilled, result.missing, result.requests)
+        log.info(
+            "%s: %d new bars, %d backfilled, %d still missing, %d requests",
+            symbol,
+            result.new_bars,
+            result.backfilled,
+            result.missing,
+            result.requests,
+        )
         return result
 
     def _bars(self, symbol: str, result: SymbolResult) -> None:
@@ -226,21 +252,20 @@ class _Run:
             ranges.append((last + step, stop))
         ranges = [(a, b) for a, b in ranges if a < b]
         total = sum((b - a) // step for a, b in ranges)
-        with tqdm(total=total, desc=symbol, unit="bar", disable=not self.progress,
-                  leave=False) as bar:
+        with tqdm(
+            total=total, desc=symbol, unit="bar", disable=not self.progress, leave=False
+        ) as bar:
             for a, b in ranges:
                 result.new_bars += self._fetch(symbol, sid, a, b, result, bar)
             with self.engine.connect() as conn:
-                gaps = [g for g in series_gaps(conn, sid, self.timeframe)
-                        if not g.confirmed_empty]
+                gaps = [g for g in series_gaps(conn, sid, self.timeframe) if not g.confirmed_empty]
             bar.total = total + sum(g.bars for g in gaps)
             for gap in gaps:
                 got, missing = self._backfill(symbol, sid, gap.start, gap.end, result, bar)
                 result.backfilled += got
                 result.missing += missing
 
-    def _fetch(self, symbol: str, sid: int, a: int, b: int, result: SymbolResult,
-               bar: Any) -> int:
+    def _fetch(self, symbol: str, sid: int, a: int, b: int, result: SymbolResult, bar: Any) -> int:
         stored = 0
         cursor = a
         while cursor < b:
@@ -255,8 +280,9 @@ class _Run:
             cursor = end
         return stored
 
-    def _backfill(self, symbol: str, sid: int, a: int, b: int, result: SymbolResult,
-                  bar: Any) -> tuple[int, int]:
+    def _backfill(
+        self, symbol: str, sid: int, a: int, b: int, result: SymbolResult, bar: Any
+    ) -> tuple[int, int]:
         """Ask for a hole again; record what is still empty; return (stored, missing)."""
         got: list[np.ndarray] = []
         cursor = a
@@ -280,20 +306,28 @@ class _Run:
                 record_empty(conn, sid, int(run[0]), int(run[-1]) + self.step)
             forget_empty(conn, sid, a, b, keep=[int(run[0]) for run in runs])
         if len(missing):
-            log.info("%s: %d bars in [%d, %d) still empty after asking again",
-                     symbol, len(missing), a, b)
+            log.info(
+                "%s: %d bars in [%d, %d) still empty after asking again", symbol, len(missing), a, b
+            )
         return len(found), len(missing)
 
     def _funding(self, symbol: str) -> int:
         with self.engine.connect() as conn:
             last = conn.execute(
-                text("SELECT max(ts) FROM funding_rates WHERE exchange = :e AND market = :m "
-                     "AND symbol = :s"),
+                text(
+                    "SELECT max(ts) FROM funding_rates WHERE exchange = :e AND market = :m "
+                    "AND symbol = :s"
+                ),
                 {"e": self.exchange, "m": self.market, "s": symbol},
             ).scalar()
-        floor = last if last is not None else (
-            self.since if self.since is not None
-            else self.client.server_time_ms() - self.lookback_ms - FUNDING_INTERVAL_MS
+        floor = (
+            last
+            if last is not None
+            else (
+                self.since
+                if self.since is not None
+                else self.client.server_time_ms() - self.lookback_ms - FUNDING_INTERVAL_MS
+            )
         )
         rows: dict[int, float] = {}
         for page in range(1, MAX_FUNDING_PAGES + 1):

@@ -68,8 +68,10 @@ def export_series(
         for sid, key in found:
             frame = reads.read_frame(conn, sid, None, None, None)
             table = pd.DataFrame(
-                {"timestamp": frame.index.asi8 // 1_000_000,
-                 **{c: frame[c].to_numpy() for c in BAR_COLUMNS}}
+                {
+                    "timestamp": frame.index.asi8 // 1_000_000,
+                    **{c: frame[c].to_numpy() for c in BAR_COLUMNS},
+                }
             )
             path = out / key.market / f"{key.symbol}_{key.timeframe}{suffix}"
             _write_csv(path, table)
@@ -80,8 +82,14 @@ def export_series(
     return written
 
 
-def _export_funding(conn, out: Path, suffix: str, exchange: str | None, market: str | None,
-                    symbols: Sequence[str] | None) -> list[Path]:  # type: ignore[no-untyped-def]
+def _export_funding(
+    conn,
+    out: Path,
+    suffix: str,
+    exchange: str | None,
+    market: str | None,
+    symbols: Sequence[str] | None,
+) -> list[Path]:  # type: ignore[no-untyped-def]
     query = "SELECT exchange, market, symbol, ts, rate FROM funding_rates WHERE 1 = 1"
     params: dict[str, str] = {}
     for name, value in (("exchange", exchange), ("market", market)):
@@ -95,8 +103,12 @@ def _export_funding(conn, out: Path, suffix: str, exchange: str | None, market: 
         if symbols is not None and symbol not in symbols:
             continue
         path = out / str(kind) / f"{symbol}_funding{suffix}"
-        table = pd.DataFrame({"timestamp": part["timestamp"].astype("int64").to_numpy(),
-                              "rate": part["rate"].astype("float64").to_numpy()})
+        table = pd.DataFrame(
+            {
+                "timestamp": part["timestamp"].astype("int64").to_numpy(),
+                "rate": part["rate"].astype("float64").to_numpy(),
+            }
+        )
         _write_csv(path, table)
         written.append(path)
     return written

@@ -66,8 +66,9 @@ class GapReport:
         return max((g.bars for g in self.gaps if not g.confirmed_empty), default=0)
 
 
-def _holes(conn: Connection, series_id: int, step: int, start: int | None, end: int | None
-           ) -> list[tuple[int, int]]:
+def _holes(
+    conn: Connection, series_id: int, step: int, start: int | None, end: int | None
+) -> list[tuple[int, int]]:
     bounds = ""
     params: dict[str, int] = {"sid": series_id, "step": step}
     if start is not None:
@@ -105,9 +106,7 @@ def empty_ranges(conn: Connection, series_id: int) -> list[tuple[int, int]]:
     return merged
 
 
-def split_confirmed(
-    start: int, end: int, step: int, empty: Sequence[tuple[int, int]]
-) -> list[Gap]:
+def split_confirmed(start: int, end: int, step: int, empty: Sequence[tuple[int, int]]) -> list[Gap]:
     """Split the hole ``[start, end)`` into parts confirmed empty and parts still missing."""
     parts: list[Gap] = []
     cursor = start

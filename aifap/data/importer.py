@@ -142,8 +142,7 @@ def import_file(
 
 def _failed(outcome: FileOutcome, error: str) -> FileOutcome:
     log.error("%s", error)
-    return FileOutcome(outcome.path, outcome.symbol, outcome.timeframe, outcome.market,
-                       error=error)
+    return FileOutcome(outcome.path, outcome.symbol, outcome.timeframe, outcome.market, error=error)
 
 
 def import_paths(

@@ -113,8 +113,12 @@ class DataLock:
                     "expires_at = excluded.expires_at "
                     "WHERE data_locks.expires_at < :now OR data_locks.owner = :owner"
                 ),
-                {"name": self.name, "owner": self.owner, "exp": now + int(self.lease_s * 1000),
-                 "now": now},
+                {
+                    "name": self.name,
+                    "owner": self.owner,
+                    "exp": now + int(self.lease_s * 1000),
+                    "now": now,
+                },
             )
             holder = conn.execute(
                 text("SELECT owner FROM data_locks WHERE name = :name"), {"name": self.name}

@@ -121,5 +121,12 @@ def list_series(
             query = query.where(table.c[column] == value)
     rows = conn.execute(query).all()
     found = [(row[0], SeriesKey(row[1], row[2], row[3], row[4])) for row in rows]
-    return sorted(found, key=lambda item: (item[1].exchange, item[1].market, item[1].symbol,
-                                           timeframe_seconds(item[1].timeframe)))
+    return sorted(
+        found,
+        key=lambda item: (
+            item[1].exchange,
+            item[1].market,
+            item[1].symbol,
+            timeframe_seconds(item[1].timeframe),
+        ),
+    )

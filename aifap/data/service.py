@@ -83,8 +83,10 @@ def bars_to_arrow(frames: dict[str, pd.DataFrame]) -> bytes:
 
 def _bars_json(timeframe: str, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
     data = {
-        symbol: {"timestamp": (frame.index.asi8 // 1_000_000).tolist(),
-                 **{c: frame[c].tolist() for c in BAR_COLUMNS}}
+        symbol: {
+            "timestamp": (frame.index.asi8 // 1_000_000).tolist(),
+            **{c: frame[c].tolist() for c in BAR_COLUMNS},
+        }
         for symbol, frame in frames.items()
     }
     return {"timeframe": timeframe, "data": data}
@@ -108,12 +110,11 @@ def create_app(url: str | None = None) -> FastAPI:
     def source(exchange: str | None, market: str | None) -> StoreBarSource:
         with lock:
             if (exchange, market) not in sources:
-                sources[exchange, market] = StoreBarSource(db_url, exchange=exchange,
-                                                           market=market)
+                sources[exchange, market] = StoreBarSource(db_url, exchange=exchange, market=market)
             return sources[exchange, market]
 
-    @app.exception_handler(DataError)
-    def data_error(_request: Any, exc: DataError) -> JSONResponse:
+    @app.exception_handler(ValueError)  # DataError and bad timeframes: the caller's fault
+    def data_error(_request: Any, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/health")
@@ -123,8 +124,14 @@ def create_app(url: str | None = None) -> FastAPI:
             with store.engine.connect() as conn:
                 count = conn.execute(text("SELECT count(*) FROM ohlcv_series")).scalar()
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": redact_url(db_url),
-                                 "error": type(exc).__name__}, status_code=503)
+            return JSONResponse(
+                {
+                    "status": "unavailable",
+                    "database": redact_url(db_url),
+                    "error": type(exc).__name__,
+                },
+                status_code=503,
+            )
         return JSONResponse({"status": "ok", "series": int(count or 0)})
 
     @app.get("/symbols")
@@ -140,8 +147,14 @@ def create_app(url: str | None = None) -> FastAPI:
                 for sid, _ in found
             }
         series = [
-            {"exchange": key.exchange, "market": key.market, "symbol": key.symbol,
-             "timeframe": key.timeframe, "first": spans[sid][0], "last": spans[sid][1]}
+            {
+                "exchange": key.exchange,
+                "market": key.market,
+                "symbol": key.symbol,
+                "timeframe": key.timeframe,
+                "first": spans[sid][0],
+                "last": spans[sid][1],
+            }
             for sid, key in found
         ]
         return {"symbols": sorted({s["symbol"] for s in series}), "series": series}
@@ -167,8 +180,9 @@ def create_app(url: str | None = None) -> FastAPI:
         if begin is None and limit is not None:
             frames = store.last_bars(names, timeframe, limit=limit, end=finish)
         else:
-            frames = {n: store.bars(n, timeframe, start=begin, end=finish, limit=limit)
-                      for n in names}
+            frames = {
+                n: store.bars(n, timeframe, start=begin, end=finish, limit=limit) for n in names
+            }
         if arrow:
             return Response(bars_to_arrow(frames), media_type=ARROW_TYPE)
         return JSONResponse(_bars_json(timeframe, frames))
@@ -184,7 +198,10 @@ def create_app(url: str | None = None) -> FastAPI:
         rates = source(exchange, market).funding(
             symbol.upper(), start=parse_time(start, "start"), end=parse_time(end, "end")
         )
-        return {"symbol": symbol.upper(), "timestamp": (rates.index.asi8 // 1_000_000).tolist(),
-                "rate": rates.tolist()}
+        return {
+            "symbol": symbol.upper(),
+            "timestamp": (rates.index.asi8 // 1_000_000).tolist(),
+            "rate": rates.tolist(),
+        }
 
     return app

@@ -68,8 +68,10 @@ class StoreBarSource:
     def __repr__(self) -> str:
         from aifap.db import redact_url
 
-        return f"StoreBarSource({redact_url(self.url)!r}, exchange={self.exchange!r}, " \
-               f"market={self.market!r})"
+        return (
+            f"StoreBarSource({redact_url(self.url)!r}, exchange={self.exchange!r}, "
+            f"market={self.market!r})"
+        )
 
     # -- series lookup -------------------------------------------------------------
 
@@ -235,8 +237,9 @@ def _resampled(
     window = lo_eff if limit is None else max(lo_eff, hi_eff - limit * step)
     while True:
         # one base bar past the window tells resample_bars that its last period is complete
-        base_frame = reads.read_frame(conn, series_id, window, None, None, before=hi_eff,
-                                      one_more=True)
+        base_frame = reads.read_frame(
+            conn, series_id, window, None, None, before=hi_eff, one_more=True
+        )
         frame = resample_bars(base_frame, base, timeframe)
         if hi is not None and len(frame):
             frame = frame[frame.index.asi8 // 1_000_000 + step <= hi]

@@ -144,9 +144,7 @@ def _copy(conn: Connection, table: str, series_id: int, ts: np.ndarray, values: 
 
 def _range_is_empty(conn: Connection, series_id: int, first: int, last: int) -> bool:
     found = conn.execute(
-        text(
-            "SELECT 1 FROM ohlcv_bars WHERE series_id = :s AND ts BETWEEN :a AND :b LIMIT 1"
-        ),
+        text("SELECT 1 FROM ohlcv_bars WHERE series_id = :s AND ts BETWEEN :a AND :b LIMIT 1"),
         {"s": series_id, "a": first, "b": last},
     ).first()
     return found is None

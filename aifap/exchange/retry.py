@@ -33,7 +33,12 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often and how long to retry transient failures."""
+    """How often and how long to retry transient failures.
+
+    ``max_elapsed`` is measured on the real clock (tenacity's ``stop_after_delay``), so
+    an injected ``sleep`` that does not wait only shortens a test, never the budget's
+    attempt count.
+    """
 
     max_attempts: int = 3
     initial_wait: float = 0.5
@@ -43,6 +48,8 @@ class RetryPolicy:
     is_transient: Callable[[BaseException], bool] = lambda exc: (
         isinstance(exc, TransientGatewayError) and not isinstance(exc, RetryExhaustedError)
     )
+    sleep: Callable[[float], None] | None = None
+    """How to wait between attempts (None: tenacity's ``time.sleep``); tests inject one."""
 
     def retrying(self, what: str = "call") -> Retrying:
         """Return a tenacity ``Retrying`` that follows this policy."""
@@ -66,6 +73,9 @@ class RetryPolicy:
                 f"{what} failed after {state.attempt_number} attempts: {exc}"
             ) from exc
 
+        extra: dict[str, Callable[[float], None]] = {}
+        if self.sleep is not None:
+            extra["sleep"] = self.sleep
         return Retrying(
             stop=stop,
             wait=wait_exponential_jitter(
@@ -75,6 +85,7 @@ class RetryPolicy:
             before_sleep=before_sleep,
             retry_error_callback=give_up,
             reraise=False,
+            **extra,
         )
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

@@ -27,10 +27,17 @@ def alert_config(config: SessionConfig) -> AlertConfig:
         "trader_label": config.trader,
         "system_label": "Futures" if config.market.value == "futures" else "Spot",
         "user": config.trader,
-        "extra_secrets": tuple(s for s in (config.credentials.api_key, config.credentials.secret,
-                                           config.credentials.password,
-                                           config.results_database_url,
-                                           config.market_database_url) if s is not None),
+        "extra_secrets": tuple(
+            s
+            for s in (
+                config.credentials.api_key,
+                config.credentials.secret,
+                config.credentials.password,
+                config.results_database_url,
+                config.market_database_url,
+            )
+            if s is not None
+        ),
     }
     if config.alert_channel == "none":
         values["channels"] = {}
@@ -58,8 +65,9 @@ class SessionAlerts:
     def resume(self) -> None:
         """Open the alert service (and, when delivering, start its thread)."""
         try:
-            self.service = AlertService(alert_config(self.config), self.config.results_url(),
-                                        deliver=self.deliver).start()
+            self.service = AlertService(
+                alert_config(self.config), self.config.results_url(), deliver=self.deliver
+            ).start()
         except Exception:
             log.exception("alert service unavailable; alerts go to the log and journal only")
             self.service = None
@@ -69,25 +77,34 @@ class SessionAlerts:
         self.stop(timeout=2.0)
         self.service = None
 
-    def _event(self, level: str, kind: str, message: str, now_ms: int,
-               cycle: int | None) -> None:
+    def _event(self, level: str, kind: str, message: str, now_ms: int, cycle: int | None) -> None:
         self.journal.event(level, kind, message, now_ms, cycle)
 
     def started(self, now: datetime, now_ms: int) -> None:
         """Alert ``System Started``."""
         self._event("info", "started", f"session {self.config.id} started", now_ms, None)
         if self.service is not None:
-            self.service.system_started(strategy=self.config.strategy_name,
-                                        environment=self.config.mode,
-                                        duration=self.config.duration, time=now)
+            self.service.system_started(
+                strategy=self.config.strategy_name,
+                environment=self.config.mode,
+                duration=self.config.duration,
+                time=now,
+            )
 
     def positions_changed(self, prev: Snapshot | None, curr: Snapshot) -> None:
         """Alert opened, added, updated and closed positions between two snapshots."""
         if self.service is not None:
             self.service.positions_changed(prev, curr)
 
-    def error(self, module: str, problem: BaseException | str, now_ms: int,
-              cycle: int | None = None, *, kind: str = "error") -> None:
+    def error(
+        self,
+        module: str,
+        problem: BaseException | str,
+        now_ms: int,
+        cycle: int | None = None,
+        *,
+        kind: str = "error",
+    ) -> None:
         """Alert a problem the session survives (a skipped cycle, a rejected order)."""
         text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
         self._event("error", kind, f"{module}: {text}", now_ms, cycle)
@@ -101,8 +118,9 @@ class SessionAlerts:
         log.warning("%s", message)
         self._event("warning", kind, message, now_ms, cycle)
 
-    def critical(self, module: str, problem: BaseException | str, now_ms: int,
-                 cycle: int | None = None) -> None:
+    def critical(
+        self, module: str, problem: BaseException | str, now_ms: int, cycle: int | None = None
+    ) -> None:
         """Alert a fatal problem; the caller stops the session with a non-zero exit."""
         text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
         self._event("critical", "critical", f"{module}: {text}", now_ms, cycle)

@@ -135,8 +135,10 @@ class SessionClock:
 
     def slot_states(self) -> dict[str, int]:
         """Return each slot's state (BUSY, IDLE or a wake-up time in ms)."""
-        return {SLOT_NAMES[i] if i < len(SLOT_NAMES) else str(i): v
-                for i, v in enumerate(self._slots[:])}
+        return {
+            SLOT_NAMES[i] if i < len(SLOT_NAMES) else str(i): v
+            for i, v in enumerate(self._slots[:])
+        }
 
     # --- waiting ---------------------------------------------------------------------
 
@@ -163,8 +165,9 @@ class SessionClock:
             else:
                 time.sleep(max(real, 0.0005))
 
-    def wait_event(self, event: Event, stop: Event | None = None,
-                   timeout: float | None = None) -> bool:
+    def wait_event(
+        self, event: Event, stop: Event | None = None, timeout: float | None = None
+    ) -> bool:
         """Wait (idle) for ``event``; return True once it is set, False on stop or timeout.
 
         ``timeout`` is in real seconds. On True this process is marked busy *before*

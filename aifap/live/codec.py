@@ -60,8 +60,12 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     return {
         "orders": [order_to_dict(o) for o in plan.orders],
         "stop_updates": [
-            {"client_id": s.client_id, "symbol": s.symbol,
-             "take_profit": _dec(s.take_profit), "stop_loss": _dec(s.stop_loss)}
+            {
+                "client_id": s.client_id,
+                "symbol": s.symbol,
+                "take_profit": _dec(s.take_profit),
+                "stop_loss": _dec(s.stop_loss),
+            }
             for s in plan.stop_updates
         ],
         "dropped": [
@@ -78,8 +82,9 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     return Plan(
         orders=tuple(order_from_dict(o) for o in data["orders"]),
         stop_updates=tuple(
-            StopUpdate(s["client_id"], s["symbol"], _undec(s["take_profit"]),
-                       _undec(s["stop_loss"]))
+            StopUpdate(
+                s["client_id"], s["symbol"], _undec(s["take_profit"]), _undec(s["stop_loss"])
+            )
             for s in data.get("stop_updates", [])
         ),
         dropped=tuple(
@@ -96,8 +101,11 @@ def targets_to_dict(targets: dict[str, TargetWeight] | None) -> dict[str, Any] |
     if targets is None:
         return None
     return {
-        s: {"weight": _dec(t.weight), "take_profit": _dec(t.take_profit),
-            "stop_loss": _dec(t.stop_loss)}
+        s: {
+            "weight": _dec(t.weight),
+            "take_profit": _dec(t.take_profit),
+            "stop_loss": _dec(t.stop_loss),
+        }
         for s, t in targets.items()
     }
 
@@ -107,8 +115,9 @@ def targets_from_dict(data: dict[str, Any] | None) -> dict[str, TargetWeight] | 
     if data is None:
         return None
     return {
-        s: TargetWeight(s, Decimal(t["weight"]), _undec(t.get("take_profit")),
-                        _undec(t.get("stop_loss")))
+        s: TargetWeight(
+            s, Decimal(t["weight"]), _undec(t.get("take_profit")), _undec(t.get("stop_loss"))
+        )
         for s, t in data.items()
     }
 
@@ -116,9 +125,14 @@ def targets_from_dict(data: dict[str, Any] | None) -> dict[str, TargetWeight] | 
 def positions_to_dict(positions: list[Position] | tuple[Position, ...]) -> dict[str, Any]:
     """Return positions by symbol as JSON-ready data."""
     return {
-        p.symbol: {"size": _dec(p.size), "entry_price": _dec(p.entry_price),
-                   "mark_price": _dec(p.mark_price), "leverage": _dec(p.leverage),
-                   "take_profit": _dec(p.take_profit), "stop_loss": _dec(p.stop_loss)}
+        p.symbol: {
+            "size": _dec(p.size),
+            "entry_price": _dec(p.entry_price),
+            "mark_price": _dec(p.mark_price),
+            "leverage": _dec(p.leverage),
+            "take_profit": _dec(p.take_profit),
+            "stop_loss": _dec(p.stop_loss),
+        }
         for p in positions
     }
 

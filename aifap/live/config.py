@@ -152,8 +152,15 @@ class SessionConfig(_Frozen):
             raise ValueError(f"symbols must be unique, was {list(value)}")
         return value
 
-    @field_validator("trading_duration", "finwatcher_interval", "strategy_time_limit",
-                     "bar_max_age", "lease_ttl", "rebalance_every", mode="before")
+    @field_validator(
+        "trading_duration",
+        "finwatcher_interval",
+        "strategy_time_limit",
+        "bar_max_age",
+        "lease_ttl",
+        "rebalance_every",
+        mode="before",
+    )
     @classmethod
     def _durations(cls, value: Any, info: Any) -> Any:
         return None if value is None else _duration(value, info.field_name)
@@ -187,7 +194,8 @@ class SessionConfig(_Frozen):
             creds = self.credentials
             if creds.api_key is None and creds.api_key_env is None:
                 raise ValueError(
-                    f"credentials.api_key (or api_key_env) is required in {self.mode} mode")
+                    f"credentials.api_key (or api_key_env) is required in {self.mode} mode"
+                )
         if self.session_id is None:
             derived = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{self.trader}-{self.strategy_name}")[:40]
             object.__setattr__(self, "session_id", derived.strip("-") or "session")

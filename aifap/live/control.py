@@ -59,12 +59,23 @@ def session_status(session_id: str | None = None, url: str | None = None) -> lis
             state = "dead"
         elif alive and heartbeat_age(beat) > STALE_AFTER:
             state = "hung"
-        out.append({"session_id": row.session_id, "status": state, "exit_code": row.exit_code,
-                    "reason": row.reason, "trader": row.trader, "strategy": row.strategy,
-                    "runs": row.runs, "cycle": beat.get("cycle"), "pid": beat.get("pid"),
-                    "pids": beat.get("pids"), "sim_time": beat.get("sim_time"),
-                    "heartbeat_age": round(heartbeat_age(beat), 1) if beat else None,
-                    "workdir": row.workdir})
+        out.append(
+            {
+                "session_id": row.session_id,
+                "status": state,
+                "exit_code": row.exit_code,
+                "reason": row.reason,
+                "trader": row.trader,
+                "strategy": row.strategy,
+                "runs": row.runs,
+                "cycle": beat.get("cycle"),
+                "pid": beat.get("pid"),
+                "pids": beat.get("pids"),
+                "sim_time": beat.get("sim_time"),
+                "heartbeat_age": round(heartbeat_age(beat), 1) if beat else None,
+                "workdir": row.workdir,
+            }
+        )
     return out
 
 

@@ -39,8 +39,15 @@ class Executor:
         alerts: where rejected orders are reported.
     """
 
-    def __init__(self, gateway: Gateway, journal: Journal, clock: SessionClock, workdir: Path,
-                 symbols: Sequence[str], alerts: SessionAlerts | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        journal: Journal,
+        clock: SessionClock,
+        workdir: Path,
+        symbols: Sequence[str],
+        alerts: SessionAlerts | None = None,
+    ) -> None:
         self.gateway = gateway
         self.journal = journal
         self.clock = clock
@@ -66,14 +73,18 @@ class Executor:
                         self._record(cycle, seen)
                         continue
                     if row.sends > 0:
-                        log.warning("order %s was sent but the exchange never saw it; "
-                                    "sending it again under the same client id", order.client_id)
+                        log.warning(
+                            "order %s was sent but the exchange never saw it; "
+                            "sending it again under the same client id",
+                            order.client_id,
+                        )
                         self.journal.mark_missing(order.client_id, self.clock.ms())
                 todo.append(order)
             if not todo:
                 continue
-            kill_point("main.between_batches" if number else "main.before_send", self.workdir,
-                       cycle)
+            kill_point(
+                "main.between_batches" if number else "main.before_send", self.workdir, cycle
+            )
             self.journal.mark_sending([o.client_id for o in todo], self.clock.ms())
             placed = self._place(todo)
             kill_point("main.after_accept", self.workdir, cycle)
@@ -81,14 +92,18 @@ class Executor:
                 self._record(cycle, order)
         kill_point("main.before_stops", self.workdir, cycle)
         for update in plan.stop_updates:
-            self.gateway.set_stops(update.symbol, take_profit=update.take_profit,
-                                   stop_loss=update.stop_loss)
+            self.gateway.set_stops(
+                update.symbol, take_profit=update.take_profit, stop_loss=update.stop_loss
+            )
         self.sync_fills()
         positions = [p for p in self.gateway.positions() if p.symbol in self.symbols]
-        self.journal.set_cycle(cycle, state="done", finished_ms=self.clock.ms(),
-                               positions_after_json=dumps(positions_to_dict(positions)))
-        log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders),
-                 len(batches))
+        self.journal.set_cycle(
+            cycle,
+            state="done",
+            finished_ms=self.clock.ms(),
+            positions_after_json=dumps(positions_to_dict(positions)),
+        )
+        log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders), len(batches))
 
     def _place(self, batch: list[OrderRequest]) -> list[Order]:
         """Send a batch; if the gateway refuses it whole, send one by one to find the culprit."""
@@ -97,21 +112,39 @@ class Executor:
         except OrderRejectedError as exc:
             if len(batch) == 1:
                 order = batch[0]
-                return [Order(client_id=order.client_id, symbol=order.symbol, side=order.side,
-                              amount=order.amount, status=OrderStatus.REJECTED,
-                              reduce_only=order.reduce_only, reason=str(exc))]
+                return [
+                    Order(
+                        client_id=order.client_id,
+                        symbol=order.symbol,
+                        side=order.side,
+                        amount=order.amount,
+                        status=OrderStatus.REJECTED,
+                        reduce_only=order.reduce_only,
+                        reason=str(exc),
+                    )
+                ]
         return [placed for order in batch for placed in self._place([order])]
 
     def _record(self, cycle: int, order: Order) -> None:
         self.journal.record_order(order, self.clock.ms())
         if order.status is OrderStatus.REJECTED:
-            message = f"order {order.client_id} {order.side} {order.amount} {order.symbol} " \
-                      f"was rejected: {order.reason}"
+            message = (
+                f"order {order.client_id} {order.side} {order.amount} {order.symbol} "
+                f"was rejected: {order.reason}"
+            )
             if self.alerts is not None:
-                self.alerts.error("auto_trade", message, self.clock.ms(), cycle,
-                                  kind="order_rejected")
+                self.alerts.error(
+                    "auto_trade", message, self.clock.ms(), cycle, kind="order_rejected"
+                )
             else:
                 log.error("%s", message)
+
+    def refresh_orders(self) -> None:
+        """Update every sent order the journal does not yet know as final from the exchange."""
+        for row in self.journal.open_orders():
+            seen = self.gateway.fetch_order(row.client_id, row.symbol)
+            if seen is not None and seen.status.value != row.status:
+                self.journal.record_order(seen, self.clock.ms())
 
     def sync_fills(self, since: datetime | None = None) -> list[Fill]:
         """Record the session symbols' fills not yet recorded; return the new ones.
@@ -129,8 +162,8 @@ class Executor:
         def ours(fill: Fill) -> bool:
             return (fill.client_id in ours_ids) or fill.reason is not FillReason.REBALANCE
 
-        new = self.journal.record_fills((f for f in fills if f.symbol in self.symbols), ours,
-                                        epoch)
+        new = self.journal.record_fills((f for f in fills if f.symbol in self.symbols), ours, epoch)
+        self.refresh_orders()
         for fill in new:
             if fill.client_id and fill.client_id in ours_ids:
                 continue

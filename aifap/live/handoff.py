@@ -54,5 +54,6 @@ def read_handoff(workdir: Path, session_id: str, cycle: int) -> dict[str, Any]:
     if data.get("session_id") != session_id or data.get("cycle") != cycle:
         raise HandoffError(
             f"{HANDOFF_NAME} must hold cycle {cycle} of session {session_id!r}, "
-            f"was cycle {data.get('cycle')} of {data.get('session_id')!r}")
+            f"was cycle {data.get('cycle')} of {data.get('session_id')!r}"
+        )
     return data

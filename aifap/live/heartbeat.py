@@ -27,8 +27,12 @@ HEARTBEAT_NAME = "heartbeat.json"
 def write_heartbeat(workdir: Path, **fields: Any) -> None:
     """Write the heartbeat with the wall time and ``fields``."""
     now = time.time()
-    data = {"wall_time": datetime.fromtimestamp(now, tz=UTC).isoformat(),
-            "wall_ms": int(now * 1000), "pid": os.getpid(), **fields}
+    data = {
+        "wall_time": datetime.fromtimestamp(now, tz=UTC).isoformat(),
+        "wall_ms": int(now * 1000),
+        "pid": os.getpid(),
+        **fields,
+    }
     write_atomic(workdir / HEARTBEAT_NAME, json.dumps(data, sort_keys=True, default=str))
 
 

@@ -36,8 +36,18 @@ def fill_key(fill: Fill) -> str:
     """Return the stable identity of a fill: its trade id, else a digest of its fields."""
     if fill.trade_id:
         return f"t:{fill.trade_id}"[:128]
-    raw = "|".join(str(x) for x in (fill.order_id, fill.client_id, fill.symbol, fill.side,
-                                      fill.amount, fill.price, to_ms(fill.timestamp)))
+    raw = "|".join(
+        str(x)
+        for x in (
+            fill.order_id,
+            fill.client_id,
+            fill.symbol,
+            fill.side,
+            fill.amount,
+            fill.price,
+            to_ms(fill.timestamp),
+        )
+    )
     return "h:" + hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
@@ -64,8 +74,11 @@ class Journal:
     def update_session(self, **values: Any) -> None:
         """Set columns of the session's row."""
         with self._sessions.begin() as db:
-            db.execute(update(LiveSession).where(
-                LiveSession.session_id == self.session_id).values(**values))
+            db.execute(
+                update(LiveSession)
+                .where(LiveSession.session_id == self.session_id)
+                .values(**values)
+            )
 
     def create_session(self, row: LiveSession) -> None:
         """Insert the session's first row."""
@@ -77,8 +90,9 @@ class Journal:
     def next_cycle(self) -> int:
         """Return the number the next cycle gets (1 for the first)."""
         with self._sessions() as db:
-            last = db.scalar(select(func.max(LiveCycle.cycle)).where(
-                LiveCycle.session_id == self.session_id))
+            last = db.scalar(
+                select(func.max(LiveCycle.cycle)).where(LiveCycle.session_id == self.session_id)
+            )
         return (last or 0) + 1
 
     def cycle(self, cycle: int) -> LiveCycle | None:
@@ -89,28 +103,50 @@ class Journal:
     def cycles(self) -> list[LiveCycle]:
         """Return every cycle, oldest first."""
         with self._sessions() as db:
-            return list(db.scalars(select(LiveCycle).where(
-                LiveCycle.session_id == self.session_id).order_by(LiveCycle.cycle)))
+            return list(
+                db.scalars(
+                    select(LiveCycle)
+                    .where(LiveCycle.session_id == self.session_id)
+                    .order_by(LiveCycle.cycle)
+                )
+            )
 
     def unfinished_cycle(self) -> LiveCycle | None:
         """Return the cycle that was planned or executing when the session stopped."""
         with self._sessions() as db:
-            return db.scalar(select(LiveCycle).where(
-                LiveCycle.session_id == self.session_id,
-                LiveCycle.state.in_(OPEN_CYCLE_STATES)).order_by(LiveCycle.cycle.desc()))
+            return db.scalar(
+                select(LiveCycle)
+                .where(
+                    LiveCycle.session_id == self.session_id, LiveCycle.state.in_(OPEN_CYCLE_STATES)
+                )
+                .order_by(LiveCycle.cycle.desc())
+            )
 
     def start_cycle(self, cycle: int, scheduled_ms: int, now_ms: int) -> None:
         """Record that ``cycle`` began (state ``started``)."""
         with self._sessions.begin() as db:
-            db.add(LiveCycle(session_id=self.session_id, cycle=cycle, state="started",
-                             scheduled_ms=scheduled_ms, started_ms=now_ms, replayed=False))
+            db.add(
+                LiveCycle(
+                    session_id=self.session_id,
+                    cycle=cycle,
+                    state="started",
+                    scheduled_ms=scheduled_ms,
+                    started_ms=now_ms,
+                    replayed=False,
+                )
+            )
 
     def set_cycle(self, cycle: int, **values: Any) -> None:
         """Set columns of one cycle's row."""
         with self._sessions.begin() as db:
-            db.execute(update(LiveCycle).where(
-                LiveCycle.session_id == self.session_id, LiveCycle.cycle == cycle,
-            ).values(**values))
+            db.execute(
+                update(LiveCycle)
+                .where(
+                    LiveCycle.session_id == self.session_id,
+                    LiveCycle.cycle == cycle,
+                )
+                .values(**values)
+            )
 
     def skip_cycle(self, cycle: int, reason: str, now_ms: int, state: str = "skipped") -> None:
         """Close ``cycle`` without trading, saying why."""
@@ -119,51 +155,92 @@ class Journal:
     def latest_state(self) -> dict[str, Any]:
         """Return ``context.state`` as journaled after the newest cycle that saved one."""
         with self._sessions() as db:
-            text = db.scalar(select(LiveCycle.state_json).where(
-                LiveCycle.session_id == self.session_id, LiveCycle.state_json.is_not(None),
-            ).order_by(LiveCycle.cycle.desc()).limit(1))
+            text = db.scalar(
+                select(LiveCycle.state_json)
+                .where(
+                    LiveCycle.session_id == self.session_id,
+                    LiveCycle.state_json.is_not(None),
+                )
+                .order_by(LiveCycle.cycle.desc())
+                .limit(1)
+            )
         return json.loads(text) if text else {}
 
     # --- orders ------------------------------------------------------------------
 
-    def record_intended(self, cycle: int, batches: Sequence[Sequence[OrderRequest]],
-                        now_ms: int) -> None:
+    def record_intended(
+        self, cycle: int, batches: Sequence[Sequence[OrderRequest]], now_ms: int
+    ) -> None:
         """Journal every order of a plan as ``intended`` (idempotent on the client id)."""
         with self._sessions.begin() as db:
-            known = set(db.scalars(select(LiveOrder.client_id).where(
-                LiveOrder.session_id == self.session_id, LiveOrder.cycle == cycle)))
+            known = set(
+                db.scalars(
+                    select(LiveOrder.client_id).where(
+                        LiveOrder.session_id == self.session_id, LiveOrder.cycle == cycle
+                    )
+                )
+            )
             seq = 0
             for number, batch in enumerate(batches):
                 for order in batch:
                     seq += 1
                     if order.client_id in known:
                         continue
-                    db.add(LiveOrder(
-                        client_id=order.client_id, session_id=self.session_id, cycle=cycle,
-                        seq=seq, batch=number, symbol=order.symbol, side=order.side.value,
-                        amount=order.amount, reduce_only=order.reduce_only, leg=order.leg,
-                        take_profit=order.take_profit, stop_loss=order.stop_loss,
-                        status="intended", filled=Decimal(0), sends=0, updated_ms=now_ms))
+                    db.add(
+                        LiveOrder(
+                            client_id=order.client_id,
+                            session_id=self.session_id,
+                            cycle=cycle,
+                            seq=seq,
+                            batch=number,
+                            symbol=order.symbol,
+                            side=order.side.value,
+                            amount=order.amount,
+                            reduce_only=order.reduce_only,
+                            leg=order.leg,
+                            take_profit=order.take_profit,
+                            stop_loss=order.stop_loss,
+                            status="intended",
+                            filled=Decimal(0),
+                            sends=0,
+                            updated_ms=now_ms,
+                        )
+                    )
 
     def mark_sending(self, client_ids: Iterable[str], now_ms: int) -> None:
         """Count one more hand-over to the gateway for each order (before the call)."""
         ids = list(client_ids)
         with self._sessions.begin() as db:
-            db.execute(update(LiveOrder).where(LiveOrder.client_id.in_(ids)).values(
-                sends=LiveOrder.sends + 1, updated_ms=now_ms))
+            db.execute(
+                update(LiveOrder)
+                .where(LiveOrder.client_id.in_(ids))
+                .values(sends=LiveOrder.sends + 1, updated_ms=now_ms)
+            )
 
     def record_order(self, order: Order, now_ms: int) -> None:
         """Store what the exchange says about one of our orders."""
         with self._sessions.begin() as db:
-            db.execute(update(LiveOrder).where(LiveOrder.client_id == order.client_id).values(
-                status=order.status.value, exchange_id=order.exchange_id, filled=order.filled,
-                average_price=order.average_price, reason=order.reason, updated_ms=now_ms))
+            db.execute(
+                update(LiveOrder)
+                .where(LiveOrder.client_id == order.client_id)
+                .values(
+                    status=order.status.value,
+                    exchange_id=order.exchange_id,
+                    filled=order.filled,
+                    average_price=order.average_price,
+                    reason=order.reason,
+                    updated_ms=now_ms,
+                )
+            )
 
     def mark_missing(self, client_id: str, now_ms: int) -> None:
         """Record that the exchange never saw an order (it is sent again on replay)."""
         with self._sessions.begin() as db:
-            db.execute(update(LiveOrder).where(LiveOrder.client_id == client_id).values(
-                status="missing", updated_ms=now_ms))
+            db.execute(
+                update(LiveOrder)
+                .where(LiveOrder.client_id == client_id)
+                .values(status="missing", updated_ms=now_ms)
+            )
 
     def orders(self, cycle: int | None = None) -> list[LiveOrder]:
         """Return the session's orders (of one cycle), in plan order."""
@@ -173,26 +250,53 @@ class Journal:
         with self._sessions() as db:
             return list(db.scalars(query.order_by(LiveOrder.cycle, LiveOrder.seq)))
 
+    def open_orders(self) -> list[LiveOrder]:
+        """Return orders handed to the gateway whose final state is not yet recorded."""
+        with self._sessions() as db:
+            return list(
+                db.scalars(
+                    select(LiveOrder).where(
+                        LiveOrder.session_id == self.session_id,
+                        LiveOrder.sends > 0,
+                        LiveOrder.status.not_in(sorted(FINAL_ORDER_STATES)),
+                    )
+                )
+            )
+
     def client_ids(self) -> set[str]:
         """Return every client id this session ever journaled."""
         with self._sessions() as db:
-            return set(db.scalars(select(LiveOrder.client_id).where(
-                LiveOrder.session_id == self.session_id)))
+            return set(
+                db.scalars(
+                    select(LiveOrder.client_id).where(LiveOrder.session_id == self.session_id)
+                )
+            )
 
     # --- fills -------------------------------------------------------------------
 
-    def record_fills(self, fills: Iterable[Fill], ours: Callable[[Fill], bool],
-                     epoch: int) -> list[Fill]:
+    def record_fills(
+        self, fills: Iterable[Fill], ours: Callable[[Fill], bool], epoch: int
+    ) -> list[Fill]:
         """Store fills not yet known (by :func:`fill_key`); return the new ones."""
         new: list[Fill] = []
         for fill in fills:
             row = LiveFill(
-                session_id=self.session_id, fill_key=fill_key(fill), client_id=fill.client_id,
-                order_id=fill.order_id, symbol=fill.symbol, side=fill.side.value,
-                amount=fill.amount, price=fill.price, fee=fill.fee,
-                fee_currency=fill.fee_currency, reason=fill.reason.value,
-                realized_pnl=fill.realized_pnl, ts_ms=to_ms(fill.timestamp), ours=ours(fill),
-                epoch=epoch)
+                session_id=self.session_id,
+                fill_key=fill_key(fill),
+                client_id=fill.client_id,
+                order_id=fill.order_id,
+                symbol=fill.symbol,
+                side=fill.side.value,
+                amount=fill.amount,
+                price=fill.price,
+                fee=fill.fee,
+                fee_currency=fill.fee_currency,
+                reason=fill.reason.value,
+                realized_pnl=fill.realized_pnl,
+                ts_ms=to_ms(fill.timestamp),
+                ours=ours(fill),
+                epoch=epoch,
+            )
             try:
                 with self._sessions.begin() as db:
                     db.add(row)
@@ -204,36 +308,56 @@ class Journal:
     def last_fill_ms(self) -> int | None:
         """Return the time of the newest recorded fill."""
         with self._sessions() as db:
-            return db.scalar(select(func.max(LiveFill.ts_ms)).where(
-                LiveFill.session_id == self.session_id))
+            return db.scalar(
+                select(func.max(LiveFill.ts_ms)).where(LiveFill.session_id == self.session_id)
+            )
 
     def fills(self) -> list[LiveFill]:
         """Return every recorded fill, oldest first."""
         with self._sessions() as db:
-            return list(db.scalars(select(LiveFill).where(
-                LiveFill.session_id == self.session_id).order_by(LiveFill.ts_ms, LiveFill.id)))
+            return list(
+                db.scalars(
+                    select(LiveFill)
+                    .where(LiveFill.session_id == self.session_id)
+                    .order_by(LiveFill.ts_ms, LiveFill.id)
+                )
+            )
 
     def book(self, epoch: int) -> dict[str, Decimal]:
         """Return the signed size per symbol our own fills of ``epoch`` add up to."""
         sizes: dict[str, Decimal] = {}
         with self._sessions() as db:
-            rows = db.execute(select(LiveFill.symbol, LiveFill.side, LiveFill.amount).where(
-                LiveFill.session_id == self.session_id, LiveFill.ours.is_(True),
-                LiveFill.epoch == epoch))
+            rows = db.execute(
+                select(LiveFill.symbol, LiveFill.side, LiveFill.amount).where(
+                    LiveFill.session_id == self.session_id,
+                    LiveFill.ours.is_(True),
+                    LiveFill.epoch == epoch,
+                )
+            )
             for symbol, side, amount in rows:
                 sizes[symbol] = sizes.get(symbol, Decimal(0)) + (
-                    amount if side == "buy" else -amount)
+                    amount if side == "buy" else -amount
+                )
         return sizes
 
     # --- events ------------------------------------------------------------------
 
-    def event(self, level: str, kind: str, message: str, now_ms: int,
-              cycle: int | None = None) -> None:
+    def event(
+        self, level: str, kind: str, message: str, now_ms: int, cycle: int | None = None
+    ) -> None:
         """Record an alert or notable event."""
         try:
             with self._sessions.begin() as db:
-                db.add(LiveEvent(session_id=self.session_id, cycle=cycle, ts_ms=now_ms,
-                                 level=level, kind=kind, message=message[:4000]))
+                db.add(
+                    LiveEvent(
+                        session_id=self.session_id,
+                        cycle=cycle,
+                        ts_ms=now_ms,
+                        level=level,
+                        kind=kind,
+                        message=message[:4000],
+                    )
+                )
         except Exception:  # the journal of an event must never take the session down
             log.exception("could not journal event %s", kind)
 

@@ -55,8 +55,14 @@ class Lease:
         ttl_seconds: how long a lease lives without renewal (wall time).
     """
 
-    def __init__(self, engine: Engine, account_key: str, symbols: Sequence[str],
-                 session_id: str, ttl_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        account_key: str,
+        symbols: Sequence[str],
+        session_id: str,
+        ttl_seconds: float = 60.0,
+    ) -> None:
         self._db = session_factory(engine)
         self.account_key = account_key
         self.symbols = tuple(sorted(symbols))
@@ -68,9 +74,16 @@ class Lease:
         """Take the lease on every symbol, or raise LeaseConflictError naming the holder."""
         now = _wall_ms()
         with self._db.begin() as db:
-            rows = list(db.scalars(select(LiveLease).where(
-                LiveLease.account_key == self.account_key,
-                LiveLease.symbol.in_(self.symbols)).with_for_update()))
+            rows = list(
+                db.scalars(
+                    select(LiveLease)
+                    .where(
+                        LiveLease.account_key == self.account_key,
+                        LiveLease.symbol.in_(self.symbols),
+                    )
+                    .with_for_update()
+                )
+            )
             conflicts: dict[str, list[str]] = {}
             for row in rows:
                 if row.expires_wall_ms <= now:
@@ -81,18 +94,27 @@ class Lease:
                     continue
                 conflicts.setdefault(row.session_id, []).append(row.symbol)
             if conflicts:
-                held = "; ".join(f"session {s!r} trades {', '.join(sorted(v))}"
-                                 for s, v in sorted(conflicts.items()))
+                held = "; ".join(
+                    f"session {s!r} trades {', '.join(sorted(v))}"
+                    for s, v in sorted(conflicts.items())
+                )
                 raise LeaseConflictError(
                     f"account {self.account_key}: one session per account and symbol, "
-                    f"but {held}; stop it first or pick other symbols")
+                    f"but {held}; stop it first or pick other symbols"
+                )
             existing = {row.symbol: row for row in rows}
             for symbol in self.symbols:
                 row = existing.get(symbol)
                 if row is None:
-                    db.add(LiveLease(account_key=self.account_key, symbol=symbol,
-                                     session_id=self.session_id, owner=self.owner,
-                                     expires_wall_ms=now + self.ttl_ms))
+                    db.add(
+                        LiveLease(
+                            account_key=self.account_key,
+                            symbol=symbol,
+                            session_id=self.session_id,
+                            owner=self.owner,
+                            expires_wall_ms=now + self.ttl_ms,
+                        )
+                    )
                 else:
                     row.session_id = self.session_id
                     row.owner = self.owner
@@ -102,9 +124,14 @@ class Lease:
         """Extend the lease; return False if another owner took it (then stop trading)."""
         now = _wall_ms()
         with self._db.begin() as db:
-            rows = list(db.scalars(select(LiveLease).where(
-                LiveLease.account_key == self.account_key,
-                LiveLease.symbol.in_(self.symbols))))
+            rows = list(
+                db.scalars(
+                    select(LiveLease).where(
+                        LiveLease.account_key == self.account_key,
+                        LiveLease.symbol.in_(self.symbols),
+                    )
+                )
+            )
             if len(rows) != len(self.symbols) or any(r.owner != self.owner for r in rows):
                 return False
             for row in rows:
@@ -114,6 +141,10 @@ class Lease:
     def release(self) -> None:
         """Give the lease back (only the rows this run owns)."""
         with self._db.begin() as db:
-            db.execute(delete(LiveLease).where(
-                LiveLease.account_key == self.account_key,
-                LiveLease.symbol.in_(self.symbols), LiveLease.owner == self.owner))
+            db.execute(
+                delete(LiveLease).where(
+                    LiveLease.account_key == self.account_key,
+                    LiveLease.symbol.in_(self.symbols),
+                    LiveLease.owner == self.owner,
+                )
+            )

@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 
 LOG_NAME = "session.log"
-FORMAT = ("%(asctime)s %(levelname)s [%(session_id)s c=%(cycle)s %(role)s pid=%(process)d] "
-          "%(name)s: %(message)s")
+FORMAT = (
+    "%(asctime)s %(levelname)s [%(session_id)s c=%(cycle)s %(role)s pid=%(process)d] "
+    "%(name)s: %(message)s"
+)
 
 
 class _State:
@@ -44,8 +46,9 @@ class SessionFilter(logging.Filter):
         return True
 
 
-def setup_logging(workdir: Path, session_id: str, *, level: int = logging.INFO,
-                  stdout: bool = True) -> Path:
+def setup_logging(
+    workdir: Path, session_id: str, *, level: int = logging.INFO, stdout: bool = True
+) -> Path:
     """Send the root logger to ``workdir/session.log`` (and stdout), tagged for the session."""
     _State.session_id = session_id
     workdir.mkdir(parents=True, exist_ok=True)
@@ -71,8 +74,9 @@ _seen: set[tuple[str, str]] = set()
 _seen_lock = threading.Lock()
 
 
-def log_once(logger: logging.Logger, level: int, message: str, *args: object,
-             key: str | None = None) -> None:
+def log_once(
+    logger: logging.Logger, level: int, message: str, *args: object, key: str | None = None
+) -> None:
     """Log ``message`` the first time this process sees ``key`` (default: the message)."""
     ident = (logger.name, key or message)
     with _seen_lock:

@@ -48,8 +48,12 @@ class SharedPaperGateway:
             try:
                 gw = self.inner
                 gw.account = paper_state.open_account(
-                    gw.engine, gw.account.name, gw.market_type, gw.account.capital,
-                    gw.account.leverage)
+                    gw.engine,
+                    gw.account.name,
+                    gw.market_type,
+                    gw.account.capital,
+                    gw.account.leverage,
+                )
                 gw.ledger = paper_state.replay(gw.engine, gw.account, gw._markets)
                 yield
             finally:
@@ -83,13 +87,15 @@ class SharedPaperGateway:
         """Place up to 5 orders."""
         return self._call(self.inner.place_orders, batch)
 
-    def cancel(self, symbol: str, *, client_id: str | None = None,
-               order_id: str | None = None) -> None:
+    def cancel(
+        self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
+    ) -> None:
         """Cancel one order."""
         self._call(self.inner.cancel, symbol, client_id=client_id, order_id=order_id)
 
-    def set_stops(self, symbol: str, *, take_profit: Decimal | None,
-                  stop_loss: Decimal | None) -> None:
+    def set_stops(
+        self, symbol: str, *, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> None:
         """Set the SL/TP of a position."""
         self._call(self.inner.set_stops, symbol, take_profit=take_profit, stop_loss=stop_loss)
 
@@ -97,13 +103,20 @@ class SharedPaperGateway:
         """Return fills since ``since``."""
         return self._call(self.inner.fills, since, symbols)
 
-    def funding(self, since: datetime,
-                symbols: Sequence[str] | None = None) -> list[FundingPayment]:
+    def funding(
+        self, since: datetime, symbols: Sequence[str] | None = None
+    ) -> list[FundingPayment]:
         """Return funding payments since ``since``."""
         return self._call(self.inner.funding, since, symbols)
 
-    def ohlcv(self, symbol: str, timeframe: str = "1m", *, since: datetime | None = None,
-              limit: int | None = None) -> Any:
+    def ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> Any:
         """Return bars."""
         return self.inner.ohlcv(symbol, timeframe, since=since, limit=limit)
 

@@ -44,8 +44,9 @@ class CyclePlan:
     portfolio: Portfolio
 
 
-def latest_prices(bars: BarSource, symbols: tuple[str, ...], timeframe: str, now: datetime,
-                  max_age: timedelta) -> dict[str, Decimal]:
+def latest_prices(
+    bars: BarSource, symbols: tuple[str, ...], timeframe: str, now: datetime, max_age: timedelta
+) -> dict[str, Decimal]:
     """Return each symbol's last complete close; raise StaleBarsError past ``max_age``."""
     prices: dict[str, Decimal] = {}
     stale: list[str] = []
@@ -62,7 +63,8 @@ def latest_prices(bars: BarSource, symbols: tuple[str, ...], timeframe: str, now
         prices[symbol] = to_decimal(float(frame["close"].iloc[-1]))
     if stale:
         raise StaleBarsError(
-            f"bars must be at most {max_age} old to trade, were stale: {', '.join(stale)}")
+            f"bars must be at most {max_age} old to trade, were stale: {', '.join(stale)}"
+        )
     return prices
 
 
@@ -98,24 +100,44 @@ def run_strategy(
         StrategyError: the strategy raised, timed out or returned invalid output.
         GatewayError: the account could not be read (after the retry budget).
     """
-    prices = latest_prices(bars, config.symbols, config.bar_timeframe, now,
-                           parse_duration(config.bar_max_age))
+    prices = latest_prices(
+        bars, config.symbols, config.bar_timeframe, now, parse_duration(config.bar_max_age)
+    )
     portfolio = trader_portfolio(gateway, config, initial_wallet)
     # wrapped explicitly: Context takes any object with a ``frames`` attribute for a
     # history provider, and SyntheticMarket has a ``frames()`` method of its own
-    context = Context(SourceHistory(bars, config.bar_timeframe), now=pd.Timestamp(now),
-                      portfolio=portfolio,
-                      config=config.config_dict, state=state,
-                      mode="paper" if config.mode == "paper" else "live",
-                      logger=logging.getLogger("aifap.strategy.user"),
-                      base_timeframe=config.bar_timeframe)
-    output = call_strategy(fn, context, config.config_dict, bar=now.isoformat(),
-                           timeout=config.time_limit_seconds)
-    targets = validate_output(output, markets, prices=prices,
-                              max_gross_weight=config.max_gross_weight, bar=now.isoformat())
-    the_plan = plan(targets, portfolio, markets, prices, leverage=config.leverage,
-                    threshold=config.threshold, session_id=config.id, cycle=cycle)
+    context = Context(
+        SourceHistory(bars, config.bar_timeframe),
+        now=pd.Timestamp(now),
+        portfolio=portfolio,
+        config=config.config_dict,
+        state=state,
+        mode="paper" if config.mode == "paper" else "live",
+        logger=logging.getLogger("aifap.strategy.user"),
+        base_timeframe=config.bar_timeframe,
+    )
+    output = call_strategy(
+        fn, context, config.config_dict, bar=now.isoformat(), timeout=config.time_limit_seconds
+    )
+    targets = validate_output(
+        output,
+        markets,
+        prices=prices,
+        max_gross_weight=config.max_gross_weight,
+        bar=now.isoformat(),
+    )
+    the_plan = plan(
+        targets,
+        portfolio,
+        markets,
+        prices,
+        leverage=config.leverage,
+        threshold=config.threshold,
+        session_id=config.id,
+        cycle=cycle,
+    )
     for dropped in the_plan.dropped:
-        log.info("cycle %s: %s %s leg dropped: %s", cycle, dropped.symbol, dropped.leg,
-                 dropped.reason)
+        log.info(
+            "cycle %s: %s %s leg dropped: %s", cycle, dropped.symbol, dropped.leg, dropped.reason
+        )
     return CyclePlan(targets, the_plan, prices, portfolio)

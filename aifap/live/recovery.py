@@ -38,23 +38,42 @@ class ForeignPositionError(AifapError):
     """The exchange holds positions the session did not make, and it refuses to adopt them."""
 
 
-def open_session_row(config: SessionConfig, journal: Journal, gateway: Gateway,
-                     clock: SessionClock) -> LiveSession:
+def open_session_row(
+    config: SessionConfig, journal: Journal, gateway: Gateway, clock: SessionClock
+) -> LiveSession:
     """Create the session's row on its first start, or count a new run; return the row."""
     now = clock.ms()
     row = journal.session_row()
     if row is None:
-        journal.create_session(LiveSession(
-            session_id=config.id, trader=config.trader, strategy=config.strategy_name,
-            account_key=config.account_key, config_json=dumps(config.redacted()),
-            status="running", started_ms=now, run_started_ms=now,
-            initial_equity=config.allocation, initial_wallet=gateway.balance().wallet,
-            clock_ms=now, baseline_json="{}", baseline_epoch=0, runs=1,
-            workdir=str(config.working_directory)))
+        journal.create_session(
+            LiveSession(
+                session_id=config.id,
+                trader=config.trader,
+                strategy=config.strategy_name,
+                account_key=config.account_key,
+                config_json=dumps(config.redacted()),
+                status="running",
+                started_ms=now,
+                run_started_ms=now,
+                initial_equity=config.allocation,
+                initial_wallet=gateway.balance().wallet,
+                clock_ms=now,
+                baseline_json="{}",
+                baseline_epoch=0,
+                runs=1,
+                workdir=str(config.working_directory),
+            )
+        )
     else:
-        journal.update_session(status="running", run_started_ms=now, runs=row.runs + 1,
-                               exit_code=None, reason=None, stopped_ms=None,
-                               config_json=dumps(config.redacted()))
+        journal.update_session(
+            status="running",
+            run_started_ms=now,
+            runs=row.runs + 1,
+            exit_code=None,
+            reason=None,
+            stopped_ms=None,
+            config_json=dumps(config.redacted()),
+        )
     fresh = journal.session_row()
     assert fresh is not None
     return fresh
@@ -68,8 +87,9 @@ def expected_book(journal: Journal, row: LiveSession) -> dict[str, Decimal]:
     return {k: v for k, v in book.items() if v != 0}
 
 
-def foreign_differences(expected: dict[str, Decimal], actual: dict[str, Decimal],
-                        markets: dict[str, MarketSpec]) -> list[str]:
+def foreign_differences(
+    expected: dict[str, Decimal], actual: dict[str, Decimal], markets: dict[str, MarketSpec]
+) -> list[str]:
     """Describe every symbol whose exchange size differs from the expected one."""
     out = []
     for symbol in sorted(set(expected) | set(actual)):
@@ -80,8 +100,14 @@ def foreign_differences(expected: dict[str, Decimal], actual: dict[str, Decimal]
     return out
 
 
-def recover(config: SessionConfig, journal: Journal, gateway: Gateway, clock: SessionClock,
-            markets: dict[str, MarketSpec], alerts: SessionAlerts) -> LiveSession:
+def recover(
+    config: SessionConfig,
+    journal: Journal,
+    gateway: Gateway,
+    clock: SessionClock,
+    markets: dict[str, MarketSpec],
+    alerts: SessionAlerts,
+) -> LiveSession:
     """Run steps 1-4 of the module docstring; return the session row.
 
     Raises:
@@ -89,8 +115,7 @@ def recover(config: SessionConfig, journal: Journal, gateway: Gateway, clock: Se
         GatewayError: the exchange failed past the retry budget.
     """
     row = open_session_row(config, journal, gateway, clock)
-    executor = Executor(gateway, journal, clock, config.working_directory, config.symbols,
-                        alerts)
+    executor = Executor(gateway, journal, clock, config.working_directory, config.symbols, alerts)
     new = executor.sync_fills()
     if new and row.runs > 1:
         log.info("recorded %d fills that arrived while the session was down", len(new))
@@ -103,40 +128,59 @@ def recover(config: SessionConfig, journal: Journal, gateway: Gateway, clock: Se
     differences = foreign_differences(expected, actual, markets)
     adopted = False
     if differences:
-        message = ("positions changed outside the session: " + "; ".join(differences))
+        message = "positions changed outside the session: " + "; ".join(differences)
         if config.on_foreign_position == "refuse":
             alerts.critical("reconcile", message + " (on_foreign_position=refuse)", clock.ms())
             raise ForeignPositionError(
                 f"on_foreign_position=refuse: {message}; set on_foreign_position: adopt to "
-                "take the exchange's positions as the session's book")
-        journal.update_session(baseline_json=dumps({k: format(v, "f") for k, v in actual.items()}),
-                               baseline_epoch=row.baseline_epoch + 1)
-        alerts.error("reconcile", message + " (adopted as the new book)", clock.ms(),
-                     kind="foreign_adopted")
+                "take the exchange's positions as the session's book"
+            )
+        journal.update_session(
+            baseline_json=dumps({k: format(v, "f") for k, v in actual.items()}),
+            baseline_epoch=row.baseline_epoch + 1,
+        )
+        alerts.error(
+            "reconcile", message + " (adopted as the new book)", clock.ms(), kind="foreign_adopted"
+        )
         adopted = True
     if unfinished is not None:
         if adopted:
-            journal.skip_cycle(unfinished.cycle, "abandoned: the book was adopted on restart",
-                               clock.ms(), "abandoned")
+            journal.skip_cycle(
+                unfinished.cycle,
+                "abandoned: the book was adopted on restart",
+                clock.ms(),
+                "abandoned",
+            )
         elif unfinished.plan_json:
-            log.warning("replaying unfinished cycle %s (unsent: %s)", unfinished.cycle,
-                        unsent_expected or "none")
-            executor.execute(unfinished.cycle, plan_from_dict(json.loads(unfinished.plan_json)),
-                             replay=True)
-            journal.event("warning", "replayed", f"cycle {unfinished.cycle} replayed on restart",
-                          clock.ms(), unfinished.cycle)
+            log.warning(
+                "replaying unfinished cycle %s (unsent: %s)",
+                unfinished.cycle,
+                unsent_expected or "none",
+            )
+            executor.execute(
+                unfinished.cycle, plan_from_dict(json.loads(unfinished.plan_json)), replay=True
+            )
+            journal.event(
+                "warning",
+                "replayed",
+                f"cycle {unfinished.cycle} replayed on restart",
+                clock.ms(),
+                unfinished.cycle,
+            )
     fresh = journal.session_row()
     assert fresh is not None
     return fresh
 
 
-def final_sync(config: SessionConfig, journal: Journal, gateway: Gateway,
-               clock: SessionClock) -> int:
+def final_sync(
+    config: SessionConfig, journal: Journal, gateway: Gateway, clock: SessionClock
+) -> int:
     """Record the fills that came in after the last cycle (at a clean stop); return how many."""
     executor = Executor(gateway, journal, clock, config.working_directory, config.symbols)
     return len(executor.sync_fills())
 
 
 def _unsent_sizes(journal: Journal, cycle: int) -> dict[str, str]:
-    return {o.client_id: o.status for o in journal.orders(cycle) if o.status in
-            ("intended", "missing")}
+    return {
+        o.client_id: o.status for o in journal.orders(cycle) if o.status in ("intended", "missing")
+    }

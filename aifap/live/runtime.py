@@ -62,8 +62,11 @@ class Shared:
 
     def cycle_pending(self) -> bool:
         """Tell whether a cycle is queued or running (a new tick must then be skipped)."""
-        return bool(self.in_cycle.value) or self.rebalance_start_event.is_set() or (
-            self.strategy_done_event.is_set() or self.autotrade_done_event.is_set())
+        return (
+            bool(self.in_cycle.value)
+            or self.rebalance_start_event.is_set()
+            or (self.strategy_done_event.is_set() or self.autotrade_done_event.is_set())
+        )
 
     def fail(self, code: int, reason: str) -> None:
         """Ask the parent to stop the session with ``code`` (the first reason wins)."""

@@ -12,8 +12,13 @@ from datetime import datetime, timedelta
 
 from aifap.core.timeframes import parse_duration
 
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-           ("day of week", 0, 7))
+_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 7),
+)
 
 
 def _parse_field(text: str, name: str, low: int, high: int) -> frozenset[int]:

@@ -57,9 +57,17 @@ def strategy_main(rt: Runtime) -> None:
             now = clock.now()
             journal.start_cycle(cycle, shared.tick_ms.value, clock.ms())
             try:
-                result = run_strategy(fn, config, bars=rt.bars(), gateway=gateway,
-                                      markets=markets, now=now, state=state,
-                                      initial_wallet=initial_wallet, cycle=cycle)
+                result = run_strategy(
+                    fn,
+                    config,
+                    bars=rt.bars(),
+                    gateway=gateway,
+                    markets=markets,
+                    now=now,
+                    state=state,
+                    initial_wallet=initial_wallet,
+                    cycle=cycle,
+                )
             except StaleBarsError as exc:
                 journal.skip_cycle(cycle, str(exc), clock.ms())
                 alerts.error("market_data", str(exc), clock.ms(), cycle, kind="stale_bars")
@@ -69,11 +77,18 @@ def strategy_main(rt: Runtime) -> None:
                 failures += 1
                 journal.skip_cycle(cycle, str(exc), clock.ms())
                 journal.set_cycle(cycle, state_json=json_state(state))
-                alerts.error("strategy", f"cycle {cycle} skipped: {exc}", clock.ms(), cycle,
-                             kind="strategy_failed")
+                alerts.error(
+                    "strategy",
+                    f"cycle {cycle} skipped: {exc}",
+                    clock.ms(),
+                    cycle,
+                    kind="strategy_failed",
+                )
                 if failures >= config.max_strategy_failures:
-                    reason = (f"strategy failed {failures} cycles in a row "
-                              f"(max_strategy_failures={config.max_strategy_failures}): {exc}")
+                    reason = (
+                        f"strategy failed {failures} cycles in a row "
+                        f"(max_strategy_failures={config.max_strategy_failures}): {exc}"
+                    )
                     alerts.critical("strategy", reason, clock.ms(), cycle)
                     shared.fail(EXIT_FAILED, reason)
                     _end_cycle(shared)
@@ -81,20 +96,34 @@ def strategy_main(rt: Runtime) -> None:
                 _end_cycle(shared)
                 continue
             failures = 0
-            payload = {"session_id": config.id, "cycle": cycle, "created_at": now.isoformat(),
-                       "targets": targets_to_dict(result.targets),
-                       "plan": plan_to_dict(result.plan),
-                       "prices": {k: format(v, "f") for k, v in result.prices.items()}}
+            payload = {
+                "session_id": config.id,
+                "cycle": cycle,
+                "created_at": now.isoformat(),
+                "targets": targets_to_dict(result.targets),
+                "plan": plan_to_dict(result.plan),
+                "prices": {k: format(v, "f") for k, v in result.prices.items()},
+            }
             write_handoff(rt.workdir, payload)
-            journal.set_cycle(cycle, state="planned", targets_json=dumps(payload["targets"]),
-                              plan_json=dumps(payload["plan"]),
-                              prices_json=dumps(payload["prices"]),
-                              equity=result.plan.equity, state_json=json_state(state),
-                              positions_before_json=dumps(positions_to_dict(
-                                  tuple(result.portfolio.positions.values()))))
-            log.info("cycle %s: planned %d orders, %d stop updates, %d dropped", cycle,
-                     len(result.plan.orders), len(result.plan.stop_updates),
-                     len(result.plan.dropped))
+            journal.set_cycle(
+                cycle,
+                state="planned",
+                targets_json=dumps(payload["targets"]),
+                plan_json=dumps(payload["plan"]),
+                prices_json=dumps(payload["prices"]),
+                equity=result.plan.equity,
+                state_json=json_state(state),
+                positions_before_json=dumps(
+                    positions_to_dict(tuple(result.portfolio.positions.values()))
+                ),
+            )
+            log.info(
+                "cycle %s: planned %d orders, %d stop updates, %d dropped",
+                cycle,
+                len(result.plan.orders),
+                len(result.plan.stop_updates),
+                len(result.plan.dropped),
+            )
             kill_point("strategy.after_plan", rt.workdir, cycle)
             shared.strategy_done_event.set()
             if not clock.wait_event(shared.autotrade_done_event, shared.stop_event):

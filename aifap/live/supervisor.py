@@ -40,8 +40,11 @@ from aifap.watch.finwatcher import finwatcher_main
 
 log = logging.getLogger(__name__)
 
-ROLES = {"strategy": (strategy_main, STRATEGY_SLOT), "main": (main_main, MAIN_SLOT),
-         "finwatcher": (finwatcher_main, FINWATCHER_SLOT)}
+ROLES = {
+    "strategy": (strategy_main, STRATEGY_SLOT),
+    "main": (main_main, MAIN_SLOT),
+    "finwatcher": (finwatcher_main, FINWATCHER_SLOT),
+}
 HEARTBEAT_EVERY = 1.0  # wall seconds
 STOP_GRACE = 20.0  # wall seconds a child gets to finish after the stop event
 
@@ -56,8 +59,9 @@ class _Children:
     def start(self, role: str) -> None:
         target, _slot = ROLES[role]
         _dispose_engines(self.rt.config)
-        proc = self.ctx.Process(target=_child, args=(target, self.rt), name=f"aifap-{role}",
-                                daemon=False)
+        proc = self.ctx.Process(
+            target=_child, args=(target, self.rt), name=f"aifap-{role}", daemon=False
+        )
         proc.start()
         self.procs[role] = proc
         log.info("%s process started (pid %s)", role, proc.pid)
@@ -117,17 +121,26 @@ def run_session(config: SessionConfig | dict[str, Any], *, log_stdout: bool = Tr
     setup_logging(workdir, cfg.id, stdout=log_stdout)
     from aifap.alerts.redaction import REDACTOR, install_log_redaction
 
-    REDACTOR.add(*(s for s in (cfg.credentials.api_key, cfg.credentials.secret,
-                               cfg.credentials.password, cfg.results_database_url,
-                               cfg.market_database_url) if s is not None))
+    REDACTOR.add(
+        *(
+            s
+            for s in (
+                cfg.credentials.api_key,
+                cfg.credentials.secret,
+                cfg.credentials.password,
+                cfg.results_database_url,
+                cfg.market_database_url,
+            )
+            if s is not None
+        )
+    )
     install_log_redaction()
     url = cfg.results_url()
     log.info("session %s starting (results database %s)", cfg.id, redact_url(url))
     migrate(url)
     engine = make_engine(url)
     journal = Journal(engine, cfg.id)
-    lease = Lease(engine, cfg.account_key, cfg.symbols, cfg.id,
-                  ttl_seconds=_seconds(cfg.lease_ttl))
+    lease = Lease(engine, cfg.account_key, cfg.symbols, cfg.id, ttl_seconds=_seconds(cfg.lease_ttl))
     lease.acquire()
     try:
         return _run(cfg, journal, lease)
@@ -155,8 +168,9 @@ def _clock_start(cfg: SessionConfig, journal: Journal) -> datetime | None:
 
 def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
     ctx = multiprocessing.get_context("fork")
-    clock = SessionClock(ctx, cfg.clock.kind, start=_clock_start(cfg, journal),
-                         speed=cfg.clock.speed)
+    clock = SessionClock(
+        ctx, cfg.clock.kind, start=_clock_start(cfg, journal), speed=cfg.clock.speed
+    )
     shared = Shared.create(ctx)
     alerts = SessionAlerts(cfg, journal, deliver=False)
     try:
@@ -170,8 +184,9 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
             gateway.close()
     except Exception as exc:
         alerts.critical("session", exc, clock.ms())
-        journal.update_session(status="failed", exit_code=EXIT_FAILED, reason=str(exc)[:2000],
-                               stopped_ms=clock.ms())
+        journal.update_session(
+            status="failed", exit_code=EXIT_FAILED, reason=str(exc)[:2000], stopped_ms=clock.ms()
+        )
         alerts.stop()
         _deliver_pending(cfg, journal)
         log.error("session %s could not start: %s", cfg.id, exc)
@@ -192,13 +207,25 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         if shared.fail_code.value and code == EXIT_OK:
             code, reason = shared.fail_code.value, shared.reason
         status = "stopped" if code == EXIT_OK else "failed"
-        journal.update_session(status=status, exit_code=code, reason=reason,
-                               stopped_ms=clock.ms(), clock_ms=clock.ms())
-        journal.event("info" if code == EXIT_OK else "critical", "stopped",
-                      f"session {status}: {reason}", clock.ms())
-        write_heartbeat(rt.workdir, session_id=cfg.id, status=status, exit_code=code,
-                        reason=reason, sim_time=clock.now().isoformat(),
-                        cycle=shared.cycle.value, pids=children.pids())
+        journal.update_session(
+            status=status, exit_code=code, reason=reason, stopped_ms=clock.ms(), clock_ms=clock.ms()
+        )
+        journal.event(
+            "info" if code == EXIT_OK else "critical",
+            "stopped",
+            f"session {status}: {reason}",
+            clock.ms(),
+        )
+        write_heartbeat(
+            rt.workdir,
+            session_id=cfg.id,
+            status=status,
+            exit_code=code,
+            reason=reason,
+            sim_time=clock.now().isoformat(),
+            cycle=shared.cycle.value,
+            pids=children.pids(),
+        )
         parent_alerts.stop(timeout=10.0)
         log.info("session %s %s (exit %d): %s", cfg.id, status, code, reason)
         return code
@@ -218,8 +245,9 @@ def _final_sync(cfg: SessionConfig, journal: Journal, clock: SessionClock) -> No
         finally:
             gateway.close()
     except Exception as exc:  # the exchange may be the reason the session stops
-        log.warning("fills after the last cycle not recorded (they will be at the next "
-                    "start): %s", exc)
+        log.warning(
+            "fills after the last cycle not recorded (they will be at the next start): %s", exc
+        )
 
 
 def _deliver_pending(cfg: SessionConfig, journal: Journal) -> None:
@@ -229,8 +257,15 @@ def _deliver_pending(cfg: SessionConfig, journal: Journal) -> None:
         log.exception("pending alerts not delivered")
 
 
-def _supervise(cfg: SessionConfig, rt: Runtime, children: _Children, journal: Journal,
-               lease: Lease, alerts: SessionAlerts, signals: _Signals) -> tuple[int, str]:
+def _supervise(
+    cfg: SessionConfig,
+    rt: Runtime,
+    children: _Children,
+    journal: Journal,
+    lease: Lease,
+    alerts: SessionAlerts,
+    signals: _Signals,
+) -> tuple[int, str]:
     clock, shared = rt.clock, rt.shared
     schedule = Schedule.from_config(cfg.rebalance_every, cfg.rebalance_cron)
     end_ms = rt.start_ms + int(cfg.duration.total_seconds() * 1000)
@@ -251,8 +286,11 @@ def _supervise(cfg: SessionConfig, rt: Runtime, children: _Children, journal: Jo
             return EXIT_OK, f"trading duration {cfg.trading_duration} ended"
         if now_ms >= to_ms(next_tick):
             if shared.cycle_pending():
-                log.info("rebalance tick at %s skipped: cycle %s is still running",
-                         next_tick.isoformat(), shared.cycle.value)
+                log.info(
+                    "rebalance tick at %s skipped: cycle %s is still running",
+                    next_tick.isoformat(),
+                    shared.cycle.value,
+                )
             elif now_ms < end_ms:
                 shared.tick_ms.value = to_ms(next_tick)
                 shared.rebalance_start_event.set()
@@ -260,9 +298,15 @@ def _supervise(cfg: SessionConfig, rt: Runtime, children: _Children, journal: Jo
         wall = time.monotonic()
         if wall - last_beat >= HEARTBEAT_EVERY:
             last_beat = wall
-            write_heartbeat(rt.workdir, session_id=cfg.id, status="running",
-                            sim_time=clock.now().isoformat(), cycle=shared.cycle.value,
-                            pids=children.pids(), exit_code=None)
+            write_heartbeat(
+                rt.workdir,
+                session_id=cfg.id,
+                status="running",
+                sim_time=clock.now().isoformat(),
+                cycle=shared.cycle.value,
+                pids=children.pids(),
+                exit_code=None,
+            )
             journal.update_session(clock_ms=clock.ms())
         if wall - last_renew >= renew_every:
             last_renew = wall
@@ -272,8 +316,11 @@ def _supervise(cfg: SessionConfig, rt: Runtime, children: _Children, journal: Jo
                 return EXIT_FAILED, reason
         due = min(to_ms(next_tick), end_ms)
         if not clock.advance(_from(due), hold=shared.cycle_pending()):
-            time.sleep(0.002 if clock.stepped else min(0.05, max(
-                0.001, clock.real_seconds((due - clock.ms()) / 1000))))
+            time.sleep(
+                0.002
+                if clock.stepped
+                else min(0.05, max(0.001, clock.real_seconds((due - clock.ms()) / 1000)))
+            )
 
 
 def _from(ms: int) -> datetime:
@@ -282,20 +329,28 @@ def _from(ms: int) -> datetime:
     return from_ms(ms)
 
 
-def _check_children(cfg: SessionConfig, children: _Children, alerts: SessionAlerts,
-                    clock: SessionClock) -> str | None:
+def _check_children(
+    cfg: SessionConfig, children: _Children, alerts: SessionAlerts, clock: SessionClock
+) -> str | None:
     for role, proc in list(children.procs.items()):
         if proc.is_alive():
             continue
         proc.join(0)
         code = proc.exitcode
         clock.release(ROLES[role][1])
-        if role == "finwatcher" and children.finwatcher_restarts < cfg.finwatcher_restarts \
-                and not children.rt.shared.fail_code.value:
+        if (
+            role == "finwatcher"
+            and children.finwatcher_restarts < cfg.finwatcher_restarts
+            and not children.rt.shared.fail_code.value
+        ):
             children.finwatcher_restarts += 1
-            alerts.error("finwatcher", f"finwatcher process died (exit code {code}); restart "
-                         f"{children.finwatcher_restarts} of {cfg.finwatcher_restarts}",
-                         clock.ms(), kind="finwatcher_restart")
+            alerts.error(
+                "finwatcher",
+                f"finwatcher process died (exit code {code}); restart "
+                f"{children.finwatcher_restarts} of {cfg.finwatcher_restarts}",
+                clock.ms(),
+                kind="finwatcher_restart",
+            )
             clock.claim(FINWATCHER_SLOT)
             alerts.pause()  # no thread may run in the parent while it forks
             try:

@@ -43,10 +43,18 @@ def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) ->
     from aifap.exchange.ccxt.gateway_config import CcxtConfig
 
     keys = config.credentials.resolve()
-    return CcxtGateway(CcxtConfig(
-        venue=config.exchange, market_type=config.market, api_key=keys["api_key"],
-        secret=keys["secret"], password=keys["password"], demo=config.mode == "demo",
-        api_url=config.exchange_url, leverage=config.leverage))
+    return CcxtGateway(
+        CcxtConfig(
+            venue=config.exchange,
+            market_type=config.market,
+            api_key=keys["api_key"],
+            secret=keys["secret"],
+            password=keys["password"],
+            demo=config.mode == "demo",
+            api_url=config.exchange_url,
+            leverage=config.leverage,
+        )
+    )
 
 
 def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) -> Gateway:
@@ -54,16 +62,25 @@ def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) 
 
     markets_of = getattr(bars, "markets", None)
     if markets_of is None:
-        raise ConfigError(f"bar_source: a paper session needs market specs from its bar "
-                          f"source, {config.bar_source!r} has none")
+        raise ConfigError(
+            f"bar_source: a paper session needs market specs from its bar "
+            f"source, {config.bar_source!r} has none"
+        )
     from aifap.live.paper_shared import SharedPaperGateway
 
     workdir = config.working_directory
     workdir.mkdir(parents=True, exist_ok=True)
-    inner = PaperGateway(markets_of(), bars, url=config.results_url(),
-                        account=config.account_label, capital=config.allocation,
-                        leverage=config.leverage, market_type=config.market, clock=clock.now,
-                        timeframe=config.bar_timeframe)
+    inner = PaperGateway(
+        markets_of(),
+        bars,
+        url=config.results_url(),
+        account=config.account_label,
+        capital=config.allocation,
+        leverage=config.leverage,
+        market_type=config.market,
+        clock=clock.now,
+        timeframe=config.bar_timeframe,
+    )
     return SharedPaperGateway(inner, workdir / ".paper.lock")  # type: ignore[return-value]
 
 
@@ -74,5 +91,6 @@ def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, Market
     if missing:
         raise ConfigError(
             f"symbols: each must be tradable on {config.exchange} {config.market.value}, "
-            f"{', '.join(missing)} was not")
+            f"{', '.join(missing)} was not"
+        )
     return {s: markets[s] for s in config.symbols}

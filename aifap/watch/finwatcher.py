@@ -33,9 +33,14 @@ def finwatcher_main(rt: Runtime) -> None:
         session = journal.session_row()
         assert session is not None, "the parent creates the session row before forking"
         store = SnapshotStore(rt.engine, config.id)
-        taker = SnapshotTaker(config.id, session.initial_equity, session.initial_wallet,
-                              config.symbols, store.history(),
-                              FundingTally(from_ms(session.started_ms), config.symbols))
+        taker = SnapshotTaker(
+            config.id,
+            session.initial_equity,
+            session.initial_wallet,
+            config.symbols,
+            store.history(),
+            FundingTally(from_ms(session.started_ms), config.symbols),
+        )
         previous = store.latest()
         step = config.finwatcher_seconds
         due = from_ms(int(math.ceil(clock.ms() / 1000 / step) * step * 1000))
@@ -50,9 +55,12 @@ def finwatcher_main(rt: Runtime) -> None:
             if now >= due + timedelta(seconds=step):
                 missed = int((now - due).total_seconds() // step)
                 due += timedelta(seconds=missed * step)
-                log_once(log, logging.WARNING,
-                         "finwatcher fell behind the clock; skipping missed intervals",
-                         key="finwatcher-behind")
+                log_once(
+                    log,
+                    logging.WARNING,
+                    "finwatcher fell behind the clock; skipping missed intervals",
+                    key="finwatcher-behind",
+                )
                 log.info("finwatcher skipped %d intervals", missed)
     except (RetryExhaustedError, GatewayError) as exc:
         alerts.critical("finwatcher", exc, clock.ms())

@@ -55,9 +55,15 @@ class SnapshotTaker:
         funding: the funding tally.
     """
 
-    def __init__(self, session_id: str, initial: Decimal, initial_wallet: Decimal,
-                 symbols: Sequence[str], history: list[tuple[datetime, float]],
-                 funding: FundingTally) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        initial: Decimal,
+        initial_wallet: Decimal,
+        symbols: Sequence[str],
+        history: list[tuple[datetime, float]],
+        funding: FundingTally,
+    ) -> None:
         self.session_id = session_id
         self.initial = initial
         self.initial_wallet = initial_wallet
@@ -78,10 +84,17 @@ class SnapshotTaker:
         equity = pd.Series(self.values, index=pd.DatetimeIndex(self.times))
         sharpe = metrics.sharpe_ratio(metrics.daily_returns(equity, initial=float(self.initial)))
         return Snapshot(
-            session_id=self.session_id, timestamp=when, balance=balance, positions=positions,
-            pv=pv, roe=metrics.roe(pv, self.initial), unrealized_pnl=upnl, sharpe=sharpe,
+            session_id=self.session_id,
+            timestamp=when,
+            balance=balance,
+            positions=positions,
+            pv=pv,
+            roe=metrics.roe(pv, self.initial),
+            unrealized_pnl=upnl,
+            sharpe=sharpe,
             max_drawdown=metrics.max_drawdown(equity),
-            funding_fees=self.funding.update(gateway))
+            funding_fees=self.funding.update(gateway),
+        )
 
 
 class SnapshotStore:
@@ -95,56 +108,102 @@ class SnapshotStore:
         """Store ``snapshot`` (its timestamp is the interval's due time); False if already there."""
         ts = to_ms(snapshot.timestamp)
         with self._db.begin() as db:
-            exists = db.scalar(select(WatchSnapshot.id).where(
-                WatchSnapshot.session_id == self.session_id, WatchSnapshot.ts_ms == ts))
+            exists = db.scalar(
+                select(WatchSnapshot.id).where(
+                    WatchSnapshot.session_id == self.session_id, WatchSnapshot.ts_ms == ts
+                )
+            )
             if exists is not None:
                 return False
             row = WatchSnapshot(
-                session_id=self.session_id, ts_ms=ts, taken_ms=to_ms(taken),
-                balance=snapshot.balance, pv=snapshot.pv, roe=snapshot.roe,
-                unrealized_pnl=snapshot.unrealized_pnl, sharpe=snapshot.sharpe,
-                max_drawdown=snapshot.max_drawdown, funding_fees=snapshot.funding_fees)
+                session_id=self.session_id,
+                ts_ms=ts,
+                taken_ms=to_ms(taken),
+                balance=snapshot.balance,
+                pv=snapshot.pv,
+                roe=snapshot.roe,
+                unrealized_pnl=snapshot.unrealized_pnl,
+                sharpe=snapshot.sharpe,
+                max_drawdown=snapshot.max_drawdown,
+                funding_fees=snapshot.funding_fees,
+            )
             db.add(row)
             db.flush()
             for p in snapshot.positions:
-                db.add(WatchPosition(
-                    snapshot_id=row.id, symbol=p.symbol, size=p.size, entry_price=p.entry_price,
-                    mark_price=p.mark_price, leverage=p.leverage, take_profit=p.take_profit,
-                    stop_loss=p.stop_loss, funding_fee=p.funding_fee,
-                    unrealized_pnl=p.unrealized_pnl))
+                db.add(
+                    WatchPosition(
+                        snapshot_id=row.id,
+                        symbol=p.symbol,
+                        size=p.size,
+                        entry_price=p.entry_price,
+                        mark_price=p.mark_price,
+                        leverage=p.leverage,
+                        take_profit=p.take_profit,
+                        stop_loss=p.stop_loss,
+                        funding_fee=p.funding_fee,
+                        unrealized_pnl=p.unrealized_pnl,
+                    )
+                )
         return True
 
     def history(self) -> list[tuple[datetime, float]]:
         """Return the stored (time, PV) observations, oldest first."""
         with self._db() as db:
-            rows = db.execute(select(WatchSnapshot.ts_ms, WatchSnapshot.pv).where(
-                WatchSnapshot.session_id == self.session_id).order_by(WatchSnapshot.ts_ms))
+            rows = db.execute(
+                select(WatchSnapshot.ts_ms, WatchSnapshot.pv)
+                .where(WatchSnapshot.session_id == self.session_id)
+                .order_by(WatchSnapshot.ts_ms)
+            )
             return [(from_ms(ts), float(pv)) for ts, pv in rows]
 
     def rows(self) -> list[WatchSnapshot]:
         """Return the stored snapshot rows, oldest first."""
         with self._db() as db:
-            return list(db.scalars(select(WatchSnapshot).where(
-                WatchSnapshot.session_id == self.session_id).order_by(WatchSnapshot.ts_ms)))
+            return list(
+                db.scalars(
+                    select(WatchSnapshot)
+                    .where(WatchSnapshot.session_id == self.session_id)
+                    .order_by(WatchSnapshot.ts_ms)
+                )
+            )
 
     def latest(self) -> Snapshot | None:
         """Return the newest stored snapshot with its positions (for the alerts' diff)."""
         from aifap.core.portfolio import Position
 
         with self._db() as db:
-            row = db.scalar(select(WatchSnapshot).where(
-                WatchSnapshot.session_id == self.session_id).order_by(
-                    WatchSnapshot.ts_ms.desc()).limit(1))
+            row = db.scalar(
+                select(WatchSnapshot)
+                .where(WatchSnapshot.session_id == self.session_id)
+                .order_by(WatchSnapshot.ts_ms.desc())
+                .limit(1)
+            )
             if row is None:
                 return None
             positions = tuple(
-                Position(symbol=p.symbol, size=p.size, entry_price=p.entry_price,
-                         mark_price=p.mark_price, leverage=p.leverage,
-                         take_profit=p.take_profit, stop_loss=p.stop_loss,
-                         funding_fee=p.funding_fee)
-                for p in db.scalars(select(WatchPosition).where(
-                    WatchPosition.snapshot_id == row.id)))
-        return Snapshot(session_id=self.session_id, timestamp=from_ms(row.ts_ms),
-                        balance=row.balance, positions=positions, pv=row.pv, roe=row.roe,
-                        unrealized_pnl=row.unrealized_pnl, sharpe=row.sharpe,
-                        max_drawdown=row.max_drawdown, funding_fees=row.funding_fees)
+                Position(
+                    symbol=p.symbol,
+                    size=p.size,
+                    entry_price=p.entry_price,
+                    mark_price=p.mark_price,
+                    leverage=p.leverage,
+                    take_profit=p.take_profit,
+                    stop_loss=p.stop_loss,
+                    funding_fee=p.funding_fee,
+                )
+                for p in db.scalars(
+                    select(WatchPosition).where(WatchPosition.snapshot_id == row.id)
+                )
+            )
+        return Snapshot(
+            session_id=self.session_id,
+            timestamp=from_ms(row.ts_ms),
+            balance=row.balance,
+            positions=positions,
+            pv=row.pv,
+            roe=row.roe,
+            unrealized_pnl=row.unrealized_pnl,
+            sharpe=row.sharpe,
+            max_drawdown=row.max_drawdown,
+            funding_fees=row.funding_fees,
+        )

@@ -103,8 +103,7 @@ class CcxtGateway:
         spec = self.markets().get(symbol)
         if spec is None:
             raise OrderRejectedError(
-                f"{symbol}: symbol must be a {self.name} {self.market_type} market, "
-                "was unknown"
+                f"{symbol}: symbol must be a {self.name} {self.market_type} market, was unknown"
             )
         return spec
 
@@ -205,9 +204,7 @@ class CcxtGateway:
                     lambda u=unified: self.pool.call("set_margin_mode", self.config.margin_mode, u)
                 )
                 leverage = self.config.leverage_for(symbol)
-                self.policy.call(
-                    lambda u=unified, x=leverage: self.pool.call("set_leverage", x, u)
-                )
+                self.policy.call(lambda u=unified, x=leverage: self.pool.call("set_leverage", x, u))
                 self._prepared.add(symbol)
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:

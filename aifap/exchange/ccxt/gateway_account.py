@@ -98,8 +98,12 @@ class Account:
         held = {s: a for s, a in held.items() if a > 0 and a >= specs[s].min_amount}
         marks = prices(sorted(held))
         return [
-            Position(symbol=s, size=a, entry_price=marks.get(s, Decimal(0)),
-                     mark_price=marks.get(s, Decimal(0)))
+            Position(
+                symbol=s,
+                size=a,
+                entry_price=marks.get(s, Decimal(0)),
+                mark_price=marks.get(s, Decimal(0)),
+            )
             for s, a in sorted(held.items())
         ]
 
@@ -136,9 +140,11 @@ class Account:
         wanted = [r for r in batch if r.take_profit is not None or r.stop_loss is not None]
         if not wanted or self.market_type is not MarketType.FUTURES:
             return plan
-        sizes = {p.symbol: p.size for p in self.positions({}, lambda _: {})} if any(
-            not r.reduce_only for r in wanted
-        ) else {}
+        sizes = (
+            {p.symbol: p.size for p in self.positions({}, lambda _: {})}
+            if any(not r.reduce_only for r in wanted)
+            else {}
+        )
         for index, request in enumerate(batch):
             before = sizes.get(request.symbol, Decimal(0))
             after = before + request.signed_amount
@@ -173,8 +179,11 @@ class Account:
             return list(symbols)
         known = set(self.traded)
         if self.market_type is MarketType.FUTURES:
-            known |= {to_compact(r["symbol"]) for r in self._call("fetch_positions") or []
-                      if convert.dec(r.get("contracts"))}
+            known |= {
+                to_compact(r["symbol"])
+                for r in self._call("fetch_positions") or []
+                if convert.dec(r.get("contracts"))
+            }
         return sorted(known)
 
     def fills(self, since: datetime, symbols: Sequence[str] | None) -> list[Fill]:

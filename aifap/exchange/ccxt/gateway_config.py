@@ -65,8 +65,10 @@ class CcxtConfig(BaseModel):
     @field_validator("api_key", "secret", "password")
     @classmethod
     def _printable(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value() and not _KEY_PATTERN.match(
-            value.get_secret_value()
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not _KEY_PATTERN.match(value.get_secret_value())
         ):
             raise ValueError("must be printable ASCII without whitespace")
         return value

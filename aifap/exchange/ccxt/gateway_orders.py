@@ -99,8 +99,9 @@ class OrderDesk:
             if sent:
                 existing = self.find(request.client_id, request.symbol)
                 if existing is not None:
-                    log.info("%s: order %s found after a failed attempt", spec.symbol,
-                             request.client_id)
+                    log.info(
+                        "%s: order %s found after a failed attempt", spec.symbol, request.client_id
+                    )
                     return existing
             sent = True
             self.attempted.add(request.client_id)
@@ -180,9 +181,7 @@ class OrderDesk:
 
         def attempt() -> None:
             nonlocal sent
-            if sent and any(
-                trigger_price(row) == trigger for row in self.trigger_orders(symbol)
-            ):
+            if sent and any(trigger_price(row) == trigger for row in self.trigger_orders(symbol)):
                 return
             sent = True
             self.pool.call(

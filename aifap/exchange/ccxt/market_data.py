@@ -80,7 +80,8 @@ class PublicMarketData:
         return sorted(
             to_compact(m["symbol"])
             for m in markets.values()
-            if bool(m.get("swap")) == want_swap and bool(m.get("spot")) != want_swap
+            if bool(m.get("swap")) == want_swap
+            and bool(m.get("spot")) != want_swap
             and m.get("linear", True) is not False
         )
 

@@ -22,7 +22,8 @@ Python API (``BitgetEmulator``):
   ``initial_balance`` / ``initial_spot_balance`` (USDT for a new account),
   ``restrict_keys``, ``dedupe_client_oids`` (Bitget: True; Binance-like: False),
   ``funding_rates`` (constant, per symbol, or ``fn(symbol, ms)``), ``default_leverage``,
-  ``seed``.
+  ``taker_fee`` / ``maker_fee`` (futures overrides), ``seed``. Bars from files:
+  ``loaders.load_csv_bars(directory)``; clocks: ``ManualClock``, ``ReplayClock(start, speed)``.
 - lifecycle: ``start(host, port=0)``, ``stop()``, ``url``, context manager.
 - clock and prices: ``set_clock(fn)``, ``set_time(when)`` (ManualClock),
   ``set_price(symbol, price | None)``, ``advance()`` (fills crossed limits, fires SL/TP,
@@ -42,13 +43,22 @@ Python API (``BitgetEmulator``):
   equity, available, realized PnL, fees, funding, spot balances, positions, orders,
   trigger orders, fills; ``fees()``, ``funding_for(symbol, since)``, ``futures_drift()``).
 
+Matching: market orders fill at once at the current price (pinned price, else the close
+of the last complete 1m bar) with the taker fee; limits rest and fill at their price
+(maker) when a bar trades through; SL/TP and plan triggers fire when a bar reaches them
+and fill at the trigger price (or the bar's open when it gapped past); preset TP/SL on
+an order become ``profit_plan``/``loss_plan`` triggers for the size it opened;
+``place-tpsl-order`` ``pos_profit``/``pos_loss`` close the whole position; a position's
+triggers are cancelled when it closes. One-way position mode only. Funding settles at
+00:00/08:00/16:00 UTC on the emulator's clock (long pays a positive rate).
+
 Auth: Bitget's HMAC-SHA256 signature headers are checked against the registered
 secret (wrong secret → 40009 → ccxt ``AuthenticationError``); unknown keys are
 accepted and funded on first use unless ``restrict_keys``. See ``auth``.
 """
 
 from aifap.exchange.emulator.bars import BarFeed, SyntheticBars
-from aifap.exchange.emulator.clock import ManualClock, system_clock
+from aifap.exchange.emulator.clock import ManualClock, ReplayClock, system_clock
 from aifap.exchange.emulator.emulator import BitgetEmulator
 from aifap.exchange.emulator.faults import FaultInjector, FaultRule, RequestLog, RequestRecord
 from aifap.exchange.emulator.ledger import LedgerView
@@ -64,6 +74,7 @@ __all__ = [
     "FaultRule",
     "LedgerView",
     "ManualClock",
+    "ReplayClock",
     "RequestLog",
     "RequestRecord",
     "SyntheticBars",

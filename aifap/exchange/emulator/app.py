@@ -105,17 +105,23 @@ def build_app(emulator: BitgetEmulator) -> Starlette:
         raw_body = await request.body()
         params: dict[str, Any] = dict(query)
         body_text = raw_body.decode("utf-8", errors="replace")
-        record = RequestRecord(method, path, {}, safe_headers(request.headers),
-                               start=time.perf_counter(),
-                               demo=request.headers.get("paptrading") == "1")
+        record = RequestRecord(
+            method,
+            path,
+            {},
+            safe_headers(request.headers),
+            start=time.perf_counter(),
+            demo=request.headers.get("paptrading") == "1",
+        )
         emulator.request_log.append(record)
         try:
             if body_text.strip():
                 try:
                     decoded = json.loads(body_text)
                 except ValueError:
-                    raise BitgetError("40017", "Parameter verification failed: body is not "
-                                      "JSON") from None
+                    raise BitgetError(
+                        "40017", "Parameter verification failed: body is not JSON"
+                    ) from None
                 if isinstance(decoded, dict):
                     params.update(decoded)
             record.params = dict(params)
@@ -125,16 +131,18 @@ def build_app(emulator: BitgetEmulator) -> Starlette:
             if decision.kind in ("rate_limit", "server_error", "timeout"):
                 record.fault = decision.kind
                 return await _fail(request, decision, record, emulator.stopping)
-            response = _execute(emulator, method, path, query, params, body_text, request,
-                                record)
+            response = _execute(emulator, method, path, query, params, body_text, request, record)
             if decision.kind == "lost":
                 record.fault = "lost"
                 return await _lose(request, decision, record, emulator.stopping)
             return response
         except BitgetError as exc:
             record.status, record.code = exc.status, exc.code
-            return Response(envelope(None, emulator.now_ms(), exc.code, exc.msg),
-                            status_code=exc.status, media_type="application/json")
+            return Response(
+                envelope(None, emulator.now_ms(), exc.code, exc.msg),
+                status_code=exc.status,
+                media_type="application/json",
+            )
         finally:
             record.end = time.perf_counter()
 
@@ -142,9 +150,16 @@ def build_app(emulator: BitgetEmulator) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _execute(emulator: BitgetEmulator, method: str, path: str, query: list[tuple[str, str]],
-             params: dict[str, Any], body_text: str, request: Request,
-             record: RequestRecord) -> Response:
+def _execute(
+    emulator: BitgetEmulator,
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    params: dict[str, Any],
+    body_text: str,
+    request: Request,
+    record: RequestRecord,
+) -> Response:
     route = emulator.router.routes.get((method, path))
     if route is None:
         raise BitgetError("40404", f"Request URL NOT FOUND: {method} {path}", status=404)
@@ -153,8 +168,9 @@ def _execute(emulator: BitgetEmulator, method: str, path: str, query: list[tuple
         request_path = path + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
         presented = request.headers.get("access-key")
         record.account = fingerprint(presented) if presented else None
-        key = emulator.keys.verify(request.headers, method, request_path,
-                                   body_text if method == "POST" else "")
+        key = emulator.keys.verify(
+            request.headers, method, request_path, body_text if method == "POST" else ""
+        )
     with emulator.lock:
         now = emulator.advance()
         call = Call(method, path, params, now, key, record.demo)
@@ -171,24 +187,33 @@ async def _hold(request: Request, seconds: float, stopping: threading.Event) -> 
         await asyncio.sleep(0.02)
 
 
-async def _fail(request: Request, decision: Decision, record: RequestRecord,
-                stopping: threading.Event) -> Response:
+async def _fail(
+    request: Request, decision: Decision, record: RequestRecord, stopping: threading.Event
+) -> Response:
     if decision.kind == "rate_limit":
         record.status, record.code = 429, "429"
-        body = json.dumps({"code": "429", "msg": "Too Many Requests",
-                           "requestTime": int(time.time() * 1000), "data": None})
+        body = json.dumps(
+            {
+                "code": "429",
+                "msg": "Too Many Requests",
+                "requestTime": int(time.time() * 1000),
+                "data": None,
+            }
+        )
         return Response(body, status_code=429, media_type="application/json")
     if decision.kind == "server_error":
         record.status = decision.status
-        return PlainTextResponse(f"{decision.status} emulated server error",
-                                 status_code=decision.status)
+        return PlainTextResponse(
+            f"{decision.status} emulated server error", status_code=decision.status
+        )
     await _hold(request, decision.hold_seconds, stopping)
     record.status = 504
     return PlainTextResponse("504 Gateway Time-out", status_code=504)
 
 
-async def _lose(request: Request, decision: Decision, record: RequestRecord,
-                stopping: threading.Event) -> Response:
+async def _lose(
+    request: Request, decision: Decision, record: RequestRecord, stopping: threading.Event
+) -> Response:
     if decision.lost_as == "timeout":
         await _hold(request, decision.hold_seconds, stopping)
         record.status = 504

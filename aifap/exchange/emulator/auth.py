@@ -64,8 +64,7 @@ class KeyRing:
         with self._lock:
             return key in self._keys
 
-    def verify(self, headers: Mapping[str, str], method: str, request_path: str,
-               body: str) -> str:
+    def verify(self, headers: Mapping[str, str], method: str, request_path: str, body: str) -> str:
         """Check the signature headers of one request; return the API key.
 
         Raises:

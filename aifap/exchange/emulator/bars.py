@@ -28,12 +28,33 @@ BarArrays = tuple[np.ndarray, np.ndarray]  # open times (ms, int64), values (n, 
 
 # Bitget granularity strings (mix and spot dialects) -> seconds
 GRANULARITY_SECONDS: dict[str, int] = {
-    "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800,
-    "1min": 60, "3min": 180, "5min": 300, "15min": 900, "30min": 1800,
-    "1H": 3600, "2H": 7200, "4H": 14400, "6H": 21600, "12H": 43200,
-    "1h": 3600, "4h": 14400, "6h": 21600, "12h": 43200,
-    "6Hutc": 21600, "12Hutc": 43200, "1Dutc": 86400, "3Dutc": 259200,
-    "1D": 86400, "3D": 259200, "1day": 86400, "3day": 259200,
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1min": 60,
+    "3min": 180,
+    "5min": 300,
+    "15min": 900,
+    "30min": 1800,
+    "1H": 3600,
+    "2H": 7200,
+    "4H": 14400,
+    "6H": 21600,
+    "12H": 43200,
+    "1h": 3600,
+    "4h": 14400,
+    "6h": 21600,
+    "12h": 43200,
+    "6Hutc": 21600,
+    "12Hutc": 43200,
+    "1Dutc": 86400,
+    "3Dutc": 259200,
+    "1D": 86400,
+    "3D": 259200,
+    "1day": 86400,
+    "3day": 259200,
 }
 
 
@@ -62,8 +83,9 @@ class SyntheticBars:
         volatility: the size of the per-minute noise, as a fraction of the price.
     """
 
-    def __init__(self, prices: Mapping[str, float], seed: int = 0,
-                 volatility: float = 0.0005) -> None:
+    def __init__(
+        self, prices: Mapping[str, float], seed: int = 0, volatility: float = 0.0005
+    ) -> None:
         self.prices = dict(prices)
         self.seed = seed
         self.volatility = volatility
@@ -82,20 +104,27 @@ class SyntheticBars:
 
         def mid(k: np.ndarray) -> np.ndarray:
             t = k.astype(np.float64)
-            wave = (0.02 * np.sin(t / 1440.0 * 2 * np.pi / 7 + phase)
-                    + 0.01 * np.sin(t / 240.0 * 2 * np.pi + 2 * phase)
-                    + 0.004 * np.sin(t / 17.0 + 3 * phase))
+            wave = (
+                0.02 * np.sin(t / 1440.0 * 2 * np.pi / 7 + phase)
+                + 0.01 * np.sin(t / 240.0 * 2 * np.pi + 2 * phase)
+                + 0.004 * np.sin(t / 17.0 + 3 * phase)
+            )
             noise = np.sin(t * 12.9898 + self.seed * 78.233 + phase) * 43758.5453
             noise = (noise - np.floor(noise) - 0.5) * 2 * self.volatility
             return level * np.exp(wave + noise)
 
         opens, closes = mid(minutes), mid(minutes + 1)
         spread = np.abs(closes - opens) * 0.5 + level * self.volatility * 0.2
-        index = pd.DatetimeIndex(pd.to_datetime(minutes * 60_000, unit="ms", utc=True),
-                                 name="timestamp")
-        data = {"open": opens, "high": np.maximum(opens, closes) + spread,
-                "low": np.minimum(opens, closes) - spread, "close": closes,
-                "volume": 1.0 + (minutes % 7).astype(np.float64)}
+        index = pd.DatetimeIndex(
+            pd.to_datetime(minutes * 60_000, unit="ms", utc=True), name="timestamp"
+        )
+        data = {
+            "open": opens,
+            "high": np.maximum(opens, closes) + spread,
+            "low": np.minimum(opens, closes) - spread,
+            "close": closes,
+            "volume": 1.0 + (minutes % 7).astype(np.float64),
+        }
         return pd.DataFrame(data, index=index.as_unit("ns"))
 
 
@@ -108,9 +137,12 @@ class BarFeed:
         holes: ``{symbol: [open times]}`` of base bars to withhold.
     """
 
-    def __init__(self, bars: Mapping[str, pd.DataFrame] | BarCallable,
-                 base_timeframe_seconds: int = 60,
-                 holes: Mapping[str, Iterable[datetime | int | str]] | None = None) -> None:
+    def __init__(
+        self,
+        bars: Mapping[str, pd.DataFrame] | BarCallable,
+        base_timeframe_seconds: int = 60,
+        holes: Mapping[str, Iterable[datetime | int | str]] | None = None,
+    ) -> None:
         self.base_ms = base_timeframe_seconds * 1000
         self._lock = threading.Lock()
         self._callable: BarCallable | None = None
@@ -145,14 +177,18 @@ class BarFeed:
         if end_ms <= start_ms:
             return np.empty(0, dtype=np.int64), np.empty((0, 5))
         if self._callable is not None:
-            frame = self._callable(symbol, pd.Timestamp(start_ms, unit="ms", tz="UTC"),
-                                   pd.Timestamp(end_ms, unit="ms", tz="UTC"))
+            frame = self._callable(
+                symbol,
+                pd.Timestamp(start_ms, unit="ms", tz="UTC"),
+                pd.Timestamp(end_ms, unit="ms", tz="UTC"),
+            )
             ts, values = _frame_arrays(frame)
             keep = (ts >= start_ms) & (ts < end_ms)
             ts, values = ts[keep], values[keep]
         else:
             all_ts, all_values = self._arrays.get(
-                symbol, (np.empty(0, dtype=np.int64), np.empty((0, 5))))
+                symbol, (np.empty(0, dtype=np.int64), np.empty((0, 5)))
+            )
             lo, hi = np.searchsorted(all_ts, [start_ms, end_ms], side="left")
             ts, values = all_ts[lo:hi], all_values[lo:hi]
         with self._lock:
@@ -162,8 +198,16 @@ class BarFeed:
                 ts, values = ts[keep], values[keep]
         return ts, values
 
-    def candles(self, symbol: str, timeframe_seconds: int, *, now_ms: int,
-                start_ms: int | None, end_ms: int | None, limit: int) -> BarArrays:
+    def candles(
+        self,
+        symbol: str,
+        timeframe_seconds: int,
+        *,
+        now_ms: int,
+        start_ms: int | None,
+        end_ms: int | None,
+        limit: int,
+    ) -> BarArrays:
         """Return up to ``limit`` complete candles, oldest first, in ``[start_ms, end_ms)``.
 
         Without ``start_ms`` the window is the ``limit`` candle periods before
@@ -184,8 +228,9 @@ class BarFeed:
         ts, values = ts[keep], values[keep]
         return ts[-limit:], values[-limit:]
 
-    def last_close(self, symbol: str, now_ms: int, lookback_ms: int = 6 * 3_600_000
-                   ) -> float | None:
+    def last_close(
+        self, symbol: str, now_ms: int, lookback_ms: int = 6 * 3_600_000
+    ) -> float | None:
         """Return the close of the last base bar complete at ``now_ms``, or None."""
         hi = (now_ms // self.base_ms) * self.base_ms
         ts, values = self.base_bars(symbol, hi - lookback_ms, hi)

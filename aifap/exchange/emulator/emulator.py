@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -45,6 +46,8 @@ class BitgetEmulator:
         funding_rates: a constant rate per 8 h, ``{symbol: rate}`` or ``fn(symbol, ms)``.
         funding_history_start: the first settlement ``history-fund-rate`` lists.
         default_leverage: the leverage of a symbol until ``set-leverage`` is called.
+        taker_fee: overrides every futures market's taker fee rate (default 0.06%).
+        maker_fee: overrides every futures market's maker fee rate (default 0.02%).
         seed: seeds fault probabilities and random latencies.
     """
 
@@ -63,12 +66,22 @@ class BitgetEmulator:
         funding_rates: FundingRates = Decimal("0.0001"),
         funding_history_start: datetime | int | str | None = None,
         default_leverage: int = 10,
+        taker_fee: Decimal | str | None = None,
+        maker_fee: Decimal | str | None = None,
         seed: int = 0,
     ) -> None:
-        self.markets = MarketBook(markets)
+        listed = list(markets)
+        if taker_fee is not None or maker_fee is not None:
+            listed = [replace(m, taker_fee=m.taker_fee if taker_fee is None
+                              else Decimal(str(taker_fee)),
+                              maker_fee=m.maker_fee if maker_fee is None
+                              else Decimal(str(maker_fee)))
+                      if m.is_futures else m for m in listed]
+        self.markets = MarketBook(listed)
         if bars is None:
-            bars = SyntheticBars({m.symbol: float(m.fallback_price) for m in self.markets.all()},
-                                 seed=seed)
+            bars = SyntheticBars(
+                {m.symbol: float(m.fallback_price) for m in self.markets.all()}, seed=seed
+            )
         self.feed = BarFeed(bars, base_timeframe_seconds, holes)
         self.pricing = Pricing(self.feed, self.markets, funding_rates)
         self.clock: ClockFn = clock or system_clock
@@ -77,17 +90,28 @@ class BitgetEmulator:
         self.faults = FaultInjector(seed)
         self.request_log = RequestLog()
         self.keys = KeyRing(restrict=restrict_keys)
-        self.engine = Engine(self.markets, self.pricing, EngineConfig(
-            initial_balance=Decimal(str(initial_balance)),
-            initial_spot_balance=Decimal(str(initial_spot_balance
-                                             if initial_spot_balance is not None
-                                             else initial_balance)),
-            dedupe_client_oids=dedupe_client_oids,
-            default_leverage=default_leverage,
-        ), self.clock())
-        self.funding_history_start_ms = (to_ms(funding_history_start)
-                                         if funding_history_start is not None
-                                         else self.clock() - 30 * 86_400_000)
+        self.engine = Engine(
+            self.markets,
+            self.pricing,
+            EngineConfig(
+                initial_balance=Decimal(str(initial_balance)),
+                initial_spot_balance=Decimal(
+                    str(
+                        initial_spot_balance
+                        if initial_spot_balance is not None
+                        else initial_balance
+                    )
+                ),
+                dedupe_client_oids=dedupe_client_oids,
+                default_leverage=default_leverage,
+            ),
+            self.clock(),
+        )
+        self.funding_history_start_ms = (
+            to_ms(funding_history_start)
+            if funding_history_start is not None
+            else self.clock() - 30 * 86_400_000
+        )
         self.router = Router()
         register_public(self.router, self)
         register_private(self.router, self)
@@ -115,8 +139,12 @@ class BitgetEmulator:
     def __enter__(self) -> BitgetEmulator:
         return self.start() if self._server is None else self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -132,9 +160,15 @@ class BitgetEmulator:
         return max(self.clock(), self.engine.processed_ms)
 
     def set_clock(self, clock: ClockFn) -> None:
-        """Replace the clock (e.g. with an accelerated replay clock)."""
+        """Replace the clock (e.g. with an accelerated replay clock).
+
+        The path is processed from the new clock's current time on: a clock set
+        earlier than the time already processed restarts the books' time there
+        (bars and settlements in between are not replayed twice).
+        """
         with self.lock:
             self.clock = clock
+            self.engine.processed_ms = clock()
 
     def set_time(self, when: datetime | int | str) -> None:
         """Move a ``ManualClock`` to ``when`` and process the path up to it."""
@@ -157,15 +191,23 @@ class BitgetEmulator:
             return now
 
     # -- accounts and ledger -----------------------------------------------------------
-    def add_account(self, key: str, secret: str, passphrase: str,
-                    balance: Decimal | int | str | None = None,
-                    spot_balance: Decimal | int | str | None = None) -> None:
+    def add_account(
+        self,
+        key: str,
+        secret: str,
+        passphrase: str,
+        balance: Decimal | int | str | None = None,
+        spot_balance: Decimal | int | str | None = None,
+    ) -> None:
         """Register an API key (its requests are then signature-checked) and fund it."""
         self.keys.add_key(key, secret, passphrase)
         with self.lock:
-            self.engine.account(key, self.now_ms(),
-                                Decimal(str(balance)) if balance is not None else None,
-                                Decimal(str(spot_balance)) if spot_balance is not None else None)
+            self.engine.account(
+                key,
+                self.now_ms(),
+                Decimal(str(balance)) if balance is not None else None,
+                Decimal(str(spot_balance)) if spot_balance is not None else None,
+            )
 
     def account(self, key: str) -> Account:
         """Return the live account of ``key`` (created and funded if new)."""
@@ -176,8 +218,7 @@ class BitgetEmulator:
         """Return a snapshot of one account's books (balances, positions, orders, fills...)."""
         with self.lock:
             self.advance()
-            return self.engine.account(key, self.now_ms()).snapshot(self.now_ms(),
-                                                                    self.pricing)
+            return self.engine.account(key, self.now_ms()).snapshot(self.now_ms(), self.pricing)
 
     def reset_log(self) -> None:
         """Forget the request log."""

@@ -52,8 +52,9 @@ def fee_of(notional: Decimal, rate: Decimal) -> Decimal:
 class Engine:
     """All accounts and the matching state. Callers hold the emulator's lock."""
 
-    def __init__(self, markets: MarketBook, pricing: Pricing, config: EngineConfig,
-                 start_ms: int) -> None:
+    def __init__(
+        self, markets: MarketBook, pricing: Pricing, config: EngineConfig, start_ms: int
+    ) -> None:
         self.markets = markets
         self.pricing = pricing
         self.config = config
@@ -66,16 +67,27 @@ class Engine:
         return str(next(self._ids))
 
     # -- accounts -------------------------------------------------------------------
-    def account(self, key: str, now_ms: int, balance: Decimal | None = None,
-                spot_balance: Decimal | None = None) -> Account:
+    def account(
+        self,
+        key: str,
+        now_ms: int,
+        balance: Decimal | None = None,
+        spot_balance: Decimal | None = None,
+    ) -> Account:
         """Return the account of ``key``, creating and funding it on first use."""
         found = self.accounts.get(key)
         if found is not None:
             return found
         futures = self.config.initial_balance if balance is None else balance
         spot = self.config.initial_spot_balance if spot_balance is None else spot_balance
-        account = Account(key=key, futures_wallet=futures, futures_deposit=futures,
-                          spot={"USDT": spot}, spot_deposit={"USDT": spot}, created_ms=now_ms)
+        account = Account(
+            key=key,
+            futures_wallet=futures,
+            futures_deposit=futures,
+            spot={"USDT": spot},
+            spot_deposit={"USDT": spot},
+            created_ms=now_ms,
+        )
         self.accounts[key] = account
         return account
 
@@ -93,8 +105,9 @@ class Engine:
         return account.leverage.get(symbol, default)
 
     # -- fills -----------------------------------------------------------------------
-    def fill_futures(self, account: Account, order: Order, size: Decimal, price: Decimal,
-                     now_ms: int, scope: str) -> None:
+    def fill_futures(
+        self, account: Account, order: Order, size: Decimal, price: Decimal, now_ms: int, scope: str
+    ) -> None:
         """Execute ``size`` of a futures order at ``price``: fees, PnL, position."""
         market = self.market(MarketType.FUTURES, order.symbol)
         rate = market.taker_fee if scope == "taker" else market.maker_fee
@@ -120,12 +133,20 @@ class Engine:
             position = account.positions.get(order.symbol)
             direction = Decimal(1 if signed > 0 else -1)
             if position is None:
-                position = Position(order.symbol, ZERO, price, now_ms, now_ms,
-                                    self.leverage_of(account, order.symbol), order.margin_mode)
+                position = Position(
+                    order.symbol,
+                    ZERO,
+                    price,
+                    now_ms,
+                    now_ms,
+                    self.leverage_of(account, order.symbol),
+                    order.margin_mode,
+                )
                 account.positions[order.symbol] = position
             total = abs(position.size) + opening
-            position.entry_price = (abs(position.size) * position.entry_price
-                                    + opening * price) / total
+            position.entry_price = (
+                abs(position.size) * position.entry_price + opening * price
+            ) / total
             position.size += direction * opening
             position.fees += fee
             position.updated_ms = now_ms
@@ -134,9 +155,18 @@ class Engine:
         order.status = "filled" if order.filled >= order.size else "partially_filled"
         order.updated_ms = now_ms
 
-    def _book_fill(self, account: Account, order: Order, size: Decimal, price: Decimal,
-                   fee: Decimal, profit: Decimal, trade_side: str, scope: str,
-                   now_ms: int) -> None:
+    def _book_fill(
+        self,
+        account: Account,
+        order: Order,
+        size: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        profit: Decimal,
+        trade_side: str,
+        scope: str,
+        now_ms: int,
+    ) -> None:
         account.futures_wallet += profit - fee
         account.realized_pnl += profit
         account.futures_fees += fee
@@ -146,22 +176,49 @@ class Engine:
         order.quote_filled += size * price
         order.fee += fee
         order.profit += profit
-        account.fills.append(Fill(self.next_id(), order.order_id, order.client_oid,
-                                  order.symbol, MarketType.FUTURES, order.side,
-                                  order.order_type, price, size, size * price, fee, "USDT",
-                                  profit, trade_side, scope, now_ms))
+        account.fills.append(
+            Fill(
+                self.next_id(),
+                order.order_id,
+                order.client_oid,
+                order.symbol,
+                MarketType.FUTURES,
+                order.side,
+                order.order_type,
+                price,
+                size,
+                size * price,
+                fee,
+                "USDT",
+                profit,
+                trade_side,
+                scope,
+                now_ms,
+            )
+        )
 
-    def _attach_presets(self, account: Account, order: Order, size: Decimal,
-                        now_ms: int) -> None:
+    def _attach_presets(self, account: Account, order: Order, size: Decimal, now_ms: int) -> None:
         # preset TP/SL become partial trigger orders for the size this order opened
         closing_side = "sell" if order.side == "buy" else "buy"
         long = order.side == "buy"
-        for price, plan_type, rises in ((order.preset_tp, "profit_plan", long),
-                                        (order.preset_sl, "loss_plan", not long)):
+        for price, plan_type, rises in (
+            (order.preset_tp, "profit_plan", long),
+            (order.preset_sl, "loss_plan", not long),
+        ):
             if price is not None:
-                plan = PlanOrder(self.next_id(), self.next_id(), order.symbol, plan_type,
-                                 closing_side, price, rises, now_ms, size=size,
-                                 updated_ms=now_ms, margin_mode=order.margin_mode)
+                plan = PlanOrder(
+                    self.next_id(),
+                    self.next_id(),
+                    order.symbol,
+                    plan_type,
+                    closing_side,
+                    price,
+                    rises,
+                    now_ms,
+                    size=size,
+                    updated_ms=now_ms,
+                    margin_mode=order.margin_mode,
+                )
                 account.plans[plan.order_id] = plan
 
     def _cancel_position_triggers(self, account: Account, symbol: str, now_ms: int) -> None:
@@ -170,8 +227,9 @@ class Engine:
                 plan.status = "cancelled"
                 plan.updated_ms = now_ms
 
-    def fill_spot(self, account: Account, order: Order, base: Decimal, price: Decimal,
-                  now_ms: int, scope: str) -> None:
+    def fill_spot(
+        self, account: Account, order: Order, base: Decimal, price: Decimal, now_ms: int, scope: str
+    ) -> None:
         """Execute ``base`` units of a spot order at ``price`` (fee in the received coin)."""
         market = self.market(MarketType.SPOT, order.symbol)
         rate = market.taker_fee if scope == "taker" else market.maker_fee
@@ -189,14 +247,34 @@ class Engine:
         order.fee += fee
         order.fee_coin = coin
         order.updated_ms = now_ms
-        done = order.quote_filled >= order.size if self._is_quote_sized(order) else (
-            order.filled >= order.size)
+        done = (
+            order.quote_filled >= order.size
+            if self._is_quote_sized(order)
+            else (order.filled >= order.size)
+        )
         order.status = "filled" if done else "partially_filled"
         if done:
             self._release_spot(account, order)
-        account.fills.append(Fill(self.next_id(), order.order_id, order.client_oid,
-                                  order.symbol, MarketType.SPOT, order.side, order.order_type,
-                                  price, base, quote, fee, coin, ZERO, "", scope, now_ms))
+        account.fills.append(
+            Fill(
+                self.next_id(),
+                order.order_id,
+                order.client_oid,
+                order.symbol,
+                MarketType.SPOT,
+                order.side,
+                order.order_type,
+                price,
+                base,
+                quote,
+                fee,
+                coin,
+                ZERO,
+                "",
+                scope,
+                now_ms,
+            )
+        )
 
     @staticmethod
     def _is_quote_sized(order: Order) -> bool:
@@ -267,8 +345,7 @@ class Engine:
             symbols.update(p.symbol for p in account.plans.values() if p.is_open)
         return symbols
 
-    def _on_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal,
-                when: int) -> None:
+    def _on_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, when: int) -> None:
         for account in list(self.accounts.values()):
             for order in list(account.orders.values()):
                 if order.symbol != symbol or not order.is_open or order.price is None:
@@ -277,27 +354,29 @@ class Engine:
                 if crossed:
                     self._fill_resting(account, order, order.price, when, "maker")
             # stops before profits when one bar reaches both: the conservative reading
-            plans = sorted((p for p in account.plans.values()
-                            if p.symbol == symbol and p.is_open),
-                           key=lambda p: (p.plan_type not in ("loss_plan", "pos_loss"),
-                                          int(p.order_id)))
+            plans = sorted(
+                (p for p in account.plans.values() if p.symbol == symbol and p.is_open),
+                key=lambda p: (p.plan_type not in ("loss_plan", "pos_loss"), int(p.order_id)),
+            )
             for plan in plans:
                 if not plan.is_open:
                     continue
                 if (high >= plan.trigger_price) if plan.rises else (low <= plan.trigger_price):
-                    gapped = open_ > plan.trigger_price if plan.rises else (
-                        open_ < plan.trigger_price)
-                    self.execute_plan(account, plan, open_ if gapped else plan.trigger_price,
-                                      when)
+                    gapped = (
+                        open_ > plan.trigger_price if plan.rises else (open_ < plan.trigger_price)
+                    )
+                    self.execute_plan(account, plan, open_ if gapped else plan.trigger_price, when)
 
-    def _fill_resting(self, account: Account, order: Order, price: Decimal, when: int,
-                      scope: str) -> None:
+    def _fill_resting(
+        self, account: Account, order: Order, price: Decimal, when: int, scope: str
+    ) -> None:
         if order.kind is MarketType.FUTURES:
             left = order.size - order.filled
             if order.reduce_only:
                 held = account.positions.get(order.symbol)
-                reducible = abs(held.size) if held and (held.size > 0) == (
-                    order.side == "sell") else ZERO
+                reducible = (
+                    abs(held.size) if held and (held.size > 0) == (order.side == "sell") else ZERO
+                )
                 if reducible <= 0:
                     self.cancel_order(account, order, when)
                     return
@@ -308,8 +387,7 @@ class Engine:
         else:
             self.fill_spot(account, order, order.size - order.filled, price, when, scope)
 
-    def execute_plan(self, account: Account, plan: PlanOrder, price: Decimal,
-                     when: int) -> None:
+    def execute_plan(self, account: Account, plan: PlanOrder, price: Decimal, when: int) -> None:
         """Fire a trigger order: close (part of) the position or place its order."""
         plan.status, plan.updated_ms = "executed", when
         position = account.positions.get(plan.symbol)
@@ -321,12 +399,22 @@ class Engine:
                 return
             whole = abs(position.size)
             size = whole if plan.plan_type.startswith("pos_") else min(plan.size or whole, whole)
-        order = Order(self.next_id(), self.next_id(), plan.symbol, MarketType.FUTURES,
-                      plan.side, plan.order_type if plan.execute_price else "market", size,
-                      plan.execute_price, when, reduce_only=plan.reduce_only,
-                      margin_mode=plan.margin_mode,
-                      leverage=self.leverage_of(account, plan.symbol), updated_ms=when,
-                      source=plan.plan_type)
+        order = Order(
+            self.next_id(),
+            self.next_id(),
+            plan.symbol,
+            MarketType.FUTURES,
+            plan.side,
+            plan.order_type if plan.execute_price else "market",
+            size,
+            plan.execute_price,
+            when,
+            reduce_only=plan.reduce_only,
+            margin_mode=plan.margin_mode,
+            leverage=self.leverage_of(account, plan.symbol),
+            updated_ms=when,
+            source=plan.plan_type,
+        )
         account.orders[order.order_id] = order
         account.client_oids[order.client_oid] = order.order_id
         plan.executed_order_id = order.order_id
@@ -341,7 +429,15 @@ class Engine:
                 amount = (-position.size * price * rate).quantize(FEE_QUANTUM, ROUND_HALF_UP)
                 account.futures_wallet += amount
                 position.funding += amount
-                account.funding.append(FundingPayment(self.next_id(), symbol, when, rate,
-                                                      position.size, price, amount,
-                                                      position.opened_ms))
-
+                account.funding.append(
+                    FundingPayment(
+                        self.next_id(),
+                        symbol,
+                        when,
+                        rate,
+                        position.size,
+                        price,
+                        amount,
+                        position.opened_ms,
+                    )
+                )

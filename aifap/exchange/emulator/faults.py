@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 FaultKind = Literal["latency", "rate_limit", "server_error", "timeout", "lost", "random"]
 FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "lost")
-SECRET_HEADERS = frozenset({"access-key", "access-sign", "access-passphrase", "authorization",
-                            "cookie"})
+SECRET_HEADERS = frozenset(
+    {"access-key", "access-sign", "access-passphrase", "authorization", "cookie"}
+)
 
 
 @dataclass(slots=True)
@@ -87,26 +89,35 @@ class FaultInjector:
     def add(self, rule: FaultRule) -> FaultRule:
         """Add a rule; it is checked after the rules added before it."""
         if rule.kind not in ("latency", "random", *FAILURE_KINDS):
-            raise ValueError(f"fault kind must be one of latency, random, "
-                             f"{', '.join(FAILURE_KINDS)}; was {rule.kind!r}")
+            raise ValueError(
+                f"fault kind must be one of latency, random, "
+                f"{', '.join(FAILURE_KINDS)}; was {rule.kind!r}"
+            )
         if rule.probability is not None and not 0 <= rule.probability <= 1:
             raise ValueError(f"fault probability must be in [0, 1], was {rule.probability}")
         with self._lock:
             self._rules.append(rule)
         return rule
 
-    def latency(self, seconds: float | tuple[float, float], path: str | None = None,
-                **kw: object) -> FaultRule:
+    def latency(
+        self, seconds: float | tuple[float, float], path: str | None = None, **kw: object
+    ) -> FaultRule:
         """Delay matching requests by ``seconds`` (or uniformly within a range)."""
         return self.add(FaultRule("latency", path=path, latency=seconds, **kw))  # type: ignore[arg-type]
 
-    def fail_next(self, kind: FaultKind, count: int = 1, path: str | None = None,
-                  **kw: object) -> FaultRule:
+    def fail_next(
+        self, kind: FaultKind, count: int = 1, path: str | None = None, **kw: object
+    ) -> FaultRule:
         """Make the next ``count`` requests matching ``path`` fail with ``kind``."""
         return self.add(FaultRule(kind, path=path, count=count, **kw))  # type: ignore[arg-type]
 
-    def fail_randomly(self, probability: float, kinds: Mapping[str, float] | None = None,
-                      path: str | None = None, **kw: object) -> FaultRule:
+    def fail_randomly(
+        self,
+        probability: float,
+        kinds: Mapping[str, float] | None = None,
+        path: str | None = None,
+        **kw: object,
+    ) -> FaultRule:
         """Fail each matching request with ``probability``, picking a kind by weight."""
         rule = FaultRule("random", path=path, probability=probability, **kw)  # type: ignore[arg-type]
         if kinds is not None:
@@ -179,10 +190,14 @@ class RequestRecord:
 
 
 class RequestLog:
-    """A thread-safe list of ``RequestRecord``."""
+    """A thread-safe, bounded list of ``RequestRecord`` (the oldest are dropped first).
 
-    def __init__(self) -> None:
-        self._records: list[RequestRecord] = []
+    Args:
+        max_records: how many records to keep (None: all).
+    """
+
+    def __init__(self, max_records: int | None = 100_000) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self._lock = threading.Lock()
 
     def append(self, record: RequestRecord) -> None:

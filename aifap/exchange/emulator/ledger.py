@@ -209,14 +209,16 @@ class Account:
 
     def unrealized(self, pricing: Pricing, now_ms: int) -> Decimal:
         """Return the unrealized PnL of every position at ``now_ms``."""
-        return sum((p.unrealized(pricing.price(s, now_ms)) for s, p in self.positions.items()),
-                   ZERO)
+        return sum(
+            (p.unrealized(pricing.price(s, now_ms)) for s, p in self.positions.items()), ZERO
+        )
 
     def futures_available(self, pricing: Pricing, now_ms: int) -> Decimal:
         """Return the USDT free to open new exposure or transfer out."""
         used = sum((p.margin() for p in self.positions.values()), ZERO)
-        return (self.futures_wallet + self.unrealized(pricing, now_ms) - used
-                - self.open_order_margin())
+        return (
+            self.futures_wallet + self.unrealized(pricing, now_ms) - used - self.open_order_margin()
+        )
 
     def snapshot(self, now_ms: int, pricing: Pricing) -> LedgerView:
         """Return a deep copy of the books, with equity and unrealized PnL at ``now_ms``."""
@@ -266,23 +268,39 @@ class LedgerView:
     funding: list[FundingPayment]
     leverage: dict[str, int]
 
-    def fees(self, symbol: str | None = None, kind: MarketType | None = None,
-             coin: str | None = None) -> Decimal:
+    def fees(
+        self, symbol: str | None = None, kind: MarketType | None = None, coin: str | None = None
+    ) -> Decimal:
         """Return the fees paid (positive), optionally for one symbol, market kind or coin."""
-        return sum((f.fee for f in self.fills
-                    if (symbol is None or f.symbol == symbol)
-                    and (kind is None or f.kind is kind)
-                    and (coin is None or f.fee_coin == coin)), ZERO)
+        return sum(
+            (
+                f.fee
+                for f in self.fills
+                if (symbol is None or f.symbol == symbol)
+                and (kind is None or f.kind is kind)
+                and (coin is None or f.fee_coin == coin)
+            ),
+            ZERO,
+        )
 
     def funding_for(self, symbol: str, since_ms: int | None = None) -> Decimal:
         """Return the funding received (+) or paid (-) for ``symbol`` since ``since_ms``."""
-        return sum((f.amount for f in self.funding
-                    if f.symbol == symbol and (since_ms is None or f.ts >= since_ms)), ZERO)
+        return sum(
+            (
+                f.amount
+                for f in self.funding
+                if f.symbol == symbol and (since_ms is None or f.ts >= since_ms)
+            ),
+            ZERO,
+        )
 
     def fills_of(self, symbol: str | None = None, kind: MarketType | None = None) -> list[Fill]:
         """Return the fills, optionally of one symbol and market kind."""
-        return [f for f in self.fills
-                if (symbol is None or f.symbol == symbol) and (kind is None or f.kind is kind)]
+        return [
+            f
+            for f in self.fills
+            if (symbol is None or f.symbol == symbol) and (kind is None or f.kind is kind)
+        ]
 
     def open_orders(self) -> list[Order]:
         """Return the orders that are still open."""
@@ -294,5 +312,6 @@ class LedgerView:
 
     def futures_drift(self) -> Decimal:
         """Return wallet - (deposit + realized - fees + funding); 0 when the books balance."""
-        return self.futures_wallet - (self.futures_deposit + self.realized_pnl
-                                      - self.futures_fees + self.funding_total)
+        return self.futures_wallet - (
+            self.futures_deposit + self.realized_pnl - self.futures_fees + self.funding_total
+        )

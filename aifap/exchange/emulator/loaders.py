@@ -21,8 +21,9 @@ def load_csv_bars(directory: Path, symbols: list[str] | None = None) -> dict[str
         if symbols and symbol not in symbols:
             continue
         raw = pd.read_csv(path)
-        index = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], unit="ms", utc=True),
-                                 name="timestamp")
+        index = pd.DatetimeIndex(
+            pd.to_datetime(raw["timestamp"], unit="ms", utc=True), name="timestamp"
+        )
         frame = raw.loc[:, list(BAR_COLUMNS)].astype("float64")
         frame.index = index
         frames[symbol] = frame[~frame.index.duplicated(keep="last")].sort_index()

@@ -48,6 +48,7 @@ class EmulatorMarket:
     @classmethod
     def from_spec(cls, spec: MarketSpec, fallback_price: Decimal = Decimal(100)) -> EmulatorMarket:
         """Build an emulator market from a core ``MarketSpec`` (steps must be powers of ten)."""
+
         def decimals(step: Decimal) -> int:
             exponent = step.normalize().as_tuple().exponent
             return max(0, -int(exponent))
@@ -69,14 +70,37 @@ class EmulatorMarket:
         )
 
 
-def _pair(symbol: str, base: str, fut: tuple[int, int, str], spot: tuple[int, int, str],
-          price: str, max_leverage: int = 125) -> list[EmulatorMarket]:
+def _pair(
+    symbol: str,
+    base: str,
+    fut: tuple[int, int, str],
+    spot: tuple[int, int, str],
+    price: str,
+    max_leverage: int = 125,
+) -> list[EmulatorMarket]:
     return [
-        EmulatorMarket(symbol, base, MarketType.FUTURES, fut[0], fut[1], Decimal(fut[2]),
-                       max_leverage=max_leverage, fallback_price=Decimal(price)),
-        EmulatorMarket(symbol, base, MarketType.SPOT, spot[0], spot[1], Decimal(spot[2]),
-                       max_leverage=1, maker_fee=Decimal("0.001"), taker_fee=Decimal("0.001"),
-                       fallback_price=Decimal(price)),
+        EmulatorMarket(
+            symbol,
+            base,
+            MarketType.FUTURES,
+            fut[0],
+            fut[1],
+            Decimal(fut[2]),
+            max_leverage=max_leverage,
+            fallback_price=Decimal(price),
+        ),
+        EmulatorMarket(
+            symbol,
+            base,
+            MarketType.SPOT,
+            spot[0],
+            spot[1],
+            Decimal(spot[2]),
+            max_leverage=1,
+            maker_fee=Decimal("0.001"),
+            taker_fee=Decimal("0.001"),
+            fallback_price=Decimal(price),
+        ),
     ]
 
 
@@ -116,34 +140,67 @@ class MarketBook:
 def contract_row(m: EmulatorMarket) -> dict[str, object]:
     """Return the ``/api/v2/mix/market/contracts`` row of a perpetual."""
     return {
-        "symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote,
-        "buyLimitPriceRatio": "0.05", "sellLimitPriceRatio": "0.05", "feeRateUpRatio": "0.005",
-        "makerFeeRate": str(m.maker_fee), "takerFeeRate": str(m.taker_fee),
-        "openCostUpRatio": "0.01", "supportMarginCoins": [m.quote],
-        "minTradeNum": str(m.min_amount), "priceEndStep": "1",
-        "volumePlace": str(m.amount_decimals), "pricePlace": str(m.price_decimals),
-        "sizeMultiplier": str(m.amount_step), "symbolType": "perpetual",
-        "minTradeUSDT": str(m.min_notional), "maxSymbolOrderNum": "200",
-        "maxProductOrderNum": "400", "maxPositionNum": "150", "symbolStatus": "normal",
-        "offTime": "-1", "limitOpenTime": "-1", "deliveryTime": "", "deliveryStartTime": "",
-        "deliveryPeriod": "", "launchTime": "", "fundInterval": "8", "minLever": "1",
-        "maxLever": str(m.max_leverage), "posLimit": "0.05", "maintainTime": "",
+        "symbol": m.symbol,
+        "baseCoin": m.base,
+        "quoteCoin": m.quote,
+        "buyLimitPriceRatio": "0.05",
+        "sellLimitPriceRatio": "0.05",
+        "feeRateUpRatio": "0.005",
+        "makerFeeRate": str(m.maker_fee),
+        "takerFeeRate": str(m.taker_fee),
+        "openCostUpRatio": "0.01",
+        "supportMarginCoins": [m.quote],
+        "minTradeNum": str(m.min_amount),
+        "priceEndStep": "1",
+        "volumePlace": str(m.amount_decimals),
+        "pricePlace": str(m.price_decimals),
+        "sizeMultiplier": str(m.amount_step),
+        "symbolType": "perpetual",
+        "minTradeUSDT": str(m.min_notional),
+        "maxSymbolOrderNum": "200",
+        "maxProductOrderNum": "400",
+        "maxPositionNum": "150",
+        "symbolStatus": "normal",
+        "offTime": "-1",
+        "limitOpenTime": "-1",
+        "deliveryTime": "",
+        "deliveryStartTime": "",
+        "deliveryPeriod": "",
+        "launchTime": "",
+        "fundInterval": "8",
+        "minLever": "1",
+        "maxLever": str(m.max_leverage),
+        "posLimit": "0.05",
+        "maintainTime": "",
     }
 
 
 def spot_row(m: EmulatorMarket) -> dict[str, object]:
     """Return the ``/api/v2/spot/public/symbols`` row of a spot pair."""
     return {
-        "symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote,
-        "minTradeAmount": str(m.min_amount), "maxTradeAmount": "10000000000",
-        "takerFeeRate": str(m.taker_fee), "makerFeeRate": str(m.maker_fee),
-        "pricePrecision": str(m.price_decimals), "quantityPrecision": str(m.amount_decimals),
-        "quotePrecision": "8", "status": "online", "minTradeUSDT": str(m.min_notional),
-        "buyLimitPriceRatio": "0.05", "sellLimitPriceRatio": "0.05",
+        "symbol": m.symbol,
+        "baseCoin": m.base,
+        "quoteCoin": m.quote,
+        "minTradeAmount": str(m.min_amount),
+        "maxTradeAmount": "10000000000",
+        "takerFeeRate": str(m.taker_fee),
+        "makerFeeRate": str(m.maker_fee),
+        "pricePrecision": str(m.price_decimals),
+        "quantityPrecision": str(m.amount_decimals),
+        "quotePrecision": "8",
+        "status": "online",
+        "minTradeUSDT": str(m.min_notional),
+        "buyLimitPriceRatio": "0.05",
+        "sellLimitPriceRatio": "0.05",
     }
 
 
 def coin_row(coin: str, index: int) -> dict[str, object]:
     """Return the ``/api/v2/spot/public/coins`` row of a coin (no chains: no transfers)."""
-    return {"coinId": str(index + 1), "coin": coin, "transfer": "false", "chains": [],
-            "areaCoin": "no"}
+    return {
+        "coinId": str(index + 1),
+        "coin": coin,
+        "transfer": "false",
+        "chains": [],
+        "areaCoin": "no",
+    }

@@ -21,8 +21,9 @@ class Pricing:
     the last complete bar at T, else the market's fallback price.
     """
 
-    def __init__(self, feed: BarFeed, markets: MarketBook,
-                 funding_rates: FundingRates = Decimal("0.0001")) -> None:
+    def __init__(
+        self, feed: BarFeed, markets: MarketBook, funding_rates: FundingRates = Decimal("0.0001")
+    ) -> None:
         self.feed = feed
         self.markets = markets
         self.funding_rates = funding_rates

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aifap.core.markets import MarketType
-from aifap.exchange.emulator.app import Call, Router
+from aifap.exchange.emulator.app import Call, Handler, Router
 from aifap.exchange.emulator.bars import granularity_seconds
 from aifap.exchange.emulator.errors import BitgetError, bad_symbol
 from aifap.exchange.emulator.markets import EmulatorMarket, coin_row, contract_row, spot_row
@@ -44,8 +44,11 @@ def register_public(router: Router, emu: BitgetEmulator) -> None:
 
     def spot_symbols(call: Call) -> object:
         symbol = call.get("symbol")
-        return [spot_row(m) for m in emu.markets.all(MarketType.SPOT)
-                if symbol is None or m.symbol == symbol]
+        return [
+            spot_row(m)
+            for m in emu.markets.all(MarketType.SPOT)
+            if symbol is None or m.symbol == symbol
+        ]
 
     def coins(call: Call) -> object:
         return [coin_row(c, i) for i, c in enumerate(emu.markets.coins())]
@@ -54,18 +57,36 @@ def register_public(router: Router, emu: BitgetEmulator) -> None:
         price = emu.pricing.price(m.symbol, now)
         step = m.price_step
         row: dict[str, object] = {
-            "symbol": m.symbol, "lastPr": str(price), "askPr": str(price + step),
-            "bidPr": str(price), "bidSz": "1", "askSz": "1", "high24h": str(price),
-            "low24h": str(price), "ts": str(now), "change24h": "0", "baseVolume": "0",
-            "quoteVolume": "0", "usdtVolume": "0", "openUtc": str(price), "changeUtc24h": "0",
+            "symbol": m.symbol,
+            "lastPr": str(price),
+            "askPr": str(price + step),
+            "bidPr": str(price),
+            "bidSz": "1",
+            "askSz": "1",
+            "high24h": str(price),
+            "low24h": str(price),
+            "ts": str(now),
+            "change24h": "0",
+            "baseVolume": "0",
+            "quoteVolume": "0",
+            "usdtVolume": "0",
+            "openUtc": str(price),
+            "changeUtc24h": "0",
             "open": str(price),
         }
         if m.is_futures:
-            row.update({"indexPrice": str(price), "markPrice": str(price),
-                        "fundingRate": str(emu.pricing.funding_rate(m.symbol,
-                                                                    next_funding_ms(now))),
-                        "holdingAmount": "0", "deliveryStartTime": None, "deliveryTime": None,
-                        "deliveryStatus": "", "open24h": str(price)})
+            row.update(
+                {
+                    "indexPrice": str(price),
+                    "markPrice": str(price),
+                    "fundingRate": str(emu.pricing.funding_rate(m.symbol, next_funding_ms(now))),
+                    "holdingAmount": "0",
+                    "deliveryStartTime": None,
+                    "deliveryTime": None,
+                    "deliveryStatus": "",
+                    "open24h": str(price),
+                }
+            )
         return row
 
     def mix_ticker(call: Call) -> object:
@@ -82,32 +103,47 @@ def register_public(router: Router, emu: BitgetEmulator) -> None:
             return [ticker_row(market(MarketType.SPOT, call), call.now_ms)]
         return [ticker_row(m, call.now_ms) for m in emu.markets.all(MarketType.SPOT)]
 
-    def candles(kind: MarketType, endpoint: str) -> object:
+    def candles(kind: MarketType, endpoint: str) -> Handler:
         def handler(call: Call) -> object:
             m = market(kind, call)
             granularity = str(call.require("granularity"))
             seconds = granularity_seconds(granularity)
             if seconds is None:
-                raise BitgetError("40017", f"Parameter verification failed: granularity "
-                                  f"{granularity} is not supported")
+                raise BitgetError(
+                    "40017",
+                    f"Parameter verification failed: granularity {granularity} is not supported",
+                )
             limit = min(int(call.get("limit", 100)), MAX_LIMIT[endpoint])
             start = call.get("startTime")
             end = call.get("endTime")
             ts, values = emu.feed.candles(
-                m.symbol, seconds, now_ms=call.now_ms, limit=max(limit, 1),
+                m.symbol,
+                seconds,
+                now_ms=call.now_ms,
+                limit=max(limit, 1),
                 start_ms=int(start) if start is not None else None,
-                end_ms=int(end) if end is not None else None)
-            return [[str(int(t)), _fmt(o), _fmt(h), _fmt(lo), _fmt(c), _fmt(v), _fmt(v * c)]
-                    for t, (o, h, lo, c, v) in zip(ts.tolist(), values.tolist(), strict=True)]
+                end_ms=int(end) if end is not None else None,
+            )
+            return [
+                [str(int(t)), _fmt(o), _fmt(h), _fmt(lo), _fmt(c), _fmt(v), _fmt(v * c)]
+                for t, (o, h, lo, c, v) in zip(ts.tolist(), values.tolist(), strict=True)
+            ]
+
         return handler
 
     def current_fund_rate(call: Call) -> object:
         m = market(MarketType.FUTURES, call)
         upcoming = next_funding_ms(call.now_ms)
-        return [{"symbol": m.symbol, "fundingRate": str(emu.pricing.funding_rate(m.symbol,
-                                                                                 upcoming)),
-                 "fundingRateInterval": "8", "nextUpdate": str(upcoming),
-                 "minFundingRate": "-0.003", "maxFundingRate": "0.003"}]
+        return [
+            {
+                "symbol": m.symbol,
+                "fundingRate": str(emu.pricing.funding_rate(m.symbol, upcoming)),
+                "fundingRateInterval": "8",
+                "nextUpdate": str(upcoming),
+                "minFundingRate": "-0.003",
+                "maxFundingRate": "0.003",
+            }
+        ]
 
     def history_fund_rate(call: Call) -> object:
         m = market(MarketType.FUTURES, call)
@@ -120,8 +156,13 @@ def register_public(router: Router, emu: BitgetEmulator) -> None:
             settle = last - i * FUNDING_INTERVAL_MS
             if settle < first:
                 break
-            rows.append({"symbol": m.symbol, "fundingTime": str(settle),
-                         "fundingRate": str(emu.pricing.funding_rate(m.symbol, settle))})
+            rows.append(
+                {
+                    "symbol": m.symbol,
+                    "fundingTime": str(settle),
+                    "fundingRate": str(emu.pricing.funding_rate(m.symbol, settle)),
+                }
+            )
         return rows
 
     def server_time(call: Call) -> object:
@@ -140,8 +181,7 @@ def register_public(router: Router, emu: BitgetEmulator) -> None:
     add("GET", "/api/v2/mix/market/tickers", mix_tickers)
     add("GET", "/api/v2/spot/market/tickers", spot_tickers)
     add("GET", "/api/v2/mix/market/candles", candles(MarketType.FUTURES, "candles"))
-    add("GET", "/api/v2/mix/market/history-candles",
-        candles(MarketType.FUTURES, "history-candles"))
+    add("GET", "/api/v2/mix/market/history-candles", candles(MarketType.FUTURES, "history-candles"))
     add("GET", "/api/v2/spot/market/candles", candles(MarketType.SPOT, "candles"))
     add("GET", "/api/v2/spot/market/history-candles", candles(MarketType.SPOT, "history-candles"))
     add("GET", "/api/v2/mix/market/current-fund-rate", current_fund_rate)

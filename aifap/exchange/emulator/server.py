@@ -24,16 +24,24 @@ class ThreadedServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                lifespan="off", ws="none", access_log=False,
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         """Start serving and wait until the socket is bound."""
-        self._thread = threading.Thread(target=self._server.run, name="bitget-emulator",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name="bitget-emulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:

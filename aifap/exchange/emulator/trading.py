@@ -40,16 +40,21 @@ def dec(params: Params, name: str, required: bool = True) -> Decimal | None:
 
 def _check_scale(name: str, value: Decimal, decimals: int) -> None:
     if value != value.quantize(Decimal(1).scaleb(-decimals), ROUND_DOWN):
-        raise BitgetError("40808", f"Parameter verification exception {name} checkBDScale "
-                          f"error value={value} checkScale={decimals}")
+        raise BitgetError(
+            "40808",
+            f"Parameter verification exception {name} checkBDScale "
+            f"error value={value} checkScale={decimals}",
+        )
 
 
-def _choice(params: Params, name: str, allowed: tuple[str, ...], default: str | None = None
-            ) -> str:
+def _choice(params: Params, name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
     value = str(params.get(name) or default or "").lower()
     if value not in allowed:
-        raise BitgetError("40017", f"Parameter verification failed: {name} must be one of "
-                          f"{', '.join(allowed)}, was {params.get(name)!r}")
+        raise BitgetError(
+            "40017",
+            f"Parameter verification failed: {name} must be one of "
+            f"{', '.join(allowed)}, was {params.get(name)!r}",
+        )
     return value
 
 
@@ -60,8 +65,11 @@ def client_oid(engine: Engine, account: Account, params: Params) -> str:
         return engine.next_id()
     oid = str(oid)
     if not CLIENT_OID.match(oid):
-        raise BitgetError("40017", "Parameter verification failed: clientOid must be 1 to 36 "
-                          f"characters of [A-Za-z0-9_-], was {oid!r}")
+        raise BitgetError(
+            "40017",
+            "Parameter verification failed: clientOid must be 1 to 36 "
+            f"characters of [A-Za-z0-9_-], was {oid!r}",
+        )
     seen = account.client_oids.get(oid)
     if seen is not None:
         existing = account.orders.get(seen) or account.plans.get(seen)
@@ -82,12 +90,18 @@ def _check_stops(long: bool, price: Decimal, tp: Decimal | None, sl: Decimal | N
     side = "long" if long else "short"
     if tp is not None and (tp <= price if long else tp >= price):
         relation = "above" if long else "below"
-        raise BitgetError("43011", f"The take profit price of a {side} position must be "
-                          f"{relation} the current price {price}, was {tp}")
+        raise BitgetError(
+            "43011",
+            f"The take profit price of a {side} position must be "
+            f"{relation} the current price {price}, was {tp}",
+        )
     if sl is not None and (sl >= price if long else sl <= price):
         relation = "below" if long else "above"
-        raise BitgetError("43011", f"The stop loss price of a {side} position must be "
-                          f"{relation} the current price {price}, was {sl}")
+        raise BitgetError(
+            "43011",
+            f"The stop loss price of a {side} position must be "
+            f"{relation} the current price {price}, was {sl}",
+        )
 
 
 def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: bool) -> Order:
@@ -96,8 +110,10 @@ def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: b
     side = _choice(p, "side", ("buy", "sell"))
     order_type = _choice(p, "orderType", ("market", "limit"))
     if p.get("tradeSide"):
-        raise BitgetError("40774", "The order type for unilateral position must also be the "
-                          "unilateral position type.")
+        raise BitgetError(
+            "40774",
+            "The order type for unilateral position must also be the unilateral position type.",
+        )
     size = dec(p, "size")
     assert size is not None
     _check_scale("size", size, market.amount_decimals)
@@ -105,8 +121,7 @@ def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: b
     if price is not None:
         _check_scale("price", price, market.price_decimals)
         if price <= 0:
-            raise BitgetError("43011", "The parameter does not meet the specification "
-                              "price <= 0")
+            raise BitgetError("43011", "The parameter does not meet the specification price <= 0")
     reduce_only = str(p.get("reduceOnly") or "NO").upper() == "YES"
     tp, sl = dec(p, "presetStopSurplusPrice", False), dec(p, "presetStopLossPrice", False)
     current = engine.pricing.price(market.symbol, now)
@@ -122,22 +137,39 @@ def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: b
     opening = ZERO if reduce_only else max(size - reducible, ZERO)
     if opening:
         if size < market.min_amount:
-            raise BitgetError("45110", f"less than the minimum amount {market.min_amount} "
-                              f"{market.base}, was {size}")
+            raise BitgetError(
+                "45110",
+                f"less than the minimum amount {market.min_amount} {market.base}, was {size}",
+            )
         if size * fill_price < market.min_notional:
-            raise BitgetError("45110", f"less than the minimum amount {market.min_notional} "
-                              f"USDT, was {size * fill_price}")
+            raise BitgetError(
+                "45110",
+                f"less than the minimum amount {market.min_notional} USDT, was {size * fill_price}",
+            )
         leverage = engine.leverage_of(account, market.symbol)
         needed = opening * fill_price / leverage + fee_of(size * fill_price, market.taker_fee)
         if needed > account.futures_available(engine.pricing, now):
             raise BitgetError("40762", "The order amount exceeds the balance")
     oid = client_oid(engine, account, p)
-    order = Order(engine.next_id(), oid, market.symbol, MarketType.FUTURES, side, order_type,
-                  size, price, now, reduce_only=reduce_only,
-                  force=str(p.get("force") or "gtc").lower(),
-                  margin_mode=account.margin_mode.get(market.symbol, "crossed"),
-                  leverage=engine.leverage_of(account, market.symbol), preset_tp=tp,
-                  preset_sl=sl, updated_ms=now, demo=demo)
+    order = Order(
+        engine.next_id(),
+        oid,
+        market.symbol,
+        MarketType.FUTURES,
+        side,
+        order_type,
+        size,
+        price,
+        now,
+        reduce_only=reduce_only,
+        force=str(p.get("force") or "gtc").lower(),
+        margin_mode=account.margin_mode.get(market.symbol, "crossed"),
+        leverage=engine.leverage_of(account, market.symbol),
+        preset_tp=tp,
+        preset_sl=sl,
+        updated_ms=now,
+        demo=demo,
+    )
     _register(account, order)
     crosses = price is None or (price >= current if side == "buy" else price <= current)
     if crosses and order.force != "post_only":
@@ -165,17 +197,30 @@ def place_spot(engine: Engine, account: Account, p: Params, now: int, demo: bool
         _check_scale("price", price, market.price_decimals)
     notional = size if quote_sized else size * (price or current)
     if notional < market.min_notional:
-        raise BitgetError("45110", f"less than the minimum amount {market.min_notional} USDT, "
-                          f"was {notional}")
+        raise BitgetError(
+            "45110", f"less than the minimum amount {market.min_notional} USDT, was {notional}"
+        )
     spend_coin = market.quote if side == "buy" else market.base
     spend = notional if side == "buy" else size
     if account.spot.get(spend_coin, ZERO) < spend:
         raise BitgetError("43012", f"Insufficient balance of {spend_coin}")
     oid = client_oid(engine, account, p)
-    order = Order(engine.next_id(), oid, market.symbol, MarketType.SPOT, side, order_type,
-                  size, price, now, force=str(p.get("force") or "gtc").lower(),
-                  fee_coin=market.base if side == "buy" else market.quote, updated_ms=now,
-                  demo=demo, leverage=1)
+    order = Order(
+        engine.next_id(),
+        oid,
+        market.symbol,
+        MarketType.SPOT,
+        side,
+        order_type,
+        size,
+        price,
+        now,
+        force=str(p.get("force") or "gtc").lower(),
+        fee_coin=market.base if side == "buy" else market.quote,
+        updated_ms=now,
+        demo=demo,
+        leverage=1,
+    )
     _register(account, order)
     if order_type == "market":
         base = (size / current).quantize(Decimal("1e-8"), ROUND_DOWN) if quote_sized else size
@@ -226,13 +271,22 @@ def place_tpsl(engine: Engine, account: Account, p: Params, now: int) -> PlanOrd
             if old.symbol == market.symbol and old.plan_type == plan_type and old.is_open:
                 old.status, old.updated_ms = "cancelled", now
     execute = dec(p, "executePrice", False)
-    plan = PlanOrder(engine.next_id(), oid, market.symbol, plan_type, closing, trigger,
-                     rises=(long == profit), created_ms=now,
-                     size=None if plan_type.startswith("pos_") else size,
-                     execute_price=execute if execute else None,
-                     trigger_type=str(p.get("triggerType") or "mark_price"),
-                     order_type="limit" if execute else "market", updated_ms=now,
-                     margin_mode=account.margin_mode.get(market.symbol, "crossed"))
+    plan = PlanOrder(
+        engine.next_id(),
+        oid,
+        market.symbol,
+        plan_type,
+        closing,
+        trigger,
+        rises=(long == profit),
+        created_ms=now,
+        size=None if plan_type.startswith("pos_") else size,
+        execute_price=execute if execute else None,
+        trigger_type=str(p.get("triggerType") or "mark_price"),
+        order_type="limit" if execute else "market",
+        updated_ms=now,
+        margin_mode=account.margin_mode.get(market.symbol, "crossed"),
+    )
     _register(account, plan)
     return plan
 
@@ -250,19 +304,29 @@ def place_plan(engine: Engine, account: Account, p: Params, now: int) -> PlanOrd
     _check_scale("size", size, market.amount_decimals)
     _check_scale("triggerPrice", trigger, market.price_decimals)
     if size < market.min_amount:
-        raise BitgetError("45110", f"less than the minimum amount {market.min_amount} "
-                          f"{market.base}, was {size}")
+        raise BitgetError(
+            "45110", f"less than the minimum amount {market.min_amount} {market.base}, was {size}"
+        )
     execute = dec(p, "executePrice", False) or dec(p, "price", False)
     current = engine.pricing.price(market.symbol, now)
     oid = client_oid(engine, account, p)
-    plan = PlanOrder(engine.next_id(), oid, market.symbol, plan_type, side, trigger,
-                     rises=trigger > current, created_ms=now, size=size,
-                     execute_price=execute if order_type == "limit" else None,
-                     trigger_type=str(p.get("triggerType") or "mark_price"),
-                     order_type=order_type,
-                     reduce_only=str(p.get("reduceOnly") or "NO").upper() == "YES",
-                     updated_ms=now,
-                     margin_mode=account.margin_mode.get(market.symbol, "crossed"))
+    plan = PlanOrder(
+        engine.next_id(),
+        oid,
+        market.symbol,
+        plan_type,
+        side,
+        trigger,
+        rises=trigger > current,
+        created_ms=now,
+        size=size,
+        execute_price=execute if order_type == "limit" else None,
+        trigger_type=str(p.get("triggerType") or "mark_price"),
+        order_type=order_type,
+        reduce_only=str(p.get("reduceOnly") or "NO").upper() == "YES",
+        updated_ms=now,
+        margin_mode=account.margin_mode.get(market.symbol, "crossed"),
+    )
     _register(account, plan)
     return plan
 
@@ -276,8 +340,11 @@ def set_leverage(engine: Engine, account: Account, p: Params) -> int:
     except (InvalidOperation, TypeError, ValueError):
         raise BitgetError("40019", "Parameter leverage cannot be empty") from None
     if not 1 <= leverage <= market.max_leverage:
-        raise BitgetError("40797", f"Exceeded the maximum settable leverage: leverage must be "
-                          f"1 to {market.max_leverage}, was {leverage}")
+        raise BitgetError(
+            "40797",
+            f"Exceeded the maximum settable leverage: leverage must be "
+            f"1 to {market.max_leverage}, was {leverage}",
+        )
     account.leverage[market.symbol] = leverage
     position = account.positions.get(market.symbol)
     if position is not None:
@@ -291,10 +358,12 @@ def set_margin_mode(engine: Engine, account: Account, p: Params) -> str:
     mode = _choice(p, "marginMode", ("crossed", "isolated"))
     busy = market.symbol in account.positions or any(
         o.symbol == market.symbol and o.is_open and o.kind is MarketType.FUTURES
-        for o in account.orders.values())
+        for o in account.orders.values()
+    )
     if busy and account.margin_mode.get(market.symbol, "crossed") != mode:
-        raise BitgetError("45117", "Currently holding positions or orders, the margin mode "
-                          "cannot be adjusted")
+        raise BitgetError(
+            "45117", "Currently holding positions or orders, the margin mode cannot be adjusted"
+        )
     account.margin_mode[market.symbol] = mode
     return mode
 
@@ -303,7 +372,10 @@ def set_position_mode(account: Account, p: Params) -> str:
     """Accept one-way mode (the only mode the emulator implements)."""
     mode = _choice(p, "posMode", ("one_way_mode", "hedge_mode"))
     if mode != "one_way_mode":
-        raise BitgetError("40017", "Parameter verification failed: the emulator supports "
-                          "posMode one_way_mode only, was hedge_mode")
+        raise BitgetError(
+            "40017",
+            "Parameter verification failed: the emulator supports "
+            "posMode one_way_mode only, was hedge_mode",
+        )
     account.pos_mode = mode
     return mode

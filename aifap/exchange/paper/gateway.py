@@ -114,8 +114,9 @@ class PaperGateway:
         with self._lock:
             self.advance()
             marks = self._marks(list(self.ledger.positions))
-            margin = sum((p.margin for p in self.ledger.portfolio(marks).positions.values()),
-                         Decimal(0))
+            margin = sum(
+                (p.margin for p in self.ledger.portfolio(marks).positions.values()), Decimal(0)
+            )
             wallet = self.ledger.balance
             free = self.ledger.cash if self.market_type is MarketType.SPOT else wallet - margin
             return Balance("USDT", wallet, free, self.ledger.equity(marks))
@@ -125,8 +126,7 @@ class PaperGateway:
         with self._lock:
             self.advance()
             marks = self._marks(list(self.ledger.positions))
-            return sorted(self.ledger.portfolio(marks).positions.values(),
-                          key=lambda p: p.symbol)
+            return sorted(self.ledger.portfolio(marks).positions.values(), key=lambda p: p.symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Return orders waiting for their fill bar."""
@@ -149,8 +149,9 @@ class PaperGateway:
             with Session(self.engine) as session:
                 rows = session.scalars(
                     select(PaperFill)
-                    .where(PaperFill.account == self.account.name,
-                           PaperFill.ts_ms >= epoch_ms(since))
+                    .where(
+                        PaperFill.account == self.account.name, PaperFill.ts_ms >= epoch_ms(since)
+                    )
                     .order_by(PaperFill.ts_ms, PaperFill.seq)
                 ).all()
             return [state.fill_of(r) for r in rows if symbols is None or r.symbol in symbols]
@@ -164,8 +165,10 @@ class PaperGateway:
             with Session(self.engine) as session:
                 rows = session.scalars(
                     select(PaperFunding)
-                    .where(PaperFunding.account == self.account.name,
-                           PaperFunding.ts_ms >= epoch_ms(since))
+                    .where(
+                        PaperFunding.account == self.account.name,
+                        PaperFunding.ts_ms >= epoch_ms(since),
+                    )
                     .order_by(PaperFunding.ts_ms, PaperFunding.seq)
                 ).all()
             return [state.funding_of(r) for r in rows if symbols is None or r.symbol in symbols]
@@ -198,12 +201,19 @@ class PaperGateway:
                     row = self._order_row(session, request.client_id)
                     if row is None:
                         row = PaperOrder(
-                            account=self.account.name, client_id=request.client_id,
-                            symbol=request.symbol, side=request.side.value,
-                            amount=request.amount, status=OrderStatus.OPEN.value,
-                            filled=Decimal(0), average_price=None,
-                            reduce_only=request.reduce_only, take_profit=request.take_profit,
-                            stop_loss=request.stop_loss, created_ms=now_ms, reason=None,
+                            account=self.account.name,
+                            client_id=request.client_id,
+                            symbol=request.symbol,
+                            side=request.side.value,
+                            amount=request.amount,
+                            status=OrderStatus.OPEN.value,
+                            filled=Decimal(0),
+                            average_price=None,
+                            reduce_only=request.reduce_only,
+                            take_profit=request.take_profit,
+                            stop_loss=request.stop_loss,
+                            created_ms=now_ms,
+                            reason=None,
                         )
                         session.add(row)
                         session.flush()
@@ -233,13 +243,18 @@ class PaperGateway:
         """Cancel a pending order by client id or ``paper-<id>``."""
         with self._lock, Session(self.engine) as session, session.begin():
             condition = (
-                PaperOrder.client_id == client_id if client_id is not None
+                PaperOrder.client_id == client_id
+                if client_id is not None
                 else PaperOrder.id == int(str(order_id).removeprefix("paper-"))
             )
             session.execute(
                 update(PaperOrder)
-                .where(PaperOrder.account == self.account.name, PaperOrder.symbol == symbol,
-                       PaperOrder.status == OrderStatus.OPEN.value, condition)
+                .where(
+                    PaperOrder.account == self.account.name,
+                    PaperOrder.symbol == symbol,
+                    PaperOrder.status == OrderStatus.OPEN.value,
+                    condition,
+                )
                 .values(status=OrderStatus.CANCELED.value)
             )
 
@@ -253,13 +268,24 @@ class PaperGateway:
         with self._lock:
             self.advance()
             with Session(self.engine) as session, session.begin():
-                last = session.scalar(
-                    select(PaperFill.seq).where(PaperFill.account == self.account.name)
-                    .order_by(PaperFill.seq.desc()).limit(1)
-                ) or 0
-                session.merge(PaperStops(account=self.account.name, symbol=symbol,
-                                         after_fill_seq=last, take_profit=take_profit,
-                                         stop_loss=stop_loss))
+                last = (
+                    session.scalar(
+                        select(PaperFill.seq)
+                        .where(PaperFill.account == self.account.name)
+                        .order_by(PaperFill.seq.desc())
+                        .limit(1)
+                    )
+                    or 0
+                )
+                session.merge(
+                    PaperStops(
+                        account=self.account.name,
+                        symbol=symbol,
+                        after_fill_seq=last,
+                        take_profit=take_profit,
+                        stop_loss=stop_loss,
+                    )
+                )
             self.ledger.set_stops(symbol, take_profit, stop_loss)
 
     def close(self) -> None:
@@ -275,17 +301,22 @@ class PaperGateway:
 
     def _pending(self) -> list[PaperOrder]:
         with Session(self.engine) as session:
-            return list(session.scalars(
-                select(PaperOrder)
-                .where(PaperOrder.account == self.account.name,
-                       PaperOrder.status == OrderStatus.OPEN.value)
-                .order_by(PaperOrder.id)
-            ).all())
+            return list(
+                session.scalars(
+                    select(PaperOrder)
+                    .where(
+                        PaperOrder.account == self.account.name,
+                        PaperOrder.status == OrderStatus.OPEN.value,
+                    )
+                    .order_by(PaperOrder.id)
+                ).all()
+            )
 
     def _order_row(self, session: Session, client_id: str) -> PaperOrder | None:
         return session.scalar(
-            select(PaperOrder).where(PaperOrder.account == self.account.name,
-                                     PaperOrder.client_id == client_id)
+            select(PaperOrder).where(
+                PaperOrder.account == self.account.name, PaperOrder.client_id == client_id
+            )
         )
 
     def _spec(self, symbol: str) -> MarketSpec:

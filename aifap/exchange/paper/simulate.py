@@ -31,8 +31,12 @@ def _px(value: float) -> Decimal:
 
 
 def _timeframe_ms(timeframe: str) -> int:
-    return int(pd.Timedelta(timeframe.replace("m", "min") if timeframe.endswith("m")
-                            else timeframe).total_seconds() * 1000)
+    return int(
+        pd.Timedelta(
+            timeframe.replace("m", "min") if timeframe.endswith("m") else timeframe
+        ).total_seconds()
+        * 1000
+    )
 
 
 def advance(gw: PaperGateway) -> None:
@@ -44,8 +48,9 @@ def advance(gw: PaperGateway) -> None:
     symbols = sorted({o.symbol for o in pending} | set(gw.ledger.positions))
     frames: dict[str, pd.DataFrame] = {}
     for symbol in symbols:
-        frame = gw.bars.bars(symbol, gw.timeframe, start=from_ms(start_ms) if start_ms else None,
-                             end=now)
+        frame = gw.bars.bars(
+            symbol, gw.timeframe, start=from_ms(start_ms) if start_ms else None, end=now
+        )
         frames[symbol] = frame[frame.index >= pd.Timestamp(start_ms, unit="ms", tz="UTC")]
     times = sorted({int(t.value // 1_000_000) for f in frames.values() for t in f.index})
     last_complete = (epoch_ms(now) // step) * step
@@ -55,8 +60,11 @@ def advance(gw: PaperGateway) -> None:
     waiting = list(pending)
     for t in times:
         when = from_ms(t)
-        rows = {s: f.loc[pd.Timestamp(t, unit="ms", tz="UTC")] for s, f in frames.items()
-                if pd.Timestamp(t, unit="ms", tz="UTC") in f.index}
+        rows = {
+            s: f.loc[pd.Timestamp(t, unit="ms", tz="UTC")]
+            for s, f in frames.items()
+            if pd.Timestamp(t, unit="ms", tz="UTC") in f.index
+        }
         if t % FUNDING_MS == 0 and gw.market_type.value == "futures":
             for symbol, bar in rows.items():
                 _settle(gw, symbol, t, _px(bar["close"]), funding)
@@ -64,13 +72,21 @@ def advance(gw: PaperGateway) -> None:
             waiting.remove(order)
             outcome = _fill(gw, order, _px(rows[order.symbol]["open"]), when)
             if isinstance(outcome, str):
-                order_updates.append((order.id, {"status": OrderStatus.REJECTED.value,
-                                                 "reason": outcome[:200]}))
+                order_updates.append(
+                    (order.id, {"status": OrderStatus.REJECTED.value, "reason": outcome[:200]})
+                )
                 continue
             fills.append((outcome, order, order.take_profit, order.stop_loss))
-            order_updates.append((order.id, {"status": OrderStatus.FILLED.value,
-                                             "filled": outcome.amount,
-                                             "average_price": outcome.price}))
+            order_updates.append(
+                (
+                    order.id,
+                    {
+                        "status": OrderStatus.FILLED.value,
+                        "filled": outcome.amount,
+                        "average_price": outcome.price,
+                    },
+                )
+            )
         for symbol, bar in rows.items():
             position = gw.ledger.positions.get(symbol)
             if position is None or (position.stop_loss is None and position.take_profit is None):
@@ -82,8 +98,7 @@ def advance(gw: PaperGateway) -> None:
     _persist(gw, fills, funding, order_updates, last_complete)
 
 
-def _settle(gw: PaperGateway, symbol: str, t: int, mark: Decimal,
-            out: list[PaperFunding]) -> None:
+def _settle(gw: PaperGateway, symbol: str, t: int, mark: Decimal, out: list[PaperFunding]) -> None:
     if symbol not in gw.ledger.positions:
         return
     rates = gw.bars.funding(symbol, start=from_ms(t), end=from_ms(t))
@@ -92,8 +107,11 @@ def _settle(gw: PaperGateway, symbol: str, t: int, mark: Decimal,
         return
     rate = _px(rates.loc[stamp])
     paid = gw.ledger.apply_funding(symbol, rate, mark, from_ms(t))
-    out.append(PaperFunding(account=gw.account.name, symbol=symbol, amount=paid, rate=rate,
-                            mark=mark, ts_ms=t))
+    out.append(
+        PaperFunding(
+            account=gw.account.name, symbol=symbol, amount=paid, rate=rate, mark=mark, ts_ms=t
+        )
+    )
 
 
 def _fill(gw: PaperGateway, order: PaperOrder, price: Decimal, when: object) -> Fill | str:
@@ -106,8 +124,13 @@ def _fill(gw: PaperGateway, order: PaperOrder, price: Decimal, when: object) -> 
             return "reduce-only order would not reduce the position"
         amount = min(amount, abs(held.size))
     request = OrderRequest(
-        client_id=order.client_id, symbol=order.symbol, side=Side(order.side), amount=amount,
-        reduce_only=order.reduce_only, take_profit=order.take_profit, stop_loss=order.stop_loss,
+        client_id=order.client_id,
+        symbol=order.symbol,
+        side=Side(order.side),
+        amount=amount,
+        reduce_only=order.reduce_only,
+        take_profit=order.take_profit,
+        stop_loss=order.stop_loss,
     )
     fill = gw.fill_model.market_fill(request, spec, price, when)  # type: ignore[arg-type]
     try:
@@ -120,13 +143,18 @@ def _stop(gw: PaperGateway, symbol: str, bar: pd.Series, when: object) -> Fill |
     from aifap.core.fills import stop_trigger
 
     position = gw.ledger.positions[symbol]
-    hit = stop_trigger(position.size, position.stop_loss, position.take_profit,
-                       _px(bar["open"]), _px(bar["high"]), _px(bar["low"]))
+    hit = stop_trigger(
+        position.size,
+        position.stop_loss,
+        position.take_profit,
+        _px(bar["open"]),
+        _px(bar["high"]),
+        _px(bar["low"]),
+    )
     if hit is None:
         return None
     reason, price = hit
-    fill = gw.fill_model.stop_fill(position, gw._markets[symbol], reason, Decimal(price),
-                                   when)  # type: ignore[arg-type]
+    fill = gw.fill_model.stop_fill(position, gw._markets[symbol], reason, Decimal(price), when)  # type: ignore[arg-type]
     return gw.ledger.apply(fill)
 
 
@@ -139,17 +167,27 @@ def _persist(
 ) -> None:
     with Session(gw.engine) as session, session.begin():
         for fill, _order, take_profit, stop_loss in fills:
-            session.add(PaperFill(
-                account=gw.account.name, symbol=fill.symbol, side=fill.side.value,
-                amount=fill.amount, price=fill.price, fee=fill.fee,
-                ts_ms=epoch_ms(fill.timestamp), client_id=fill.client_id,
-                reason=fill.reason.value, take_profit=take_profit, stop_loss=stop_loss,
-            ))
+            session.add(
+                PaperFill(
+                    account=gw.account.name,
+                    symbol=fill.symbol,
+                    side=fill.side.value,
+                    amount=fill.amount,
+                    price=fill.price,
+                    fee=fill.fee,
+                    ts_ms=epoch_ms(fill.timestamp),
+                    client_id=fill.client_id,
+                    reason=fill.reason.value,
+                    take_profit=take_profit,
+                    stop_loss=stop_loss,
+                )
+            )
         session.add_all(funding)
         for order_id, values in order_updates:
             session.execute(update(PaperOrder).where(PaperOrder.id == order_id).values(**values))
         session.execute(
-            update(PaperAccount).where(PaperAccount.name == gw.account.name)
+            update(PaperAccount)
+            .where(PaperAccount.name == gw.account.name)
             .values(processed_until_ms=processed_until)
         )
     gw.account = replace_account(gw.account, processed_until)

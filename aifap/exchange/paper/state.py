@@ -66,8 +66,11 @@ def fill_of(row: PaperFill) -> Fill:
 def funding_of(row: PaperFunding) -> FundingPayment:
     """Return the ``FundingPayment`` of a stored row."""
     return FundingPayment(
-        symbol=row.symbol, amount=row.amount, rate=row.rate,
-        timestamp=from_ms(row.ts_ms), payment_id=f"paper-{row.seq}",
+        symbol=row.symbol,
+        amount=row.amount,
+        rate=row.rate,
+        timestamp=from_ms(row.ts_ms),
+        payment_id=f"paper-{row.seq}",
     )
 
 
@@ -83,8 +86,11 @@ def open_account(
         account = session.get(PaperAccount, name)
         if account is None:
             account = PaperAccount(
-                name=name, market_type=str(market_type), capital=capital,
-                leverage=leverage, processed_until_ms=0,
+                name=name,
+                market_type=str(market_type),
+                capital=capital,
+                leverage=leverage,
+                processed_until_ms=0,
             )
             session.add(account)
         elif account.market_type != str(market_type):
@@ -95,21 +101,15 @@ def open_account(
         return account
 
 
-def replay(
-    engine: Engine, account: PaperAccount, markets: Mapping[str, MarketSpec]
-) -> Ledger:
+def replay(engine: Engine, account: PaperAccount, markets: Mapping[str, MarketSpec]) -> Ledger:
     """Rebuild the ledger of ``account`` from its recorded fills, funding and stops."""
     ledger = Ledger(account.capital, markets, leverage=account.leverage)
     with Session(engine) as session:
-        fills = session.scalars(
-            select(PaperFill).where(PaperFill.account == account.name)
-        ).all()
+        fills = session.scalars(select(PaperFill).where(PaperFill.account == account.name)).all()
         funding = session.scalars(
             select(PaperFunding).where(PaperFunding.account == account.name)
         ).all()
-        stops = session.scalars(
-            select(PaperStops).where(PaperStops.account == account.name)
-        ).all()
+        stops = session.scalars(select(PaperStops).where(PaperStops.account == account.name)).all()
     events: list[tuple[int, int, int, Any]] = [(f.ts_ms, 1, f.seq, f) for f in fills]
     events += [(p.ts_ms, 0, p.seq, p) for p in funding]
     events.sort(key=lambda e: (e[0], e[1], e[2]))

@@ -73,8 +73,7 @@ def upgrade() -> None:
     op.create_index("ix_paper_funding_account", "paper_funding", ["account"])
     op.create_table(
         "paper_stops",
-        sa.Column("account", sa.String(64), sa.ForeignKey("paper_accounts.name"),
-                  primary_key=True),
+        sa.Column("account", sa.String(64), sa.ForeignKey("paper_accounts.name"), primary_key=True),
         sa.Column("symbol", sa.String(32), primary_key=True),
         sa.Column("after_fill_seq", sa.Integer, nullable=False),
         sa.Column("take_profit", Amount(), nullable=True),
@@ -83,6 +82,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("paper_stops", "paper_funding", "paper_fills", "paper_orders",
-                  "paper_accounts"):
+    for table in ("paper_stops", "paper_funding", "paper_fills", "paper_orders", "paper_accounts"):
         op.drop_table(table)

@@ -65,5 +65,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("data_locks", "funding_rates", "ohlcv_empty_ranges", "ohlcv_bars", "ohlcv_series"):
+    for table in (
+        "data_locks",
+        "funding_rates",
+        "ohlcv_empty_ranges",
+        "ohlcv_bars",
+        "ohlcv_series",
+    ):
         op.drop_table(table)

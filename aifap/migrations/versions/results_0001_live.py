@@ -155,6 +155,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("watch_positions", "watch_snapshots", "live_events", "live_fills",
-                  "live_orders", "live_cycles", "live_leases", "live_sessions"):
+    for table in (
+        "watch_positions",
+        "watch_snapshots",
+        "live_events",
+        "live_fills",
+        "live_orders",
+        "live_cycles",
+        "live_leases",
+        "live_sessions",
+    ):
         op.drop_table(table)

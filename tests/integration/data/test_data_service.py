@@ -60,19 +60,18 @@ CASES = [
 def test_client_returns_what_the_store_returns(served, timeframe, kwargs):
     url, base = served
     store = StoreBarSource(url, exchange="bitget", market="futures")
-    client = ServiceBarSource(base, exchange="bitget", market="futures")
-    for symbol in SYMBOLS:
-        got = client.bars(symbol, timeframe, **kwargs)
-        pd.testing.assert_frame_equal(got, store.bars(symbol, timeframe, **kwargs))
-        assert str(got.index.dtype) == "datetime64[ns, UTC]"
-        assert list(got.dtypes) == [np.dtype("float64")] * 5
-    client.close()
+    with ServiceBarSource(base, exchange="bitget", market="futures") as client:
+        for symbol in SYMBOLS:
+            got = client.bars(symbol, timeframe, **kwargs)
+            pd.testing.assert_frame_equal(got, store.bars(symbol, timeframe, **kwargs))
+            assert str(got.index.dtype) == "datetime64[ns, UTC]"
+            assert list(got.dtypes) == [np.dtype("float64")] * 5
 
 
 def test_last_bars_of_many_symbols_in_one_request(served):
     url, base = served
-    client = ServiceBarSource(base)
-    got = client.last_bars(SYMBOLS, "1m", limit=100)
+    with ServiceBarSource(base) as client:
+        got = client.last_bars(SYMBOLS, "1m", limit=100)
     want = StoreBarSource(url).last_bars(SYMBOLS, "1m", limit=100)
     assert list(got) == SYMBOLS
     for symbol in SYMBOLS:
@@ -81,15 +80,15 @@ def test_last_bars_of_many_symbols_in_one_request(served):
 
 def test_client_is_a_bar_source_with_symbols_funding_and_health(served):
     _, base = served
-    client = ServiceBarSource(base)
-    assert isinstance(client, BarSource)
-    assert client.symbols() == sorted(SYMBOLS)
-    assert client.timeframes("BTCUSDT") == ["1m"]
-    assert client.health()["status"] == "ok"
-    rates = client.funding("BTCUSDT", start="2026-01-01T08:00Z")
-    assert rates.tolist() == [-0.0002, 0.0003]
-    assert str(rates.index.tz) == "UTC"
-    assert client.funding("ETHUSDT").empty
+    with ServiceBarSource(base) as client:
+        assert isinstance(client, BarSource)
+        assert client.symbols() == sorted(SYMBOLS)
+        assert client.timeframes("BTCUSDT") == ["1m"]
+        assert client.health()["status"] == "ok"
+        rates = client.funding("BTCUSDT", start="2026-01-01T08:00Z")
+        assert rates.tolist() == [-0.0002, 0.0003]
+        assert str(rates.index.tz) == "UTC"
+        assert client.funding("ETHUSDT").empty
 
 
 def test_json_and_arrow_are_negotiated(served):
@@ -97,7 +96,7 @@ def test_json_and_arrow_are_negotiated(served):
     with httpx.Client(base_url=base) as http:
         body = http.get("/ohlcv", params={"symbols": "BTCUSDT", "limit": 2}).json()
         assert body["timeframe"] == "1m"
-        assert body["data"]["BTCUSDT"]["timestamp"] == [1767261420000, 1767261480000]
+        assert body["data"]["BTCUSDT"]["timestamp"] == [1767261480000, 1767261540000]
         arrow = http.get("/ohlcv", params={"symbols": "BTCUSDT", "limit": 2},
                          headers={"Accept": ARROW_TYPE})
         assert arrow.headers["content-type"] == ARROW_TYPE
@@ -109,13 +108,13 @@ def test_json_and_arrow_are_negotiated(served):
 
 def test_errors_come_back_as_data_errors(served):
     _, base = served
-    client = ServiceBarSource(base)
-    with pytest.raises(DataError, match="symbol must be stored"):
-        client.bars("XRPUSDT")
-    with pytest.raises(DataError, match="timeframe must be one of"):
-        client.bars("BTCUSDT", "7m")
-    with pytest.raises(DataError, match="start must be ISO 8601"):
-        client._get("/ohlcv", {"symbols": "BTCUSDT", "start": "yesterday"})
-    dead = ServiceBarSource("http://127.0.0.1:9", timeout=1)
-    with pytest.raises(DataError, match="is unreachable"):
+    with ServiceBarSource(base) as client:
+        with pytest.raises(DataError, match="symbol must be stored"):
+            client.bars("XRPUSDT")
+        with pytest.raises(DataError, match="timeframe must be one of"):
+            client.bars("BTCUSDT", "7m")
+        with pytest.raises(DataError, match="start must be ISO 8601"):
+            client._get("/ohlcv", {"symbols": "BTCUSDT", "start": "yesterday"})
+    with ServiceBarSource("http://127.0.0.1:9", timeout=1) as dead, \
+            pytest.raises(DataError, match="is unreachable"):
         dead.symbols()

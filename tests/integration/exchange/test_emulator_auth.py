@@ -66,7 +66,8 @@ def test_secrets_never_reach_the_log_or_reprs(emulator, bitget):
                register=False).fetch_balance()
     dumped = repr(emulator.request_log.records())
     dumped += repr(emulator.ledger("KEY-visible-nowhere"))
-    dumped += repr(emulator.account("KEY-visible-nowhere")) + repr(list(emulator.keys._keys.values()))
+    dumped += repr(emulator.account("KEY-visible-nowhere"))
+    dumped += repr(list(emulator.keys._keys.values()))
     for secret in ("KEY-visible-nowhere", "SECRET-xyz", "SECRET-bad", "PASS-abc"):
         assert secret not in dumped
     assert all(r.account and r.account.startswith("key-")

@@ -194,3 +194,22 @@ def test_funding_settles_every_eight_hours_per_symbol(emulator, exchange, emulat
     assert D(positions[BTC]["info"]["totalFee"]) == D("-1.2")
     history = exchange.fetch_funding_history(BTC)
     assert sorted(D(str(h["amount"])) for h in history) == [D("-0.6"), D("-0.6")]
+
+
+def test_fee_rate_and_markets_are_configurable(make_emulator, bitget_for):
+    from aifap.core.markets import MarketSpec, MarketType
+    from aifap.exchange.emulator import EmulatorMarket
+
+    spec = MarketSpec("DOGEUSDT", MarketType.FUTURES, "DOGE", "USDT", amount_step=D(1),
+                      price_step=D("0.00001"), min_amount=D(10), min_notional=D(5),
+                      max_leverage=50)
+    emu = make_emulator(markets=[EmulatorMarket.from_spec(spec, fallback_price=D("0.1"))],
+                        taker_fee="0.001")
+    exchange = bitget_for(emu, key="dana")
+    exchange.load_markets()
+    market = exchange.market("DOGE/USDT:USDT")
+    assert (market["precision"]["amount"], market["precision"]["price"]) == (1, 0.00001)
+    assert market["limits"]["leverage"]["max"] == 50
+    emu.set_price("DOGEUSDT", "0.1")
+    exchange.create_order("DOGE/USDT:USDT", "market", "buy", 100)
+    assert emu.ledger("dana").fees() == D("0.01")  # 10 USDT at 0.1%

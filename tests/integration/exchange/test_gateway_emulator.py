@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from aifap.core.errors import RetryExhaustedError
+from aifap.core.markets import MarketType
 from aifap.core.orders import OrderRequest, OrderStatus, Side, client_order_id
 from aifap.exchange.ccxt.gateway import CcxtGateway
-from aifap.exchange.emulator import BitgetEmulator
+from aifap.exchange.emulator import DEFAULT_MARKETS, BitgetEmulator, EmulatorMarket, ManualClock
 from aifap.exchange.retry import RetryPolicy
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -99,8 +100,6 @@ def test_futures_open_add_reduce_flip_close_with_stops(
 
 
 def test_spot_buys_and_sells(make_emulator: Callable[..., BitgetEmulator]) -> None:
-    from aifap.core.markets import MarketType
-
     emu = make_emulator()
     gateway = _gateway(emu, market_type=MarketType.SPOT)
     [bought] = gateway.place_orders([_leg(1, "BTCUSDT", Side.BUY, "0.01")])
@@ -143,4 +142,126 @@ def test_fifty_rebalances_under_thirty_percent_faults_place_no_duplicates(
     lost = [r for r in emu.request_log.records() if r.fault == "lost"]
     assert lost, "the storm must include executed-but-lost responses"
     assert _sizes(gateway) == {s: v for s, v in intended.items() if v}
+    gateway.close()
+
+
+FIVE_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"]
+PLACE_ORDER = "/api/v2/mix/order/place-order"
+
+
+def _five_markets() -> list[EmulatorMarket]:
+    ada = EmulatorMarket("ADAUSDT", "ADA", MarketType.FUTURES, 4, 0, Decimal(1),
+                         max_leverage=75, fallback_price=Decimal("0.5"))
+    return [*DEFAULT_MARKETS, ada]
+
+
+def test_a_batch_of_five_orders_is_in_flight_at_once(
+    make_emulator: Callable[..., BitgetEmulator],
+) -> None:
+    emu = make_emulator(markets=_five_markets())
+    gateway = _gateway(emu, confirm_orders=False)
+    gateway.prepare(FIVE_SYMBOLS)
+    emu.faults.latency(0.1, path=PLACE_ORDER)  # long enough for all five to be sent
+    emu.reset_log()
+    amounts = {"BTCUSDT": "0.002", "ETHUSDT": "0.02", "SOLUSDT": "0.5", "XRPUSDT": "20",
+               "ADAUSDT": "20"}
+    orders = gateway.place_orders(
+        [_leg(1, symbol, Side.BUY, amount) for symbol, amount in amounts.items()]
+    )
+    gateway.close()
+    assert [o.status is not OrderStatus.REJECTED for o in orders] == [True] * 5
+    placed = emu.request_log.records(PLACE_ORDER)
+    assert len(placed) == 5
+    # concurrency shows in the emulator's timestamps: every request started before any ended
+    assert emu.request_log.max_concurrency(PLACE_ORDER) == 5
+    assert max(r.start for r in placed) < min(r.end or 0.0 for r in placed)
+
+
+def test_set_stops_replaces_the_position_stops_with_one_tp_and_one_sl(
+    make_emulator: Callable[..., BitgetEmulator],
+) -> None:
+    emu = make_emulator()
+    gateway = _gateway(emu)
+    gateway.place_orders([_leg(1, "BTCUSDT", Side.BUY, "0.05")])  # no SL/TP on the order
+    gateway.set_stops("BTCUSDT", take_profit=Decimal(80_000), stop_loss=Decimal(50_000))
+    gateway.place_orders([_leg(2, "BTCUSDT", Side.BUY, "0.03")])  # add to the position
+    emu.reset_log()
+    gateway.set_stops("BTCUSDT", take_profit=Decimal(75_000), stop_loss=Decimal(55_000))
+
+    # separate trigger orders (not presets): the old pair cancelled by the gateway itself
+    sent = [r.path.rsplit("/", 1)[-1] for r in emu.request_log.records("/api/v2/mix/order/*")
+            if r.method == "POST"]
+    assert sent.count("cancel-plan-order") == 2
+    assert sent.count("place-tpsl-order") == 2
+    assert "place-order" not in sent
+    ledger = emu.ledger("gw-key")
+    armed = ledger.open_plans("BTCUSDT")
+    assert sorted((p.plan_type, p.trigger_price) for p in armed) == [
+        ("pos_loss", Decimal(55_000)), ("pos_profit", Decimal(75_000))]
+    assert all(p.size is None for p in armed)  # pos_* plans close the whole position
+    assert sorted(p.trigger_price for p in ledger.plans if not p.is_open) == [
+        Decimal(50_000), Decimal(80_000)]
+    assert gateway.stops("BTCUSDT") == (Decimal(75_000), Decimal(55_000))
+
+    # the stop loss covers the whole position, added part included
+    emu.set_price("BTCUSDT", Decimal(54_000))
+    emu.advance()
+    assert _sizes(gateway) == {}
+    closing = [f for f in emu.ledger("gw-key").fills_of("BTCUSDT") if f.trade_side == "close"]
+    assert [f.size for f in closing] == [Decimal("0.08")]
+    gateway.close()
+
+
+def test_funding_is_attributed_per_symbol_and_reconciles_with_the_emulator(
+    make_emulator: Callable[..., BitgetEmulator], emulator_clock: ManualClock,
+) -> None:
+    emu = make_emulator(funding_rates={"BTCUSDT": Decimal("0.0001"),
+                                       "ETHUSDT": Decimal("0.0002")})
+    gateway = _gateway(emu)
+    emulator_clock.advance(60)
+    opened = emulator_clock.now
+    gateway.place_orders([_leg(1, "BTCUSDT", Side.BUY, "0.05"),
+                          _leg(1, "ETHUSDT", Side.SELL, "0.5")])
+    emulator_clock.advance(timedelta(hours=16, minutes=30))  # settles 08:00 and 16:00
+    emu.advance()
+
+    payments = gateway.funding(opened)
+    ledger = emu.ledger("gw-key")
+    by_symbol: dict[str, list[Any]] = {}
+    for payment in payments:
+        by_symbol.setdefault(payment.symbol, []).append(payment)
+    assert {s: len(p) for s, p in by_symbol.items()} == {"BTCUSDT": 2, "ETHUSDT": 2}
+    for symbol, rows in by_symbol.items():
+        paid = sum((p.amount for p in rows), Decimal(0))
+        assert paid == -ledger.funding_for(symbol)  # ours: paid > 0; Bitget's: received > 0
+    assert by_symbol["BTCUSDT"][0].amount > 0  # a long pays a positive rate
+    assert by_symbol["ETHUSDT"][0].amount < 0  # a short receives it
+    assert [p.timestamp.hour for p in payments] == [8, 8, 16, 16]
+    # since a later time: only the later settlement; one symbol: only its own
+    later = gateway.funding(opened + timedelta(hours=9), ["ETHUSDT"])
+    assert [(p.symbol, p.timestamp.hour) for p in later] == [("ETHUSDT", 16)]
+    assert gateway.balance().wallet.quantize(Decimal("0.01")) == (
+        ledger.futures_wallet.quantize(Decimal("0.01"))
+    )
+    gateway.close()
+
+
+def test_exchange_down_after_executing_leaves_one_order_found_on_the_next_call(
+    make_emulator: Callable[..., BitgetEmulator],
+) -> None:
+    emu = make_emulator(dedupe_client_oids=False)
+    gateway = _gateway(emu)
+    gateway.prepare(["BTCUSDT"])
+    emu.faults.fail_next("lost", 1, path=PLACE_ORDER, lost_as=502)  # executed, answer lost
+    emu.faults.fail_next("server_error", 10, path="/api/v2/mix/order/detail")  # then down
+    request = _leg(1, "BTCUSDT", Side.BUY, "0.01")
+    with pytest.raises(RetryExhaustedError):
+        gateway.place_orders([request])
+    assert [o.client_oid for o in emu.ledger("gw-key").orders] == [request.client_id]
+    emu.faults.clear()
+    [again] = gateway.place_orders([request])  # the runner's restart re-sends the batch
+    assert again.client_id == request.client_id
+    assert again.status is OrderStatus.FILLED
+    assert len(emu.ledger("gw-key").orders) == 1  # found, not placed twice
+    assert len(emu.request_log.records(PLACE_ORDER)) == 1
     gateway.close()

@@ -102,7 +102,7 @@ def assert_no_duplicates(run: SessionRun) -> None:
     journaled = {o.client_id for o in run.journal().orders()}
     assert set(ids) <= journaled, "the exchange has an order the journal does not know"
     recorded = run.journal().fills()
-    assert len(recorded) >= len([f for f in fills]) - _unsynced(run, fills)
+    assert len(recorded) >= len(list(fills)) - _unsynced(run, fills)
 
 
 def _unsynced(run: SessionRun, fills: list[Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ def test_positions_follow_the_targets_every_cycle_and_finwatcher_rows_arrive(ses
     cycles = journal.cycles()
     assert len(cycles) >= 5
     assert all(c.state == "done" for c in cycles), [(c.cycle, c.state, c.reason) for c in cycles]
-    for before, after in zip(cycles, cycles[1:], strict=False):
+    for before, after in itertools.pairwise(cycles):
         targets = {s: Decimal(t["weight"]) for s, t in json.loads(before.targets_json).items()}
         prices = {s: Decimal(p) for s, p in json.loads(before.prices_json).items()}
         held = positions_json(after.positions_before_json)
@@ -35,10 +36,11 @@ def test_positions_follow_the_targets_every_cycle_and_finwatcher_rows_arrive(ses
         journal.engine, "sess").rows()
     stamps = [r.ts_ms for r in rows]
     assert len(stamps) >= 18
-    assert all(b - a == 300_000 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b - a == 300_000 for a, b in itertools.pairwise(stamps))
     assert rows[-1].pv > 0
     assert_no_duplicates(run)
-    assert "c=3" in run.log() and "session_id" not in run.log()
+    assert "c=3" in run.log()
+    assert "session_id" not in run.log()
 
 
 def test_strategy_that_raises_hangs_or_is_invalid_skips_cycles(session_run):
@@ -64,7 +66,8 @@ def test_consecutive_strategy_failures_stop_the_session(session_run):
                       config_dict={"plan": ["raise"]}, max_strategy_failures=2)
     assert run.run() == 1
     row = run.journal().session_row()
-    assert row.status == "failed" and "2 cycles in a row" in row.reason
+    assert row.status == "failed"
+    assert "2 cycles in a row" in row.reason
 
 
 def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run, tmp_path):
@@ -86,3 +89,24 @@ def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run
         proc.terminate()
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+def test_cli_status_and_logs_after_a_run(session_run, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aifap.cli import app
+    from aifap.settings import get_settings
+
+    run = session_run(trading_duration="30m")
+    assert run.run() == 0, run.stderr
+    monkeypatch.setenv("AIFAP_RESULTS_DATABASE_URL", f"sqlite:///{run.db}")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    status = runner.invoke(app, ["live", "status", "sess", "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)[0]["status"] == "stopped"
+    logs = runner.invoke(app, ["live", "logs", "sess", "-n", "5"])
+    assert logs.exit_code == 0
+    assert "trading duration 30m ended" in logs.output
+    stop = runner.invoke(app, ["live", "stop", "sess"])
+    assert stop.exit_code == 0

@@ -18,8 +18,9 @@ WIDE = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAU
 
 
 def _wide(session_run, **overrides):
-    return session_run(strategy=f"{STRATEGIES}:wide", symbols=WIDE, leverage=1,
-                       trading_duration="1h 15m", **overrides)
+    settings = {"strategy": f"{STRATEGIES}:wide", "symbols": WIDE, "leverage": 1,
+                "trading_duration": "1h 15m", **overrides}
+    return session_run(**settings)
 
 
 def _assert_reconciled(run):
@@ -48,8 +49,8 @@ def test_killed_process_restart_places_no_order_twice(session_run, point):
     assert journal.events("replayed")
     assert journal.session_row().runs == 2
     orders = journal.orders(cycle)
-    assert len(orders) >= 6 and all(o.status == "filled" for o in orders), [
-        (o.client_id, o.status, o.sends) for o in orders]
+    assert len(orders) >= 6
+    assert all(o.status == "filled" for o in orders), [(o.client_id, o.status) for o in orders]
     if point.startswith("main.after_accept"):
         # the exchange accepted batch 1 before the kill: it was looked up, not resent
         assert all(o.sends == 1 for o in orders)
@@ -62,7 +63,7 @@ def test_whole_session_sigkill_then_restart(session_run):
     proc = run.start()
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(run.journal().orders()) < 10:
+        while time.monotonic() < deadline and _orders(run) < 10:
             time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -72,6 +73,15 @@ def test_whole_session_sigkill_then_restart(session_run):
     run.config["clock"]["speed"] = 0
     assert run.run() == 0, run.stderr
     _assert_reconciled(run)
+
+
+def _orders(run):
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return len(run.journal().orders())
+    except OperationalError:  # not migrated yet
+        return 0
 
 
 def _trade_by_hand(run, amount="0.01"):
@@ -102,7 +112,8 @@ def test_position_changed_by_hand_while_down(session_run, policy):
     row = run.journal().session_row()
     if policy == "refuse":
         assert code == 1
-        assert "on_foreign_position=refuse" in row.reason and "BTCUSDT" in row.reason
+        assert "on_foreign_position=refuse" in row.reason
+        assert "BTCUSDT" in row.reason
         assert len(run.journal().cycles()) == before  # nothing traded
     else:
         assert code == 0, run.stderr

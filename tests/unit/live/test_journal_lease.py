@@ -34,8 +34,10 @@ def test_intended_orders_are_journaled_once_and_fills_recorded_once(engine):
     journal.record_order(Order("a1", "BTCUSDT", Side.BUY, Decimal("0.01"), OrderStatus.FILLED,
                                filled=Decimal("0.01")), 4)
     rows = {o.client_id: o for o in journal.orders(1)}
-    assert rows["a1"].status == "filled" and rows["a1"].sends == 1
-    assert rows["a2"].status == "intended" and rows["a2"].sends == 0
+    assert rows["a1"].status == "filled"
+    assert rows["a1"].sends == 1
+    assert rows["a2"].status == "intended"
+    assert rows["a2"].sends == 0
     fill = Fill("BTCUSDT", Side.BUY, Decimal("0.01"), Decimal(60000), Decimal("0.3"), T,
                 client_id="a1", trade_id="t1")
     stop = Fill("BTCUSDT", Side.SELL, Decimal("0.004"), Decimal(59000), Decimal(0), T,
