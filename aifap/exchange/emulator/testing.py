@@ -18,13 +18,6 @@ from typing import Any
 from aifap.exchange.emulator.emulator import BitgetEmulator
 
 
-def point_at(exchange: Any, url: str) -> Any:
-    """Point every ``urls['api']`` entry of a ccxt bitget instance at ``url``."""
-    for name in list(exchange.urls["api"]):
-        exchange.urls["api"][name] = url
-    return exchange
-
-
 def bitget_client(
     emulator: BitgetEmulator,
     *,
@@ -41,19 +34,21 @@ def bitget_client(
     options: dict[str, Any] | None = None,
 ) -> Any:
     """Return a ``ccxt.bitget`` talking to ``emulator`` (see the module docstring)."""
-    import ccxt
+    from aifap.core.markets import MarketType
+    from aifap.exchange.ccxt.client import make_exchange
 
-    config: dict[str, Any] = {
-        "timeout": timeout_ms,
-        "enableRateLimit": rate_limit,
-        "options": {"defaultType": default_type, "uta": False, **(options or {})},
-    }
-    if credentials:
-        config.update({"apiKey": key, "secret": secret, "password": passphrase})
-        if register and not emulator.keys.known(key):
-            emulator.add_account(key, secret, passphrase, balance=balance)
-    exchange = ccxt.bitget(config)
-    point_at(exchange, emulator.url)
-    if sandbox:
-        exchange.set_sandbox_mode(True)
+    if credentials and register and not emulator.keys.known(key):
+        emulator.add_account(key, secret, passphrase, balance=balance)
+    exchange = make_exchange(
+        "bitget",
+        MarketType.FUTURES if default_type == "swap" else MarketType.SPOT,
+        api_key=key if credentials else None,
+        secret=secret if credentials else None,
+        password=passphrase if credentials else None,
+        api_url=emulator.url,
+        sandbox=sandbox,
+        timeout_ms=timeout_ms,
+        rate_limit=rate_limit,
+    )
+    exchange.options.update({"defaultType": default_type, **(options or {})})
     return exchange
