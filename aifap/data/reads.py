@@ -119,18 +119,23 @@ def read_last(
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    out = {sid: empty_bars() for sid in series_ids}
-    if not rows:
-        return out
-    data = np.asarray(rows, dtype=np.float64)
-    ids = data[:, 0].astype(np.int64)
-    # rows come newest first within each series; sort each block oldest first
-    order = np.lexsort((data[:, 1], ids))
-    data, ids = data[order], ids[order]
-    bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True])
-    for first, stop in itertools.pairwise(bounds):
-        block = data[first:stop]
-        out[int(ids[first])] = frame_from_arrays(block[:, 1].astype(np.int64), block[:, 2:])
+    out: dict[int, pd.DataFrame] = {}
+    if rows:
+        data = np.asarray(rows, dtype=np.float64)
+        ids = data[:, 0].astype(np.int64)
+        # rows come newest first within each series; sort each block oldest first
+        order = np.lexsort((data[:, 1], ids))
+        data, ids = data[order], ids[order]
+        # one frame for all, sliced per series: building 20 frames costs 10x more
+        whole = frame_from_arrays(data[:, 1].astype(np.int64), data[:, 2:])
+        bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True])
+        for first, stop in itertools.pairwise(bounds):
+            out[int(ids[first])] = whole.iloc[first:stop]
+    empty = None
+    for sid in series_ids:
+        if sid not in out:
+            empty = empty_bars() if empty is None else empty
+            out[sid] = empty.copy()
     return out
 
 
