@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "BacktestResult": "aifap.backtest.result",
     "backtest": "aifap.backtest.run",
+    "promote": "aifap.notebook.promote",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -34,6 +34,13 @@ MODES = ("backtest", "paper", "live")
 _LOOKBACK = 10_000  # base bars searched back for the last price when the current bar is a hole
 
 
+def _as_list(value: str | Sequence[str]) -> tuple[bool, list[str]]:
+    """Return (whether ``value`` was one name, the names as a list)."""
+    if isinstance(value, str):
+        return True, [value]
+    return False, [str(v) for v in value]
+
+
 class Context:
     """What a strategy can see and keep: history, current prices, portfolio, config, state.
 
@@ -74,7 +81,7 @@ class Context:
         if isinstance(history, BarArrays):
             history = ArrayHistory(history)
         elif not hasattr(history, "frames"):
-            history = SourceHistory(history, base_timeframe)  # type: ignore[arg-type]
+            history = SourceHistory(history, base_timeframe)
         self._history: HistoryProvider = history  # type: ignore[assignment]
         self._now_ns = 0
         self._now = pd.Timestamp(0, tz="UTC")
@@ -147,10 +154,8 @@ class Context:
                 f"frequency must be a multiple of the base timeframe "
                 f"{self._history.base_timeframe}, was {frequency!r}"
             )
-        one_asset = isinstance(assets, str)
-        names = [assets] if one_asset else list(assets)  # type: ignore[list-item]
-        one_field = isinstance(fields, str)
-        field_names = [fields] if one_field else list(fields)  # type: ignore[list-item]
+        one_asset, names = _as_list(assets)
+        one_field, field_names = _as_list(fields)
         check_fields(field_names)
         frames = self._history.frames(names, int(window), frequency, field_names, self._now_ns)
         if one_field:
@@ -175,10 +180,8 @@ class Context:
         list of assets: a Series by asset; a list of fields: a DataFrame (assets ×
         fields), or a Series by field for one asset.
         """
-        one_asset = isinstance(assets, str)
-        names = [assets] if one_asset else list(assets)  # type: ignore[list-item]
-        one_field = isinstance(fields, str)
-        wanted = [fields] if one_field else list(fields)  # type: ignore[list-item]
+        one_asset, names = _as_list(assets)
+        one_field, wanted = _as_list(fields)
         real = ["close" if f == "price" else f for f in wanted]
         check_fields(real)
         base = self._history.base_timeframe

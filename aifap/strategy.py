@@ -121,10 +121,10 @@ def call_strategy(
     if worker.is_alive():
         raise StrategyTimeoutError(f"strategy must return within {timeout} s{where}, it did not")
     if "exc" in box:
-        exc = box["exc"]
-        if isinstance(exc, StrategyError):
-            raise exc
-        raise StrategyError(f"strategy raised{where}: {exc!r}") from exc
+        error = box["exc"]
+        if isinstance(error, StrategyError):
+            raise error
+        raise StrategyError(f"strategy raised{where}: {error!r}") from error
     return box.get("out")
 
 

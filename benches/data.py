@@ -52,9 +52,15 @@ def make_series(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     ts = START_MS + np.arange(rows, dtype=np.int64) * 60_000
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, rows)))
     open_ = np.r_[100.0, close[:-1]]
-    values = np.column_stack([open_, np.maximum(open_, close) * 1.0005,
-                              np.minimum(open_, close) * 0.9995, close,
-                              rng.uniform(0, 100, rows)])
+    values = np.column_stack(
+        [
+            open_,
+            np.maximum(open_, close) * 1.0005,
+            np.minimum(open_, close) * 0.9995,
+            close,
+            rng.uniform(0, 100, rows),
+        ]
+    )
     return ts, values
 
 
@@ -77,22 +83,30 @@ def latencies(fn, runs: int) -> dict[str, float]:
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": round(float(np.percentile(samples, 50)), 3),
-            "p99_ms": round(float(np.percentile(samples, 99)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(samples, 50)), 3),
+        "p99_ms": round(float(np.percentile(samples, 99)), 3),
+    }
 
 
 def bench_backend(name: str, url: str, data, runs: int, checksum: bool) -> dict[str, object]:
     rows = sum(len(ts) for ts, _ in data.values())
     first, first_method = ingest(url, data)
-    print(f"{name}: first load {rows:,} rows in {first:.1f} s ({rows / first:,.0f} rows/s, "
-          f"{first_method})", flush=True)
+    print(
+        f"{name}: first load {rows:,} rows in {first:.1f} s ({rows / first:,.0f} rows/s, "
+        f"{first_method})",
+        flush=True,
+    )
     before = None
     if checksum:
         with ensure_schema(url).connect() as conn:
             before = fingerprint(conn)
     again, again_method = ingest(url, data)
-    print(f"{name}: re-ingest {rows:,} rows in {again:.1f} s ({rows / again:,.0f} rows/s, "
-          f"{again_method})", flush=True)
+    print(
+        f"{name}: re-ingest {rows:,} rows in {again:.1f} s ({rows / again:,.0f} rows/s, "
+        f"{again_method})",
+        flush=True,
+    )
     if checksum:
         with ensure_schema(url).connect() as conn:
             assert fingerprint(conn) == before, "re-ingest changed the stored bars"
@@ -105,17 +119,25 @@ def bench_backend(name: str, url: str, data, runs: int, checksum: bool) -> dict[
     server = ThreadedServer(create_app(url))
     server.start()
     try:
-        with ServiceBarSource(f"http://127.0.0.1:{server.port}", exchange="bench",
-                              market="futures") as client:
+        with ServiceBarSource(
+            f"http://127.0.0.1:{server.port}", exchange="bench", market="futures"
+        ) as client:
             remote = latencies(lambda: client.last_bars(symbols, "1m", limit=100), runs)
     finally:
         server.stop()
     print(f"{name}: same through the service (HTTP + Arrow): {remote}", flush=True)
-    return {"rows": rows, "first_load_s": round(first, 2),
-            "first_load_rows_per_s": round(rows / first), "first_load_method": first_method,
-            "reingest_s": round(again, 2), "reingest_rows_per_s": round(rows / again),
-            "reingest_method": again_method, "checksum_unchanged": checksum,
-            "last_100x20_store": local, "last_100x20_service": remote}
+    return {
+        "rows": rows,
+        "first_load_s": round(first, 2),
+        "first_load_rows_per_s": round(rows / first),
+        "first_load_method": first_method,
+        "reingest_s": round(again, 2),
+        "reingest_rows_per_s": round(rows / again),
+        "reingest_method": again_method,
+        "checksum_unchanged": checksum,
+        "last_100x20_store": local,
+        "last_100x20_service": remote,
+    }
 
 
 def conditions() -> dict[str, object]:
@@ -123,10 +145,15 @@ def conditions() -> dict[str, object]:
     import psycopg2
     import sqlalchemy
 
-    return {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
-            "python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-            "psycopg2": psycopg2.__version__.split()[0], "pandas": pandas.__version__,
-            "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+        "psycopg2": psycopg2.__version__.split()[0],
+        "pandas": pandas.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def main() -> None:
@@ -136,8 +163,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300, help="latency samples per backend")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--no-checksum", action="store_true",
-                        help="skip the count+checksum comparison (it reads every row)")
+    parser.add_argument(
+        "--no-checksum",
+        action="store_true",
+        help="skip the count+checksum comparison (it reads every row)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     per_symbol = args.rows // args.symbols
@@ -150,21 +180,24 @@ def main() -> None:
             url = server.create_database("bench")
             import psycopg
 
-            with psycopg.connect(host="127.0.0.1", port=server.port, user="postgres",
-                                 dbname="bench") as conn:
+            with psycopg.connect(
+                host="127.0.0.1", port=server.port, user="postgres", dbname="bench"
+            ) as conn:
                 version = conn.execute("SHOW server_version").fetchone()[0]
-            results["postgresql"] = {"server": f"PostgreSQL {version}",
-                                     "settings": FAST_SETTINGS,
-                                     **bench_backend("postgresql", url, data, args.runs,
-                                                     not args.no_checksum)}
+            results["postgresql"] = {
+                "server": f"PostgreSQL {version}",
+                "settings": FAST_SETTINGS,
+                **bench_backend("postgresql", url, data, args.runs, not args.no_checksum),
+            }
         finally:
             server.stop()
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/bench.db"
-            results["sqlite"] = {"settings": "WAL, synchronous=NORMAL, WITHOUT ROWID table",
-                                 **bench_backend("sqlite", url, data, args.runs,
-                                                 not args.no_checksum)}
+            results["sqlite"] = {
+                "settings": "WAL, synchronous=NORMAL, WITHOUT ROWID table",
+                **bench_backend("sqlite", url, data, args.runs, not args.no_checksum),
+            }
     results["conditions"]["loadavg_at_end"] = os.getloadavg()  # type: ignore[index]
     print(json.dumps(results, indent=2))
     if args.json:

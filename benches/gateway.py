@@ -47,44 +47,79 @@ from aifap.exchange.emulator import (  # noqa: E402
     ManualClock,
 )
 
-AMOUNTS = {"BTCUSDT": "0.002", "ETHUSDT": "0.02", "SOLUSDT": "0.5", "XRPUSDT": "20",
-           "ADAUSDT": "20"}
+AMOUNTS = {
+    "BTCUSDT": "0.002",
+    "ETHUSDT": "0.02",
+    "SOLUSDT": "0.5",
+    "XRPUSDT": "20",
+    "ADAUSDT": "20",
+}
 BATCHES = 4
+PLACE_ORDER = "/api/v2/mix/order/place-order"
 PLACE_ORDER_COST = 2  # ccxt bitget.py: 'v2/mix/order/place-order': {'cost': 2}
 
 
 def markets() -> list[EmulatorMarket]:
     """The emulator's 4 default pairs plus ADAUSDT: 5 futures symbols for a batch of 5."""
-    ada = EmulatorMarket("ADAUSDT", "ADA", MarketType.FUTURES, 4, 0, Decimal(1),
-                         max_leverage=75, fallback_price=Decimal("0.5"))
+    ada = EmulatorMarket(
+        "ADAUSDT",
+        "ADA",
+        MarketType.FUTURES,
+        4,
+        0,
+        Decimal(1),
+        max_leverage=75,
+        fallback_price=Decimal("0.5"),
+    )
     return [*DEFAULT_MARKETS, ada]
 
 
 def batch(run: int, cycle: int) -> list[OrderRequest]:
     """Five market buys, one per symbol, with deterministic client ids."""
     return [
-        OrderRequest(client_order_id(f"bench{run}", cycle, symbol, "open"), symbol, Side.BUY,
-                     Decimal(amount))
+        OrderRequest(
+            client_order_id(f"bench{run}", cycle, symbol, "open"), symbol, Side.BUY, Decimal(amount)
+        )
         for symbol, amount in AMOUNTS.items()
     ]
 
 
-def one_run(emu: BitgetEmulator, run: int, rate_limit: bool) -> float:
-    """Return the seconds ``place_orders`` took for 4 batches of 5 on a fresh account."""
+def one_run(emu: BitgetEmulator, run: int, rate_limit: bool) -> tuple[float, list[float]]:
+    """Time ``place_orders`` on 4 batches of 5 on a fresh account.
+
+    Returns:
+        The seconds it took, and each batch's span in the emulator's request log
+        (first request in to last response out).
+    """
     gateway = CcxtGateway(
-        venue="bitget", market_type=MarketType.FUTURES, api_key=f"bench-{rate_limit}-{run}",
-        secret="bench-secret", password="bench-pass", api_url=emu.url, rate_limit=rate_limit,
-        leverage=5, confirm_orders=False, timeout_ms=5_000,
+        venue="bitget",
+        market_type=MarketType.FUTURES,
+        api_key=f"bench-{rate_limit}-{run}",
+        secret="bench-secret",
+        password="bench-pass",
+        api_url=emu.url,
+        rate_limit=rate_limit,
+        leverage=5,
+        confirm_orders=False,
+        timeout_ms=5_000,
     )
     try:
         gateway.prepare(list(AMOUNTS))
         gateway.validate(batch(run, 0))  # markets and reference prices, cached
         time.sleep(0.25)  # let the limiter's window from the warm-up pass
+        emu.reset_log()
         start = time.perf_counter()
         for cycle in range(BATCHES):
             orders = gateway.place_orders(batch(run, cycle))
             assert all(o.exchange_id for o in orders), orders
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        placed = sorted(emu.request_log.records(PLACE_ORDER), key=lambda r: r.start)
+        assert len(placed) == BATCHES * len(AMOUNTS)
+        spans = [
+            max(r.end or r.start for r in group) - group[0].start
+            for group in (placed[i : i + len(AMOUNTS)] for i in range(0, len(placed), 5))
+        ]
+        return elapsed, spans
     finally:
         gateway.close()
 
@@ -93,8 +128,7 @@ def summary(times: list[float]) -> dict[str, float]:
     """Median, p90, min and max in milliseconds."""
     ordered = sorted(t * 1000 for t in times)
     p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "p90": p90, "min": ordered[0],
-            "max": ordered[-1]}
+    return {"median": statistics.median(ordered), "p90": p90, "min": ordered[0], "max": ordered[-1]}
 
 
 def main() -> None:
@@ -104,15 +138,22 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     args = parser.parse_args()
 
-    emu = BitgetEmulator(markets=markets(), clock=ManualClock("2024-03-01T00:00:00Z"),
-                         initial_balance=100_000).start()
+    emu = BitgetEmulator(
+        markets=markets(), clock=ManualClock("2024-03-01T00:00:00Z"), initial_balance=100_000
+    ).start()
     emu.faults.latency(args.latency)
     latency_ms = args.latency * 1000
+    concurrency = 0
     try:
-        off = [one_run(emu, run, rate_limit=False) for run in range(args.runs)]
-        concurrency = emu.request_log.max_concurrency("/api/v2/mix/order/place-order")
+        off, off_spans, outside = [], [], []
+        for run in range(args.runs):
+            elapsed, spans = one_run(emu, run, rate_limit=False)
+            concurrency = max(concurrency, emu.request_log.max_concurrency(PLACE_ORDER))
+            off.append(elapsed)
+            off_spans += spans
+            outside.append(elapsed - sum(spans))
         rate_limit_ms = float(ccxt.bitget().rateLimit)
-        on = [one_run(emu, run, rate_limit=True) for run in range(args.runs)]
+        on = [one_run(emu, run, rate_limit=True)[0] for run in range(args.runs)]
     finally:
         emu.stop()
 
@@ -121,21 +162,39 @@ def main() -> None:
     gap = rate_limit_ms * PLACE_ORDER_COST
     floor_on = (orders - 1) * gap + latency_ms
     load = os.getloadavg()
-    print(f"conditions: {os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} "
-          f"(1 / 5 min), Python {platform.python_version()}, ccxt {ccxt.__version__}, "
-          f"{args.runs} runs each, latency {latency_ms:.0f} ms on every request, "
-          f"max place-order concurrency seen {concurrency}")
+    print(
+        f"conditions: {os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} "
+        f"(1 / 5 min), Python {platform.python_version()}, ccxt {ccxt.__version__}, "
+        f"{args.runs} runs each, latency {latency_ms:.0f} ms on every request, "
+        f"max place-order concurrency seen {concurrency}"
+    )
     print()
-    print("| run | floor (ms) | target (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) "
-          "| median / floor |")
+    print(
+        "| run | floor (ms) | target (ms) | median (ms) | p90 (ms) | min (ms) | max (ms) "
+        "| median / floor |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, times, floor, target in (
         ("limiter off", off, floor_off, min(1.5 * floor_off, floor_off + 50)),
         ("limiter on", on, floor_on, 1.1 * floor_on),
     ):
         s = summary(times)
-        print(f"| {name} | {floor:.0f} | {target:.0f} | {s['median']:.1f} | {s['p90']:.1f} "
-              f"| {s['min']:.1f} | {s['max']:.1f} | {s['median'] / floor:.2f} |")
+        print(
+            f"| {name} | {floor:.0f} | {target:.0f} | {s['median']:.1f} | {s['p90']:.1f} "
+            f"| {s['min']:.1f} | {s['max']:.1f} | {s['median'] / floor:.2f} |"
+        )
+    span = summary(off_spans)
+    print()
+    print(
+        f"limiter off, one batch inside the emulator (first request in, last response "
+        f"out): median {span['median']:.1f} ms, p90 {span['p90']:.1f} ms, min "
+        f"{span['min']:.1f} ms (latency {latency_ms:.0f} ms)"
+    )
+    rest = summary(outside)
+    print(
+        f"limiter off, 4 batches outside the emulator (gateway + ccxt + HTTP client): "
+        f"median {rest['median']:.1f} ms, p90 {rest['p90']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -147,11 +147,11 @@ def funding_events(
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
-    row = np.concatenate(rows).astype(np.int64)
-    col = np.concatenate(cols).astype(np.int64)
-    rate = np.concatenate(rates)
-    order = np.lexsort((col, row))
-    return row[order], col[order], rate[order]
+    all_rows = np.concatenate(rows).astype(np.int64)
+    all_cols = np.concatenate(cols).astype(np.int64)
+    all_rates = np.concatenate(rates)
+    order = np.lexsort((all_cols, all_rows))
+    return all_rows[order], all_cols[order], all_rates[order]
 
 
 def parse_time(value: datetime | str | pd.Timestamp | None, name: str) -> int | None:

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import funding_events
+from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.orders import Fill
 from aifap.core.planner import DroppedLeg, plan
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
@@ -57,7 +57,7 @@ class RunOutput:
     """Raw results the :class:`BacktestResult` is built from."""
 
     equity: np.ndarray  # PV at the close of rows first_row..last_row
-    fills: list[Fill]
+    fills: FillLog
     dropped: list[tuple[pd.Timestamp, DroppedLeg]]
     errors: list[tuple[pd.Timestamp, str]]
     states: list[tuple[int, np.ndarray]]  # (row from which it holds, sizes × contract size)
@@ -121,7 +121,7 @@ class Engine:
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
-        self.fills: list[Fill] = []
+        self.fills = FillLog()
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
@@ -214,7 +214,7 @@ class Engine:
         fill = self.fill_model.stop_fill(
             position, self.markets[symbol], reason, Decimal(price), self._bar_time(row)
         )
-        self.fills.append(self.ledger.apply(fill))
+        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), self.cs[col])
         self._sync(symbol)
         self._state_changed(row)
         return None
@@ -310,15 +310,17 @@ class Engine:
         self.dropped.extend((bar, leg) for leg in result.dropped)
         fill_row = row + 1
         when = self._bar_time(fill_row)
+        when_ns = int(self.arrays.times[fill_row])
         touched = False
         for order in result.orders:
             col = self.arrays.columns[order.symbol]
             fill = self.fill_model.market_fill(
                 order, self.markets[order.symbol], _dec(self.open[fill_row, col]), when
             )
-            self.fills.append(
-                self.ledger.apply(fill, take_profit=order.take_profit, stop_loss=order.stop_loss)
+            booked = self.ledger.apply(
+                fill, take_profit=order.take_profit, stop_loss=order.stop_loss
             )
+            self.fills.add(booked, when_ns, self.cs[col])
             self._sync(order.symbol)
             touched = True
         for update in result.stop_updates:

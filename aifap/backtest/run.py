@@ -182,8 +182,8 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     equity = pd.Series(values, index=index, name="equity")
     returns = core_metrics.daily_returns(equity, initial=float(cfg.capital))
     positions = _positions(out, engine, closes, equity.to_numpy()[1:])
-    transactions = _transactions(out, engine)
-    orders = _orders(out, engine)
+    transactions = _transactions(out)
+    orders = _orders(out)
     ledger = out.ledger
     table = core_metrics.summary(
         equity,
@@ -216,9 +216,8 @@ def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarra
     rows = ends + first
     state_rows = np.array([r for r, _ in out.states], dtype=np.int64)
     which = np.searchsorted(state_rows, rows, side="right") - 1
-    sizes = np.stack([out.states[i][1] for i in which]) if len(which) else np.zeros((0, 0))
-    values = sizes * engine.close[rows] if len(which) else np.zeros((0, len(engine.symbols)))
-    values = np.where(values == 0, 0.0, values)  # no NaN for never-priced symbols
+    held = np.stack([out.states[i][1] for i in which])  # size × contract size, per day end
+    values = np.where(held == 0, 0.0, held * engine.close[rows])  # 0, not NaN, before a listing
     labels = pd.DatetimeIndex((day[ends] * 86_400 * NS).view("datetime64[ns]")).tz_localize("UTC")
     frame = pd.DataFrame(values, index=labels, columns=list(engine.symbols))
     frame = frame.loc[:, (frame != 0).any(axis=0)]
@@ -227,58 +226,49 @@ def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarra
     return frame
 
 
-def _transactions(out: RunOutput, engine: Engine) -> pd.DataFrame:
-    fills = out.fills
-    index = pd.DatetimeIndex([f.timestamp for f in fills], tz="UTC", name="timestamp")
-    if not fills:
-        index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
-    cs = {s: m.contract_size for s, m in engine.markets.items()}
+def _transactions(out: RunOutput) -> pd.DataFrame:
+    log = out.fills
     return pd.DataFrame(
         {
-            "amount": [float(f.signed_amount * cs[f.symbol]) for f in fills],
-            "price": [float(f.price) for f in fills],
-            "symbol": [f.symbol for f in fills],
+            "amount": np.asarray(log.signed_base, dtype="float64"),
+            "price": np.asarray(log.price, dtype="float64"),
+            "symbol": pd.Series(log.symbol, dtype="object").to_numpy(),
         },
-        index=index,
-    ).astype({"amount": "float64", "price": "float64", "symbol": "object"})
+        index=log.index(),
+    )
 
 
-def _orders(out: RunOutput, engine: Engine) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = [
+def _orders(out: RunOutput) -> pd.DataFrame:
+    log = out.fills
+    filled = pd.DataFrame(
         {
-            "timestamp": f.timestamp,
-            "symbol": f.symbol,
-            "side": f.side.value,
-            "amount": float(f.amount),
-            "price": float(f.price),
-            "fee": float(f.fee),
-            "realized_pnl": float(f.realized_pnl or 0),
-            "reason": f.reason.value,
-            "client_id": f.client_id,
+            "timestamp": log.index(),
+            "symbol": log.symbol,
+            "side": log.side,
+            "amount": np.asarray(log.amount, dtype="float64"),
+            "price": np.asarray(log.price, dtype="float64"),
+            "fee": np.asarray(log.fee, dtype="float64"),
+            "realized_pnl": np.asarray(log.realized_pnl, dtype="float64"),
+            "reason": log.reason,
+            "client_id": log.client_id,
             "status": "filled",
         }
-        for f in out.fills
-    ]
-    for bar, leg in out.dropped:
-        rows.append(
-            {
-                "timestamp": bar,
-                "symbol": leg.symbol,
-                "side": "buy" if leg.amount > 0 else "sell",
-                "amount": float(abs(leg.amount)),
-                "price": float("nan"),
-                "fee": 0.0,
-                "realized_pnl": 0.0,
-                "reason": leg.reason,
-                "client_id": None,
-                "status": "dropped",
-            }
-        )
-    columns = [
-        "timestamp", "symbol", "side", "amount", "price", "fee",
-        "realized_pnl", "reason", "client_id", "status",
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns)
-    if not frame.empty:
-        frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    return frame
+    )
+    if not out.dropped:
+        return filled
+    dropped = pd.DataFrame(
+        {
+            "timestamp": pd.DatetimeIndex([bar for bar, _ in out.dropped]).as_unit("ns"),
+            "symbol": [leg.symbol for _, leg in out.dropped],
+            "side": ["buy" if leg.amount > 0 else "sell" for _, leg in out.dropped],
+            "amount": [float(abs(leg.amount)) for _, leg in out.dropped],
+            "price": np.nan,
+            "fee": 0.0,
+            "realized_pnl": 0.0,
+            "reason": [leg.reason for _, leg in out.dropped],
+            "client_id": None,
+            "status": "dropped",
+        }
+    )
+    frame = pd.concat([filled, dropped], ignore_index=True) if len(filled) else dropped
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)

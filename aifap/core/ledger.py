@@ -51,7 +51,6 @@ class Ledger:
         self.funding = ZERO  # paid (+) or received (-)
         self.cash = self.capital
         self.positions: dict[str, Position] = {}
-        self.fills: list[Fill] = []
 
     @property
     def balance(self) -> Decimal:
@@ -184,7 +183,6 @@ class Ledger:
             fill.reason,
             realized,
         )
-        self.fills.append(booked)
         return booked
 
     def apply_funding(

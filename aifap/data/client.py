@@ -178,9 +178,9 @@ class ServiceBarSource:
 def arrow_to_frames(payload: bytes, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
     """Split an Arrow IPC stream from ``/ohlcv`` into one bar frame per symbol."""
     table = pa.ipc.open_stream(io.BytesIO(payload)).read_all()
-    out = {symbol: empty_bars() for symbol in symbols}
+    out: dict[str, pd.DataFrame] = {}
     if table.num_rows == 0:
-        return out
+        return {symbol: empty_bars() for symbol in symbols}
     codes = table.column("symbol").combine_chunks()
     names = codes.dictionary.to_pylist()
     indices = codes.indices.to_numpy()
@@ -188,8 +188,8 @@ def arrow_to_frames(payload: bytes, symbols: Sequence[str]) -> dict[str, pd.Data
     values = np.column_stack(
         [table.column(c).combine_chunks().to_numpy() for c in BAR_COLUMNS]
     ).astype(np.float64, copy=False)
+    whole = frame_from_arrays(stamps // 1_000_000, values)  # one frame, sliced per symbol
     bounds = np.flatnonzero(np.r_[True, indices[1:] != indices[:-1], True])
     for first, stop in itertools.pairwise(bounds):
-        name = names[int(indices[first])]
-        out[name] = frame_from_arrays(stamps[first:stop] // 1_000_000, values[first:stop])
-    return out
+        out[names[int(indices[first])]] = whole.iloc[first:stop]
+    return {symbol: out[symbol] if symbol in out else empty_bars() for symbol in symbols}

@@ -245,7 +245,8 @@ class _Run:
         since = None if self.since is None else -(-self.since // step) * step
         ranges: list[tuple[int, int]] = []
         if first is None or last is None:
-            ranges.append((since if since is not None else stop - self.lookback_ms, stop))
+            default = (stop - self.lookback_ms) // step * step
+            ranges.append((since if since is not None else default, stop))
         else:
             if since is not None and since < first:
                 ranges.append((since, first))

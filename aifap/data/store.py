@@ -34,6 +34,7 @@ from aifap.core.timeframes import timeframe_ms
 from aifap.data import reads
 from aifap.data.frames import default_market, resample_bars
 from aifap.data.series import SeriesKey, ensure_schema, list_series
+from aifap.db import redact_url
 
 TimeLike = datetime | pd.Timestamp | str | None
 
@@ -66,8 +67,6 @@ class StoreBarSource:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        from aifap.db import redact_url
-
         return (
             f"StoreBarSource({redact_url(self.url)!r}, exchange={self.exchange!r}, "
             f"market={self.market!r})"

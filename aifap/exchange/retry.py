@@ -17,11 +17,13 @@ from typing import ParamSpec, TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
+    nap,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from aifap.core.errors import RetryExhaustedError, TransientGatewayError
 
@@ -53,7 +55,7 @@ class RetryPolicy:
 
     def retrying(self, what: str = "call") -> Retrying:
         """Return a tenacity ``Retrying`` that follows this policy."""
-        stop = stop_after_attempt(self.max_attempts)
+        stop: stop_base = stop_after_attempt(self.max_attempts)
         if self.max_elapsed is not None:
             stop = stop | stop_after_delay(self.max_elapsed)
 
@@ -73,10 +75,8 @@ class RetryPolicy:
                 f"{what} failed after {state.attempt_number} attempts: {exc}"
             ) from exc
 
-        extra: dict[str, Callable[[float], None]] = {}
-        if self.sleep is not None:
-            extra["sleep"] = self.sleep
         return Retrying(
+            sleep=self.sleep if self.sleep is not None else nap.sleep,
             stop=stop,
             wait=wait_exponential_jitter(
                 multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
@@ -85,7 +85,6 @@ class RetryPolicy:
             before_sleep=before_sleep,
             retry_error_callback=give_up,
             reraise=False,
-            **extra,
         )
 
     def call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

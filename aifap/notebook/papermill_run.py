@@ -128,8 +128,19 @@ def run_live_notebook(
     output = Path(output_path) if output_path is not None else workdir / OUTPUT_NAME
     state = _State(pid=os.getpid(), config=str(Path(config_path).resolve()), output=str(output))
     _publish(workdir, state)
-    command = [sys.executable, "-m", "papermill", str(template), str(output), "-k", kernel_name,
-               "-p", "config_path", str(Path(config_path).resolve()), "--no-progress-bar"]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(template),
+        str(output),
+        "-k",
+        kernel_name,
+        "-p",
+        "config_path",
+        str(Path(config_path).resolve()),
+        "--no-progress-bar",
+    ]
     if duration is not None:
         command += ["-p", "duration", str(duration)]
     if speed is not None:
@@ -139,15 +150,32 @@ def run_live_notebook(
     previous = _install(stop)
     started = time.time()
     with (workdir / PAPERMILL_LOG).open("ab") as pm_log:
-        papermill = subprocess.Popen(command, stdout=pm_log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        papermill = subprocess.Popen(
+            command, stdout=pm_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     state.papermill_pid = papermill.pid
-    log.info("papermill (pid %s) runs %s for session %s -> %s", papermill.pid, template,
-             config.id, output)
+    log.info(
+        "papermill (pid %s) runs %s for session %s -> %s",
+        papermill.pid,
+        template,
+        config.id,
+        output,
+    )
     try:
-        outcome = _watch(papermill, workdir, output, state, tail, stop, started=started,
-                         heartbeat_timeout=heartbeat_timeout, start_timeout=start_timeout,
-                         finish_timeout=finish_timeout, stop_grace=stop_grace, poll=poll)
+        outcome = _watch(
+            papermill,
+            workdir,
+            output,
+            state,
+            tail,
+            stop,
+            started=started,
+            heartbeat_timeout=heartbeat_timeout,
+            start_timeout=start_timeout,
+            finish_timeout=finish_timeout,
+            stop_grace=stop_grace,
+            poll=poll,
+        )
     finally:
         _restore(previous)
         tail.pump()
@@ -155,14 +183,26 @@ def run_live_notebook(
     state.exit_code, state.reason = outcome.exit_code, outcome.reason
     _publish(workdir, state)
     (log.info if outcome.exit_code == EXIT_OK else log.error)(
-        "session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code)
+        "session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code
+    )
     return outcome
 
 
-def _watch(papermill: subprocess.Popen[bytes], workdir: Path, output: Path, state: _State,
-           tail: LogTail, stop: _Stop, *, started: float, heartbeat_timeout: float,
-           start_timeout: float, finish_timeout: float, stop_grace: float,
-           poll: float) -> RunOutcome:
+def _watch(
+    papermill: subprocess.Popen[bytes],
+    workdir: Path,
+    output: Path,
+    state: _State,
+    tail: LogTail,
+    stop: _Stop,
+    *,
+    started: float,
+    heartbeat_timeout: float,
+    start_timeout: float,
+    finish_timeout: float,
+    stop_grace: float,
+    poll: float,
+) -> RunOutcome:
     kernel = None
     beat: dict[str, Any] = {}
     ended_at: float | None = None  # wall time the session's heartbeat said it ended
@@ -171,8 +211,7 @@ def _watch(papermill: subprocess.Popen[bytes], workdir: Path, output: Path, stat
     def fail(reason: str) -> RunOutcome:
         pids = [int(p) for p in (beat.get("pids") or {}).values() if p]
         kill_tree(group_of(kernel), pids + ([kernel.pid] if kernel else []), papermill)
-        return RunOutcome(EXIT_FAILED, reason, output, state.kernel_pid, papermill.returncode,
-                          beat)
+        return RunOutcome(EXIT_FAILED, reason, output, state.kernel_pid, papermill.returncode, beat)
 
     while True:
         tail.pump()
@@ -198,16 +237,19 @@ def _watch(papermill: subprocess.Popen[bytes], workdir: Path, output: Path, stat
         if beat.get("status") == "running":
             age = heartbeat_age(beat)
             if age > heartbeat_timeout:
-                return fail(f"session heartbeat is {age:.0f} s old (heartbeat_timeout "
-                            f"{heartbeat_timeout:g} s): the session hangs or its parent died")
+                return fail(
+                    f"session heartbeat is {age:.0f} s old (heartbeat_timeout "
+                    f"{heartbeat_timeout:g} s): the session hangs or its parent died"
+                )
         elif beat:
             ended_at = ended_at or now
             if now - ended_at > finish_timeout:
-                return fail(f"papermill did not finish within {finish_timeout:g} s after the "
-                            f"session ended ({beat.get('status')})")
+                return fail(
+                    f"papermill did not finish within {finish_timeout:g} s after the "
+                    f"session ended ({beat.get('status')})"
+                )
         elif now - started > start_timeout:
-            return fail(f"the session wrote no heartbeat within start_timeout "
-                        f"{start_timeout:g} s")
+            return fail(f"the session wrote no heartbeat within start_timeout {start_timeout:g} s")
         if stop.requested is not None and stop_deadline is None:
             stop_deadline = now + stop_grace
             state.status = "stopping"
@@ -218,8 +260,14 @@ def _watch(papermill: subprocess.Popen[bytes], workdir: Path, output: Path, stat
                 session.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             elif not beat:
                 kill_tree(group_of(kernel), [], papermill)
-                return RunOutcome(EXIT_OK, "stopped before the session started", output,
-                                  state.kernel_pid, papermill.returncode, beat)
+                return RunOutcome(
+                    EXIT_OK,
+                    "stopped before the session started",
+                    output,
+                    state.kernel_pid,
+                    papermill.returncode,
+                    beat,
+                )
         if stop_deadline is not None and now > stop_deadline:
             return fail(f"the session did not stop within {stop_grace:g} s of the stop request")
         time.sleep(poll)
@@ -235,11 +283,18 @@ def _finished(code: int, workdir: Path, output: Path, state: _State, started: fl
         reason += f" (see {output} and {workdir / PAPERMILL_LOG})"
         return RunOutcome(EXIT_FAILED, reason, output, state.kernel_pid, code, beat)
     if status != "stopped" or session_code not in (0, None):
-        return RunOutcome(EXIT_FAILED, f"papermill exited 0 but the session's last heartbeat "
-                          f"says {status or 'nothing'} (exit code {session_code})", output,
-                          state.kernel_pid, code, beat)
-    return RunOutcome(EXIT_OK, f"session stopped: {beat.get('reason')}", output,
-                      state.kernel_pid, code, beat)
+        return RunOutcome(
+            EXIT_FAILED,
+            f"papermill exited 0 but the session's last heartbeat "
+            f"says {status or 'nothing'} (exit code {session_code})",
+            output,
+            state.kernel_pid,
+            code,
+            beat,
+        )
+    return RunOutcome(
+        EXIT_OK, f"session stopped: {beat.get('reason')}", output, state.kernel_pid, code, beat
+    )
 
 
 def _fresh_heartbeat(workdir: Path, started: float) -> dict[str, Any] | None:
@@ -289,11 +344,19 @@ def live_run_via_papermill(
     Raises:
         ConfigError: the config is invalid (nothing was started).
     """
-    outcome = run_live_notebook(config_path, output, heartbeat_timeout=heartbeat_timeout,
-                                duration=duration, speed=speed, echo=echo)
+    outcome = run_live_notebook(
+        config_path,
+        output,
+        heartbeat_timeout=heartbeat_timeout,
+        duration=duration,
+        speed=speed,
+        echo=echo,
+    )
     stream = sys.stderr
-    stream.write(f"session {outcome.heartbeat.get('session_id', '?')}: {outcome.reason}\n"
-                 f"output notebook: {outcome.output}\n")
+    stream.write(
+        f"session {outcome.heartbeat.get('session_id', '?')}: {outcome.reason}\n"
+        f"output notebook: {outcome.output}\n"
+    )
     stream.flush()
     return outcome.exit_code
 
@@ -304,22 +367,39 @@ def main(argv: list[str] | None = None) -> int:
 
     from aifap.core.errors import AifapError
 
-    parser = argparse.ArgumentParser(prog="python -m aifap.notebook.papermill_run",
-                                     description="Run a live session notebook under papermill "
-                                                 "and watch its kernel and heartbeat.")
+    parser = argparse.ArgumentParser(
+        prog="python -m aifap.notebook.papermill_run",
+        description="Run a live session notebook under papermill "
+        "and watch its kernel and heartbeat.",
+    )
     parser.add_argument("config", help="session config file (YAML or JSON)")
     parser.add_argument("--output", help="executed notebook (default <workdir>/session.ipynb)")
-    parser.add_argument("--heartbeat-timeout", type=float, default=30.0,
-                        help="seconds a running session's heartbeat may be old")
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a running session's heartbeat may be old",
+    )
     parser.add_argument("--duration", help="override the trading duration, e.g. 2h")
     parser.add_argument("--speed", type=float, help="override a replay clock's speed")
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not echo the session log to stdout"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s runner: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s runner: %(message)s",
+    )
     try:
-        return live_run_via_papermill(args.config, output=args.output,
-                                      heartbeat_timeout=args.heartbeat_timeout,
-                                      duration=args.duration, speed=args.speed)
+        return live_run_via_papermill(
+            args.config,
+            output=args.output,
+            heartbeat_timeout=args.heartbeat_timeout,
+            duration=args.duration,
+            speed=args.speed,
+            echo=None if args.quiet else sys.stdout,
+        )
     except AifapError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_FAILED

@@ -55,8 +55,13 @@ def is_alive(proc: psutil.Process | None) -> bool:
         return False
 
 
-def kill_tree(kernel_pgid: int | None, pids: list[int], papermill: subprocess.Popen[bytes] | None,
-              *, grace: float = 10.0) -> None:
+def kill_tree(
+    kernel_pgid: int | None,
+    pids: list[int],
+    papermill: subprocess.Popen[bytes] | None,
+    *,
+    grace: float = 10.0,
+) -> None:
     """SIGKILL the kernel's process group and ``pids``, then end papermill.
 
     Papermill gets SIGTERM first and SIGKILL after ``grace`` seconds: it may hang
@@ -74,8 +79,9 @@ def kill_tree(kernel_pgid: int | None, pids: list[int], papermill: subprocess.Po
         try:
             papermill.wait(grace)
         except subprocess.TimeoutExpired:
-            log.warning("papermill (pid %s) ignored SIGTERM for %.0f s; killing it",
-                        papermill.pid, grace)
+            log.warning(
+                "papermill (pid %s) ignored SIGTERM for %.0f s; killing it", papermill.pid, grace
+            )
             papermill.kill()
             papermill.wait(grace)
 

@@ -25,16 +25,20 @@ from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.portfolio import Position
+from aifap.core.timeframes import timeframe_ms
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_account import Account
 from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.gateway_config import CcxtConfig
 from aifap.exchange.ccxt.gateway_orders import OrderDesk
+from aifap.exchange.ccxt.market_data import PublicMarketData
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.ccxt.venues import quirks as venue_quirks
 from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
 
 log = logging.getLogger(__name__)
+
+DEFAULT_OHLCV_BARS = 100  # ccxt's and Bitget's default page without ``limit``
 
 
 class CcxtGateway:
@@ -64,6 +68,8 @@ class CcxtGateway:
         self._specs: dict[str, MarketSpec] | None = None
         self._prepared: set[str] = set()
         self._position_mode_set = False
+        self._warm = False
+        self._public: PublicMarketData | None = None
         self._prepare_lock = threading.Lock()
         self._prices: dict[str, tuple[float, Decimal]] = {}
         self._executor = ThreadPoolExecutor(BATCH_SIZE, thread_name_prefix=f"{self.name}-order")
@@ -185,10 +191,18 @@ class CcxtGateway:
             )
 
     def prepare(self, symbols: Sequence[str]) -> None:
-        """Set position mode, margin mode and leverage once per symbol (futures)."""
-        if self.market_type is not MarketType.FUTURES:
-            return
+        """Set position mode, margin mode and leverage once per symbol (futures).
+
+        The first call also builds the order threads' ccxt clients, so a batch's
+        requests leave together.
+        """
         with self._prepare_lock:
+            if not self._warm:
+                self.markets()
+                self.pool.warm(self._executor, BATCH_SIZE)
+                self._warm = True
+            if self.market_type is not MarketType.FUTURES:
+                return
             if self.quirks.one_way_mode and not self._position_mode_set:
                 self.policy.call(
                     lambda: self.pool.call("set_position_mode", False, None),
@@ -200,11 +214,10 @@ class CcxtGateway:
                 spec = self.spec(symbol)
                 self._check_leverage(spec)
                 unified = self.desk.unified(symbol)
-                self.policy.call(
-                    lambda u=unified: self.pool.call("set_margin_mode", self.config.margin_mode, u)
-                )
+                mode = self.config.margin_mode
+                self.policy.call(self.pool.call, "set_margin_mode", mode, unified)
                 leverage = self.config.leverage_for(symbol)
-                self.policy.call(lambda u=unified, x=leverage: self.pool.call("set_leverage", x, u))
+                self.policy.call(self.pool.call, "set_leverage", leverage, unified)
                 self._prepared.add(symbol)
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
@@ -280,17 +293,41 @@ class CcxtGateway:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> pd.DataFrame:
-        """Return completed bars of ``symbol`` (the still-forming bar is dropped)."""
+        """Return completed bars of ``symbol`` (the still-forming bar is dropped).
+
+        Read through the data collector's public client
+        (``aifap.exchange.ccxt.market_data.PublicMarketData``): no keys, the same retry
+        policy and URL. With ``since``, up to ``limit`` bars (one page at most) opening
+        from it; without, the last ``limit`` (default 100) completed bars.
+        """
         self.spec(symbol)
-        since_ms = None if since is None else int(since.timestamp() * 1000)
-        unified = self.desk.unified(symbol)
-        rows = self.policy.call(
-            lambda: self.pool.call("fetch_ohlcv", unified, timeframe, since_ms, limit)
-        )
-        frame = convert.bars(list(rows or []))
-        seconds = int(self.pool.main.parse_timeframe(timeframe))
-        now = pd.Timestamp(datetime.now(UTC))
-        return frame[frame.index + pd.Timedelta(seconds=seconds) <= now]
+        step = timeframe_ms(timeframe)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        count = limit if limit is not None else DEFAULT_OHLCV_BARS
+        if since is not None:  # a window of ``count`` bars: ccxt pages back from its end
+            start_ms = int(since.timestamp() * 1000)
+            end_ms = min(now_ms, start_ms + count * step)
+        else:
+            end_ms = now_ms
+            start_ms = (now_ms // step - count) * step
+        ts, values = self.public().candles(symbol, timeframe, start_ms, end_ms)
+        complete = ts + step <= now_ms
+        rows = [[int(t), *v] for t, v in zip(ts[complete], values[complete], strict=True)]
+        frame = convert.bars(rows)
+        return frame.iloc[:count] if since is not None else frame.iloc[-count:]
+
+    def public(self) -> PublicMarketData:
+        """Return the public-data client of this venue (built on first use)."""
+        with self._prepare_lock:
+            if self._public is None:
+                self._public = PublicMarketData(
+                    self.config.venue,
+                    self.market_type,
+                    api_url=self.config.api_url,
+                    timeout_ms=self.config.timeout_ms,
+                    policy=self.policy,
+                )
+            return self._public
 
     # ---- helpers ---------------------------------------------------------------------
 
@@ -315,6 +352,8 @@ class CcxtGateway:
         """Stop the worker threads and close HTTP sessions."""
         self._executor.shutdown(wait=True)
         self.pool.close()
+        if self._public is not None:
+            self._public.close()
 
 
 def _replace(request: OrderRequest, **changes: Any) -> OrderRequest:

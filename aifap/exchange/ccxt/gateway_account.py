@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
@@ -23,6 +23,8 @@ from aifap.exchange.gateway import Balance, FundingPayment
 from aifap.exchange.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
 _COIN_KEYS = ("marginCoin", "coin", "asset")
@@ -242,6 +244,6 @@ def _find_upnl(info: Any, quote: str) -> Decimal | None:
     return None
 
 
-def _named(fn: Any, name: str) -> Any:
+def _named(fn: Callable[[], T], name: str) -> Callable[[], T]:
     fn.__qualname__ = name
     return fn

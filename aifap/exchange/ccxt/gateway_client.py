@@ -7,9 +7,11 @@ and the secret redaction of log records (ccxt logs request headers at DEBUG).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 import ccxt
@@ -128,6 +130,26 @@ class ClientPool:
         self._install(client)
         self._local.client = client
         return client
+
+    def warm(self, executor: Executor, workers: int) -> None:
+        """Give each of the executor's ``workers`` threads its client now, not mid-batch.
+
+        Building a client copies the loaded markets (thousands on a real venue); done
+        here, from ``prepare``, the first batch's requests all leave at once. The
+        tasks wait on a barrier, so each runs on a different thread.
+        """
+        if not self.main.markets:
+            return
+        barrier = threading.Barrier(workers)
+
+        def build() -> None:
+            self.client()
+            # fewer threads than workers: the barrier breaks, the rest warm on first use
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5.0)
+
+        for future in [executor.submit(build) for _ in range(workers)]:
+            future.result()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a ccxt method on this thread's client; raise AIFAP errors, redacted.

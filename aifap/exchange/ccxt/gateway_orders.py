@@ -8,9 +8,9 @@ response was lost is found instead of being placed twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from aifap.core.errors import GatewayError, OrderRejectedError
 from aifap.core.markets import MarketSpec, MarketType
@@ -21,6 +21,8 @@ from aifap.exchange.ccxt.symbols import to_unified
 from aifap.exchange.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class OrderDesk:
@@ -261,6 +263,6 @@ def _with(order: Order, **changes: Any) -> Order:
     return replace(order, **changes)
 
 
-def _named(fn: Any, name: str) -> Any:
+def _named(fn: Callable[[], T], name: str) -> Callable[[], T]:
     fn.__qualname__ = name
     return fn

@@ -72,11 +72,16 @@ class BitgetEmulator:
     ) -> None:
         listed = list(markets)
         if taker_fee is not None or maker_fee is not None:
-            listed = [replace(m, taker_fee=m.taker_fee if taker_fee is None
-                              else Decimal(str(taker_fee)),
-                              maker_fee=m.maker_fee if maker_fee is None
-                              else Decimal(str(maker_fee)))
-                      if m.is_futures else m for m in listed]
+            listed = [
+                replace(
+                    m,
+                    taker_fee=m.taker_fee if taker_fee is None else Decimal(str(taker_fee)),
+                    maker_fee=m.maker_fee if maker_fee is None else Decimal(str(maker_fee)),
+                )
+                if m.is_futures
+                else m
+                for m in listed
+            ]
         self.markets = MarketBook(listed)
         if bars is None:
             bars = SyntheticBars(

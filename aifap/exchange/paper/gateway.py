@@ -2,8 +2,11 @@
 
 Fills come from the core ``FillModel`` exactly as in the backtester: a market order
 placed at ``now`` fills at the open of the first bar opening at or after ``now``
-(the backtester's "next bar"), SL/TP trigger intrabar (``stop_trigger``), funding
-settles every 8 h at the bar's close. The clock is injected (the live runner drives a
+(the backtester's "next bar"), SL/TP trigger intrabar (``stop_trigger``), and the
+funding settling at ``S`` (every 8 h) is booked at the close of the first bar closing
+at or after ``S`` (the 07:59 bar for 08:00), after that bar's fills and stops and
+before the orders filling at the 08:00 open: the backtester's within-bar order (see
+``aifap.exchange.paper.simulate``). The clock is injected (the live runner drives a
 replay clock); every call first advances the book to ``clock()`` over the completed
 bars of the ``BarSource``. A client id seen before returns the existing order.
 """

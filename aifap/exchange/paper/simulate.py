@@ -1,9 +1,17 @@
 """Advance a paper account over completed bars: pending fills, SL/TP, funding.
 
-Per bar time, in order: funding settles (every 8 h, at the bar's close), orders
-placed at or before the bar's open fill at that open, then SL/TP are checked on
-the bar's range. Everything booked in one call is written in one transaction, so a
-crash never leaves half an advance recorded.
+The within-bar order is the backtester's (``aifap.backtest.engine``), so paper and
+backtest book the same fills and fees on the same bars. Per bar time ``t``, in order:
+
+1. orders placed at or before ``t`` fill at the bar's open;
+2. SL/TP are checked on the bar's range;
+3. funding settling at ``S`` (every 8 h) is booked on the first bar whose close time
+   ``t + step`` is at or after ``S`` (the 07:59 bar for 08:00 on 1m bars), at that
+   bar's close, on the positions held then; it is recorded at ``S``.
+
+So a settlement at 08:00 sees the book after the 07:59 bar and before the orders that
+fill at the 08:00 open. Everything booked in one call is written in one transaction,
+so a crash never leaves half an advance recorded.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ def advance(gw: PaperGateway) -> None:
     funding: list[PaperFunding] = []
     order_updates: list[tuple[int, dict[str, object]]] = []
     waiting = list(pending)
+    futures = gw.market_type.value == "futures"
+    booked_until: int | None = start_ms or None  # settlements up to here are booked
     for t in times:
         when = from_ms(t)
         rows = {
@@ -65,9 +75,6 @@ def advance(gw: PaperGateway) -> None:
             for s, f in frames.items()
             if pd.Timestamp(t, unit="ms", tz="UTC") in f.index
         }
-        if t % FUNDING_MS == 0 and gw.market_type.value == "futures":
-            for symbol, bar in rows.items():
-                _settle(gw, symbol, t, _px(bar["close"]), funding)
         for order in [o for o in waiting if o.created_ms <= t and o.symbol in rows]:
             waiting.remove(order)
             outcome = _fill(gw, order, _px(rows[order.symbol]["open"]), when)
@@ -94,8 +101,31 @@ def advance(gw: PaperGateway) -> None:
             hit = _stop(gw, symbol, bar, when)
             if hit is not None:
                 fills.append((hit, None, None, None))
-        last_complete = max(last_complete, t + step)
+        close_ms = t + step
+        if futures:
+            lower = t if booked_until is None else booked_until
+            for settle_ms in _settlements(lower, close_ms):
+                for symbol in sorted(gw.ledger.positions):
+                    mark = _close_at(frames.get(symbol), t)
+                    if mark is not None:
+                        _settle(gw, symbol, settle_ms, mark, funding)
+        booked_until = max(booked_until or 0, close_ms)
+        last_complete = max(last_complete, close_ms)
     _persist(gw, fills, funding, order_updates, last_complete)
+
+
+def _settlements(after_ms: int, until_ms: int) -> range:
+    """Return the funding times ``S`` with ``after_ms < S <= until_ms``."""
+    first = (after_ms // FUNDING_MS + 1) * FUNDING_MS
+    return range(first, until_ms + 1, FUNDING_MS)
+
+
+def _close_at(frame: pd.DataFrame | None, t: int) -> Decimal | None:
+    """Return the close of the last bar opening at or before ``t`` (a hole: the one before)."""
+    if frame is None or frame.empty:
+        return None
+    upto = frame[frame.index <= pd.Timestamp(t, unit="ms", tz="UTC")]
+    return None if upto.empty else _px(upto["close"].iloc[-1])
 
 
 def _settle(gw: PaperGateway, symbol: str, t: int, mark: Decimal, out: list[PaperFunding]) -> None:

@@ -265,3 +265,21 @@ def test_exchange_down_after_executing_leaves_one_order_found_on_the_next_call(
     assert len(emu.ledger("gw-key").orders) == 1  # found, not placed twice
     assert len(emu.request_log.records(PLACE_ORDER)) == 1
     gateway.close()
+
+
+def test_ohlcv_reads_complete_bars_through_the_public_data_client(
+    make_emulator: Callable[..., BitgetEmulator], emulator_clock: ManualClock,
+) -> None:
+    emu = make_emulator()
+    emulator_clock.advance(timedelta(hours=3))
+    gateway = _gateway(emu)
+    since = emulator_clock.now - timedelta(hours=2)
+    bars = gateway.ohlcv("BTCUSDT", "1m", since=since, limit=30)
+    assert len(bars) == 30
+    assert bars.index[0] == since
+    assert bars.index.is_monotonic_increasing
+    assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
+    assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
+    paths = {r.path for r in emu.request_log.records("/api/v2/mix/market/*")}
+    assert paths & {"/api/v2/mix/market/candles", "/api/v2/mix/market/history-candles"}
+    gateway.close()

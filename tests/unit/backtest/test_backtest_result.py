@@ -120,3 +120,11 @@ def test_tear_sheet_html(result, tmp_path):
 def test_bad_arguments_are_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         aifap.backtest(momentum, {}, **kwargs)
+
+
+def test_progress_bar_runs_without_warnings(capsys):
+    from aifap.data.synthetic import SyntheticMarket
+
+    market = SyntheticMarket(["BTCUSDT"], days=1)
+    aifap.backtest(lambda c, k: {"BTCUSDT": 0.5}, market, rebalance_every="1h", progress=True)
+    assert "backtest" in capsys.readouterr().err

@@ -1,0 +1,42 @@
+"""The launcher registry: where a promoted session runs.
+
+``launchers.get("local")`` starts the live notebook as a detached local process;
+the Kubernetes launcher (the deploy issue) registers ``"kubernetes"`` with the same
+interface. Third parties register through the ``aifap.launchers`` entry-point group.
+
+A registered item is a factory called with keyword options and returning a
+:class:`~aifap.deploy.base.Launcher`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aifap.deploy.base import Launcher, SessionHandle, SessionStatus
+from aifap.deploy.local import LocalLauncher, LocalSessionHandle
+from aifap.registry import Registry
+
+__all__ = [
+    "Launcher",
+    "LocalLauncher",
+    "LocalSessionHandle",
+    "SessionHandle",
+    "SessionStatus",
+    "get_launcher",
+    "launchers",
+]
+
+launchers: Registry[Callable[..., Launcher]] = Registry("aifap.launchers")
+launchers.register("local", LocalLauncher)
+
+
+def get_launcher(launcher: str | Launcher, **options: Any) -> Launcher:
+    """Return ``launcher`` itself, or a new one of the registered name with ``options``.
+
+    Raises:
+        UnknownPluginError: no launcher is registered under the name (the known ones are listed).
+    """
+    if isinstance(launcher, str):
+        return launchers.get(launcher)(**options)
+    return launcher

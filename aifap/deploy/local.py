@@ -1,0 +1,221 @@
+"""The local launcher: the live notebook under the papermill runner, as a detached process.
+
+The runner (``python -m aifap.notebook.papermill_run CONFIG``) starts in its own
+session, so it outlives the notebook or shell that launched it; its messages go to
+``<workdir>/runner.log``, the session's to ``<workdir>/session.log``. The handle reads
+the runner's ``runner.json`` and the session's ``heartbeat.json`` to tell the state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from aifap.deploy.base import SessionStatus
+from aifap.live.heartbeat import heartbeat_age, read_heartbeat
+from aifap.live.logs import LOG_NAME
+
+RUNNER_LOG = "runner.log"
+RUNNER_STATE = "runner.json"
+
+
+def _tail(path: Path, n: int) -> list[str]:
+    if n <= 0 or not path.exists():
+        return []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        return handle.read().splitlines()[-n:]
+
+
+class LocalSessionHandle:
+    """A session run by a local runner process.
+
+    Args:
+        session_id: the session.
+        workdir: its working directory.
+        runner_pid: the runner's pid.
+        process: the runner's ``Popen`` when this process launched it (reaps it).
+        launched_at: wall time of the launch (older heartbeats are ignored).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        workdir: Path,
+        runner_pid: int,
+        process: subprocess.Popen[bytes] | None = None,
+        launched_at: float | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.workdir = Path(workdir)
+        self.runner_pid = runner_pid
+        self._process = process
+        self._launched_at = time.time() if launched_at is None else launched_at
+
+    @classmethod
+    def attach(cls, session_id: str, workdir: Path) -> LocalSessionHandle:
+        """Return a handle on a session launched earlier (from its ``runner.json``)."""
+        from aifap.notebook.papermill_run import read_runner_state
+
+        state = read_runner_state(Path(workdir)) or {}
+        if not state.get("pid"):
+            raise FileNotFoundError(
+                f"{Path(workdir) / RUNNER_STATE} must exist with the runner's pid, it does not"
+            )
+        return cls(
+            session_id,
+            Path(workdir),
+            int(state["pid"]),
+            launched_at=state.get("started_wall_ms", 0) / 1000,
+        )
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """Return None: the dashboards do not exist yet."""
+        return None
+
+    @property
+    def output_notebook(self) -> Path:
+        """Return the executed live notebook's path."""
+        from aifap.notebook.papermill_run import OUTPUT_NAME
+
+        return self.workdir / OUTPUT_NAME
+
+    def _runner_alive(self) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        try:
+            proc = psutil.Process(self.runner_pid)
+            return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def status(self) -> SessionStatus:
+        """Return the session's current state (see :class:`SessionStatus`)."""
+        from aifap.notebook.papermill_run import read_runner_state
+
+        runner = read_runner_state(self.workdir) or {}
+        if runner.get("started_wall_ms", 0) / 1000 < self._launched_at - 1.0:
+            runner = {}  # left by an earlier run
+        beat = read_heartbeat(self.workdir) or {}
+        if beat.get("wall_ms", 0) / 1000 < self._launched_at - 1.0:
+            beat = {}
+        pids: dict[str, int | None] = {
+            "runner": self.runner_pid,
+            "papermill": runner.get("papermill_pid"),
+            "kernel": runner.get("kernel_pid"),
+            **(beat.get("pids") or {}),
+        }
+        alive = self._runner_alive()
+        state, code, reason = "starting", None, None
+        if runner.get("status") in ("stopped", "failed"):
+            state, code, reason = runner["status"], runner.get("exit_code"), runner.get("reason")
+        elif not alive:
+            code = self._process.returncode if self._process is not None else None
+            state, reason = "dead", f"the runner process exited (code {code}) without a report"
+        elif runner.get("status") == "stopping" or beat.get("status") in ("stopped", "failed"):
+            state = "stopping"
+        elif beat.get("status") == "running":
+            state = "running"
+        return SessionStatus(
+            session_id=self.session_id,
+            state=state,
+            cycle=beat.get("cycle"),
+            sim_time=beat.get("sim_time"),
+            exit_code=code,
+            reason=reason,
+            pids=pids,
+            heartbeat_age=round(heartbeat_age(beat), 1) if beat else None,
+        )
+
+    def logs(self, n: int = 50) -> str:
+        """Return the last ``n`` lines of the session log (the runner's log if there is none)."""
+        lines = _tail(self.workdir / LOG_NAME, n)
+        if not lines:
+            lines = _tail(self.workdir / RUNNER_LOG, n)
+        return "\n".join(lines)
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2) -> SessionStatus:
+        """Wait until the runner exits (or ``timeout`` seconds pass); return the state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._runner_alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(poll)
+        return self.status()
+
+    def stop(self, timeout: float = 60.0) -> SessionStatus:
+        """Stop the session: SIGTERM to the runner, which stops the session cleanly.
+
+        After ``timeout`` seconds the runner and the kernel's process group are killed.
+        """
+        if not self._runner_alive():
+            return self.status()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.runner_pid, signal.SIGTERM)
+        final = self.wait(timeout)
+        if self._runner_alive():
+            from aifap.notebook.papermill_run import read_runner_state
+
+            kernel = (read_runner_state(self.workdir) or {}).get("kernel_pid")
+            for pgid in (kernel, self.runner_pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if pgid and os.getpgid(pgid) == pgid and pgid != os.getpgrp():
+                        os.killpg(pgid, signal.SIGKILL)
+            final = self.wait(10.0)
+        return final
+
+    def __repr__(self) -> str:
+        return f"LocalSessionHandle({self.status()})"
+
+
+class LocalLauncher:
+    """Start sessions as detached local processes (the papermill runner).
+
+    Args:
+        heartbeat_timeout: wall seconds a running session's heartbeat may be old.
+        python: the interpreter that runs the runner (and, through papermill, the kernel).
+    """
+
+    def __init__(self, *, heartbeat_timeout: float = 30.0, python: str = sys.executable) -> None:
+        self.heartbeat_timeout = heartbeat_timeout
+        self.python = python
+
+    def launch(
+        self,
+        config_path: Path,
+        *,
+        workdir: Path,
+        session_id: str,
+        env: dict[str, str] | None = None,
+    ) -> LocalSessionHandle:
+        """Start the runner for ``config_path`` in the background; return its handle."""
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / RUNNER_STATE).unlink(missing_ok=True)
+        command = [
+            self.python,
+            "-m",
+            "aifap.notebook.papermill_run",
+            str(Path(config_path)),
+            "--heartbeat-timeout",
+            str(self.heartbeat_timeout),
+            "--quiet",
+        ]
+        launched = time.time()
+        with (workdir / RUNNER_LOG).open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
+        return LocalSessionHandle(session_id, workdir, process.pid, process, launched)
