@@ -119,6 +119,12 @@ def backtest(
         timeframe=timeframe,
     )
     arrays = loaded.arrays
+    for symbol, spec in loaded.markets.items():
+        if lev > spec.max_leverage:
+            raise ConfigError(
+                f"{symbol}: leverage must be <= the market's maximum {spec.max_leverage}, "
+                f"was {leverage!r}"
+            )
     if step % arrays.step:
         raise ConfigError(
             f"rebalance_every must be a multiple of the base timeframe {arrays.timeframe}, "

@@ -42,7 +42,8 @@ from aifap.core.errors import DataError, GatewayError, RetryExhaustedError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import timeframe_ms
 from aifap.data import reads
-from aifap.data.gaps import forget_empty, record_empty, series_gaps
+from aifap.data.checks import bar_problems
+from aifap.data.gaps import Gap, forget_empty, record_empty, series_gaps
 from aifap.data.locks import DataLock, data_lock
 from aifap.data.series import SeriesKey, ensure_schema, get_series_id
 from aifap.data.store import to_ms
@@ -260,18 +261,43 @@ class _Run:
                 result.new_bars += self._fetch(symbol, sid, a, b, result, bar)
             with self.engine.connect() as conn:
                 gaps = [g for g in series_gaps(conn, sid, self.timeframe) if not g.confirmed_empty]
-            bar.total = total + sum(g.bars for g in gaps)
-            for gap in gaps:
-                got, missing = self._backfill(symbol, sid, gap.start, gap.end, result, bar)
+            windows = self._windows(gaps)
+            bar.total = total + sum((w[-1].end - w[0].start) // step for w in windows)
+            for window in windows:
+                got, missing = self._backfill(symbol, sid, window, result, bar)
                 result.backfilled += got
                 result.missing += missing
+
+    def _windows(self, gaps: list[Gap]) -> list[list[Gap]]:
+        """Group nearby gaps so one request covers several (an illiquid pair has many)."""
+        span = self.client.page_limit * self.step
+        windows: list[list[Gap]] = []
+        for gap in gaps:
+            if windows and gap.end - windows[-1][0].start <= span:
+                windows[-1].append(gap)
+            else:
+                windows.append([gap])
+        return windows
+
+    def _page(self, symbol: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fetch one page; drop (and log) candles that break a bar rule: they stay gaps."""
+        ts, values = self.client.candles(symbol, self.timeframe, start, end)
+        problems = bar_problems(ts, *values.T, step_ms=self.step)
+        if not problems:
+            return ts, values
+        for problem in problems[:5]:
+            log.warning("%s: dropped the candle at %d: %s, was %s", symbol,
+                        int(ts[problem.row]), problem.rule, problem.value)
+        keep = np.ones(len(ts), dtype=bool)
+        keep[[p.row for p in problems]] = False
+        return ts[keep], values[keep]
 
     def _fetch(self, symbol: str, sid: int, a: int, b: int, result: SymbolResult, bar: Any) -> int:
         stored = 0
         cursor = a
         while cursor < b:
             end = min(b, cursor + self.client.page_limit * self.step)
-            ts, values = self.client.candles(symbol, self.timeframe, cursor, end)
+            ts, values = self._page(symbol, cursor, end)
             result.requests += 1
             if len(ts):
                 with self.engine.begin() as conn:
@@ -282,14 +308,15 @@ class _Run:
         return stored
 
     def _backfill(
-        self, symbol: str, sid: int, a: int, b: int, result: SymbolResult, bar: Any
+        self, symbol: str, sid: int, gaps: list[Gap], result: SymbolResult, bar: Any
     ) -> tuple[int, int]:
-        """Ask for a hole again; record what is still empty; return (stored, missing)."""
+        """Ask for holes again; record what is still empty; return (stored, still missing)."""
+        a, b = gaps[0].start, gaps[-1].end
         got: list[np.ndarray] = []
         cursor = a
         while cursor < b:
             end = min(b, cursor + self.client.page_limit * self.step)
-            ts, values = self.client.candles(symbol, self.timeframe, cursor, end)
+            ts, values = self._page(symbol, cursor, end)
             result.requests += 1
             with self.engine.begin() as conn:
                 write_bar_arrays(conn, sid, ts, values)
@@ -298,8 +325,11 @@ class _Run:
             bar.update((end - cursor) // self.step)
             cursor = end
         found = np.unique(np.concatenate(got)) if got else np.empty(0, dtype=np.int64)
-        expected = np.arange(a, b, self.step, dtype=np.int64)
-        missing = expected[~np.isin(expected, found)]
+        expected = np.concatenate(
+            [np.arange(g.start, g.end, self.step, dtype=np.int64) for g in gaps]
+        )
+        arrived = np.isin(expected, found)
+        missing = expected[~arrived]
         runs = np.split(missing, np.flatnonzero(np.diff(missing) != self.step) + 1)
         runs = [run for run in runs if len(run)]
         with self.engine.begin() as conn:
@@ -310,7 +340,7 @@ class _Run:
             log.info(
                 "%s: %d bars in [%d, %d) still empty after asking again", symbol, len(missing), a, b
             )
-        return len(found), len(missing)
+        return int(arrived.sum()), len(missing)
 
     def _funding(self, symbol: str) -> int:
         with self.engine.connect() as conn:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from aifap.core.bars import BAR_COLUMNS
 from aifap.core.errors import DataError
@@ -83,13 +83,13 @@ def export_series(
 
 
 def _export_funding(
-    conn,
+    conn: Connection,
     out: Path,
     suffix: str,
     exchange: str | None,
     market: str | None,
     symbols: Sequence[str] | None,
-) -> list[Path]:  # type: ignore[no-untyped-def]
+) -> list[Path]:
     query = "SELECT exchange, market, symbol, ts, rate FROM funding_rates WHERE 1 = 1"
     params: dict[str, str] = {}
     for name, value in (("exchange", exchange), ("market", market)):

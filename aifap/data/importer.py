@@ -26,6 +26,7 @@ from pathlib import Path
 from aifap.core.errors import DataError
 from aifap.data.files import (
     BarFileInfo,
+    FundingFile,
     parse_bar_filename,
     read_bar_file,
     read_funding_file,
@@ -129,7 +130,7 @@ def import_file(
         log.warning("%s: skipped %s", info.path.name, problem)
     engine = ensure_schema(url)
     with engine.begin() as conn:
-        if info.is_funding:
+        if isinstance(loaded, FundingFile):
             rows = write_funding(conn, exchange, kind, info.symbol, loaded.rates)
             written = rows
         else:

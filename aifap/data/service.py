@@ -78,7 +78,8 @@ def bars_to_arrow(frames: dict[str, pd.DataFrame]) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    payload: bytes = sink.getvalue().to_pybytes()
+    return payload
 
 
 def _bars_json(timeframe: str, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:

@@ -20,8 +20,10 @@ Example::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,8 @@ from aifap.data.frames import default_market, resample_bars
 from aifap.data.series import SeriesKey, ensure_schema, list_series
 from aifap.db import redact_url
 
-TimeLike = datetime | pd.Timestamp | str | None
+TimeLike: TypeAlias = datetime | pd.Timestamp | str | None
+SERIES_TTL_S = 60.0  # how long a symbol's series ids are trusted before looking again
 
 
 def to_ms(value: TimeLike) -> int | None:
@@ -63,7 +66,7 @@ class StoreBarSource:
         self.exchange = exchange
         self.market = market
         self.engine = ensure_schema(url)
-        self._keys: dict[str, dict[str, tuple[int, SeriesKey]]] = {}
+        self._keys: dict[str, tuple[float, dict[str, tuple[int, SeriesKey]]]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -82,8 +85,8 @@ class StoreBarSource:
     def _series(self, conn: Connection, symbol: str) -> dict[str, tuple[int, SeriesKey]]:
         with self._lock:
             cached = self._keys.get(symbol)
-        if cached is not None:
-            return cached
+        if cached is not None and time.monotonic() - cached[0] < SERIES_TTL_S:
+            return cached[1]
         found = list_series(conn, exchange=self.exchange, market=self.market, symbol=symbol)
         venues = sorted({(key.exchange, key.market) for _, key in found})
         if not found:
@@ -97,7 +100,7 @@ class StoreBarSource:
             )
         by_tf = {key.timeframe: (sid, key) for sid, key in found}
         with self._lock:
-            self._keys[symbol] = by_tf
+            self._keys[symbol] = (time.monotonic(), by_tf)
         return by_tf
 
     def _symbols(self, conn: Connection) -> list[str]:

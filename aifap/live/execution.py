@@ -106,7 +106,12 @@ class Executor:
         log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders), len(batches))
 
     def _place(self, batch: list[OrderRequest]) -> list[Order]:
-        """Send a batch; if the gateway refuses it whole, send one by one to find the culprit."""
+        """Send a batch; if the gateway refuses it whole, send one by one to find the culprit.
+
+        Exchange rejections come back per order (status ``REJECTED``); only input the
+        ccxt gateway refuses before sending anything (amount below the minimum at the
+        current price, unknown symbol) fails the whole batch, so nothing was sent yet.
+        """
         try:
             return self.gateway.place_orders(batch)
         except OrderRejectedError as exc:

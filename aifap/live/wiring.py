@@ -58,6 +58,8 @@ def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) ->
 
 
 def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) -> Gateway:
+    """Return the session's paper account; every process may hold one (see ``PaperGateway``)."""
+    from aifap.core.timeframes import parse_duration
     from aifap.exchange.paper import PaperGateway
 
     markets_of = getattr(bars, "markets", None)
@@ -66,11 +68,7 @@ def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) 
             f"bar_source: a paper session needs market specs from its bar "
             f"source, {config.bar_source!r} has none"
         )
-    from aifap.live.paper_shared import SharedPaperGateway
-
-    workdir = config.working_directory
-    workdir.mkdir(parents=True, exist_ok=True)
-    inner = PaperGateway(
+    return PaperGateway(
         markets_of(),
         bars,
         url=config.results_url(),
@@ -80,8 +78,8 @@ def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) 
         market_type=config.market,
         clock=clock.now,
         timeframe=config.bar_timeframe,
+        late_bars=parse_duration(config.bar_max_age),
     )
-    return SharedPaperGateway(inner, workdir / ".paper.lock")  # type: ignore[return-value]
 
 
 def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, MarketSpec]:

@@ -37,7 +37,8 @@ FRAMES = {"AAAUSDT": bars(seed=1), "BBBUSDT": bars(seed=2, price=10)}
 def make(request):
     """Build a context over the same bars through either history provider."""
 
-    def build(frames=FRAMES, now=T0 + pd.Timedelta(minutes=300)):
+    def build(frames=FRAMES, now=None):
+        now = T0 + pd.Timedelta(minutes=300) if now is None else now
         if request.param == "arrays":
             return Context(BarArrays.from_frames(frames, "1m"), now=now)
         from aifap.data.frames import FrameBarSource

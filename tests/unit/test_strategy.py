@@ -76,7 +76,7 @@ def test_time_limit():
         time.sleep(0.5)
         return {}
 
-    with pytest.raises(StrategyTimeoutError, match="strategy must return within 0.05 s at bar 7"):
+    with pytest.raises(StrategyTimeoutError, match=r"strategy must return within 0\.05 s at bar 7"):
         call_strategy(slow, None, {}, bar=7, timeout=0.05)
     assert call_strategy(lambda c, k: {"x": 1}, None, {}, timeout=5) == {"x": 1}
 

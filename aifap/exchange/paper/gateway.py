@@ -7,16 +7,24 @@ funding settling at ``S`` (every 8 h) is booked at the close of the first bar cl
 at or after ``S`` (the 07:59 bar for 08:00), after that bar's fills and stops and
 before the orders filling at the 08:00 open: the backtester's within-bar order (see
 ``aifap.exchange.paper.simulate``). The clock is injected (the live runner drives a
-replay clock); every call first advances the book to ``clock()`` over the completed
-bars of the ``BarSource``. A client id seen before returns the existing order.
+replay clock); every call first advances the book to ``clock()`` over the bars the
+``BarSource`` has (a bar that is late is waited for up to ``late_bars``). A client id
+seen before returns the existing order.
+
+Several processes may share one account: the database is the source of truth, every
+public call is one transaction under the account's lock (``aifap.exchange.paper.tx``)
+and each process's in-memory ledger is reloaded, incrementally, only when another
+process changed the book (``aifap.exchange.paper.book``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -26,12 +34,14 @@ from sqlalchemy.orm import Session
 from aifap.core.bars import BarSource
 from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.fills import FillModel
+from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
 from aifap.core.portfolio import Position
 from aifap.db import database_url, make_engine, migrate
 from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
 from aifap.exchange.paper import state
+from aifap.exchange.paper.book import PaperBook
 from aifap.exchange.paper.models import (
     PaperAccount,
     PaperFill,
@@ -40,6 +50,7 @@ from aifap.exchange.paper.models import (
     PaperStops,
     epoch_ms,
 )
+from aifap.exchange.paper.tx import PaperTx, locked
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +64,7 @@ def _px(value: float) -> Decimal:
 
 
 class PaperGateway:
-    """A simulated account whose state survives restarts.
+    """A simulated account whose state survives restarts and is shared by processes.
 
     Args:
         markets: the tradable markets by compact symbol.
@@ -66,6 +77,8 @@ class PaperGateway:
         fill_model: the fill model (pass the backtester's instance).
         clock: returns the current UTC time.
         timeframe: the bar timeframe used for fills and triggers.
+        late_bars: how long a missing bar is waited for before it counts as a hole
+            (live paper trading over a store that is still being filled).
     """
 
     def __init__(
@@ -81,6 +94,7 @@ class PaperGateway:
         fill_model: FillModel | None = None,
         clock: Callable[[], datetime] = _utcnow,
         timeframe: str = "1m",
+        late_bars: timedelta = timedelta(minutes=5),
     ) -> None:
         self.name = "paper"
         self.market_type = market_type
@@ -94,17 +108,34 @@ class PaperGateway:
         self.fill_model = fill_model or FillModel()
         self.clock = clock
         self.timeframe = timeframe
+        self.late_bars = late_bars
         self.url = url or database_url("platform")
         migrate(self.url)
         self.engine: Engine = make_engine(self.url)
         self.account: PaperAccount = state.open_account(
             self.engine, account, market_type, to_decimal(capital), to_decimal(leverage)
         )
-        self.ledger = state.replay(self.engine, self.account, self._markets)
+        self.book = PaperBook(
+            self.account.name, self.account.capital, self.account.leverage, self._markets
+        )
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"PaperGateway({self.account.name} {self.market_type})"
+
+    @property
+    def ledger(self) -> Ledger:
+        """The account's ledger as this process last loaded it (read it inside a call)."""
+        return self.book.ledger
+
+    @contextmanager
+    def _call(self) -> Iterator[PaperTx]:
+        """Run one public call: locked, ledger synced, book advanced to ``clock()``."""
+        from aifap.exchange.paper.simulate import advance
+
+        with self._lock, locked(self.engine, self.book) as tx:
+            advance(self, tx)
+            yield tx
 
     # ---- reads -----------------------------------------------------------------------
 
@@ -114,8 +145,7 @@ class PaperGateway:
 
     def balance(self) -> Balance:
         """Return the wallet balance (capital + realized PnL − fees − funding)."""
-        with self._lock:
-            self.advance()
+        with self._call():
             marks = self._marks(list(self.ledger.positions))
             margin = sum(
                 (p.margin for p in self.ledger.portfolio(marks).positions.values()), Decimal(0)
@@ -126,54 +156,46 @@ class PaperGateway:
 
     def positions(self) -> list[Position]:
         """Return open positions marked at the last close."""
-        with self._lock:
-            self.advance()
+        with self._call():
             marks = self._marks(list(self.ledger.positions))
             return sorted(self.ledger.portfolio(marks).positions.values(), key=lambda p: p.symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Return orders waiting for their fill bar."""
-        with self._lock:
-            self.advance()
-            return [state.order_of(r) for r in self._pending() if symbol in (None, r.symbol)]
+        with self._call() as tx:
+            return [
+                state.order_of(r) for r in self._pending(tx.session) if symbol in (None, r.symbol)
+            ]
 
     def fetch_order(self, client_id: str, symbol: str) -> Order | None:
         """Return the order with ``client_id``, or None."""
-        with self._lock:
-            self.advance()
-            with Session(self.engine) as session:
-                row = self._order_row(session, client_id)
-                return None if row is None else state.order_of(row)
+        with self._call() as tx:
+            row = self._order_row(tx.session, client_id)
+            return None if row is None else state.order_of(row)
 
     def fills(self, since: datetime, symbols: Sequence[str] | None = None) -> list[Fill]:
         """Return executions at or after ``since``, oldest first."""
-        with self._lock:
-            self.advance()
-            with Session(self.engine) as session:
-                rows = session.scalars(
-                    select(PaperFill)
-                    .where(
-                        PaperFill.account == self.account.name, PaperFill.ts_ms >= epoch_ms(since)
-                    )
-                    .order_by(PaperFill.ts_ms, PaperFill.seq)
-                ).all()
+        with self._call() as tx:
+            rows = tx.session.scalars(
+                select(PaperFill)
+                .where(PaperFill.account == self.account.name, PaperFill.ts_ms >= epoch_ms(since))
+                .order_by(PaperFill.ts_ms, PaperFill.seq)
+            ).all()
             return [state.fill_of(r) for r in rows if symbols is None or r.symbol in symbols]
 
     def funding(
         self, since: datetime, symbols: Sequence[str] | None = None
     ) -> list[FundingPayment]:
         """Return funding settlements at or after ``since``, oldest first."""
-        with self._lock:
-            self.advance()
-            with Session(self.engine) as session:
-                rows = session.scalars(
-                    select(PaperFunding)
-                    .where(
-                        PaperFunding.account == self.account.name,
-                        PaperFunding.ts_ms >= epoch_ms(since),
-                    )
-                    .order_by(PaperFunding.ts_ms, PaperFunding.seq)
-                ).all()
+        with self._call() as tx:
+            rows = tx.session.scalars(
+                select(PaperFunding)
+                .where(
+                    PaperFunding.account == self.account.name,
+                    PaperFunding.ts_ms >= epoch_ms(since),
+                )
+                .order_by(PaperFunding.ts_ms, PaperFunding.seq)
+            ).all()
             return [state.funding_of(r) for r in rows if symbols is None or r.symbol in symbols]
 
     def ohlcv(
@@ -191,36 +213,29 @@ class PaperGateway:
     # ---- orders ----------------------------------------------------------------------
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
-        """Record up to 5 orders; they fill at the next bar's open (see the module doc)."""
+        """Record up to 5 orders; they fill at the next bar's open (see the module doc).
+
+        An order that cannot be placed (unknown symbol, amount below the market's
+        minimum, SL/TP on spot) comes back ``REJECTED`` with the reason and is not
+        recorded; the others of the batch are placed.
+        """
         if len(batch) > BATCH_SIZE:
             raise ValueError(f"batch must hold at most {BATCH_SIZE} orders, was {len(batch)}")
-        with self._lock:
-            self.advance()
+        with self._call() as tx:
             now_ms = epoch_ms(self.clock())
-            checked = [self._check(r) for r in batch]
             result: list[Order] = []
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                for request in checked:
-                    row = self._order_row(session, request.client_id)
-                    if row is None:
-                        row = PaperOrder(
-                            account=self.account.name,
-                            client_id=request.client_id,
-                            symbol=request.symbol,
-                            side=request.side.value,
-                            amount=request.amount,
-                            status=OrderStatus.OPEN.value,
-                            filled=Decimal(0),
-                            average_price=None,
-                            reduce_only=request.reduce_only,
-                            take_profit=request.take_profit,
-                            stop_loss=request.stop_loss,
-                            created_ms=now_ms,
-                            reason=None,
-                        )
-                        session.add(row)
-                        session.flush()
-                    result.append(state.order_of(row))
+            for request in batch:
+                row = self._order_row(tx.session, request.client_id)
+                if row is None:
+                    try:
+                        checked = self._check(request)
+                    except OrderRejectedError as exc:
+                        result.append(_rejected(request, str(exc)))
+                        continue
+                    row = _new_order(self.account.name, checked, now_ms)
+                    tx.session.add(row)
+                    tx.session.flush()
+                result.append(state.order_of(row))
             return result
 
     def _check(self, request: OrderRequest) -> OrderRequest:
@@ -234,23 +249,26 @@ class PaperGateway:
             reason = spec.below_minimum(amount, price)
             if reason is not None:
                 raise OrderRejectedError(f"{request.symbol}: {reason}")
-        if amount != request.amount:
-            from dataclasses import replace
-
-            request = replace(request, amount=amount)
-        return request
+        elif amount <= 0:
+            raise OrderRejectedError(
+                f"{request.symbol}: amount must round to > 0 at step {spec.amount_step}, "
+                f"was {request.amount}"
+            )
+        return request if amount == request.amount else replace(request, amount=amount)
 
     def cancel(
         self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
     ) -> None:
         """Cancel a pending order by client id or ``paper-<id>``."""
-        with self._lock, Session(self.engine) as session, session.begin():
+        if client_id is None and order_id is None:
+            raise ValueError("cancel needs client_id or order_id, was neither")
+        with self._call() as tx:
             condition = (
                 PaperOrder.client_id == client_id
                 if client_id is not None
                 else PaperOrder.id == int(str(order_id).removeprefix("paper-"))
             )
-            session.execute(
+            tx.session.execute(
                 update(PaperOrder)
                 .where(
                     PaperOrder.account == self.account.name,
@@ -268,28 +286,18 @@ class PaperGateway:
         spec = self._spec(symbol)
         if not spec.is_futures:
             raise OrderRejectedError(f"{symbol}: SL/TP must be on a futures position, was spot")
-        with self._lock:
-            self.advance()
-            with Session(self.engine) as session, session.begin():
-                last = (
-                    session.scalar(
-                        select(PaperFill.seq)
-                        .where(PaperFill.account == self.account.name)
-                        .order_by(PaperFill.seq.desc())
-                        .limit(1)
-                    )
-                    or 0
+        with self._call() as tx:
+            tx.session.merge(
+                PaperStops(
+                    account=self.account.name,
+                    symbol=symbol,
+                    after_fill_seq=self.book.last_fill_seq,
+                    take_profit=take_profit,
+                    stop_loss=stop_loss,
                 )
-                session.merge(
-                    PaperStops(
-                        account=self.account.name,
-                        symbol=symbol,
-                        after_fill_seq=last,
-                        take_profit=take_profit,
-                        stop_loss=stop_loss,
-                    )
-                )
+            )
             self.ledger.set_stops(symbol, take_profit, stop_loss)
+            tx.changed()
 
     def close(self) -> None:
         """Nothing to release (the engine is shared per URL)."""
@@ -298,22 +306,20 @@ class PaperGateway:
 
     def advance(self) -> None:
         """Carry the book to ``clock()``: pending fills, SL/TP triggers, funding."""
-        from aifap.exchange.paper.simulate import advance
+        with self._call():
+            pass
 
-        advance(self)
-
-    def _pending(self) -> list[PaperOrder]:
-        with Session(self.engine) as session:
-            return list(
-                session.scalars(
-                    select(PaperOrder)
-                    .where(
-                        PaperOrder.account == self.account.name,
-                        PaperOrder.status == OrderStatus.OPEN.value,
-                    )
-                    .order_by(PaperOrder.id)
-                ).all()
-            )
+    def _pending(self, session: Session) -> list[PaperOrder]:
+        return list(
+            session.scalars(
+                select(PaperOrder)
+                .where(
+                    PaperOrder.account == self.account.name,
+                    PaperOrder.status == OrderStatus.OPEN.value,
+                )
+                .order_by(PaperOrder.id)
+            ).all()
+        )
 
     def _order_row(self, session: Session, client_id: str) -> PaperOrder | None:
         return session.scalar(
@@ -338,6 +344,38 @@ class PaperGateway:
             if len(frame):
                 marks[symbol] = _px(frame["close"].iloc[-1])
         return marks
+
+
+def _new_order(account: str, request: OrderRequest, now_ms: int) -> PaperOrder:
+    return PaperOrder(
+        account=account,
+        client_id=request.client_id,
+        symbol=request.symbol,
+        side=request.side.value,
+        amount=request.amount,
+        status=OrderStatus.OPEN.value,
+        filled=Decimal(0),
+        average_price=None,
+        reduce_only=request.reduce_only,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
+        created_ms=now_ms,
+        reason=None,
+    )
+
+
+def _rejected(request: OrderRequest, reason: str) -> Order:
+    return Order(
+        client_id=request.client_id,
+        symbol=request.symbol,
+        side=request.side,
+        amount=request.amount,
+        status=OrderStatus.REJECTED,
+        reduce_only=request.reduce_only,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
+        reason=reason,
+    )
 
 
 gateways.register("paper", PaperGateway)

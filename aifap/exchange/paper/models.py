@@ -45,7 +45,12 @@ Amount = DecimalText
 
 
 class PaperAccount(Base):
-    """One paper account (a session's trading account)."""
+    """One paper account (a session's trading account).
+
+    ``processed_until_ms``: bars opening before it are booked. ``version`` counts the
+    changes to the account's book (fills, funding, stops); every process keeps its
+    in-memory ledger keyed by it and reloads (incrementally) only when it moved.
+    """
 
     __tablename__ = "paper_accounts"
 
@@ -54,6 +59,7 @@ class PaperAccount(Base):
     capital: Mapped[Decimal] = mapped_column(Amount())
     leverage: Mapped[Decimal] = mapped_column(Amount())
     processed_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)  # +1 on every change
 
 
 class PaperOrder(Base):

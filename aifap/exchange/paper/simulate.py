@@ -10,8 +10,13 @@ backtest book the same fills and fees on the same bars. Per bar time ``t``, in o
    bar's close, on the positions held then; it is recorded at ``S``.
 
 So a settlement at 08:00 sees the book after the 07:59 bar and before the orders that
-fill at the 08:00 open. Everything booked in one call is written in one transaction,
-so a crash never leaves half an advance recorded.
+fill at the 08:00 open. Everything booked in one call is written in the call's
+transaction, so a crash never leaves half an advance recorded.
+
+Late bars: the book moves only as far as every symbol in play (held or with a pending
+order) has its bars, so a bar that reaches the source after the minute it closed is
+still booked, fills, stops and funding alike; a bar still missing ``late_bars`` after
+its close counts as a hole (as in the backtester).
 """
 
 from __future__ import annotations
@@ -21,15 +26,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from aifap.core.errors import OrderRejectedError
 from aifap.core.orders import Fill, OrderRequest, OrderStatus, Side
-from aifap.exchange.paper.models import PaperAccount, PaperFill, PaperFunding, PaperOrder, epoch_ms
+from aifap.exchange.paper.models import PaperFill, PaperFunding, PaperOrder, epoch_ms
 from aifap.exchange.paper.state import from_ms
 
 if TYPE_CHECKING:
     from aifap.exchange.paper.gateway import PaperGateway
+    from aifap.exchange.paper.tx import PaperTx
 
 FUNDING_MS = 8 * 3600 * 1000
 
@@ -47,21 +52,32 @@ def _timeframe_ms(timeframe: str) -> int:
     )
 
 
-def advance(gw: PaperGateway) -> None:
-    """Book everything that happened between the last advance and ``gw.clock()``."""
-    now = gw.clock()
+def advance(gw: PaperGateway, tx: PaperTx) -> None:
+    """Book everything that happened between the last advance and ``gw.clock()``.
+
+    Runs inside the call's locked transaction ``tx``; books only up to the bars the
+    source has (see :func:`_cutoff`), so a bar that arrives late is still booked.
+    """
+    now_ms = epoch_ms(gw.clock())
     step = _timeframe_ms(gw.timeframe)
-    start_ms = gw.account.processed_until_ms
-    pending = gw._pending()
+    start_ms = tx.account.processed_until_ms
+    pending = gw._pending(tx.session)
     symbols = sorted({o.symbol for o in pending} | set(gw.ledger.positions))
     frames: dict[str, pd.DataFrame] = {}
     for symbol in symbols:
         frame = gw.bars.bars(
-            symbol, gw.timeframe, start=from_ms(start_ms) if start_ms else None, end=now
+            symbol, gw.timeframe, start=from_ms(start_ms) if start_ms else None, end=from_ms(now_ms)
         )
         frames[symbol] = frame[frame.index >= pd.Timestamp(start_ms, unit="ms", tz="UTC")]
-    times = sorted({int(t.value // 1_000_000) for f in frames.values() for t in f.index})
-    last_complete = (epoch_ms(now) // step) * step
+    cutoff = _cutoff(frames, start_ms, now_ms, step, int(gw.late_bars.total_seconds() * 1000))
+    times = sorted(
+        {
+            int(t.value // 1_000_000)
+            for f in frames.values()
+            for t in f.index
+            if t.value // 1_000_000 + step <= cutoff
+        }
+    )
     fills: list[tuple[Fill, PaperOrder | None, Decimal | None, Decimal | None]] = []
     funding: list[PaperFunding] = []
     order_updates: list[tuple[int, dict[str, object]]] = []
@@ -110,8 +126,26 @@ def advance(gw: PaperGateway) -> None:
                     if mark is not None:
                         _settle(gw, symbol, settle_ms, mark, funding)
         booked_until = max(booked_until or 0, close_ms)
-        last_complete = max(last_complete, close_ms)
-    _persist(gw, fills, funding, order_updates, last_complete)
+    _persist(gw, tx, fills, funding, order_updates, max(start_ms, cutoff))
+
+
+def _cutoff(
+    frames: dict[str, pd.DataFrame], start_ms: int, now_ms: int, step: int, late_ms: int
+) -> int:
+    """Return the time up to which every symbol in play has its bars (bars open before it).
+
+    A symbol is complete up to its last bar's close, or up to ``now - late_ms`` (a bar
+    still missing by then is a hole, not late). With no symbol in play nothing can be
+    missed, so the book moves to the current bar.
+    """
+    if not frames:
+        return (now_ms // step) * step
+    hole_before = ((now_ms - late_ms) // step) * step
+    complete = []
+    for frame in frames.values():
+        last_close = int(frame.index[-1].value // 1_000_000) + step if len(frame) else start_ms
+        complete.append(max(last_close, hole_before))
+    return min(complete)
 
 
 def _settlements(after_ms: int, until_ms: int) -> range:
@@ -190,43 +224,41 @@ def _stop(gw: PaperGateway, symbol: str, bar: pd.Series, when: object) -> Fill |
 
 def _persist(
     gw: PaperGateway,
+    tx: PaperTx,
     fills: list[tuple[Fill, PaperOrder | None, Decimal | None, Decimal | None]],
     funding: list[PaperFunding],
     order_updates: list[tuple[int, dict[str, object]]],
     processed_until: int,
 ) -> None:
-    with Session(gw.engine) as session, session.begin():
-        for fill, _order, take_profit, stop_loss in fills:
-            session.add(
-                PaperFill(
-                    account=gw.account.name,
-                    symbol=fill.symbol,
-                    side=fill.side.value,
-                    amount=fill.amount,
-                    price=fill.price,
-                    fee=fill.fee,
-                    ts_ms=epoch_ms(fill.timestamp),
-                    client_id=fill.client_id,
-                    reason=fill.reason.value,
-                    take_profit=take_profit,
-                    stop_loss=stop_loss,
-                )
-            )
-        session.add_all(funding)
-        for order_id, values in order_updates:
-            session.execute(update(PaperOrder).where(PaperOrder.id == order_id).values(**values))
-        session.execute(
-            update(PaperAccount)
-            .where(PaperAccount.name == gw.account.name)
-            .values(processed_until_ms=processed_until)
+    session = tx.session
+    rows = []
+    for fill, _order, take_profit, stop_loss in fills:
+        row = PaperFill(
+            account=gw.account.name,
+            symbol=fill.symbol,
+            side=fill.side.value,
+            amount=fill.amount,
+            price=fill.price,
+            fee=fill.fee,
+            ts_ms=epoch_ms(fill.timestamp),
+            client_id=fill.client_id,
+            reason=fill.reason.value,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
         )
-    gw.account = replace_account(gw.account, processed_until)
-
-
-def replace_account(account: PaperAccount, processed_until: int) -> PaperAccount:
-    """Return ``account`` with its processed-until mark moved (kept detached)."""
-    account.processed_until_ms = processed_until
-    return account
+        session.add(row)
+        rows.append(row)
+    session.add_all(funding)
+    for order_id, values in order_updates:
+        session.execute(update(PaperOrder).where(PaperOrder.id == order_id).values(**values))
+    tx.account.processed_until_ms = processed_until
+    if rows or funding or order_updates:
+        session.flush()
+        for row in rows:
+            gw.book.note_fill(row.symbol, row.seq)
+        for payment in funding:
+            gw.book.note_funding(payment.seq)
+        tx.changed()
 
 
 __all__ = ["advance"]

@@ -1,17 +1,14 @@
-"""Load and save a paper account: the ledger is rebuilt by replaying recorded events."""
+"""Paper account rows and their conversion to the core types (the ledger: ``book``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from aifap.core.ledger import Ledger
-from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.markets import MarketType
 from aifap.core.orders import Fill, FillReason, Order, OrderStatus, Side
 from aifap.exchange.gateway import FundingPayment
 from aifap.exchange.paper.models import (
@@ -19,7 +16,6 @@ from aifap.exchange.paper.models import (
     PaperFill,
     PaperFunding,
     PaperOrder,
-    PaperStops,
 )
 
 
@@ -99,33 +95,3 @@ def open_account(
                 f"was {market_type}"
             )
         return account
-
-
-def replay(engine: Engine, account: PaperAccount, markets: Mapping[str, MarketSpec]) -> Ledger:
-    """Rebuild the ledger of ``account`` from its recorded fills, funding and stops."""
-    ledger = Ledger(account.capital, markets, leverage=account.leverage)
-    with Session(engine) as session:
-        fills = session.scalars(select(PaperFill).where(PaperFill.account == account.name)).all()
-        funding = session.scalars(
-            select(PaperFunding).where(PaperFunding.account == account.name)
-        ).all()
-        stops = session.scalars(select(PaperStops).where(PaperStops.account == account.name)).all()
-    events: list[tuple[int, int, int, Any]] = [(f.ts_ms, 1, f.seq, f) for f in fills]
-    events += [(p.ts_ms, 0, p.seq, p) for p in funding]
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
-    for _, kind, _, row in events:
-        if kind == 1:
-            ledger.apply(fill_of(row), take_profit=row.take_profit, stop_loss=row.stop_loss)
-        else:
-            ledger.apply_funding(row.symbol, row.rate, row.mark)
-    last_seq = max((f.seq for f in fills), default=0)
-    for stop in stops:
-        if stop.after_fill_seq == last_seq or _last_fill_seq(fills, stop.symbol) <= (
-            stop.after_fill_seq
-        ):
-            ledger.set_stops(stop.symbol, stop.take_profit, stop.stop_loss)
-    return ledger
-
-
-def _last_fill_seq(fills: Any, symbol: str) -> int:
-    return max((f.seq for f in fills if f.symbol == symbol), default=0)

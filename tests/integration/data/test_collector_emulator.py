@@ -20,10 +20,11 @@ from aifap.core.markets import MarketType
 from aifap.data.collector import collect
 from aifap.data.gaps import gap_reports
 from aifap.data.locks import data_lock
+from aifap.data.reads import fingerprint
 from aifap.data.series import ensure_schema
 from aifap.data.store import StoreBarSource
 from aifap.exchange.ccxt.market_data import PublicMarketData
-from aifap.exchange.emulator import BitgetEmulator, ManualClock
+from aifap.exchange.emulator import DEFAULT_MARKETS, BitgetEmulator, ManualClock, SyntheticBars
 from aifap.exchange.retry import RetryPolicy
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,9 +34,29 @@ HOLE = [f"2026-01-01T12:0{i}:00Z" for i in range(5)]
 FAST = RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.05, jitter=0.01)
 
 
+class RepeatOnePage:
+    """The emulator's bar provider, sending every candle of one page twice (once)."""
+
+    def __init__(self, page: int = 0) -> None:
+        self.bars = SyntheticBars({m.symbol: float(m.fallback_price) for m in DEFAULT_MARKETS})
+        self.calls = 0
+        self.page = page
+
+    def __call__(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        frame = self.bars(symbol, start, end)
+        self.calls += 1
+        return pd.concat([frame, frame]) if self.calls == self.page else frame
+
+
 @pytest.fixture
-def emulator():
-    with BitgetEmulator(clock=ManualClock(NOW), funding_history_start="2025-12-01") as emu:
+def provider():
+    return RepeatOnePage()
+
+
+@pytest.fixture
+def emulator(provider):
+    with BitgetEmulator(provider, clock=ManualClock(NOW),
+                        funding_history_start="2025-12-01") as emu:
         yield emu
 
 
@@ -58,14 +79,20 @@ def expected_bars(emu: BitgetEmulator, symbol: str) -> pd.DataFrame:
     return pd.DataFrame(values, index=index, columns=["open", "high", "low", "close", "volume"])
 
 
-def test_collector_builds_a_complete_duplicate_free_series_through_faults(db_url, emulator):
+def test_collector_builds_a_complete_duplicate_free_series_through_faults(
+    db_url, emulator, provider
+):
+    provider.page = 3  # the third candle page comes back with every row twice
     emulator.feed.add_holes("BTCUSDT", HOLE)
     emulator.faults.fail_next("rate_limit", 1, path=CANDLES)
     emulator.faults.fail_next("timeout", 1, path=CANDLES, hold_seconds=3)
     first = run(db_url, emulator)
     assert first.ok
     btc = first.results[0]
-    assert (btc.new_bars, btc.missing) == (1440 - 5, 5)
+    # the repeated page answered 200 rows for 200 minutes: half of them twice, the rest
+    # missing, and asked for again at once; the hole stays empty this run
+    assert (btc.new_bars + btc.backfilled, btc.missing) == (1440 - 5, 5)
+    assert btc.backfilled == 100
     faults = {r.fault for r in emulator.request_log.records(CANDLES)}
     assert {"rate_limit", "timeout"} <= faults
 
@@ -75,8 +102,6 @@ def test_collector_builds_a_complete_duplicate_free_series_through_faults(db_url
     second = run(db_url, emulator)
     assert (second.results[0].backfilled, second.results[0].missing) == (5, 0)
     with ensure_schema(db_url).connect() as conn:
-        from aifap.data.reads import fingerprint
-
         before = fingerprint(conn)
     third = run(db_url, emulator, since=SINCE)
     with ensure_schema(db_url).connect() as conn:
@@ -86,7 +111,8 @@ def test_collector_builds_a_complete_duplicate_free_series_through_faults(db_url
     source = StoreBarSource(db_url, exchange="bitget", market="futures")
     for symbol in ("BTCUSDT", "ETHUSDT"):
         got = source.bars(symbol)
-        assert got.index.is_unique and got.index.is_monotonic_increasing
+        assert got.index.is_unique
+        assert got.index.is_monotonic_increasing
         pd.testing.assert_frame_equal(got, expected_bars(emulator, symbol), check_freq=False)
         assert got.index[-1] == pd.Timestamp("2026-01-01 23:59", tz="UTC")
     assert [r.missing for r in gap_reports(db_url)] == [0, 0]
@@ -104,13 +130,15 @@ def test_collector_resumes_from_the_last_stored_bar(db_url, emulator):
 
 
 def test_minutes_confirmed_empty_are_reported_and_not_asked_for_again(db_url, emulator):
-    emulator.feed.add_holes("BTCUSDT", HOLE)
+    scattered = ["2026-01-01T12:10:00Z", "2026-01-01T12:20:00Z", "2026-01-01T14:00:00Z"]
+    emulator.feed.add_holes("BTCUSDT", HOLE + scattered)
+    first = run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
+    assert first.results[0].requests == 8 + 1  # 1440 bars in pages of 200; one for all holes
+    (report,) = gap_reports(db_url)
+    assert (report.missing, report.confirmed_empty) == (8, 0)  # seen empty once: not yet
     run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
     (report,) = gap_reports(db_url)
-    assert (report.missing, report.confirmed_empty) == (5, 0)  # seen empty once: not yet
-    run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
-    (report,) = gap_reports(db_url)
-    assert (report.missing, report.confirmed_empty) == (0, 5)
+    assert (report.missing, report.confirmed_empty) == (0, 8)
     emulator.request_log.clear()
     third = run(db_url, emulator, symbols=["BTCUSDT"], funding=False, since=None)
     assert third.results[0].requests == 0  # nothing new, and the hole is not asked again
@@ -131,9 +159,11 @@ def test_overlapping_runs_leave_the_second_one_skipping(db_url, emulator):
         time.sleep(0.02)
     second = run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
     worker.join(60)
-    assert second.skipped and "another collector run holds the lock" in second.skipped
+    assert second.skipped
+    assert "another collector run holds the lock" in second.skipped
     assert second.results == []
-    assert results["first"].ok and results["first"].results[0].new_bars == 1440
+    assert results["first"].ok
+    assert results["first"].results[0].new_bars == 1440
     with data_lock(ensure_schema(db_url), "collect:bitget:futures:1m") as lock:
         assert lock.acquired  # released by the first run
 

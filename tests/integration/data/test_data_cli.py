@@ -41,3 +41,18 @@ def test_import_exits_one_naming_the_bad_file_and_line(tmp_path):
     assert result.exit_code == 1
     assert "ETHUSDT_1m.csv: line 3: high must be >= max(open, close)" in result.output
     assert "BTCUSDT_1m.csv" in result.output
+
+
+def test_the_market_database_comes_from_the_settings(tmp_path, monkeypatch):
+    from aifap.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'market.db'}"
+    monkeypatch.setenv("AIFAP_MARKET_DATABASE_URL", url)
+    get_settings.cache_clear()
+    (tmp_path / "BTCUSDT_1m.csv").write_text(
+        "timestamp,open,high,low,close,volume\n1767225600000,1,2,0.5,1.5,3\n")
+    result = CliRunner().invoke(app, ["data", "import", str(tmp_path / "BTCUSDT_1m.csv")])
+    assert result.exit_code == 0, result.output
+    from aifap.data.store import StoreBarSource
+
+    assert len(StoreBarSource(url).bars("BTCUSDT")) == 1

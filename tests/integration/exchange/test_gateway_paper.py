@@ -147,10 +147,21 @@ def test_paper_stop_loss_triggers_on_the_bar_range(db_url: str) -> None:
     assert gateway.positions() == []
 
 
-def test_paper_rejects_bad_input_before_recording(db_url: str) -> None:
+def test_paper_returns_bad_orders_rejected_and_places_the_rest(db_url: str) -> None:
     gateway = _gateway(db_url, Clock(START + timedelta(minutes=5)))
+    unknown = OrderRequest("af1-x", "DOGEUSDT", Side.BUY, Decimal(1))
+    tiny = _order(1, Side.BUY, "0.00001")
+    good = _order(2, Side.BUY, "0.01")
+    placed = gateway.place_orders([unknown, tiny, good])
+    assert [o.client_id for o in placed] == [unknown.client_id, tiny.client_id, good.client_id]
+    assert [o.status for o in placed] == [
+        OrderStatus.REJECTED,
+        OrderStatus.REJECTED,
+        OrderStatus.OPEN,
+    ]
+    assert "symbol must be" in (placed[0].reason or "")
+    assert "amount rounds to 0" in (placed[1].reason or "")
+    assert [o.client_id for o in gateway.open_orders()] == [good.client_id]
+    assert gateway.fetch_order(tiny.client_id, "BTCUSDT") is None  # never recorded
     with pytest.raises(OrderRejectedError, match="symbol must be"):
-        gateway.place_orders([OrderRequest("af1-x", "DOGEUSDT", Side.BUY, Decimal(1))])
-    with pytest.raises(OrderRejectedError, match="amount rounds to 0"):
-        gateway.place_orders([_order(1, Side.BUY, "0.00001")])
-    assert gateway.open_orders() == []
+        gateway.set_stops("ETHUSDT", take_profit=None, stop_loss=None)

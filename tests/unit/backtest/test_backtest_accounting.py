@@ -114,7 +114,7 @@ def test_fee_and_equity_curve_by_hand():
     ],
 )
 def test_stops_fill_intrabar(bar, reason, price):
-    rows = flat(7) + [bar] + flat(4, 100.0)
+    rows = [*flat(7), bar, *flat(4, 100.0)]
     target = {"AAAUSDT": {"weight": 1.0, "presetStopLossPrice": 95, "presetStopSurplusPrice": 105}}
     result = run(once(target), rows, capital=1000)
     filled = result.orders[result.orders.status == "filled"]
@@ -164,7 +164,7 @@ def test_precision_rounding_and_dropped_legs():
 
 
 def test_funding_is_booked_at_the_bar_closing_at_the_funding_time():
-    rows = flat(8) + [(100, 110, 100, 110)] + flat(6, 110.0)
+    rows = [*flat(8), (100, 110, 100, 110), *flat(6, 110.0)]
     rates = pd.Series([0.001], index=pd.DatetimeIndex([T0 + pd.Timedelta(minutes=9)]))
     result = run(once({"AAAUSDT": 1.0}), rows, capital=1000, funding={"AAAUSDT": rates})
     # long 10 contracts; the 00:08 bar closes at 00:09 at 110: pays 10 * 110 * 0.001 = 1.1
@@ -220,3 +220,12 @@ def test_runs_are_deterministic():
     assert a.orders.equals(b.orders)
     assert a.metrics == b.metrics
     assert (a.orders.reason == "stop_loss").any()
+
+
+def test_leverage_above_a_market_maximum_is_refused_before_running():
+    from aifap.core.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"AAAUSDT: leverage must be <= the market's maximum 20, was 25"
+    ):
+        run(once({"AAAUSDT": 0.5}), flat(12), leverage=25)

@@ -49,11 +49,13 @@ def test_public_entry_points():
 
 def test_pyfolio_formats(result):
     r = result.returns
-    assert r.dtype == "float64" and str(r.index.tz) == "UTC"
+    assert r.dtype == "float64"
+    assert str(r.index.tz) == "UTC"
     assert (r.index == r.index.normalize()).all()
     assert len(r) == 4
     pos = result.positions
-    assert "cash" in pos.columns and pos.index.equals(r.index)
+    assert "cash" in pos.columns
+    assert pos.index.equals(r.index)
     assert np.allclose(pos.sum(axis=1).to_numpy(), (1 + r).cumprod().to_numpy() * 10_000)
     txn = result.transactions
     assert list(txn.columns) == ["amount", "price", "symbol"]

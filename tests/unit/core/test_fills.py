@@ -47,7 +47,7 @@ def test_slippage_is_adverse(side, price):
 
 
 def test_negative_rates_are_rejected():
-    with pytest.raises(ValueError, match="fee rate must be a finite number >= 0, was -0.1"):
+    with pytest.raises(ValueError, match=r"fee rate must be a finite number >= 0, was -0\.1"):
         NotionalFee(D("-0.1"))
     with pytest.raises(ValueError, match="slippage must be a finite number of bps >= 0"):
         BpsSlippage(D(-1))

@@ -81,7 +81,8 @@ def test_plan_invariants(case, threshold, leverage):
         target = targets.get(symbol)
         if target is None or target.weight == 0:
             (close,) = [o for o in result.orders if o.symbol == symbol]
-            assert close.reduce_only and close.leg == "close"
+            assert close.reduce_only
+            assert close.leg == "close"
             assert close.signed_amount == -position.size
     ids = [o.client_id for o in result.orders]
     assert len(ids) == len(set(ids))

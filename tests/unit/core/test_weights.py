@@ -121,5 +121,5 @@ def test_equal_float_weights_summing_to_one_by_rounding_pass_the_gross_limit():
     markets = {
         f"A{i}USDT": MarketSpec(f"A{i}USDT", MarketType.FUTURES, f"A{i}", "USDT") for i in range(15)
     }
-    out = parse_targets({s: 1.0 / 15 for s in markets}, markets)
+    out = parse_targets(dict.fromkeys(markets, 1.0 / 15), markets)
     assert sum(t.weight for t in out.values()) > 1  # 1.00000000000000005 through the reprs

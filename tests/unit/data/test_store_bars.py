@@ -212,3 +212,16 @@ def test_series_key_names_the_field():
     with pytest.raises(DataError, match="timeframe must be one of"):
         SeriesKey("bitget", "spot", "BTCUSDT", "1M")
     assert list(BAR_COLUMNS) == ["open", "high", "low", "close", "volume"]
+
+
+@pytest.mark.postgres
+def test_psycopg3_driver_copies_and_upserts_too(pg_url):
+    url = pg_url.replace("postgresql+psycopg2", "postgresql+psycopg")
+    frame = make_bars("2026-01-01", 300)
+    assert store(url, frame).method == "copy"
+    assert store(url, frame).method == "copy+upsert"
+    assert store(url, frame).written == 0
+    pd.testing.assert_frame_equal(StoreBarSource(url).bars("BTCUSDT"), frame, check_freq=False)
+    from aifap.db import make_engine
+
+    make_engine(url).dispose()

@@ -1,0 +1,245 @@
+"""Live-session benchmarks: cycle latency at the emulator, promote-to-first-cycle, memory.
+
+    .venv/bin/python benches/live.py                 # all three, 7 latency runs each
+    .venv/bin/python benches/live.py --only latency --runs 15
+
+1. **Cycle latency** (20 symbols, Bitget emulator with 20 ms on every request, real
+   ``ccxt.bitget``): from the instant ``rebalance_start_event`` would be set to the
+   last order acknowledged, running the code the strategy and main processes run for a
+   cycle, in one process: :func:`aifap.live.planning.run_strategy` (history from the
+   synthetic market, ``balance`` and ``positions`` round trips, the strategy, the plan),
+   the ``order_info.json`` hand-off written and read, then
+   :class:`aifap.live.execution.Executor` (journal on SQLite, 4 batches of 5 market
+   orders). Floor: 4 x 20 ms (batches) + 2 x 20 ms (balance, positions) = 120 ms;
+   target <= 2 x floor. Rate limiter off and on (production: Bitget's place-order
+   costs 100 ms of ccxt's shared limiter, so "on" has its own floor of ~19 x 100 ms).
+   Not included: the event hop between processes (an ``Event.wait`` wake-up, < 1 ms).
+2. **promote to first completed cycle**: ``aifap.promote(...)`` of a notebook-style
+   function (validation backtest, freeze, one cycle in a fresh process, papermill,
+   kernel start, session start) until the journal shows cycle 1 ``done``; paper
+   session on the stepped replay clock.
+3. **Memory**: RSS and PSS (``/proc/<pid>/smaps_rollup`` via psutil) of a running
+   paper session's three processes, plus its parent (the kernel) for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT",
+           "AVAXUSDT", "LTCUSDT", "DOTUSDT", "LINKUSDT", "TRXUSDT", "ATOMUSDT", "NEARUSDT",
+           "UNIUSDT", "APTUSDT", "ARBUSDT", "OPUSDT", "FILUSDT", "ETCUSDT"]
+NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def equal_weight(context: Any, config_dict: Any) -> dict[str, float]:
+    """Hold 4 % of equity in each of the 20 symbols (every cycle on a fresh account trades)."""
+    return dict.fromkeys(config_dict["symbols"], 0.04)
+
+
+class _Timed:
+    """A gateway proxy noting when each ``place_orders`` batch came back."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.acks: list[float] = []
+
+    def place_orders(self, batch: Any) -> Any:
+        out = self.inner.place_orders(batch)
+        self.acks.append(time.perf_counter())
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
+    """Time cycles from the start event to the last acknowledgement, limiter off and on."""
+    import multiprocessing
+
+    from aifap.core.markets import MarketType
+    from aifap.data.synthetic import SyntheticMarket
+    from aifap.db import make_engine, migrate
+    from aifap.exchange.ccxt.gateway import CcxtGateway
+    from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket, ManualClock
+    from aifap.history import SourceHistory  # noqa: F401 - imported by planning; warm it
+    from aifap.live.clock import SessionClock
+    from aifap.live.codec import plan_from_dict, plan_to_dict
+    from aifap.live.config import make_config
+    from aifap.live.execution import Executor
+    from aifap.live.handoff import read_handoff, write_handoff
+    from aifap.live.journal import Journal
+    from aifap.live.planning import run_strategy
+
+    market = SyntheticMarket(SYMBOLS, days=2)
+    specs = market.markets()
+    emu = BitgetEmulator(markets=[EmulatorMarket.from_spec(s) for s in specs.values()],
+                         bars={s: market.bars(s, "1m") for s in SYMBOLS},
+                         clock=ManualClock(NOW.isoformat()), initial_balance=1_000_000).start()
+    emu.faults.latency(latency_s)
+    tmp = Path(tempfile.mkdtemp(prefix="aifap-bench-live-"))
+    url = f"sqlite:///{tmp / 'results.db'}"
+    migrate(url)
+    clock = SessionClock(multiprocessing.get_context("fork"), "replay", start=NOW, speed=1.0)
+    results: dict[str, list[float]] = {k: [] for k in (
+        "off", "on", "off_done", "on_done", "off_planned", "on_planned")}
+    try:
+        for limiter in ("off", "on"):
+            for run in range(runs + 1):  # the first run warms imports and caches
+                sid = f"b{limiter}{run}"
+                cfg = make_config({
+                    "session_id": sid, "trader": "bench", "strategy_name": "eq",
+                    "strategy": "bench:eq", "config_dict": {"symbols": SYMBOLS},
+                    "exchange": "bitget", "mode": "demo", "symbols": SYMBOLS,
+                    "allocation": 100_000, "credentials": {"api_key": sid},
+                    "exchange_url": emu.url, "workdir": str(tmp / sid), "bar_max_age": "1h",
+                    "clock": {"kind": "replay", "start": NOW.isoformat()}})
+                cfg.working_directory.mkdir(parents=True, exist_ok=True)
+                gateway = _Timed(CcxtGateway(
+                    venue="bitget", market_type=MarketType.FUTURES, api_key=sid, secret="s",
+                    password="p", api_url=emu.url, rate_limit=limiter == "on", leverage=1,
+                    timeout_ms=5_000))
+                journal = Journal(make_engine(url), sid)
+                try:
+                    gateway.markets()
+                    gateway.prepare(SYMBOLS)  # the main process's first cycle does this once
+                    time.sleep(0.3)
+                    start = time.perf_counter()  # rebalance_start_event
+                    journal.start_cycle(1, clock.ms(), clock.ms())
+                    wallet = gateway.balance().wallet
+                    result = run_strategy(equal_weight, cfg, bars=market, gateway=gateway,
+                                          markets=specs, now=NOW, state={},
+                                          initial_wallet=wallet, cycle=1)
+                    planned = time.perf_counter()
+                    write_handoff(cfg.working_directory, {
+                        "session_id": sid, "cycle": 1, "plan": plan_to_dict(result.plan)})
+                    plan = plan_from_dict(read_handoff(cfg.working_directory, sid, 1)["plan"])
+                    Executor(gateway, journal, clock, cfg.working_directory, SYMBOLS).execute(
+                        1, plan)
+                    done = time.perf_counter()
+                finally:
+                    gateway.close()
+                assert len(plan.orders) == len(SYMBOLS), len(plan.orders)
+                assert len(gateway.acks) == 4, gateway.acks
+                if run:
+                    results[limiter].append(gateway.acks[-1] - start)
+                    results[f"{limiter}_done"].append(done - start)
+                    results[f"{limiter}_planned"].append(planned - start)
+    finally:
+        emu.stop()
+    return results
+
+
+MOMENTUM = '''
+LOOKBACK = 8
+
+
+def strategy(context, config_dict):
+    assets = config_dict["symbols"]
+    prices = context.get_history(assets, window=LOOKBACK + 1, frequency="15m", fields="close")
+    if len(prices) <= LOOKBACK:
+        return None
+    returns = prices.iloc[-1] / prices.iloc[0] - 1
+    up = [a for a in assets if returns[a] > 0]
+    return {a: 1.0 / len(up) for a in up}
+'''
+
+
+def _notebook_function() -> Any:
+    import builtins
+    import linecache
+
+    filename = "/tmp/ipykernel_bench/1.py"
+    linecache.cache[filename] = (len(MOMENTUM), None, MOMENTUM.splitlines(True), filename)
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    exec(compile(MOMENTUM, filename, "exec"), ns)
+    return ns["strategy"]
+
+
+def promote_and_memory(tmp: Path, *, speed: float) -> dict[str, Any]:
+    """Promote a paper session; time its first completed cycle; measure its processes."""
+    import psutil
+
+    import aifap
+    from aifap.db import make_engine, migrate
+    from aifap.live.journal import Journal
+
+    migrate(f"sqlite:///{tmp / 'r.db'}")
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    start = time.perf_counter()
+    handle = aifap.promote(
+        _notebook_function(), f"bench{int(speed)}", symbols=symbols, rebalance_every="15m",
+        config={"symbols": symbols}, clock={"kind": "replay", "speed": speed}, duration="720h",
+        finwatcher_interval="15m", alert_channel="none", strategies=tmp / "strategies",
+        workdir=str(tmp / f"wd{int(speed)}"), results_database_url=f"sqlite:///{tmp / 'r.db'}",
+        validation_days=1)
+    launched = time.perf_counter() - start
+    journal = Journal(make_engine(f"sqlite:///{tmp / 'r.db'}", fresh=True), handle.session_id)
+    first = None
+    try:
+        while time.perf_counter() - start < 600:
+            if any(c.state == "done" for c in journal.cycles()):
+                first = time.perf_counter() - start
+                break
+            time.sleep(0.05)
+        time.sleep(5.0)  # let the processes settle (imports, caches, a few cycles)
+        status = handle.status()
+        memory = {}
+        for role in ("kernel", "strategy", "main", "finwatcher"):
+            info = psutil.Process(status.pids[role]).memory_full_info()
+            memory[role] = (info.rss / 2**20, info.pss / 2**20)
+    finally:
+        handle.stop(timeout=60)
+    return {"launched": launched, "first_cycle": first, "memory": memory}
+
+
+def _stats(values: list[float]) -> str:
+    ms = sorted(v * 1000 for v in values)
+    p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
+    return f"{statistics.median(ms):.0f} | {p90:.0f} | {ms[0]:.0f} | {ms[-1]:.0f}"
+
+
+def main() -> None:
+    """Run the benchmarks and print Markdown rows for benches/README.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
+    parser.add_argument("--only", choices=["latency", "promote"], default=None)
+    args = parser.parse_args()
+    if args.only in (None, "latency"):
+        floor = 6 * args.latency * 1000
+        results = latency(args.runs, args.latency)
+        print(f"cycle latency, 20 symbols, {args.latency * 1000:g} ms per request, "
+              f"floor {floor:.0f} ms, target {2 * floor:.0f} ms; {args.runs} runs")
+        print("| limiter | to last ack: median | p90 | min | max (ms) | planned: median "
+              "| cycle done: median |")
+        for limiter in ("off", "on"):
+            done = statistics.median(results[f"{limiter}_done"]) * 1000
+            planned = statistics.median(results[f"{limiter}_planned"]) * 1000
+            print(f"| {limiter} | {_stats(results[limiter])} | {planned:.0f} | {done:.0f} |")
+    if args.only in (None, "promote"):
+        with tempfile.TemporaryDirectory(prefix="aifap-bench-promote-") as tmp:
+            out = promote_and_memory(Path(tmp), speed=0.0)
+            print(f"promote returned after {out['launched']:.1f} s; first completed cycle "
+                  f"{out['first_cycle']:.1f} s after the call")
+            out = promote_and_memory(Path(tmp), speed=60.0)
+            print("memory of a running paper session (speed 60): role RSS / PSS MiB")
+            total = 0.0
+            for role, (rss, pss) in out["memory"].items():
+                print(f"| {role} | {rss:.0f} | {pss:.0f} |")
+                total += pss if role != "kernel" else 0.0
+            print(f"three processes, PSS together: {total:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Run demo sessions (ccxt's real ``bitget`` class) against an in-process Bitget emulator.
+
+Usage: ``python emulator_driver.py SPEC.json``. The spec holds the session config
+(``exchange_url`` is filled in here), a list of ``runs`` (each: ``faults`` to inject
+before it, ``env`` to set during it) and ``out``, where the exit codes and the
+emulator's orders, positions and fills are written as JSON.
+
+The emulator lives in this process (the session's parent) and reads the session's
+own clock: the supervisor's ``SessionClock`` lives in shared memory, so the stepped
+replay clock that drives the three processes drives the exchange too. Its bars are
+the session's synthetic market, so the strategy and the exchange see the same prices.
+Runs share the emulator, so a later run is a restart against the same exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import aifap.live.supervisor as supervisor
+from aifap.data.sources import open_bar_source
+from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket, ManualClock
+from aifap.live import run_session
+
+KEY, SECRET, PASSPHRASE = "demo-key", "demo-secret", "demo-pass"
+
+
+class _Clocks:
+    """The emulator's clock: the current session's clock, or the last time it showed."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.current: Any = None
+        self.fallback = ManualClock(start_ms)
+
+    def __call__(self) -> int:
+        if self.current is not None:
+            ms = int(self.current.ms())
+            self.fallback.set(ms)
+            return ms
+        return self.fallback()
+
+
+def _install(clocks: _Clocks) -> None:
+    base = supervisor.SessionClock
+
+    class Recorded(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            clocks.current = self
+
+    supervisor.SessionClock = Recorded  # type: ignore[misc]
+
+
+def _emulator(config: dict[str, Any], start_ms: int, clocks: _Clocks) -> BitgetEmulator:
+    source = open_bar_source(None, symbols=config["symbols"])
+    markets = [EmulatorMarket.from_spec(source.markets()[s]) for s in config["symbols"]]
+
+    def bars(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        frame = source.bars(symbol, "1m", start=start.to_pydatetime(), end=end.to_pydatetime())
+        return frame[frame.index < end]
+
+    emulator = BitgetEmulator(
+        bars=bars, markets=markets, clock=clocks, initial_balance=config["allocation"]
+    )
+    emulator.add_account(KEY, SECRET, PASSPHRASE, balance=config["allocation"])
+    return emulator
+
+
+def _faults(emulator: BitgetEmulator, faults: list[dict[str, Any]]) -> None:
+    emulator.faults.clear()
+    emulator.faults.seed(7)
+    for fault in faults:
+        fault = dict(fault)
+        how = fault.pop("how")
+        getattr(emulator.faults, how)(**fault)
+
+
+def _state(emulator: BitgetEmulator) -> dict[str, Any]:
+    view = emulator.ledger(KEY)
+    return {
+        "orders": [
+            {
+                "client_oid": o.client_oid,
+                "symbol": o.symbol,
+                "side": o.side,
+                "size": str(o.size),
+                "status": o.status,
+                "reduce_only": o.reduce_only,
+            }
+            for o in view.orders
+        ],
+        "positions": {s: str(p.size) for s, p in view.positions.items() if p.size != Decimal(0)},
+        "fills": len(view.fills),
+        "clock_ms": emulator.now_ms(),
+    }
+
+
+def main(spec_path: str) -> int:
+    """Run the spec's sessions one after the other; write what happened to ``out``."""
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    config = spec["config"]
+    start_ms = int(pd.Timestamp(config["clock"]["start"]).value // 1_000_000)
+    clocks = _Clocks(start_ms)
+    _install(clocks)
+    emulator = _emulator(config, start_ms, clocks).start()
+    results: list[dict[str, Any]] = []
+    try:
+        config = {**config, "exchange_url": emulator.url}
+        for run in spec["runs"]:
+            _faults(emulator, run.get("faults", []))
+            saved = {k: os.environ.get(k) for k in run.get("env", {})}
+            os.environ.update(run.get("env", {}))
+            try:
+                code = run_session(dict(config), log_stdout=False)
+            finally:
+                for key, value in saved.items():
+                    os.environ.pop(key, None) if value is None else os.environ.update(
+                        {key: value}
+                    )
+            clocks.current = None
+            results.append({"code": code, **_state(emulator)})
+    finally:
+        emulator.stop()
+    Path(spec["out"]).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,149 @@
+"""End to end: demo sessions through ccxt's real ``bitget`` class against the emulator.
+
+The emulator runs inside the session's parent (``emulator_driver.py``) on the session's
+stepped replay clock, with the session's synthetic market as its price path.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_helpers import REPO, SessionRun, positions_json
+
+from aifap.watch.snapshots import SnapshotStore
+
+pytestmark = pytest.mark.slow
+
+DRIVER = Path(__file__).parent / "emulator_driver.py"
+PLACE = "/api/v2/mix/order/place-order"
+
+
+def _demo(session_run, **overrides: Any) -> SessionRun:
+    settings = {
+        "exchange": "bitget",
+        "mode": "demo",
+        "strategy": session_run().config["strategy"],
+        "credentials": {"api_key": "demo-key", "secret": "demo-secret", "password": "demo-pass"},
+        "trading_duration": "1h 30m",
+        **overrides,
+    }
+    return session_run(**settings)
+
+
+def _drive(run: SessionRun, runs: list[dict[str, Any]], timeout: float = 300) -> list[dict]:
+    out = run.dir / "emulator.json"
+    spec = run.dir / "driver.json"
+    spec.write_text(json.dumps({"config": run.config, "runs": runs, "out": str(out)}))
+    env = {"AIFAP_DATA_DIR": str(run.dir / "data"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), str(spec)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
+    return json.loads(out.read_text())
+
+
+def _weights(held, prices, equity, leverage):
+    return {
+        s: size * prices[s] / leverage / equity
+        for s, size in held.items()
+        if size and s in prices
+    }
+
+
+def _assert_targets_held(run: SessionRun) -> None:
+    """After each cycle the exchange's positions match the strategy's targets."""
+    cycles = [c for c in run.journal().cycles() if c.state == "done"]
+    assert len(cycles) >= 4, [(c.cycle, c.state, c.reason) for c in run.journal().cycles()]
+    for cycle in cycles:
+        targets = {s: Decimal(t["weight"]) for s, t in json.loads(cycle.targets_json).items()}
+        prices = {s: Decimal(p) for s, p in json.loads(cycle.prices_json).items()}
+        held = positions_json(cycle.positions_after_json)
+        weights = _weights(held, prices, cycle.equity, Decimal(run.config["leverage"]))
+        for symbol in run.config["symbols"]:
+            diff = abs(weights.get(symbol, Decimal(0)) - targets.get(symbol, Decimal(0)))
+            assert diff <= Decimal("0.02"), (cycle.cycle, symbol, weights, targets)
+
+
+def _assert_no_duplicates(state: dict[str, Any]) -> None:
+    ids = collections.Counter(o["client_oid"] for o in state["orders"])
+    assert ids and max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
+
+
+def _assert_book_matches_journal(run: SessionRun, state: dict[str, Any]) -> None:
+    from aifap.live.recovery import expected_book
+
+    journal = run.journal()
+    expected = expected_book(journal, journal.session_row())
+    actual = {s: Decimal(v) for s, v in state["positions"].items()}
+    assert expected == actual
+    assert all(c.state in ("done", "skipped") for c in journal.cycles())
+
+
+def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run):
+    run = _demo(session_run)
+    [state] = _drive(run, [{}])
+    assert state["code"] == 0, run.log()[-3000:]
+    _assert_targets_held(run)
+    _assert_no_duplicates(state)
+    _assert_book_matches_journal(run, state)
+    stamps = [r.ts_ms for r in SnapshotStore(run.journal().engine, "sess").rows()]
+    assert len(stamps) >= 18
+    assert all(b - a == 300_000 for a, b in itertools.pairwise(stamps))
+    journal_ids = {o.client_id for o in run.journal().orders()}
+    assert {o["client_oid"] for o in state["orders"]} <= journal_ids
+
+
+def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run):
+    run = _demo(session_run, trading_duration="2h")
+    down = {"how": "fail_randomly", "probability": 1.0, "kinds": {"server_error": 1},
+            "path": PLACE}
+    first, second = _drive(run, [{"faults": [down]}, {}])
+    assert first["code"] == 1
+    journal = run.journal()
+    row = journal.session_row()
+    assert row.status == "failed"
+    assert "RetryExhausted" in (row.reason or "") or "retry" in (row.reason or "").lower()
+    assert journal.events("critical") or any(
+        e.level == "critical" for e in journal.events()
+    )
+    # nothing reached the exchange, and the journal says so: sent orders wait for a lookup
+    assert first["orders"] == []
+    stuck = [c for c in journal.cycles() if c.state == "executing"]
+    assert len(stuck) == 1
+    assert all(o.status in ("intended", "sending", "missing") for o in journal.orders())
+    # the exchange is back: the restart replays the cycle once, then trades on
+    assert second["code"] == 0, run.log()[-3000:]
+    assert run.journal().cycle(stuck[0].cycle).replayed
+    _assert_no_duplicates(second)
+    _assert_book_matches_journal(run, second)
+
+
+def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run):
+    run = _demo(session_run, trading_duration="1h 30m")
+    lost = {"how": "fail_randomly", "probability": 0.5, "kinds": {"lost": 1},
+            "path": PLACE, "lost_as": 502}
+    first, second = _drive(
+        run,
+        [{"faults": [lost], "env": {"AIFAP_LIVE_KILL_AT": "main.after_accept@2"}}, {}],
+    )
+    assert first["code"] == 1
+    assert "main process died" in (run.journal().session_row().reason or "")
+    assert second["code"] == 0, run.log()[-3000:]
+    _assert_no_duplicates(second)
+    _assert_book_matches_journal(run, second)
+    orders = run.journal().orders(2)
+    assert orders and all(o.sends == 1 for o in orders)  # looked up on restart, not resent
+    assert run.journal().cycle(2).replayed
