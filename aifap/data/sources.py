@@ -75,7 +75,7 @@ def _open_url(url: str, *, market: MarketType, symbols: list[str] | None) -> Bar
         return ServiceBarSource(url, market=market.value)
     from aifap.data.store import StoreBarSource
 
-    return StoreBarSource(url, market=market.value)
+    return StoreBarSource(url, market=market.value, create=False)
 
 
 def open_bar_dir(

@@ -23,11 +23,13 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from aifap.core.bars import BAR_COLUMNS, empty_bars
 from aifap.core.errors import DataError
@@ -59,13 +61,34 @@ class StoreBarSource:
             created or upgraded on first use.
         exchange: the exchange whose bars to serve (None: the only one per symbol).
         market: ``'spot'`` or ``'futures'`` (None: the only one per symbol).
+        create: create a missing SQLite file (False: raise DataError instead, for
+            readers such as ``aifap.backtest`` that must not invent an empty store).
     """
 
-    def __init__(self, url: str, *, exchange: str | None = None, market: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        create: bool = True,
+    ):
+        if not create:
+            parsed = make_url(url)
+            path = parsed.database
+            if parsed.get_backend_name() == "sqlite" and path and path != ":memory:" \
+                    and not Path(path).expanduser().exists():
+                raise DataError(f"data: the SQLite market database must exist, was {path!r}")
         self.url = url
         self.exchange = exchange
         self.market = market
-        self.engine = ensure_schema(url)
+        try:
+            self.engine = ensure_schema(url)
+        except OperationalError as exc:
+            first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DataError(
+                f"market database {redact_url(url)} is unreachable: {first}"
+            ) from exc
         self._keys: dict[str, tuple[float, dict[str, tuple[int, SeriesKey]]]] = {}
         self._lock = threading.Lock()
 

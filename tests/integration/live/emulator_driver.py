@@ -101,6 +101,21 @@ def _state(emulator: BitgetEmulator) -> dict[str, Any]:
     }
 
 
+def _journal(config: dict[str, Any]) -> dict[str, Any]:
+    from aifap.db import make_engine
+    from aifap.live.journal import Journal
+
+    journal = Journal(make_engine(config["results_database_url"], fresh=True), config["session_id"])
+    row = journal.session_row()
+    return {
+        "status": None if row is None else row.status,
+        "reason": None if row is None else row.reason,
+        "cycles": {c.cycle: c.state for c in journal.cycles()},
+        "journal_orders": {o.client_id: [o.status, o.sends] for o in journal.orders()},
+        "critical": [e.message for e in journal.events() if e.level == "critical"],
+    }
+
+
 def main(spec_path: str) -> int:
     """Run the spec's sessions one after the other; write what happened to ``out``."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -124,7 +139,7 @@ def main(spec_path: str) -> int:
                         {key: value}
                     )
             clocks.current = None
-            results.append({"code": code, **_state(emulator)})
+            results.append({"code": code, **_state(emulator), **_journal(config)})
     finally:
         emulator.stop()
     Path(spec["out"]).write_text(json.dumps(results, indent=1), encoding="utf-8")
