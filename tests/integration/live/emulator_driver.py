@@ -97,6 +97,10 @@ def _state(emulator: BitgetEmulator) -> dict[str, Any]:
         ],
         "positions": {s: str(p.size) for s, p in view.positions.items() if p.size != Decimal(0)},
         "fills": len(view.fills),
+        "faults": [r.fault for r in emulator.request_log.records() if r.fault],
+        "demo_requests": all(
+            r.demo for r in emulator.request_log.records(path="/api/v2/mix/order/*")
+        ),
         "clock_ms": emulator.now_ms(),
     }
 
@@ -135,9 +139,7 @@ def main(spec_path: str) -> int:
                 code = run_session(dict(config), log_stdout=False)
             finally:
                 for key, value in saved.items():
-                    os.environ.pop(key, None) if value is None else os.environ.update(
-                        {key: value}
-                    )
+                    os.environ.pop(key, None) if value is None else os.environ.update({key: value})
             clocks.current = None
             results.append({"code": code, **_state(emulator), **_journal(config)})
     finally:

@@ -71,12 +71,37 @@ def test_empty_directory_is_a_data_error(tmp_path: Path):
         open_bar_source(tmp_path)
 
 
-@pytest.mark.parametrize(
-    "url", ["sqlite:///bars.db", "postgresql://localhost/market", "https://ohlcv.example"]
-)
-def test_store_and_service_urls_are_not_available_yet(url):
-    with pytest.raises(ConfigError, match="not available yet"):
-        open_bar_source(url)
+def test_a_missing_database_file_is_refused_not_created(tmp_path: Path):
+    missing = tmp_path / "missing.db"
+    with pytest.raises(DataError, match="must exist"):
+        open_bar_source(f"sqlite:///{missing}")
+    assert not missing.exists()
+
+
+def test_a_database_url_opens_the_store(tmp_path: Path):
+    from aifap.data.importer import import_paths
+    from aifap.data.store import StoreBarSource
+
+    frame = pd.DataFrame(
+        {
+            "open": [10.0, 11.0],
+            "high": [11.0, 12.0],
+            "low": [9.0, 10.0],
+            "close": [10.5, 11.5],
+            "volume": [1.0, 2.0],
+        },
+        index=pd.DatetimeIndex(
+            ["2024-01-01 00:00", "2024-01-01 00:01"], tz="UTC", name="timestamp"
+        ),
+    )
+    bar_dir = tmp_path / "bars"
+    bar_dir.mkdir()
+    write_bar_file(bar_dir / "BTCUSDT_1m.csv", frame)
+    url = f"sqlite:///{tmp_path / 'market.db'}"
+    import_paths(url, [bar_dir], exchange="bitget", market="futures")
+    source = open_bar_source(url)
+    assert isinstance(source, StoreBarSource)
+    assert source.bars("BTCUSDT")["close"].tolist() == [10.5, 11.5]
 
 
 def test_unknown_kind_names_the_parameter_and_the_accepted_kinds():
