@@ -69,7 +69,7 @@ def export_series(
             frame = reads.read_frame(conn, sid, None, None, None)
             table = pd.DataFrame(
                 {
-                    "timestamp": frame.index.asi8 // 1_000_000,
+                    "timestamp": frame.index.as_unit("ms").asi8,
                     **{c: frame[c].to_numpy() for c in BAR_COLUMNS},
                 }
             )

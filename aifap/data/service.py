@@ -64,7 +64,11 @@ def bars_to_arrow(frames: dict[str, pd.DataFrame]) -> bytes:
     names = list(frames)
     sizes = [len(frames[s]) for s in names]
     indices = np.repeat(np.arange(len(names), dtype=np.int32), sizes)
-    stamps = np.concatenate([frames[s].index.asi8 for s in names]) if names else np.empty(0)
+    stamps = (
+        np.concatenate([frames[s].index.as_unit("ns").asi8 for s in names])
+        if names
+        else np.empty(0)
+    )
     columns: dict[str, Any] = {
         "symbol": pa.DictionaryArray.from_arrays(
             pa.array(indices, pa.int32()), pa.array(names, pa.string())
@@ -85,7 +89,7 @@ def bars_to_arrow(frames: dict[str, pd.DataFrame]) -> bytes:
 def _bars_json(timeframe: str, frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
     data = {
         symbol: {
-            "timestamp": (frame.index.asi8 // 1_000_000).tolist(),
+            "timestamp": frame.index.as_unit("ms").asi8.tolist(),
             **{c: frame[c].tolist() for c in BAR_COLUMNS},
         }
         for symbol, frame in frames.items()
@@ -201,7 +205,7 @@ def create_app(url: str | None = None) -> FastAPI:
         )
         return {
             "symbol": symbol.upper(),
-            "timestamp": (rates.index.asi8 // 1_000_000).tolist(),
+            "timestamp": rates.index.as_unit("ms").asi8.tolist(),
             "rate": rates.tolist(),
         }
 

@@ -24,9 +24,16 @@ def make_bars(minutes: int, seed: int) -> pd.DataFrame:
     index = pd.date_range("2026-01-01", periods=minutes, freq="1min", tz="UTC", name="timestamp")
     close = 50 * np.exp(np.cumsum(rng.normal(0, 0.001, minutes)))
     open_ = np.r_[50.0, close[:-1]]
-    return pd.DataFrame({"open": open_, "high": np.maximum(open_, close) + 0.01,
-                         "low": np.minimum(open_, close) - 0.01, "close": close,
-                         "volume": rng.uniform(0, 5, minutes)}, index=index.as_unit("ns"))
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) + 0.01,
+            "low": np.minimum(open_, close) - 0.01,
+            "close": close,
+            "volume": rng.uniform(0, 5, minutes),
+        },
+        index=index.as_unit("ns"),
+    )
 
 
 @pytest.fixture
@@ -38,8 +45,9 @@ def served(db_url):
                 frame = frame.drop(frame.index[100:160])
             write_bars(conn, SeriesKey("bitget", "futures", symbol, "1m"), frame)
         index = pd.date_range("2026-01-01", periods=3, freq="8h", tz="UTC")
-        write_funding(conn, "bitget", "futures", "BTCUSDT",
-                      pd.Series([0.0001, -0.0002, 0.0003], index=index))
+        write_funding(
+            conn, "bitget", "futures", "BTCUSDT", pd.Series([0.0001, -0.0002, 0.0003], index=index)
+        )
     server = ThreadedServer(create_app(db_url))
     server.start()
     yield db_url, f"http://127.0.0.1:{server.port}"
@@ -97,8 +105,9 @@ def test_json_and_arrow_are_negotiated(served):
         body = http.get("/ohlcv", params={"symbols": "BTCUSDT", "limit": 2}).json()
         assert body["timeframe"] == "1m"
         assert body["data"]["BTCUSDT"]["timestamp"] == [1767261480000, 1767261540000]
-        arrow = http.get("/ohlcv", params={"symbols": "BTCUSDT", "limit": 2},
-                         headers={"Accept": ARROW_TYPE})
+        arrow = http.get(
+            "/ohlcv", params={"symbols": "BTCUSDT", "limit": 2}, headers={"Accept": ARROW_TYPE}
+        )
         assert arrow.headers["content-type"] == ARROW_TYPE
         bad = http.get("/ohlcv", params={"symbols": "BTCUSDT", "format": "xml"})
         assert bad.status_code == 400
@@ -115,6 +124,33 @@ def test_errors_come_back_as_data_errors(served):
             client.bars("BTCUSDT", "7m")
         with pytest.raises(DataError, match="start must be ISO 8601"):
             client._get("/ohlcv", {"symbols": "BTCUSDT", "start": "yesterday"})
-    with ServiceBarSource("http://127.0.0.1:9", timeout=1) as dead, \
-            pytest.raises(DataError, match="is unreachable"):
+    with (
+        ServiceBarSource("http://127.0.0.1:9", timeout=1) as dead,
+        pytest.raises(DataError, match="is unreachable"),
+    ):
         dead.symbols()
+
+
+def test_json_and_arrow_keep_times_whatever_the_index_unit():
+    import pyarrow as pa
+
+    from aifap.data.service import _bars_json, bars_to_arrow
+
+    index = pd.DatetimeIndex(["2024-01-01 00:00", "2024-01-01 00:01"], tz="UTC", name="timestamp")
+    values = {
+        "open": [1.0, 2.0],
+        "high": [1.0, 2.0],
+        "low": [1.0, 2.0],
+        "close": [1.0, 2.0],
+        "volume": [0.0, 0.0],
+    }
+    for unit in ("s", "ms", "us", "ns"):
+        frame = pd.DataFrame(values, index=index.as_unit(unit))
+        payload = _bars_json("1m", {"BTCUSDT": frame})
+        assert payload["data"]["BTCUSDT"]["timestamp"] == [1704067200000, 1704067260000]
+        table = pa.ipc.open_stream(bars_to_arrow({"BTCUSDT": frame})).read_all()
+        stamps = table.column("timestamp").to_pylist()
+        assert [s.isoformat() for s in stamps] == [
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-01T00:01:00+00:00",
+        ]
