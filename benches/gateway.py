@@ -3,7 +3,8 @@
     .venv/bin/python benches/gateway.py              # 9 runs each, 20 ms latency
     .venv/bin/python benches/gateway.py --runs 21    # more runs, steadier percentiles
 
-The real ``ccxt.bitget`` client talks to the local Bitget emulator, which delays every
+The real ``ccxt.bitget`` client talks to the local Bitget emulator (in its own process,
+as a real exchange would be), which delays every
 request by ``--latency`` (default 20 ms). Each run uses a fresh account and a fresh
 gateway, calls ``prepare()`` (position mode, margin mode, leverage of the 5 symbols)
 and ``validate()`` on the first batch (loads markets and caches the reference prices
@@ -24,6 +25,7 @@ Two configurations:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import statistics
@@ -31,6 +33,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,6 +62,64 @@ PLACE_ORDER = "/api/v2/mix/order/place-order"
 PLACE_ORDER_COST = 2  # ccxt bitget.py: 'v2/mix/order/place-order': {'cost': 2}
 
 
+class RemoteEmulator:
+    """The emulator in its own process, as a real exchange would be; its log by pipe.
+
+    Running it in the benchmark's process would make the emulator's request handling
+    and the gateway's five order threads share one interpreter lock, so the figures
+    would measure the emulator's CPU, not the gateway.
+    """
+
+    def __init__(self, latency: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, latency), daemon=True)
+        self._process.start()
+        self.url: str = self._conn.recv()
+
+    def _ask(self, *command: object) -> Any:
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def reset_log(self) -> None:
+        """Forget the request log."""
+        self._ask("reset_log")
+
+    def spans(self, path: str) -> list[tuple[float, float]]:
+        """Return (start, end) of each request to ``path``, in perf_counter seconds."""
+        return self._ask("spans", path)
+
+    def max_concurrency(self, path: str) -> int:
+        """Return the most requests to ``path`` in flight at once."""
+        return self._ask("max_concurrency", path)
+
+    def stop(self) -> None:
+        """Stop the emulator process."""
+        self._ask("stop")
+        self._process.join(10)
+
+
+def _serve(conn: Any, latency: float) -> None:
+    emu = BitgetEmulator(
+        markets=markets(), clock=ManualClock("2024-03-01T00:00:00Z"), initial_balance=100_000
+    ).start()
+    emu.faults.latency(latency)
+    conn.send(emu.url)
+    while True:
+        command, *args = conn.recv()
+        if command == "reset_log":
+            emu.reset_log()
+            conn.send(None)
+        elif command == "spans":
+            conn.send([(r.start, r.end or r.start) for r in emu.request_log.records(args[0])])
+        elif command == "max_concurrency":
+            conn.send(emu.request_log.max_concurrency(args[0]))
+        else:
+            emu.stop()
+            conn.send(None)
+            return
+
+
 def markets() -> list[EmulatorMarket]:
     """The emulator's 4 default pairs plus ADAUSDT: 5 futures symbols for a batch of 5."""
     ada = EmulatorMarket(
@@ -84,7 +145,7 @@ def batch(run: int, cycle: int) -> list[OrderRequest]:
     ]
 
 
-def one_run(emu: BitgetEmulator, run: int, rate_limit: bool) -> tuple[float, list[float]]:
+def one_run(emu: RemoteEmulator, run: int, rate_limit: bool) -> tuple[float, list[float]]:
     """Time ``place_orders`` on 4 batches of 5 on a fresh account.
 
     Returns:
@@ -113,10 +174,10 @@ def one_run(emu: BitgetEmulator, run: int, rate_limit: bool) -> tuple[float, lis
             orders = gateway.place_orders(batch(run, cycle))
             assert all(o.exchange_id for o in orders), orders
         elapsed = time.perf_counter() - start
-        placed = sorted(emu.request_log.records(PLACE_ORDER), key=lambda r: r.start)
+        placed = sorted(emu.spans(PLACE_ORDER))
         assert len(placed) == BATCHES * len(AMOUNTS)
         spans = [
-            max(r.end or r.start for r in group) - group[0].start
+            max(end for _, end in group) - group[0][0]
             for group in (placed[i : i + len(AMOUNTS)] for i in range(0, len(placed), 5))
         ]
         return elapsed, spans
@@ -138,17 +199,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     args = parser.parse_args()
 
-    emu = BitgetEmulator(
-        markets=markets(), clock=ManualClock("2024-03-01T00:00:00Z"), initial_balance=100_000
-    ).start()
-    emu.faults.latency(args.latency)
+    emu = RemoteEmulator(args.latency)
     latency_ms = args.latency * 1000
     concurrency = 0
     try:
         off, off_spans, outside = [], [], []
         for run in range(args.runs):
             elapsed, spans = one_run(emu, run, rate_limit=False)
-            concurrency = max(concurrency, emu.request_log.max_concurrency(PLACE_ORDER))
+            concurrency = max(concurrency, emu.max_concurrency(PLACE_ORDER))
             off.append(elapsed)
             off_spans += spans
             outside.append(elapsed - sum(spans))

@@ -152,6 +152,8 @@ class BarFeed:
         else:
             self._arrays = {s: _frame_arrays(f) for s, f in bars.items()}
         self._holes: dict[str, set[int]] = {}
+        # last_close runs on every order; bars are immutable, holes clear the cache
+        self._last_close: dict[tuple[str, int, int], float | None] = {}
         for symbol, times in (holes or {}).items():
             self.add_holes(symbol, times)
 
@@ -159,10 +161,12 @@ class BarFeed:
         """Withhold the base bars of ``symbol`` that open at ``times``."""
         with self._lock:
             self._holes.setdefault(symbol, set()).update(to_ms(t) for t in times)
+            self._last_close.clear()
 
     def clear_holes(self, symbol: str | None = None) -> None:
         """Serve every bar again (for one symbol or all)."""
         with self._lock:
+            self._last_close.clear()
             if symbol is None:
                 self._holes.clear()
             else:
@@ -233,8 +237,17 @@ class BarFeed:
     ) -> float | None:
         """Return the close of the last base bar complete at ``now_ms``, or None."""
         hi = (now_ms // self.base_ms) * self.base_ms
+        key = (symbol, hi, lookback_ms)
+        with self._lock:
+            if key in self._last_close:
+                return self._last_close[key]
         ts, values = self.base_bars(symbol, hi - lookback_ms, hi)
-        return float(values[-1, 3]) if len(ts) else None
+        close = float(values[-1, 3]) if len(ts) else None
+        with self._lock:
+            if len(self._last_close) > 4096:
+                self._last_close.clear()
+            self._last_close[key] = close
+        return close
 
 
 def _aggregate(ts: np.ndarray, values: np.ndarray, tf: int) -> BarArrays:

@@ -230,9 +230,9 @@ class PaperGateway:
                     try:
                         checked = self._check(request)
                     except OrderRejectedError as exc:
-                        result.append(_rejected(request, str(exc)))
+                        result.append(state.rejected(request, str(exc)))
                         continue
-                    row = _new_order(self.account.name, checked, now_ms)
+                    row = state.new_order(self.account.name, checked, now_ms)
                     tx.session.add(row)
                     tx.session.flush()
                 result.append(state.order_of(row))
@@ -344,38 +344,6 @@ class PaperGateway:
             if len(frame):
                 marks[symbol] = _px(frame["close"].iloc[-1])
         return marks
-
-
-def _new_order(account: str, request: OrderRequest, now_ms: int) -> PaperOrder:
-    return PaperOrder(
-        account=account,
-        client_id=request.client_id,
-        symbol=request.symbol,
-        side=request.side.value,
-        amount=request.amount,
-        status=OrderStatus.OPEN.value,
-        filled=Decimal(0),
-        average_price=None,
-        reduce_only=request.reduce_only,
-        take_profit=request.take_profit,
-        stop_loss=request.stop_loss,
-        created_ms=now_ms,
-        reason=None,
-    )
-
-
-def _rejected(request: OrderRequest, reason: str) -> Order:
-    return Order(
-        client_id=request.client_id,
-        symbol=request.symbol,
-        side=request.side,
-        amount=request.amount,
-        status=OrderStatus.REJECTED,
-        reduce_only=request.reduce_only,
-        take_profit=request.take_profit,
-        stop_loss=request.stop_loss,
-        reason=reason,
-    )
 
 
 gateways.register("paper", PaperGateway)

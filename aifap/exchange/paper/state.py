@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from aifap.core.markets import MarketType
-from aifap.core.orders import Fill, FillReason, Order, OrderStatus, Side
+from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, Side
 from aifap.exchange.gateway import FundingPayment
 from aifap.exchange.paper.models import (
     PaperAccount,
@@ -95,3 +95,37 @@ def open_account(
                 f"was {market_type}"
             )
         return account
+
+
+def new_order(account: str, request: OrderRequest, now_ms: int) -> PaperOrder:
+    """Return the row of a newly placed (open) order."""
+    return PaperOrder(
+        account=account,
+        client_id=request.client_id,
+        symbol=request.symbol,
+        side=request.side.value,
+        amount=request.amount,
+        status=OrderStatus.OPEN.value,
+        filled=Decimal(0),
+        average_price=None,
+        reduce_only=request.reduce_only,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
+        created_ms=now_ms,
+        reason=None,
+    )
+
+
+def rejected(request: OrderRequest, reason: str) -> Order:
+    """Return ``request`` as an order the paper exchange refused (never recorded)."""
+    return Order(
+        client_id=request.client_id,
+        symbol=request.symbol,
+        side=request.side,
+        amount=request.amount,
+        status=OrderStatus.REJECTED,
+        reduce_only=request.reduce_only,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
+        reason=reason,
+    )
