@@ -20,12 +20,31 @@ def run(
     config: Path = typer.Argument(  # noqa: B008 - typer reads its defaults
         ..., help="Session config file (YAML or JSON).", exists=True, dir_okay=False
     ),
+    direct: bool = typer.Option(
+        False, "--direct", help="Run the session in this process instead of under papermill."
+    ),
+    output: Path | None = typer.Option(  # noqa: B008
+        None, "--output", help="Executed notebook (default: <workdir>/session.ipynb)."
+    ),
+    heartbeat_timeout: float = typer.Option(
+        30.0, "--heartbeat-timeout", help="Seconds a running session's heartbeat may be old."
+    ),
 ) -> None:
-    """Run the session in CONFIG in the foreground until it ends; exit non-zero on failure."""
-    from aifap.live import load_config, run_session
+    """Run the session in CONFIG until it ends; exit non-zero on failure.
 
-    code = run_session(load_config(config))
-    raise typer.Exit(code)
+    By default the session runs inside templates/live_session.ipynb under papermill
+    (what a Kubernetes pod runs), watched from outside the kernel: a dead kernel, a
+    stale heartbeat or a failed notebook ends the run with a non-zero exit.
+    """
+    if direct:
+        from aifap.live import load_config, run_session
+
+        raise typer.Exit(run_session(load_config(config)))
+    from aifap.notebook.papermill_run import live_run_via_papermill
+
+    raise typer.Exit(
+        live_run_via_papermill(config, output=output, heartbeat_timeout=heartbeat_timeout)
+    )
 
 
 @live_app.command("status")

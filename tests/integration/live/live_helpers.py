@@ -53,7 +53,7 @@ class SessionRun:
         full.pop("AIFAP_LIVE_KILL_AT", None) if env is None else None
         return subprocess.Popen(
             [sys.executable, "-c", "from aifap.cli import main; main()", "live", "run",
-             str(path)], cwd=REPO, env=full, stdout=subprocess.DEVNULL,
+             "--direct", str(path)], cwd=REPO, env=full, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True)
 
     def run(self, env: dict[str, str] | None = None, timeout: float = 240) -> int:

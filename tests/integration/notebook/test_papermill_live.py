@@ -67,7 +67,12 @@ def _start_runner(path: Path, *extra: str) -> subprocess.Popen[str]:
 @pytest.mark.slow
 def test_sigkill_of_the_kernel_ends_the_run_non_zero(write_config, tmp_path):
     path = write_config(clock={"kind": "replay", "start": "2024-06-20T00:00:00Z", "speed": 60})
-    runner = _start_runner(path, "--heartbeat-timeout", "20")
+    # through the CLI: `aifap live run` wraps papermill and watches the kernel
+    runner = subprocess.Popen(
+        [sys.executable, "-c", "from aifap.cli import main; main()", "live", "run", str(path),
+         "--heartbeat-timeout", "20"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
     beat = wait_for_running(tmp_path / "wd")
     children = [int(p) for p in beat["pids"].values()]
     try:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aifap.cli import app
-from aifap.core.errors import ConfigError
+from aifap.core.errors import DataError
 from aifap.data.files import write_bar_file
 from aifap.data.synthetic import SyntheticMarket
 
@@ -105,7 +105,10 @@ def test_config_and_symbols_reach_the_strategy(runner, tmp_path):
     assert failed.exit_code == 1
 
 
-def test_store_url_is_a_config_error_exiting_1(runner):
-    result = runner.invoke(app, ["backtest", MOMENTUM, "--data", "sqlite:///bars.db"])
+def test_a_missing_store_is_a_data_error_exiting_1(runner, tmp_path):
+    missing = tmp_path / "bars.db"
+    result = runner.invoke(app, ["backtest", MOMENTUM, "--data", f"sqlite:///{missing}"])
     assert result.exit_code == 1
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, DataError)
+    assert "must exist" in str(result.exception)
+    assert not missing.exists()
