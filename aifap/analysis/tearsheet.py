@@ -189,6 +189,8 @@ def _quiet_pyfolio(tables: list[tuple[str | None, str]]) -> Iterator[Any]:
         warnings.filterwarnings("ignore", message='Module "zipline.assets" not found')
         warnings.filterwarnings("ignore", message=".*inplace.*")
         warnings.filterwarnings("ignore", message="Unable to generate turnover plot")
+        # pyfolio plots tz-aware daily indexes; matplotlib notes it drops the zone (UTC)
+        warnings.filterwarnings("ignore", message="no explicit representation of timezones")
         for module in ("pyfolio", "empyrical", "numpy"):
             warnings.filterwarnings("ignore", category=RuntimeWarning, module=module)
         if "matplotlib.pyplot" not in sys.modules:

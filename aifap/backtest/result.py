@@ -81,12 +81,14 @@ class BacktestResult:
             )
         else:
             top, bottom, fig = ax, None, ax.figure
-        top.plot(self.equity.index, self.equity.to_numpy(), lw=1)
+        # tz-aware datetimes: matplotlib keeps UTC (a datetime64 array would lose it)
+        times = self.equity.index.to_pydatetime()
+        top.plot(times, self.equity.to_numpy(), lw=1)
         top.set_ylabel("equity (PV)")
         top.set_title("Backtest equity")
         if bottom is not None:
             dd = core_metrics.drawdown(self.equity.to_numpy())
-            bottom.fill_between(self.equity.index, dd, 0, color="tab:red", alpha=0.4)
+            bottom.fill_between(times, dd, 0, color="tab:red", alpha=0.4)
             bottom.set_ylabel("drawdown")
         return fig
 

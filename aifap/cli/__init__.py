@@ -37,6 +37,9 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        for noisy in ("alembic", "httpx", "ccxt", "matplotlib"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 for _module in COMMAND_MODULES:
