@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Numeric, String, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -129,7 +129,7 @@ def make_engine(url: str, *, fresh: bool = False) -> Engine:
         return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker:
+def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Return a sessionmaker bound to ``engine`` that keeps objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
 

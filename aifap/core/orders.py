@@ -144,3 +144,18 @@ class Fill:
     def notional(self) -> Decimal:
         """Return amount × price (multiply by the contract size for futures value)."""
         return self.amount * self.price
+
+
+def rejected_order(request: OrderRequest, reason: str) -> Order:
+    """Return ``request`` as an order the exchange (or a pre-flight check) refused."""
+    return Order(
+        client_id=request.client_id,
+        symbol=request.symbol,
+        side=request.side,
+        amount=request.amount,
+        status=OrderStatus.REJECTED,
+        reduce_only=request.reduce_only,
+        take_profit=request.take_profit,
+        stop_loss=request.stop_loss,
+        reason=reason,
+    )

@@ -96,12 +96,25 @@ class PostgresServer:
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 
+def _unprivileged_user() -> str:
+    """Return the account to run the server as when we are root (it refuses root)."""
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError("running as root needs a 'postgres' or 'nobody' account to start PostgreSQL")
+
+
 def start_postgres(bindir: Path | None = None) -> PostgresServer:
     """Initialise and start a server on a free loopback port; raise RuntimeError if impossible."""
     bindir = bindir or find_bindir()
     if bindir is None or not (bindir / "pg_ctl").exists():
         raise RuntimeError("PostgreSQL binaries not found (set AIFAP_PG_BINDIR)")
-    as_user = "postgres" if os.geteuid() == 0 else None
+    as_user = _unprivileged_user() if os.geteuid() == 0 else None
     datadir = Path(tempfile.mkdtemp(prefix="aifap-pg-"))
     if as_user:
         shutil.chown(datadir, user=as_user, group=as_user)

@@ -36,7 +36,7 @@ from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.fills import FillModel
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
-from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
+from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus, rejected_order
 from aifap.core.portfolio import Position
 from aifap.db import database_url, make_engine, migrate
 from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
@@ -230,7 +230,7 @@ class PaperGateway:
                     try:
                         checked = self._check(request)
                     except OrderRejectedError as exc:
-                        result.append(state.rejected(request, str(exc)))
+                        result.append(rejected_order(request, str(exc)))
                         continue
                     row = state.new_order(self.account.name, checked, now_ms)
                     tx.session.add(row)

@@ -114,18 +114,3 @@ def new_order(account: str, request: OrderRequest, now_ms: int) -> PaperOrder:
         created_ms=now_ms,
         reason=None,
     )
-
-
-def rejected(request: OrderRequest, reason: str) -> Order:
-    """Return ``request`` as an order the paper exchange refused (never recorded)."""
-    return Order(
-        client_id=request.client_id,
-        symbol=request.symbol,
-        side=request.side,
-        amount=request.amount,
-        status=OrderStatus.REJECTED,
-        reduce_only=request.reduce_only,
-        take_profit=request.take_profit,
-        stop_loss=request.stop_loss,
-        reason=reason,
-    )
