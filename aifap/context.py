@@ -49,6 +49,8 @@ class Context:
         state: a dict that persists across calls (and, in live, across restarts).
         log: a logger for the strategy's own messages.
         mode: ``'backtest'``, ``'paper'`` or ``'live'``.
+        universe: the symbols of this backtest or session, for strategies that do not
+            name their own (``config_dict.get('symbols') or context.universe``).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class Context:
         mode: str = "backtest",
         logger: logging.Logger | None = None,
         base_timeframe: str = "1m",
+        universe: Sequence[str] | None = None,
     ) -> None:
         """Build a context over bars.
 
@@ -75,13 +78,20 @@ class Context:
             mode: ``'backtest'``, ``'paper'`` or ``'live'``.
             logger: the strategy's logger (default ``aifap.strategy.user``).
             base_timeframe: the finest timeframe of a ``BarSource``.
+            universe: the symbols the trader may hold (default: the bar source's symbols).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, was {mode!r}")
         if isinstance(history, BarArrays):
+            symbols = list(history.symbols)
             history = ArrayHistory(history)
-        elif not hasattr(history, "frames"):
+        elif isinstance(history, BarSource):
+            # a BarSource first: some sources (SyntheticMarket) also have a frames() method
+            symbols = list(history.symbols())
             history = SourceHistory(history, base_timeframe)
+        else:
+            symbols = []
+        self.universe: list[str] = list(universe) if universe is not None else symbols
         self._history: HistoryProvider = history  # type: ignore[assignment]
         self._now_ns = 0
         self._now = pd.Timestamp(0, tz="UTC")

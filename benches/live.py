@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -47,6 +48,59 @@ def equal_weight(context: Any, config_dict: Any) -> dict[str, float]:
     return dict.fromkeys(config_dict["symbols"], 0.04)
 
 
+class RemoteEmulator:
+    """The Bitget emulator in its own process (as the exchange would be), over a pipe.
+
+    In the bench's process the emulator's request handling and the client's threads
+    would share one interpreter lock (see ``benches/gateway.py``).
+    """
+
+    def __init__(self, latency_s: float) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, latency_s), daemon=True)
+        self._process.start()
+        self.url: str = self._conn.recv()
+
+    def ask(self, *command: object) -> Any:
+        """Send one command to the emulator process and return its answer."""
+        self._conn.send(command)
+        return self._conn.recv()
+
+    def stop(self) -> None:
+        """Stop the emulator process."""
+        self.ask("stop")
+        self._process.join(10)
+
+
+def _serve(conn: Any, latency_s: float) -> None:
+    from aifap.data.synthetic import SyntheticMarket
+    from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket, ManualClock
+
+    market = SyntheticMarket(SYMBOLS, days=2)
+    emu = BitgetEmulator(
+        markets=[EmulatorMarket.from_spec(s) for s in market.markets().values()],
+        bars={s: market.bars(s, "1m") for s in SYMBOLS},
+        clock=ManualClock(NOW.isoformat()),
+        initial_balance=1_000_000,
+    ).start()
+    emu.faults.latency(latency_s)
+    conn.send(emu.url)
+    while True:
+        command, *_ = conn.recv()
+        if command == "reset_log":
+            emu.reset_log()
+            conn.send(None)
+        elif command == "log":
+            conn.send([(r.path, r.start, r.end or r.start) for r in emu.request_log.records()])
+        else:
+            emu.stop()
+            conn.send(None)
+            return
+
+
 class _Timed:
     """A gateway proxy noting when each ``place_orders`` batch came back."""
 
@@ -63,7 +117,13 @@ class _Timed:
         return getattr(self.inner, name)
 
 
-def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
+def _timeline(requests: list[tuple[str, float, float]], start: float) -> list[str]:
+    """Return one line per request: start and end in ms after ``start``, and the path."""
+    rows = sorted((s, e, p) for p, s, e in requests if s >= start)
+    return [f"{(s - start) * 1000:7.1f} {(e - start) * 1000:7.1f}  {p}" for s, e, p in rows]
+
+
+def latency(runs: int, latency_s: float) -> dict[str, Any]:
     """Time cycles from the start event to the last acknowledgement, limiter off and on."""
     import multiprocessing
 
@@ -71,7 +131,6 @@ def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
     from aifap.data.synthetic import SyntheticMarket
     from aifap.db import make_engine, migrate
     from aifap.exchange.ccxt.gateway import CcxtGateway
-    from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket, ManualClock
     from aifap.history import SourceHistory  # noqa: F401 - imported by planning; warm it
     from aifap.live.clock import SessionClock
     from aifap.live.codec import plan_from_dict, plan_to_dict
@@ -83,16 +142,13 @@ def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
 
     market = SyntheticMarket(SYMBOLS, days=2)
     specs = market.markets()
-    emu = BitgetEmulator(markets=[EmulatorMarket.from_spec(s) for s in specs.values()],
-                         bars={s: market.bars(s, "1m") for s in SYMBOLS},
-                         clock=ManualClock(NOW.isoformat()), initial_balance=1_000_000).start()
-    emu.faults.latency(latency_s)
+    emu = RemoteEmulator(latency_s)
     tmp = Path(tempfile.mkdtemp(prefix="aifap-bench-live-"))
     url = f"sqlite:///{tmp / 'results.db'}"
     migrate(url)
     clock = SessionClock(multiprocessing.get_context("fork"), "replay", start=NOW, speed=1.0)
-    results: dict[str, list[float]] = {k: [] for k in (
-        "off", "on", "off_done", "on_done", "off_planned", "on_planned")}
+    keys = ("ack", "planned", "handed", "done")
+    results: dict[str, Any] = {f"{lim}_{k}": [] for lim in ("off", "on") for k in keys}
     try:
         for limiter in ("off", "on"):
             for run in range(runs + 1):  # the first run warms imports and caches
@@ -111,12 +167,15 @@ def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
                     timeout_ms=5_000))
                 journal = Journal(make_engine(url), sid)
                 try:
+                    # what a session does once at its start, not per cycle
                     gateway.markets()
-                    gateway.prepare(SYMBOLS)  # the main process's first cycle does this once
-                    time.sleep(0.3)
+                    gateway.prepare(SYMBOLS)
+                    wallet = gateway.balance().wallet  # the session row's initial wallet
+                    executor = Executor(gateway, journal, clock, cfg.working_directory, SYMBOLS)
+                    time.sleep(0.3)  # let the limiter's window from the warm-up pass
+                    emu.ask("reset_log")
                     start = time.perf_counter()  # rebalance_start_event
                     journal.start_cycle(1, clock.ms(), clock.ms())
-                    wallet = gateway.balance().wallet
                     result = run_strategy(equal_weight, cfg, bars=market, gateway=gateway,
                                           markets=specs, now=NOW, state={},
                                           initial_wallet=wallet, cycle=1)
@@ -124,17 +183,19 @@ def latency(runs: int, latency_s: float) -> dict[str, list[float]]:
                     write_handoff(cfg.working_directory, {
                         "session_id": sid, "cycle": 1, "plan": plan_to_dict(result.plan)})
                     plan = plan_from_dict(read_handoff(cfg.working_directory, sid, 1)["plan"])
-                    Executor(gateway, journal, clock, cfg.working_directory, SYMBOLS).execute(
-                        1, plan)
+                    handed = time.perf_counter()
+                    executor.execute(1, plan)
                     done = time.perf_counter()
                 finally:
                     gateway.close()
                 assert len(plan.orders) == len(SYMBOLS), len(plan.orders)
                 assert len(gateway.acks) == 4, gateway.acks
+                assert len(journal.fills()) == len(SYMBOLS), "every fill recorded"
                 if run:
-                    results[limiter].append(gateway.acks[-1] - start)
-                    results[f"{limiter}_done"].append(done - start)
-                    results[f"{limiter}_planned"].append(planned - start)
+                    for key, value in zip(keys, (gateway.acks[-1], planned, handed, done),
+                                          strict=True):
+                        results[f"{limiter}_{key}"].append(value - start)
+                    results[f"{limiter}_timeline"] = _timeline(emu.ask("log"), start)
     finally:
         emu.stop()
     return results
@@ -215,18 +276,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--only", choices=["latency", "promote"], default=None)
+    parser.add_argument("--timeline", action="store_true",
+                        help="print the last run's requests as the emulator saw them")
     args = parser.parse_args()
     if args.only in (None, "latency"):
         floor = 6 * args.latency * 1000
         results = latency(args.runs, args.latency)
+        load = os.getloadavg()
         print(f"cycle latency, 20 symbols, {args.latency * 1000:g} ms per request, "
-              f"floor {floor:.0f} ms, target {2 * floor:.0f} ms; {args.runs} runs")
-        print("| limiter | to last ack: median | p90 | min | max (ms) | planned: median "
-              "| cycle done: median |")
+              f"floor {floor:.0f} ms, target {2 * floor:.0f} ms; {args.runs} runs; "
+              f"load average {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} cores")
+        print("| limiter | to last ack: median | p90 | min | max (ms) | plan ready: median "
+              "| handed over: median | cycle done: median |")
         for limiter in ("off", "on"):
-            done = statistics.median(results[f"{limiter}_done"]) * 1000
-            planned = statistics.median(results[f"{limiter}_planned"]) * 1000
-            print(f"| {limiter} | {_stats(results[limiter])} | {planned:.0f} | {done:.0f} |")
+            planned, handed, done = (statistics.median(results[f"{limiter}_{k}"]) * 1000
+                                     for k in ("planned", "handed", "done"))
+            print(f"| {limiter} | {_stats(results[f'{limiter}_ack'])} | {planned:.0f} "
+                  f"| {handed:.0f} | {done:.0f} |")
+        if args.timeline:
+            for limiter in ("off", "on"):
+                print(f"requests of the last run, limiter {limiter} (start, end ms; path):")
+                print("\n".join(results[f"{limiter}_timeline"]))
     if args.only in (None, "promote"):
         with tempfile.TemporaryDirectory(prefix="aifap-bench-promote-") as tmp:
             out = promote_and_memory(Path(tmp), speed=0.0)

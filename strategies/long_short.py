@@ -8,7 +8,8 @@ the book is market-neutral in weight. Shorts need a futures market
 Config keys (``config_dict``), all optional:
 
 - ``symbols``: the universe (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'BNBUSDT',
-  'XRPUSDT', 'DOGEUSDT']``).
+  'XRPUSDT', 'DOGEUSDT']``), or the backtest's or session's symbols
+  (``context.universe``) when the data has none of those.
 - ``frequency``: the bar size of the history (default ``'1h'``).
 - ``lookback``: the momentum horizon in bars (default 24).
 - ``k``: how many assets on each side (default 2; at most half the universe).
@@ -20,7 +21,7 @@ DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEU
 
 def strategy(context, config_dict):
     """Long the ``k`` best and short the ``k`` worst assets by ``lookback``-bar return."""
-    assets = list(config_dict.get("symbols", DEFAULT_SYMBOLS))
+    assets = _assets(context, config_dict)
     frequency = config_dict.get("frequency", "1h")
     lookback = int(config_dict.get("lookback", 24))
     k = min(int(config_dict.get("k", 2)), len(assets) // 2)
@@ -36,3 +37,12 @@ def strategy(context, config_dict):
     weights = dict.fromkeys(momentum.index[-k:], size)
     weights.update(dict.fromkeys(momentum.index[:k], -size))
     return weights
+
+
+def _assets(context, config_dict):
+    """Return config 'symbols', else the defaults the data has, else the whole universe."""
+    if "symbols" in config_dict:
+        return list(config_dict["symbols"])
+    universe = list(getattr(context, "universe", []))
+    known = [s for s in DEFAULT_SYMBOLS if s in universe]
+    return known or universe or list(DEFAULT_SYMBOLS)

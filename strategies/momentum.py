@@ -5,7 +5,8 @@ take-profit set through Bitget's ``presetStopSurplusPrice`` / ``presetStopLossPr
 
 Config keys (``config_dict``), all optional:
 
-- ``symbols``: the assets to trade (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT']``).
+- ``symbols``: the assets to trade (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT']``), or the
+  backtest's or session's symbols (``context.universe``) when the data has none of those.
 - ``window``: how many bars of history to load (default 100).
 - ``lookback``: the return horizon in bars (default 20).
 - ``frequency``: the bar size of the history (default ``'1m'``).
@@ -20,7 +21,7 @@ DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 def strategy(context, config_dict):
     """Simple momentum strategy"""
-    assets = list(config_dict.get("symbols", DEFAULT_SYMBOLS))
+    assets = _assets(context, config_dict)
     window = int(config_dict.get("window", 100))
     lookback = int(config_dict.get("lookback", 20))
     frequency = config_dict.get("frequency", "1m")
@@ -44,3 +45,12 @@ def strategy(context, config_dict):
             }
 
     return weights
+
+
+def _assets(context, config_dict):
+    """Return config 'symbols', else the defaults the data has, else the whole universe."""
+    if "symbols" in config_dict:
+        return list(config_dict["symbols"])
+    universe = list(getattr(context, "universe", []))
+    known = [s for s in DEFAULT_SYMBOLS if s in universe]
+    return known or universe or list(DEFAULT_SYMBOLS)

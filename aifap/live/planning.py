@@ -104,8 +104,6 @@ def run_strategy(
         bars, config.symbols, config.bar_timeframe, now, parse_duration(config.bar_max_age)
     )
     portfolio = trader_portfolio(gateway, config, initial_wallet)
-    # wrapped explicitly: Context takes any object with a ``frames`` attribute for a
-    # history provider, and SyntheticMarket has a ``frames()`` method of its own
     context = Context(
         SourceHistory(bars, config.bar_timeframe),
         now=pd.Timestamp(now),
@@ -115,6 +113,7 @@ def run_strategy(
         mode="paper" if config.mode == "paper" else "live",
         logger=logging.getLogger("aifap.strategy.user"),
         base_timeframe=config.bar_timeframe,
+        universe=config.symbols,
     )
     output = call_strategy(
         fn, context, config.config_dict, bar=now.isoformat(), timeout=config.time_limit_seconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,3 +208,25 @@ def test_adabtc_hole_yields_no_resampled_bars(shared_data):
     assert np.allclose(hourly.to_numpy(), expected.to_numpy())
     gaps = np.diff(five.index.as_unit("ns").asi8) // (300 * 10**9)
     assert gaps.max() == 34  # the 33-bar hole is still there, not filled in
+
+
+def test_the_universe_is_the_sources_symbols_unless_given():
+    from aifap.data.synthetic import SyntheticMarket
+
+    market = SyntheticMarket(["BTCUSDT", "ETHUSDT"], days=1)
+    assert Context(market).universe == ["BTCUSDT", "ETHUSDT"]
+    assert Context(market, universe=["ETHUSDT"]).universe == ["ETHUSDT"]
+
+
+def test_example_strategies_fall_back_to_the_universe_when_their_defaults_are_missing(tmp_path):
+    import aifap
+    from aifap.data.synthetic import SyntheticMarket
+
+    # none of the strategies' default symbols: they must trade what the data has
+    market = SyntheticMarket(["LINKUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT"], days=2)
+    for name in ("momentum", "equal_weight_vol_filter", "long_short"):
+        path = Path(__file__).resolve().parents[2] / "strategies" / f"{name}.py"
+        result = aifap.backtest(str(path), market, rebalance_every="1h", progress=False)
+        traded = set(result.transactions["symbol"]) if len(result.transactions) else set()
+        assert traded <= {"LINKUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT"}, name
+        assert traded, f"{name} never traded on a universe without its default symbols"

@@ -34,6 +34,10 @@ Python API (``BitgetEmulator``):
   ``faults.fail_randomly(0.3, kinds={"lost": 2, "timeout": 1, ...}, path=...)``,
   ``faults.seed(n)``, ``faults.clear()``; see ``faults`` for the semantics ("lost" =
   executed, then the response is held until the client times out, or ``lost_as=502``).
+- partial fills: ``partial_fills(ratio=0.4, symbol=None, count=None)`` makes futures
+  market orders fill ``ratio`` at once (``partially_filled``, in orders-pending with
+  their ``baseVolume``) and the rest at the next price step; ``partial_fills(None)``
+  removes the rules. See ``partials``.
 - request log: ``request_log.records(path=None, method=None)`` (method, path, params,
   headers without secrets, ``start``/``end`` perf-counter seconds, status, Bitget code,
   fault, account fingerprint, demo flag), ``request_log.max_concurrency(path)``,
@@ -63,6 +67,7 @@ from aifap.exchange.emulator.emulator import BitgetEmulator
 from aifap.exchange.emulator.faults import FaultInjector, FaultRule, RequestLog, RequestRecord
 from aifap.exchange.emulator.ledger import LedgerView
 from aifap.exchange.emulator.markets import DEFAULT_MARKETS, EmulatorMarket
+from aifap.exchange.emulator.partials import PartialFillRule
 from aifap.exchange.emulator.testing import bitget_client
 
 __all__ = [
@@ -74,6 +79,7 @@ __all__ = [
     "FaultRule",
     "LedgerView",
     "ManualClock",
+    "PartialFillRule",
     "ReplayClock",
     "RequestLog",
     "RequestRecord",

@@ -20,6 +20,7 @@ from aifap.exchange.emulator.engine import Engine, EngineConfig
 from aifap.exchange.emulator.faults import FaultInjector, RequestLog
 from aifap.exchange.emulator.ledger import Account, LedgerView
 from aifap.exchange.emulator.markets import DEFAULT_MARKETS, EmulatorMarket, MarketBook
+from aifap.exchange.emulator.partials import PartialFillRule
 from aifap.exchange.emulator.pricing import FundingRates, Pricing
 from aifap.exchange.emulator.private import register_private
 from aifap.exchange.emulator.public import register_public
@@ -194,6 +195,30 @@ class BitgetEmulator:
             now = self.now_ms()
             self.engine.advance(now)
             return now
+
+    def partial_fills(
+        self,
+        ratio: Decimal | float | str | None = Decimal("0.5"),
+        *,
+        symbol: str | None = None,
+        count: int | None = None,
+    ) -> PartialFillRule | None:
+        """Make futures market orders fill ``ratio`` now and the rest on the next price step.
+
+        Args:
+            ratio: the share that fills at once, in (0, 1); None removes every rule.
+            symbol: only orders in this compact symbol (None: every symbol).
+            count: only the next ``count`` matching orders (None: every one).
+
+        Returns:
+            The rule added (its ``fired`` counts the orders it split), or None.
+        """
+        with self.lock:
+            if ratio is None:
+                self.engine.partials.clear()
+                return None
+            rule = PartialFillRule(Decimal(str(ratio)), symbol, count)
+            return self.engine.partials.add(rule)
 
     # -- accounts and ledger -----------------------------------------------------------
     def add_account(

@@ -3,7 +3,8 @@
 Prices come from ``Pricing`` (the bar path or a pinned price). ``advance(now)`` walks
 the complete base bars closed since the last call, in time order together with the
 8-hourly funding settlements: a resting limit fills at its price when a bar trades
-through it (maker fee); an armed trigger fires when a bar reaches it and executes at
+through it (maker fee); the rest of a partially filled market order (see ``partials``)
+fills at the open of the next bar as a taker; an armed trigger fires when a bar reaches it and executes at
 the trigger price (or the bar's open if the bar gapped past it) as a taker. A pinned
 price replaces the bars of its symbol and is checked at once (``on_price``).
 """
@@ -27,6 +28,7 @@ from aifap.exchange.emulator.ledger import (
     Position,
 )
 from aifap.exchange.emulator.markets import EmulatorMarket, MarketBook
+from aifap.exchange.emulator.partials import PartialFills
 from aifap.exchange.emulator.pricing import Pricing, settlements_between
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class Engine:
         self.config = config
         self.accounts: dict[str, Account] = {}
         self.processed_ms = start_ms
+        self.partials = PartialFills()
         self._ids = itertools.count(1_300_000_000_000_000_001)
 
     def next_id(self) -> str:
@@ -348,7 +351,11 @@ class Engine:
     def _on_bar(self, symbol: str, open_: Decimal, high: Decimal, low: Decimal, when: int) -> None:
         for account in list(self.accounts.values()):
             for order in list(account.orders.values()):
-                if order.symbol != symbol or not order.is_open or order.price is None:
+                if order.symbol != symbol or not order.is_open:
+                    continue
+                if order.price is None:  # the rest of a partially filled market order
+                    if order.kind is MarketType.FUTURES:
+                        self._fill_resting(account, order, open_, when, "taker")
                     continue
                 crossed = low <= order.price if order.side == "buy" else high >= order.price
                 if crossed:

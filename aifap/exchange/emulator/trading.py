@@ -174,8 +174,10 @@ def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: b
     crosses = price is None or (price >= current if side == "buy" else price <= current)
     if crosses and order.force != "post_only":
         amount = min(size, reducible) if reduce_only else size
+        if order_type == "market":  # a partial-fill rule may hold part back for later
+            amount = engine.partials.first_part(market.symbol, amount, market.amount_decimals)
         engine.fill_futures(account, order, amount, current, now, "taker")
-        if reduce_only:
+        if reduce_only and amount == min(size, reducible):
             order.status = "filled"
     elif order.force in ("ioc", "fok") or (crosses and order.force == "post_only"):
         engine.cancel_order(account, order, now)

@@ -5,6 +5,13 @@ Usage: ``python emulator_driver.py SPEC.json``. The spec holds the session confi
 before it, ``env`` to set during it) and ``out``, where the exit codes and the
 emulator's orders, positions and fills are written as JSON.
 
+A run may also hold ``config`` (overrides of the session config for that run),
+``partial_fills`` (a list of ``BitgetEmulator.partial_fills`` keyword sets, applied
+after clearing the previous run's) and ``before`` (what happens at the exchange while
+the session is down, before the run starts: ``{"advance_minutes": n}`` moves the
+exchange's clock and processes the bars in between, ``{"order": {...}}`` places an
+order by hand through a ccxt client on the session's account).
+
 The emulator lives in this process (the session's parent) and reads the session's
 own clock: the supervisor's ``SessionClock`` lives in shared memory, so the stepped
 replay clock that drives the three processes drives the exchange too. Its bars are
@@ -81,6 +88,31 @@ def _faults(emulator: BitgetEmulator, faults: list[dict[str, Any]]) -> None:
         getattr(emulator.faults, how)(**fault)
 
 
+def _partials(emulator: BitgetEmulator, rules: list[dict[str, Any]]) -> None:
+    emulator.partial_fills(None)
+    for rule in rules:
+        emulator.partial_fills(**rule)
+
+
+def _while_down(emulator: BitgetEmulator, clocks: _Clocks, actions: list[dict[str, Any]]) -> None:
+    from aifap.exchange.emulator import bitget_client
+
+    for action in actions:
+        if "advance_minutes" in action:
+            clocks.fallback.advance(60 * float(action["advance_minutes"]))
+            emulator.advance()
+        if "order" in action:
+            order = dict(action["order"])
+            client = bitget_client(emulator, key=KEY, secret=SECRET, passphrase=PASSPHRASE)
+            try:
+                client.create_order(
+                    order.pop("symbol"), "market", order.pop("side"), order.pop("amount"),
+                    params=order,
+                )
+            finally:
+                client.session.close()
+
+
 def _state(emulator: BitgetEmulator) -> dict[str, Any]:
     view = emulator.ledger(KEY)
     return {
@@ -97,6 +129,13 @@ def _state(emulator: BitgetEmulator) -> dict[str, Any]:
         ],
         "positions": {s: str(p.size) for s, p in view.positions.items() if p.size != Decimal(0)},
         "fills": len(view.fills),
+        "fill_rows": [
+            {"client_oid": f.client_oid, "size": str(f.size), "side": f.side, "ts": f.ts,
+             "trade_id": f.trade_id}
+            for f in view.fills
+        ],
+        "open_orders": [o.client_oid for o in view.orders if o.is_open],
+        "drift": str(view.futures_drift()),
         "faults": [r.fault for r in emulator.request_log.records() if r.fault],
         "demo_requests": all(
             r.demo for r in emulator.request_log.records(path="/api/v2/mix/order/*")
@@ -133,10 +172,12 @@ def main(spec_path: str) -> int:
         config = {**config, "exchange_url": emulator.url}
         for run in spec["runs"]:
             _faults(emulator, run.get("faults", []))
+            _partials(emulator, run.get("partial_fills", []))
+            _while_down(emulator, clocks, run.get("before", []))
             saved = {k: os.environ.get(k) for k in run.get("env", {})}
             os.environ.update(run.get("env", {}))
             try:
-                code = run_session(dict(config), log_stdout=False)
+                code = run_session({**config, **run.get("config", {})}, log_stdout=False)
             finally:
                 for key, value in saved.items():
                     os.environ.pop(key, None) if value is None else os.environ.update({key: value})
