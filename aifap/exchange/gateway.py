@@ -19,10 +19,9 @@ import pandas as pd
 
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.core.planner import BATCH_SIZE as BATCH_SIZE  # re-exported: the seed's 5 in flight
 from aifap.core.portfolio import Position
 from aifap.registry import Registry
-
-BATCH_SIZE = 5  # orders in flight at once (the seed's "batches of 5")
 
 
 @dataclass(frozen=True, slots=True)
