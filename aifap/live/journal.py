@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from aifap.db import session_factory
 from aifap.live.clock import to_ms
 from aifap.live.codec import dumps
 from aifap.live.models import LiveCycle, LiveEvent, LiveFill, LiveOrder, LiveSession
+from aifap.live.stopfills import SessionStops, session_stops, stop_reason
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +279,21 @@ class Journal:
     def record_fills(
         self, fills: Iterable[Fill], ours: Callable[[Fill], bool], epoch: int
     ) -> list[Fill]:
-        """Store fills not yet known (by :func:`fill_key`); return the new ones."""
+        """Store fills not yet known (by :func:`fill_key`); return the new ones.
+
+        A fill ``ours`` disowns is still the session's when it is the execution of the
+        session's own SL/TP (see :mod:`aifap.live.stopfills`); it is stored as ours with
+        the stop's reason.
+        """
         new: list[Fill] = []
+        stops: dict[str, SessionStops] | None = None
         for fill in fills:
+            mine = ours(fill)
+            if not mine:
+                stops = self.session_stops() if stops is None else stops
+                reason = stop_reason(fill, stops)
+                if reason is not None:
+                    fill, mine = replace(fill, reason=reason), True
             row = LiveFill(
                 session_id=self.session_id,
                 fill_key=fill_key(fill),
@@ -294,7 +308,7 @@ class Journal:
                 reason=fill.reason.value,
                 realized_pnl=fill.realized_pnl,
                 ts_ms=to_ms(fill.timestamp),
-                ours=ours(fill),
+                ours=mine,
                 epoch=epoch,
             )
             try:
@@ -304,6 +318,20 @@ class Journal:
                 continue
             new.append(fill)
         return new
+
+    def session_stops(self) -> dict[str, SessionStops]:
+        """Return each symbol's newest SL/TP from the plans of the cycles that executed."""
+        with self._sessions() as db:
+            plans = db.scalars(
+                select(LiveCycle.plan_json)
+                .where(
+                    LiveCycle.session_id == self.session_id,
+                    LiveCycle.plan_json.is_not(None),
+                    LiveCycle.state.in_(("executing", "done")),
+                )
+                .order_by(LiveCycle.cycle)
+            )
+            return session_stops(p for p in plans if p)
 
     def last_fill_ms(self) -> int | None:
         """Return the time of the newest recorded fill."""

@@ -4,9 +4,10 @@ Prices come from ``Pricing`` (the bar path or a pinned price). ``advance(now)`` 
 the complete base bars closed since the last call, in time order together with the
 8-hourly funding settlements: a resting limit fills at its price when a bar trades
 through it (maker fee); the rest of a partially filled market order (see ``partials``)
-fills at the open of the next bar as a taker; an armed trigger fires when a bar reaches it and executes at
-the trigger price (or the bar's open if the bar gapped past it) as a taker. A pinned
-price replaces the bars of its symbol and is checked at once (``on_price``).
+fills at the open of the next bar as a taker; an armed trigger fires when a bar
+reaches it and executes at the trigger price (or the bar's open if the bar gapped
+past it) as a taker. A pinned price replaces the bars of its symbol and is checked
+at once (``on_price``).
 """
 
 from __future__ import annotations

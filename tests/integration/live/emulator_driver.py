@@ -10,7 +10,9 @@ A run may also hold ``config`` (overrides of the session config for that run),
 after clearing the previous run's) and ``before`` (what happens at the exchange while
 the session is down, before the run starts: ``{"advance_minutes": n}`` moves the
 exchange's clock and processes the bars in between, ``{"order": {...}}`` places an
-order by hand through a ccxt client on the session's account).
+order by hand through a ccxt client on the session's account,
+``{"price_factor": [symbol, f]}`` jumps the symbol's price by ``f`` for an instant so
+its resting triggers react).
 
 The emulator lives in this process (the session's parent) and reads the session's
 own clock: the supervisor's ``SessionClock`` lives in shared memory, so the stepped
@@ -101,6 +103,11 @@ def _while_down(emulator: BitgetEmulator, clocks: _Clocks, actions: list[dict[st
         if "advance_minutes" in action:
             clocks.fallback.advance(60 * float(action["advance_minutes"]))
             emulator.advance()
+        if "price_factor" in action:  # a jump (the symbol's triggers react), then the bars again
+            symbol, factor = action["price_factor"]
+            now = emulator.now_ms()
+            emulator.set_price(symbol, emulator.pricing.price(symbol, now) * Decimal(str(factor)))
+            emulator.set_price(symbol, None)
         if "order" in action:
             order = dict(action["order"])
             client = bitget_client(emulator, key=KEY, secret=SECRET, passphrase=PASSPHRASE)

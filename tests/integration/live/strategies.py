@@ -55,3 +55,12 @@ def wide(context, config_dict):
     if n % 2 == 0:
         return dict.fromkeys(WIDE, 0.12)
     return dict.fromkeys(WIDE[:6], 0.05)
+
+
+def guarded(context, config_dict):
+    """Hold BTC and ETH long with a stop loss ``stop`` (fraction) below the last close."""
+    prices = context.get_history(["BTCUSDT", "ETHUSDT"], window=1, frequency="1m", fields="close")
+    last = prices.iloc[-1]
+    stop = float(config_dict.get("stop", 0.02))
+    return {s: {"weight": 0.3, "stop_loss": float(last[s]) * (1 - stop)}
+            for s in ("BTCUSDT", "ETHUSDT")}

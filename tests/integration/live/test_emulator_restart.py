@@ -68,7 +68,8 @@ def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run):
     assert "main process died" in first["reason"]
     # the kill came while the exchange held cycle 2's orders partly filled
     cycle2 = {o.client_id for o in run.journal().orders(2)}
-    assert cycle2 and set(first["open_orders"]) == cycle2
+    assert cycle2
+    assert set(first["open_orders"]) == cycle2
     assert first["cycles"]["2"] == "executing"
 
     assert second["code"] == 0, run.log()[-3000:]
@@ -140,7 +141,8 @@ def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy
     row = journal.session_row()
     if policy == "refuse":
         assert second["code"] == 1
-        assert "on_foreign_position=refuse" in row.reason and "BTCUSDT" in row.reason
+        assert "on_foreign_position=refuse" in row.reason
+        assert "BTCUSDT" in row.reason
         assert any("on_foreign_position=refuse" in m for m in second["critical"])
         assert len(second["orders"]) == len(first["orders"]) + 1  # only the hand-placed one
         assert len(journal.cycles()) == cycles_before  # nothing traded
@@ -161,3 +163,34 @@ def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy
         for symbol in run.config["symbols"]:
             diff = abs(weights.get(symbol, Decimal(0)) - targets.get(symbol, Decimal(0)))
             assert diff <= Decimal("0.02"), (cycle.cycle, symbol, weights, targets)
+
+
+def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(session_run):
+    from live_helpers import STRATEGIES
+
+    run = _demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    first, second = _drive(
+        run,
+        [
+            {},
+            {
+                "before": [{"price_factor": ["BTCUSDT", 0.9]}],  # BTC gaps through its stop
+                "config": {"trading_duration": "1h 30m"},  # on_foreign_position: refuse
+            },
+        ],
+    )
+    assert first["code"] == 0, run.log()[-3000:]
+    assert "BTCUSDT" in first["positions"]
+    ours = run.journal().client_ids()  # the stop's execution has an exchange-made id
+    stops = [f for f in second["fill_rows"] if f["client_oid"] not in ours]
+    assert stops, second["fill_rows"]
+    assert all(f["side"] == "sell" for f in stops)
+    # the restart recorded the stop's fill as the session's own, not as a foreign change
+    assert second["code"] == 0, (second["reason"], run.log()[-3000:])
+    journal = run.journal()
+    assert not journal.events("foreign_adopted")
+    recorded = {f.fill_key: f for f in journal.fills()}
+    for fill in stops:
+        assert recorded[f"t:{fill['trade_id']}"].ours
+    _assert_no_duplicates(second)
+    _assert_complete(run, second)
