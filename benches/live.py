@@ -3,17 +3,22 @@
     .venv/bin/python benches/live.py                 # all three, 7 latency runs each
     .venv/bin/python benches/live.py --only latency --runs 15
 
-1. **Cycle latency** (20 symbols, Bitget emulator with 20 ms on every request, real
-   ``ccxt.bitget``): from the instant ``rebalance_start_event`` would be set to the
-   last order acknowledged, running the code the strategy and main processes run for a
-   cycle, in one process: :func:`aifap.live.planning.run_strategy` (history from the
-   synthetic market, ``balance`` and ``positions`` round trips, the strategy, the plan),
-   the ``order_info.json`` hand-off written and read, then
-   :class:`aifap.live.execution.Executor` (journal on SQLite, 4 batches of 5 market
-   orders). Floor: 4 x 20 ms (batches) + 2 x 20 ms (balance, positions) = 120 ms;
-   target <= 2 x floor. Rate limiter off and on (production: Bitget's place-order
-   costs 100 ms of ccxt's shared limiter, so "on" has its own floor of ~19 x 100 ms).
-   Not included: the event hop between processes (an ``Event.wait`` wake-up, < 1 ms).
+1. **Cycle latency** (20 symbols, Bitget emulator in its own process with 20 ms on every
+   request, real ``ccxt.bitget`` with the session's own gateway settings
+   (:func:`aifap.live.wiring.ccxt_config`)): from the instant ``rebalance_start_event``
+   would be set to the last order acknowledged, running the code the strategy and main
+   processes run for a cycle, in one process: :func:`aifap.live.planning.run_strategy`
+   (history from the synthetic market, ``balance`` and ``positions`` read concurrently,
+   the strategy, the plan), the ``order_info.json`` hand-off written and read, then
+   :meth:`aifap.live.execution.Executor.execute` (journal on SQLite, 4 batches of 5
+   market orders; fills synced after the last acknowledgement). Each run is a fresh
+   account, so all 20 symbols trade. Floor: 4 x 20 ms (batches) + 2 x 20 ms (balance,
+   positions) = 120 ms; target <= 2 x floor. Rate limiter off and on (production:
+   ccxt's Bitget costs space requests by cost x 50 ms on one shared timeline, so "on"
+   has its own floor: accounts, then all-position 200 ms, tickers 50 ms, 20
+   place-orders 100 ms apart, + one round trip = 2270 ms). ``--timeline`` prints the
+   last run's requests as the emulator saw them. Not included: the event hop between
+   processes (an ``Event.wait`` wake-up, < 1 ms).
 2. **promote to first completed cycle**: ``aifap.promote(...)`` of a notebook-style
    function (validation backtest, freeze, one cycle in a fresh process, papermill,
    kernel start, session start) until the journal shows cycle 1 ``done``; paper
@@ -127,7 +132,6 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
     """Time cycles from the start event to the last acknowledgement, limiter off and on."""
     import multiprocessing
 
-    from aifap.core.markets import MarketType
     from aifap.data.synthetic import SyntheticMarket
     from aifap.db import make_engine, migrate
     from aifap.exchange.ccxt.gateway import CcxtGateway
@@ -139,6 +143,7 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
     from aifap.live.handoff import read_handoff, write_handoff
     from aifap.live.journal import Journal
     from aifap.live.planning import run_strategy
+    from aifap.live.wiring import ccxt_config
 
     market = SyntheticMarket(SYMBOLS, days=2)
     specs = market.markets()
@@ -157,14 +162,14 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
                     "session_id": sid, "trader": "bench", "strategy_name": "eq",
                     "strategy": "bench:eq", "config_dict": {"symbols": SYMBOLS},
                     "exchange": "bitget", "mode": "demo", "symbols": SYMBOLS,
-                    "allocation": 100_000, "credentials": {"api_key": sid},
+                    "allocation": 100_000,
+                    "credentials": {"api_key": sid, "secret": "s", "password": "p"},
                     "exchange_url": emu.url, "workdir": str(tmp / sid), "bar_max_age": "1h",
                     "clock": {"kind": "replay", "start": NOW.isoformat()}})
                 cfg.working_directory.mkdir(parents=True, exist_ok=True)
-                gateway = _Timed(CcxtGateway(
-                    venue="bitget", market_type=MarketType.FUTURES, api_key=sid, secret="s",
-                    password="p", api_url=emu.url, rate_limit=limiter == "on", leverage=1,
-                    timeout_ms=5_000))
+                # the session's own gateway settings (wiring), the limiter as the run says
+                settings = ccxt_config(cfg).model_copy(update={"rate_limit": limiter == "on"})
+                gateway = _Timed(CcxtGateway(settings))
                 journal = Journal(make_engine(url), sid)
                 try:
                     # what a session does once at its start, not per cycle

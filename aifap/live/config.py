@@ -29,6 +29,7 @@ from pydantic import (
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import parse_duration, timeframe_seconds
+from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.live.schedule import parse_cron
 from aifap.settings import get_settings
 
@@ -97,6 +98,48 @@ class Credentials(_Frozen):
         return out
 
 
+class RetryConfig(_Frozen):
+    """The retry budget of exchange calls (the gateway's ``RetryPolicy``).
+
+    Waits are seconds, as numbers or durations (``0.5``, ``"2s"``); the defaults are
+    the seed's: 3 attempts, exponential back-off from 0.5 s up to 8 s, at most 60 s in
+    all (``max_elapsed: null`` for no time limit).
+    """
+
+    max_attempts: int = Field(default=3, ge=1)
+    initial_wait: float = Field(default=0.5, ge=0)
+    max_wait: float = Field(default=8.0, ge=0)
+    max_elapsed: float | None = Field(default=60.0, gt=0)
+
+    @field_validator("initial_wait", "max_wait", "max_elapsed", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value).total_seconds()
+            except ValueError as exc:
+                raise ValueError(f"{info.field_name}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> RetryConfig:
+        if self.max_wait < self.initial_wait:
+            raise ValueError(
+                f"max_wait must be >= initial_wait ({self.initial_wait}), was {self.max_wait}"
+            )
+        return self
+
+    def policy(self) -> RetryPolicy:
+        """Return the ``RetryPolicy`` this block describes (jitter as the default's)."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            initial_wait=self.initial_wait,
+            max_wait=self.max_wait,
+            jitter=min(DEFAULT_POLICY.jitter, self.initial_wait),
+            max_elapsed=self.max_elapsed,
+        )
+
+
 class SessionConfig(_Frozen):
     """The validated configuration of one trading session (see the module docstring)."""
 
@@ -133,6 +176,7 @@ class SessionConfig(_Frozen):
     credentials: Credentials = Field(default_factory=Credentials)
     workdir: Path | None = None
     clock: ClockConfig = Field(default_factory=ClockConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
     lease_ttl: str = "60s"
 
     @field_validator("session_id")

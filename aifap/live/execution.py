@@ -10,12 +10,13 @@ exchange never saw it, so no order is ever placed twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 
 from aifap.core.errors import OrderRejectedError
-from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus
+from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, Side
 from aifap.core.planner import Plan
 from aifap.exchange.gateway import BATCH_SIZE, Gateway
 from aifap.live.alerting import SessionAlerts
@@ -56,11 +57,18 @@ class Executor:
         self.alerts = alerts
 
     def execute(self, cycle: int, plan: Plan, *, replay: bool = False) -> None:
-        """Run ``plan`` as cycle ``cycle`` and mark the cycle done."""
+        """Run ``plan`` as cycle ``cycle`` and mark the cycle done.
+
+        On the way to the last acknowledgement: one journal transaction for the whole
+        plan (orders ``intended``, cycle ``executing``) while the gateway gets ready
+        for the plan's symbols, then per batch one transaction before sending (sends
+        counted) and one after (acknowledgements). Fills and final order states are
+        synced once the last batch is acknowledged.
+        """
         batches = [tuple(b) for b in plan.batches(BATCH_SIZE)]
-        self.journal.record_intended(cycle, batches, self.clock.ms())
-        self.journal.set_cycle(cycle, state="executing", replayed=replay)
-        rows = {row.client_id: row for row in self.journal.orders(cycle)}
+        ready = self._prepare(sorted({o.symbol for o in plan.orders}))
+        rows = self.journal.begin_execution(cycle, batches, self.clock.ms(), replayed=replay)
+        ready()
         for number, batch in enumerate(batches):
             todo: list[OrderRequest] = []
             for order in batch:
@@ -70,7 +78,7 @@ class Executor:
                 if replay or row.sends > 0:
                     seen = self.gateway.fetch_order(order.client_id, order.symbol)
                     if seen is not None:
-                        self._record(cycle, seen)
+                        self._record(cycle, [seen])
                         continue
                     if row.sends > 0:
                         log.warning(
@@ -88,8 +96,7 @@ class Executor:
             self.journal.mark_sending([o.client_id for o in todo], self.clock.ms())
             placed = self._place(todo)
             kill_point("main.after_accept", self.workdir, cycle)
-            for order in placed:
-                self._record(cycle, order)
+            self._record(cycle, placed)
         kill_point("main.before_stops", self.workdir, cycle)
         for update in plan.stop_updates:
             self.gateway.set_stops(
@@ -104,6 +111,19 @@ class Executor:
             positions_after_json=dumps(positions_to_dict(positions)),
         )
         log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders), len(batches))
+
+    def _prepare(self, symbols: list[str]) -> Callable[[], None]:
+        """Start readying the gateway for ``symbols``; return a call that waits for it.
+
+        A ccxt gateway sets leverage and margin mode of new symbols and refreshes the
+        reference prices of its pre-send checks on one of its threads, while this
+        thread writes the journal; other gateways need nothing.
+        """
+        start = getattr(self.gateway, "prepare_in_background", None)
+        if start is None or not symbols:
+            return lambda: None
+        future: Future[None] = start(symbols)
+        return lambda: future.result()
 
     def _place(self, batch: list[OrderRequest]) -> list[Order]:
         """Send a batch; if the gateway refuses it whole, send one by one to find the culprit.
@@ -130,9 +150,12 @@ class Executor:
                 ]
         return [placed for order in batch for placed in self._place([order])]
 
-    def _record(self, cycle: int, order: Order) -> None:
-        self.journal.record_order(order, self.clock.ms())
-        if order.status is OrderStatus.REJECTED:
+    def _record(self, cycle: int, orders: list[Order]) -> None:
+        """Journal what the exchange said about ``orders`` (one transaction); alert rejections."""
+        self.journal.record_orders(orders, self.clock.ms())
+        for order in orders:
+            if order.status is not OrderStatus.REJECTED:
+                continue
             message = (
                 f"order {order.client_id} {order.side} {order.amount} {order.symbol} "
                 f"was rejected: {order.reason}"
@@ -145,11 +168,37 @@ class Executor:
                 log.error("%s", message)
 
     def refresh_orders(self) -> None:
-        """Update every sent order the journal does not yet know as final from the exchange."""
-        for row in self.journal.open_orders():
+        """Update every sent order the journal does not yet know as final.
+
+        An order whose recorded fills add up to its amount is filled (no request);
+        any other is looked up at the exchange by its client id.
+        """
+        rows = self.journal.open_orders()
+        filled = self.journal.filled_by_fills(row.client_id for row in rows)
+        updates: list[Order] = []
+        for row in rows:
+            done = filled.get(row.client_id)
+            if done is not None and done[0] >= row.amount:
+                amount, average_price, exchange_id = done
+                updates.append(
+                    Order(
+                        client_id=row.client_id,
+                        symbol=row.symbol,
+                        side=Side(row.side),
+                        amount=row.amount,
+                        status=OrderStatus.FILLED,
+                        exchange_id=exchange_id or row.exchange_id,
+                        filled=amount,
+                        average_price=average_price,
+                        reduce_only=row.reduce_only,
+                    )
+                )
+                continue
             seen = self.gateway.fetch_order(row.client_id, row.symbol)
             if seen is not None and seen.status.value != row.status:
-                self.journal.record_order(seen, self.clock.ms())
+                updates.append(seen)
+        if updates:
+            self.journal.record_orders(updates, self.clock.ms())
 
     def sync_fills(self, since: datetime | None = None) -> list[Fill]:
         """Record the session symbols' fills not yet recorded; return the new ones.

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
 from aifap.db import session_factory
@@ -175,39 +176,72 @@ class Journal:
     ) -> None:
         """Journal every order of a plan as ``intended`` (idempotent on the client id)."""
         with self._sessions.begin() as db:
-            known = set(
-                db.scalars(
-                    select(LiveOrder.client_id).where(
-                        LiveOrder.session_id == self.session_id, LiveOrder.cycle == cycle
-                    )
+            self._add_intended(db, cycle, batches, now_ms)
+
+    def begin_execution(
+        self,
+        cycle: int,
+        batches: Sequence[Sequence[OrderRequest]],
+        now_ms: int,
+        *,
+        replayed: bool,
+    ) -> dict[str, LiveOrder]:
+        """Journal the plan's orders as ``intended`` and the cycle as ``executing``, at once.
+
+        One transaction: when it commits, every order that may be sent is known.
+        Returns the cycle's order rows (new and already journaled) by client id.
+        """
+        with self._sessions.begin() as db:
+            self._add_intended(db, cycle, batches, now_ms)
+            db.execute(
+                update(LiveCycle)
+                .where(LiveCycle.session_id == self.session_id, LiveCycle.cycle == cycle)
+                .values(state="executing", replayed=replayed)
+            )
+            db.flush()
+            rows = db.scalars(
+                select(LiveOrder).where(
+                    LiveOrder.session_id == self.session_id, LiveOrder.cycle == cycle
                 )
             )
-            seq = 0
-            for number, batch in enumerate(batches):
-                for order in batch:
-                    seq += 1
-                    if order.client_id in known:
-                        continue
-                    db.add(
-                        LiveOrder(
-                            client_id=order.client_id,
-                            session_id=self.session_id,
-                            cycle=cycle,
-                            seq=seq,
-                            batch=number,
-                            symbol=order.symbol,
-                            side=order.side.value,
-                            amount=order.amount,
-                            reduce_only=order.reduce_only,
-                            leg=order.leg,
-                            take_profit=order.take_profit,
-                            stop_loss=order.stop_loss,
-                            status="intended",
-                            filled=Decimal(0),
-                            sends=0,
-                            updated_ms=now_ms,
-                        )
+            return {row.client_id: row for row in rows}
+
+    def _add_intended(
+        self, db: Session, cycle: int, batches: Sequence[Sequence[OrderRequest]], now_ms: int
+    ) -> None:
+        known = set(
+            db.scalars(
+                select(LiveOrder.client_id).where(
+                    LiveOrder.session_id == self.session_id, LiveOrder.cycle == cycle
+                )
+            )
+        )
+        seq = 0
+        for number, batch in enumerate(batches):
+            for order in batch:
+                seq += 1
+                if order.client_id in known:
+                    continue
+                db.add(
+                    LiveOrder(
+                        client_id=order.client_id,
+                        session_id=self.session_id,
+                        cycle=cycle,
+                        seq=seq,
+                        batch=number,
+                        symbol=order.symbol,
+                        side=order.side.value,
+                        amount=order.amount,
+                        reduce_only=order.reduce_only,
+                        leg=order.leg,
+                        take_profit=order.take_profit,
+                        stop_loss=order.stop_loss,
+                        status="intended",
+                        filled=Decimal(0),
+                        sends=0,
+                        updated_ms=now_ms,
                     )
+                )
 
     def mark_sending(self, client_ids: Iterable[str], now_ms: int) -> None:
         """Count one more hand-over to the gateway for each order (before the call)."""
@@ -221,19 +255,24 @@ class Journal:
 
     def record_order(self, order: Order, now_ms: int) -> None:
         """Store what the exchange says about one of our orders."""
+        self.record_orders([order], now_ms)
+
+    def record_orders(self, orders: Iterable[Order], now_ms: int) -> None:
+        """Store what the exchange says about several of our orders (one transaction)."""
         with self._sessions.begin() as db:
-            db.execute(
-                update(LiveOrder)
-                .where(LiveOrder.client_id == order.client_id)
-                .values(
-                    status=order.status.value,
-                    exchange_id=order.exchange_id,
-                    filled=order.filled,
-                    average_price=order.average_price,
-                    reason=order.reason,
-                    updated_ms=now_ms,
+            for order in orders:
+                db.execute(
+                    update(LiveOrder)
+                    .where(LiveOrder.client_id == order.client_id)
+                    .values(
+                        status=order.status.value,
+                        exchange_id=order.exchange_id,
+                        filled=order.filled,
+                        average_price=order.average_price,
+                        reason=order.reason,
+                        updated_ms=now_ms,
+                    )
                 )
-            )
 
     def mark_missing(self, client_id: str, now_ms: int) -> None:
         """Record that the exchange never saw an order (it is sent again on replay)."""
@@ -283,41 +322,75 @@ class Journal:
 
         A fill ``ours`` disowns is still the session's when it is the execution of the
         session's own SL/TP (see :mod:`aifap.live.stopfills`); it is stored as ours with
-        the stop's reason.
+        the stop's reason. The new fills go in one transaction; if another writer stored
+        one of them meanwhile, they are stored one by one (the known one is skipped).
         """
-        new: list[Fill] = []
+        keyed = {fill_key(fill): fill for fill in fills}
+        known = self._known_fill_keys(list(keyed))
+        rows: list[tuple[LiveFill, Fill]] = []
         stops: dict[str, SessionStops] | None = None
-        for fill in fills:
+        for key, fill in keyed.items():
+            if key in known:
+                continue
             mine = ours(fill)
             if not mine:
                 stops = self.session_stops() if stops is None else stops
                 reason = stop_reason(fill, stops)
                 if reason is not None:
                     fill, mine = replace(fill, reason=reason), True
-            row = LiveFill(
-                session_id=self.session_id,
-                fill_key=fill_key(fill),
-                client_id=fill.client_id,
-                order_id=fill.order_id,
-                symbol=fill.symbol,
-                side=fill.side.value,
-                amount=fill.amount,
-                price=fill.price,
-                fee=fill.fee,
-                fee_currency=fill.fee_currency,
-                reason=fill.reason.value,
-                realized_pnl=fill.realized_pnl,
-                ts_ms=to_ms(fill.timestamp),
-                ours=mine,
-                epoch=epoch,
-            )
+            rows.append((self._fill_row(key, fill, mine, epoch), fill))
+        if not rows:
+            return []
+        try:
+            with self._sessions.begin() as db:
+                db.add_all(row for row, _ in rows)
+        except IntegrityError:
+            return self._record_fills_one_by_one(rows)
+        return [fill for _, fill in rows]
+
+    def _known_fill_keys(self, keys: list[str]) -> set[str]:
+        known: set[str] = set()
+        with self._sessions() as db:
+            for start in range(0, len(keys), 500):  # bounded IN lists
+                known.update(
+                    db.scalars(
+                        select(LiveFill.fill_key).where(
+                            LiveFill.session_id == self.session_id,
+                            LiveFill.fill_key.in_(keys[start : start + 500]),
+                        )
+                    )
+                )
+        return known
+
+    def _record_fills_one_by_one(self, rows: list[tuple[LiveFill, Fill]]) -> list[Fill]:
+        new: list[Fill] = []
+        for row, fill in rows:
             try:
                 with self._sessions.begin() as db:
-                    db.add(row)
+                    db.add(self._fill_row(row.fill_key, fill, row.ours, row.epoch))
             except IntegrityError:
                 continue
             new.append(fill)
         return new
+
+    def _fill_row(self, key: str, fill: Fill, mine: bool, epoch: int) -> LiveFill:
+        return LiveFill(
+            session_id=self.session_id,
+            fill_key=key,
+            client_id=fill.client_id,
+            order_id=fill.order_id,
+            symbol=fill.symbol,
+            side=fill.side.value,
+            amount=fill.amount,
+            price=fill.price,
+            fee=fill.fee,
+            fee_currency=fill.fee_currency,
+            reason=fill.reason.value,
+            realized_pnl=fill.realized_pnl,
+            ts_ms=to_ms(fill.timestamp),
+            ours=mine,
+            epoch=epoch,
+        )
 
     def session_stops(self) -> dict[str, SessionStops]:
         """Return each symbol's newest SL/TP from the plans of the cycles that executed."""
@@ -332,6 +405,27 @@ class Journal:
                 .order_by(LiveCycle.cycle)
             )
             return session_stops(p for p in plans if p)
+
+    def filled_by_fills(self, client_ids: Iterable[str]) -> dict[str, tuple[Decimal, Decimal, str]]:
+        """Return (amount, average price, exchange order id) of the recorded fills per order."""
+        ids = list(client_ids)
+        if not ids:
+            return {}
+        totals: dict[str, tuple[Decimal, Decimal, str]] = {}
+        with self._sessions() as db:
+            rows = db.execute(
+                select(LiveFill.client_id, LiveFill.amount, LiveFill.price, LiveFill.order_id)
+                .where(LiveFill.session_id == self.session_id, LiveFill.client_id.in_(ids))
+                .order_by(LiveFill.ts_ms, LiveFill.id)
+            )
+            for client_id, amount, price, order_id in rows:
+                done, notional, _ = totals.get(client_id, (Decimal(0), Decimal(0), ""))
+                totals[client_id] = (done + amount, notional + amount * price, order_id or "")
+        return {
+            cid: (amount, notional / amount, order_id)
+            for cid, (amount, notional, order_id) in totals.items()
+            if amount > 0
+        }
 
     def last_fill_ms(self) -> int | None:
         """Return the time of the newest recorded fill."""

@@ -19,10 +19,10 @@ from aifap.core.bars import BarSource
 from aifap.core.errors import StrategyError
 from aifap.core.markets import MarketSpec, to_decimal
 from aifap.core.planner import Plan, plan
-from aifap.core.portfolio import Portfolio
+from aifap.core.portfolio import Portfolio, Position
 from aifap.core.timeframes import parse_duration, timeframe_seconds
 from aifap.core.weights import TargetWeight
-from aifap.exchange.gateway import Gateway
+from aifap.exchange.gateway import Balance, Gateway
 from aifap.history import SourceHistory
 from aifap.live.config import SessionConfig
 from aifap.strategy import StrategyFn, call_strategy, validate_output
@@ -75,10 +75,20 @@ def trader_portfolio(gateway: Gateway, config: SessionConfig, initial_wallet: De
     ``allocation + (wallet - wallet at the first start)``, capped by the wallet.
     Only the session's symbols count as its positions.
     """
-    wallet = gateway.balance().wallet
+    account, held = read_account(gateway)
+    wallet = account.wallet
     balance = min(wallet, config.allocation + (wallet - initial_wallet))
-    positions = {p.symbol: p for p in gateway.positions() if p.symbol in config.symbols}
+    positions = {p.symbol: p for p in held if p.symbol in config.symbols}
     return Portfolio(balance=balance, positions=positions)
+
+
+def read_account(gateway: Gateway) -> tuple[Balance, list[Position]]:
+    """Return the balance and the positions, concurrently when the gateway can."""
+    both = getattr(gateway, "balance_and_positions", None)
+    if both is not None:
+        result: tuple[Balance, list[Position]] = both()
+        return result
+    return gateway.balance(), gateway.positions()
 
 
 def run_strategy(

@@ -7,6 +7,7 @@ and live sessions use the ccxt gateway (``exchange_url`` points it at the emulat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aifap.core.bars import BarSource
 from aifap.core.errors import ConfigError
@@ -14,6 +15,9 @@ from aifap.core.markets import MarketSpec
 from aifap.exchange.gateway import Gateway
 from aifap.live.clock import SessionClock
 from aifap.live.config import SessionConfig
+
+if TYPE_CHECKING:
+    from aifap.exchange.ccxt.gateway_config import CcxtConfig
 
 
 def open_bars(config: SessionConfig) -> BarSource:
@@ -40,20 +44,31 @@ def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) ->
     if config.mode == "paper":
         return _paper_gateway(config, clock, bars)
     from aifap.exchange.ccxt.gateway import CcxtGateway
+
+    return CcxtGateway(ccxt_config(config))
+
+
+def ccxt_config(config: SessionConfig) -> CcxtConfig:
+    """Return the ccxt gateway settings of a demo or live session.
+
+    ``confirm_orders`` is off: a market order the exchange accepted is journaled with
+    the acknowledgement, and its fills (and final state) are synced after the cycle's
+    last batch instead of fetching each order again on the way.
+    """
     from aifap.exchange.ccxt.gateway_config import CcxtConfig
 
     keys = config.credentials.resolve()
-    return CcxtGateway(
-        CcxtConfig(
-            venue=config.exchange,
-            market_type=config.market,
-            api_key=keys["api_key"],
-            secret=keys["secret"],
-            password=keys["password"],
-            demo=config.mode == "demo",
-            api_url=config.exchange_url,
-            leverage=config.leverage,
-        )
+    return CcxtConfig(
+        venue=config.exchange,
+        market_type=config.market,
+        api_key=keys["api_key"],
+        secret=keys["secret"],
+        password=keys["password"],
+        demo=config.mode == "demo",
+        api_url=config.exchange_url,
+        leverage=config.leverage,
+        confirm_orders=False,
+        retry=config.retry.policy(),
     )
 
 

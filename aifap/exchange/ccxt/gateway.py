@@ -14,10 +14,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -37,6 +37,8 @@ from aifap.exchange.ccxt.venues import quirks as venue_quirks
 from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_OHLCV_BARS = 100  # ccxt's and Bitget's default page without ``limit``
 
@@ -64,7 +66,7 @@ class CcxtGateway:
         self.pool = ClientPool(self.config, self.quirks, exchange_factory)
         self.policy = self.config.retry
         self.desk = OrderDesk(self.pool, self.policy)
-        self.account = Account(self.pool, self.desk, self.policy)
+        self.account = Account(self.pool, self.desk, self.policy, mapper=self._map)
         self._specs: dict[str, MarketSpec] | None = None
         self._prepared: set[str] = set()
         self._position_mode_set = False
@@ -196,11 +198,40 @@ class CcxtGateway:
         The first call also builds the order threads' ccxt clients, so a batch's
         requests leave together.
         """
+        self._warm_up()
+        self._prepare_symbols(symbols)
+
+    def prepare_in_background(self, symbols: Sequence[str]) -> Future[None]:
+        """Start ``prepare(symbols)`` and a refresh of their reference prices on an order thread.
+
+        The caller does other work (the journal) meanwhile and waits on the returned
+        future before sending; errors come out of ``future.result()``.
+        """
+        self._warm_up()
+        wanted = list(symbols)
+
+        def ready() -> None:
+            self._prepare_symbols(wanted)
+            self._reference_prices(wanted)
+
+        return self._executor.submit(ready)
+
+    def balance_and_positions(self) -> tuple[Balance, list[Position]]:
+        """Return ``balance()`` and ``positions()``, read concurrently (one round trip)."""
+        self._warm_up()
+        positions = self._executor.submit(self.positions)
+        balance = self.balance()
+        return balance, positions.result()
+
+    def _warm_up(self) -> None:
         with self._prepare_lock:
             if not self._warm:
                 self.markets()
                 self.pool.warm(self._executor, BATCH_SIZE)
                 self._warm = True
+
+    def _prepare_symbols(self, symbols: Sequence[str]) -> None:
+        with self._prepare_lock:
             if self.market_type is not MarketType.FUTURES:
                 return
             if self.quirks.one_way_mode and not self._position_mode_set:
@@ -219,6 +250,12 @@ class CcxtGateway:
                 leverage = self.config.leverage_for(symbol)
                 self.policy.call(self.pool.call, "set_leverage", leverage, unified)
                 self._prepared.add(symbol)
+
+    def _map(self, fn: Callable[[str], T], items: Sequence[str]) -> list[T]:
+        """Return ``[fn(x) for x in items]``, run on the order threads (their own clients)."""
+        if len(items) < 2:
+            return [fn(x) for x in items]
+        return list(self._executor.map(fn, items))
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
         """Send up to 5 orders concurrently (one thread per symbol); see the module doc."""
@@ -332,20 +369,25 @@ class CcxtGateway:
     # ---- helpers ---------------------------------------------------------------------
 
     def _reference_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
-        """Return last prices for ``symbols`` (cached ``price_ttl_s`` seconds)."""
+        """Return last prices for ``symbols`` (cached ``price_ttl_s`` seconds).
+
+        A refresh asks for every symbol this gateway has prepared or priced before as
+        well (one tickers request either way), so the next batches find theirs cached.
+        """
         now = time.monotonic()
         ttl = self.config.price_ttl_s
-        missing = sorted(
-            {s for s in symbols if s not in self._prices or now - self._prices[s][0] > ttl}
-        )
-        missing = [s for s in missing if s in self.markets()]
+        missing = {s for s in symbols if s not in self._prices or now - self._prices[s][0] > ttl}
         if missing:
-            unified = [self.desk.unified(s) for s in missing]
-            tickers = self.policy.call(lambda: self.pool.call("fetch_tickers", unified))
-            for raw in (tickers or {}).values():
-                price = convert.dec(raw.get("last") or raw.get("close"))
-                if price:
-                    self._prices[to_compact(raw["symbol"])] = (now, price)
+            wanted = sorted(
+                s for s in missing | self._prepared | set(self._prices) if s in self.markets()
+            )
+            unified = [self.desk.unified(s) for s in wanted]
+            if unified:
+                tickers = self.policy.call(lambda: self.pool.call("fetch_tickers", unified))
+                for raw in (tickers or {}).values():
+                    price = convert.dec(raw.get("last") or raw.get("close"))
+                    if price:
+                        self._prices[to_compact(raw["symbol"])] = (now, price)
         return {s: self._prices[s][1] for s in symbols if s in self._prices}
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from aifap.exchange.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Mapper = Callable[[Callable[[str], Any], Sequence[str]], list[Any]]
 
 _UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
 _COIN_KEYS = ("marginCoin", "coin", "asset")
@@ -39,10 +40,22 @@ class StopPlan:
 
 
 class Account:
-    """Read the account and manage position SL/TP for a ``CcxtGateway``."""
+    """Read the account and manage position SL/TP for a ``CcxtGateway``.
 
-    def __init__(self, pool: ClientPool, desk: OrderDesk, policy: RetryPolicy) -> None:
+    ``mapper(fn, symbols)`` runs one request per symbol (fills, a position's trigger
+    orders); the gateway passes one that spreads them over its order threads.
+    """
+
+    def __init__(
+        self,
+        pool: ClientPool,
+        desk: OrderDesk,
+        policy: RetryPolicy,
+        *,
+        mapper: Mapper | None = None,
+    ) -> None:
         self.pool = pool
+        self.map: Mapper = mapper or (lambda fn, items: [fn(x) for x in items])
         self.desk = desk
         self.policy = policy
         self.market_type = pool.config.market_type
@@ -71,18 +84,22 @@ class Account:
         if self.market_type is MarketType.SPOT:
             return self._holdings(specs, prices)
         rows = self._call("fetch_positions")
-        result: list[Position] = []
+        held: list[Position] = []
         for raw in rows or []:
             symbol = to_compact(raw["symbol"])
-            held = convert.position(raw, specs.get(symbol))
-            if held is None:
-                continue
-            if held.take_profit is None and held.stop_loss is None:
+            position = convert.position(raw, specs.get(symbol))
+            if position is not None:
+                held.append(position)
+        bare = [p.symbol for p in held if p.take_profit is None and p.stop_loss is None]
+        triggers = dict(zip(bare, self.map(self.desk.trigger_orders, bare), strict=True))
+        result: list[Position] = []
+        for position in held:
+            if position.symbol in triggers:
                 take_profit, stop_loss = classify_stops(
-                    self.desk.trigger_orders(symbol), held.size > 0, held.mark_price
+                    triggers[position.symbol], position.size > 0, position.mark_price
                 )
-                held = replace(held, take_profit=take_profit, stop_loss=stop_loss)
-            result.append(held)
+                position = replace(position, take_profit=take_profit, stop_loss=stop_loss)
+            result.append(position)
         return sorted(result, key=lambda p: p.symbol)
 
     def _holdings(
@@ -193,8 +210,12 @@ class Account:
         since_ms = int(since.timestamp() * 1000)
         rows: list[Any] = []
         if self.pool.quirks.needs_symbol_for_trades or symbols is not None:
-            for symbol in self._symbols(symbols):
-                rows += self._call("fetch_my_trades", self.desk.unified(symbol), since_ms) or []
+
+            def trades(symbol: str) -> list[Any]:
+                return self._call("fetch_my_trades", self.desk.unified(symbol), since_ms) or []
+
+            for found in self.map(trades, self._symbols(symbols)):
+                rows += found
         else:
             rows = self._call("fetch_my_trades", None, since_ms) or []
         fills = [convert.fill(raw, self.quote) for raw in _unique(rows)]

@@ -107,7 +107,9 @@ def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session
 
 
 def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run):
-    run = _demo(session_run, trading_duration="2h")
+    # the seed's 3 attempts, with a short back-off instead of waits of 0.5 s and more
+    fast = {"max_attempts": 3, "initial_wait": 0.01, "max_wait": 0.05}
+    run = _demo(session_run, trading_duration="2h", retry=fast)
     down = {"how": "fail_randomly", "probability": 1.0, "kinds": {"server_error": 1}, "path": PLACE}
     first, second = _drive(run, [{"faults": [down]}, {}])
     # the first run: alert, clean stop, non-zero exit

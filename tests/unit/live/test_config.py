@@ -60,3 +60,27 @@ def test_yaml_round_trip(tmp_path):
 def test_unreadable_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="readable"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_retry_block_defaults_to_the_seeds_policy_and_reaches_the_gateway():
+    from aifap.exchange.retry import DEFAULT_POLICY
+    from aifap.live.wiring import ccxt_config
+
+    policy = make_config(BASE).retry.policy()
+    for field in ("max_attempts", "initial_wait", "max_wait", "jitter", "max_elapsed"):
+        assert getattr(policy, field) == getattr(DEFAULT_POLICY, field)
+    cfg = make_config({**BASE, "exchange": "bitget", "mode": "demo",
+                       "credentials": {"api_key": "k"},
+                       "retry": {"max_attempts": 5, "initial_wait": "0.01s", "max_wait": 0.05,
+                                 "max_elapsed": None}})
+    retry = ccxt_config(cfg).retry
+    assert (retry.max_attempts, retry.initial_wait, retry.max_wait) == (5, 0.01, 0.05)
+    assert retry.max_elapsed is None
+    assert retry.jitter == 0.01
+
+
+@pytest.mark.parametrize("retry", [{"max_attempts": 0}, {"initial_wait": "soon"},
+                                   {"initial_wait": 2, "max_wait": 1}, {"tries": 3}])
+def test_invalid_retry_block_names_the_field(retry):
+    with pytest.raises(ConfigError, match="retry"):
+        make_config({**BASE, "retry": retry})

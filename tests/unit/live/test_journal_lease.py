@@ -52,6 +52,36 @@ def test_intended_orders_are_journaled_once_and_fills_recorded_once(engine):
     assert journal.book(0) == {"BTCUSDT": Decimal("0.006")}  # the hand trade is not ours
 
 
+def test_one_transaction_journals_a_plan_and_its_acknowledgements(engine):
+    journal = Journal(engine, "s2")
+    journal.start_cycle(1, 0, 0)
+    batches = [[_order("b1"), _order("b2", "ETHUSDT")], [_order("b3", "SOLUSDT")]]
+    rows = journal.begin_execution(1, batches, 1, replayed=False)
+    assert sorted(rows) == ["b1", "b2", "b3"]
+    assert {r.status for r in rows.values()} == {"intended"}
+    assert journal.cycle(1).state == "executing"
+    again = journal.begin_execution(1, batches, 2, replayed=True)  # a replay adds nothing
+    assert [o.client_id for o in journal.orders(1)] == ["b1", "b2", "b3"]
+    assert again["b1"].seq == 1
+    assert journal.cycle(1).replayed
+    acks = [Order(cid, "BTCUSDT", Side.BUY, Decimal("0.01"), OrderStatus.OPEN,
+                  exchange_id=f"x{cid}") for cid in ("b1", "b2")]
+    journal.record_orders(acks, 3)
+    statuses = {o.client_id: (o.status, o.exchange_id) for o in journal.orders(1)}
+    assert statuses == {"b1": ("open", "xb1"), "b2": ("open", "xb2"), "b3": ("intended", None)}
+
+
+def test_fills_add_up_per_order(engine):
+    journal = Journal(engine, "s3")
+    half = Fill("BTCUSDT", Side.BUY, Decimal("0.004"), Decimal(100), Decimal(0), T,
+                client_id="c1", order_id="o1", trade_id="t1")
+    rest = Fill("BTCUSDT", Side.BUY, Decimal("0.006"), Decimal(110), Decimal(0), T,
+                client_id="c1", order_id="o1", trade_id="t2")
+    assert journal.record_fills([half, rest], lambda f: True, 0) == [half, rest]
+    assert journal.record_fills([rest, half], lambda f: True, 0) == []
+    assert journal.filled_by_fills(["c1", "c2"]) == {"c1": (Decimal("0.010"), Decimal(106), "o1")}
+
+
 def test_context_state_is_restored_from_the_newest_cycle(engine):
     journal = Journal(engine, "s2")
     assert journal.latest_state() == {}
