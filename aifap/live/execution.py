@@ -16,7 +16,15 @@ from datetime import datetime
 from pathlib import Path
 
 from aifap.core.errors import OrderRejectedError
-from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, Side
+from aifap.core.orders import (
+    Fill,
+    FillReason,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    rejected_order,
+)
 from aifap.core.planner import Plan
 from aifap.exchange.gateway import BATCH_SIZE, Gateway
 from aifap.live.alerting import SessionAlerts
@@ -136,18 +144,7 @@ class Executor:
             return self.gateway.place_orders(batch)
         except OrderRejectedError as exc:
             if len(batch) == 1:
-                order = batch[0]
-                return [
-                    Order(
-                        client_id=order.client_id,
-                        symbol=order.symbol,
-                        side=order.side,
-                        amount=order.amount,
-                        status=OrderStatus.REJECTED,
-                        reduce_only=order.reduce_only,
-                        reason=str(exc),
-                    )
-                ]
+                return [rejected_order(batch[0], str(exc))]
         return [placed for order in batch for placed in self._place([order])]
 
     def _record(self, cycle: int, orders: list[Order]) -> None:

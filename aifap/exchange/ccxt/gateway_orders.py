@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aifap.core.errors import GatewayError, OrderRejectedError
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.orders import Order, OrderRequest, OrderStatus, Side
+from aifap.core.orders import Order, OrderRequest, OrderStatus, Side, rejected_order
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.symbols import to_unified
@@ -128,7 +128,7 @@ class OrderDesk:
         try:
             placed = self.policy.call(_named(attempt, f"place {request.client_id}"))
         except OrderRejectedError as exc:
-            return _rejected(request, str(exc))
+            return rejected_order(request, str(exc))
         if (
             self.pool.config.confirm_orders
             and request.price is None
@@ -240,20 +240,6 @@ def _acknowledged(raw: Mapping[str, Any], request: OrderRequest) -> Order:
         stop_loss=placed.stop_loss or request.stop_loss,
         side=request.side,
         amount=request.amount,
-    )
-
-
-def _rejected(request: OrderRequest, reason: str) -> Order:
-    return Order(
-        client_id=request.client_id,
-        symbol=request.symbol,
-        side=request.side,
-        amount=request.amount,
-        status=OrderStatus.REJECTED,
-        reduce_only=request.reduce_only,
-        take_profit=request.take_profit,
-        stop_loss=request.stop_loss,
-        reason=reason,
     )
 
 
