@@ -18,7 +18,7 @@ from aifap.core.snapshot import Snapshot
 from aifap.db import session_factory
 from aifap.exchange.gateway import Gateway
 from aifap.live.clock import from_ms, to_ms
-from aifap.live.models import WatchPosition, WatchSnapshot
+from aifap.watch.models import WatchPosition, WatchSnapshot
 
 
 class FundingTally:
