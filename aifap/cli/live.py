@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ def run(
     if direct:
         from aifap.live import load_config, run_session
 
+        # the session logs to its file and stdout with session id and cycle on each line
+        logging.getLogger().handlers.clear()
         raise typer.Exit(run_session(load_config(config)))
     from aifap.notebook.papermill_run import live_run_via_papermill
 

@@ -58,6 +58,7 @@ class ClockConfig(_Frozen):
     ``wall``: real time. ``replay``: simulated time from ``start`` over stored or
     synthetic bars; ``speed`` simulated seconds per real second, or 0 for "as fast as
     the processes go" (time jumps to the next due event once every process is idle).
+    Over the built-in synthetic market ``start`` defaults to its last ``trading_duration``.
     """
 
     kind: Literal["wall", "replay"] = "wall"
@@ -65,9 +66,7 @@ class ClockConfig(_Frozen):
     start: datetime | None = None
 
     @model_validator(mode="after")
-    def _replay_needs_start(self) -> ClockConfig:
-        if self.kind == "replay" and self.start is None:
-            raise ValueError("clock.start must be set for a replay clock")
+    def _utc_start(self) -> ClockConfig:
         if self.start is not None and self.start.tzinfo is None:
             object.__setattr__(self, "start", self.start.replace(tzinfo=UTC))
         return self
@@ -222,6 +221,28 @@ class SessionConfig(_Frozen):
             parse_cron(value)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _replay_start(cls, data: Any) -> Any:
+        """Start a replay over the built-in market at its last ``trading_duration``."""
+        if not isinstance(data, dict):
+            return data
+        clock = data.get("clock")
+        clock = clock.model_dump() if isinstance(clock, ClockConfig) else clock
+        if not isinstance(clock, dict) or clock.get("kind") != "replay" or clock.get("start"):
+            return data
+        if data.get("bar_source", "synthetic") != "synthetic":
+            raise ValueError("clock.start must be set for a replay over stored bars")
+        from aifap.data.synthetic import DEFAULT_DAYS, DEFAULT_END
+
+        try:
+            duration = parse_duration(data.get("trading_duration", "720h 0m"))
+        except ValueError:
+            return data  # the field's own validator names the problem
+        span = min(duration, timedelta(days=DEFAULT_DAYS - 1))
+        start = (DEFAULT_END - span).replace(minute=0, second=0, microsecond=0)
+        return {**data, "clock": {**clock, "start": start}}
+
     @model_validator(mode="after")
     def _rules(self) -> SessionConfig:
         if (self.rebalance_every is None) == (self.rebalance_cron is None):
@@ -232,6 +253,8 @@ class SessionConfig(_Frozen):
             raise ValueError(f"mode must be 'paper' on the paper exchange, was {self.mode!r}")
         if self.mode != "paper" and self.exchange == "paper":
             raise ValueError("exchange must be a real venue for demo or live mode")
+        if self.clock.kind == "replay" and self.clock.start is None:
+            raise ValueError("clock.start must be set for a replay clock")
         if self.mode == "live" and self.clock.kind != "wall":
             raise ValueError("clock.kind must be 'wall' in live mode")
         if self.mode != "paper":

@@ -30,7 +30,7 @@ def test_defaults_follow_the_seed():
     ({"market": "spot", "leverage": 3}, "leverage"),
     ({"mode": "live"}, "mode"),
     ({"exchange": "bitget", "mode": "live"}, "credentials.api_key"),
-    ({"clock": {"kind": "replay"}}, "clock.start"),
+    ({"clock": {"kind": "replay"}, "bar_source": "store"}, "clock.start"),
     ({"colour": "red"}, "colour"),
     ({"on_foreign_position": "merge"}, "on_foreign_position"),
 ])
@@ -84,3 +84,12 @@ def test_retry_block_defaults_to_the_seeds_policy_and_reaches_the_gateway():
 def test_invalid_retry_block_names_the_field(retry):
     with pytest.raises(ConfigError, match="retry"):
         make_config({**BASE, "retry": retry})
+
+
+def test_a_replay_over_the_built_in_market_starts_at_its_last_trading_duration():
+    from aifap.data.synthetic import DEFAULT_END
+
+    cfg = make_config({**BASE, "trading_duration": "2h 0m", "clock": {"kind": "replay"}})
+    assert cfg.clock.start == DEFAULT_END - timedelta(hours=2)
+    long = make_config({**BASE, "trading_duration": "720h 0m", "clock": {"kind": "replay"}})
+    assert long.clock.start >= DEFAULT_END - timedelta(days=30)
