@@ -213,7 +213,12 @@ class Executor:
         def ours(fill: Fill) -> bool:
             return (fill.client_id in ours_ids) or fill.reason is not FillReason.REBALANCE
 
-        new = self.journal.record_fills((f for f in fills if f.symbol in self.symbols), ours, epoch)
+        # a gateway that links fired SL/TP triggers to their fills (Bitget) marks them by
+        # reason; elsewhere the journal falls back to matching the journaled stops' prices
+        exact = bool(getattr(self.gateway, "links_stop_fills", False))
+        new = self.journal.record_fills(
+            (f for f in fills if f.symbol in self.symbols), ours, epoch, exact_stops=exact
+        )
         self.refresh_orders()
         for fill in new:
             if fill.client_id and fill.client_id in ours_ids:

@@ -316,14 +316,23 @@ class Journal:
     # --- fills -------------------------------------------------------------------
 
     def record_fills(
-        self, fills: Iterable[Fill], ours: Callable[[Fill], bool], epoch: int
+        self,
+        fills: Iterable[Fill],
+        ours: Callable[[Fill], bool],
+        epoch: int,
+        *,
+        exact_stops: bool = False,
     ) -> list[Fill]:
         """Store fills not yet known (by :func:`fill_key`); return the new ones.
 
-        A fill ``ours`` disowns is still the session's when it is the execution of the
-        session's own SL/TP (see :mod:`aifap.live.stopfills`); it is stored as ours with
-        the stop's reason. The new fills go in one transaction; if another writer stored
-        one of them meanwhile, they are stored one by one (the known one is skipped).
+        With ``exact_stops`` (the gateway marks its SL/TP executions by reason, and
+        ``ours`` owns those), a fill ``ours`` disowns is foreign. Without it (a venue
+        that cannot link a stop's fill to its trigger), a disowned fill is still the
+        session's when it looks like the execution of the session's own SL/TP by side
+        and price (the fallback of :mod:`aifap.live.stopfills`); it is stored as ours
+        with the stop's reason. The new fills go in one transaction; if another writer
+        stored one of them meanwhile, they are stored one by one (the known one is
+        skipped).
         """
         keyed = {fill_key(fill): fill for fill in fills}
         known = self._known_fill_keys(list(keyed))
@@ -333,7 +342,7 @@ class Journal:
             if key in known:
                 continue
             mine = ours(fill)
-            if not mine:
+            if not mine and not exact_stops:
                 stops = self.session_stops() if stops is None else stops
                 reason = stop_reason(fill, stops)
                 if reason is not None:

@@ -7,6 +7,14 @@ up or down) would make the next restart see a position "changed by hand" and ref
 to start. A fill not under one of our client ids is the session's stop when it is on
 the closing side of the position the session's newest SL/TP belong to and its price
 reached that stop (a stop loss at or through its price, a take profit at or beyond).
+
+This price match is a FALLBACK, used only with gateways that cannot link a fired
+trigger to its fill (``links_stop_fills`` false: the ccxt Binance/Bybit gateways; the
+paper gateway books its stops with their reason anyway). It can mistake a close made
+by hand near the stop for the stop. Where the venue links them (Bitget futures: the
+trigger's history names the order it executed), the gateway marks the stop's fills
+with reason ``STOP_LOSS``/``TAKE_PROFIT`` and the journal skips this match, so a
+disowned fill there is always foreign.
 """
 
 from __future__ import annotations

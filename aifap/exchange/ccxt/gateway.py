@@ -312,8 +312,18 @@ class CcxtGateway:
 
     # ---- history ---------------------------------------------------------------------
 
+    @property
+    def links_stop_fills(self) -> bool:
+        """Tell whether ``fills`` marks the executions of our SL/TP exactly (by reason)."""
+        return self.account.links_stop_fills
+
     def fills(self, since: datetime, symbols: Sequence[str] | None = None) -> list[Fill]:
-        """Return executions at or after ``since``, oldest first."""
+        """Return executions at or after ``since``, oldest first.
+
+        Where the venue links a fired SL/TP trigger to the order it executed
+        (``links_stop_fills``: Bitget futures), that order's fills carry reason
+        ``STOP_LOSS``/``TAKE_PROFIT``.
+        """
         return self.account.fills(since, symbols)
 
     def funding(

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.core.orders import Fill, FillReason, Order, OrderRequest
 from aifap.core.portfolio import Position
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_client import ClientPool
@@ -29,6 +29,22 @@ Mapper = Callable[[Callable[[str], Any], Sequence[str]], list[Any]]
 
 _UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
 _COIN_KEYS = ("marginCoin", "coin", "asset")
+
+# Venues whose executed SL/TP trigger orders name the order they executed, and the ccxt
+# params that list those triggers' history. Bitget: ``orders-plan-history`` with
+# ``planType=profit_loss`` (separate ``place-tpsl-order`` stops and the ones preset on
+# an order alike) carries ``executeOrderId``. Other venues cannot link a stop's fill
+# to its trigger, so their fills come back as plain trades.
+_TRIGGER_HISTORY: dict[str, dict[str, Any]] = {
+    "bitget": {"trigger": True, "planType": "profit_loss"},
+}
+_TRIGGER_HISTORY_LIMIT = 100  # Bitget's page: the newest 100 triggers of a symbol
+_STOP_PLAN_REASONS = {
+    "pos_loss": FillReason.STOP_LOSS,
+    "loss_plan": FillReason.STOP_LOSS,
+    "pos_profit": FillReason.TAKE_PROFIT,
+    "profit_plan": FillReason.TAKE_PROFIT,
+}
 
 
 @dataclass(slots=True)
@@ -61,6 +77,11 @@ class Account:
         self.market_type = pool.config.market_type
         self.quote = "USDT"
         self.traded: set[str] = set()
+
+    @property
+    def links_stop_fills(self) -> bool:
+        """Tell whether ``fills`` marks the executions of SL/TP trigger orders exactly."""
+        return self.market_type is MarketType.FUTURES and self.pool.quirks.name in _TRIGGER_HISTORY
 
     def _call(self, method: str, *args: Any) -> Any:
         return self.policy.call(_named(lambda: self.pool.call(method, *args), method))
@@ -219,7 +240,52 @@ class Account:
         else:
             rows = self._call("fetch_my_trades", None, since_ms) or []
         fills = [convert.fill(raw, self.quote) for raw in _unique(rows)]
-        return sorted((f for f in fills if f.timestamp >= since), key=lambda f: f.timestamp)
+        fills = [f for f in fills if f.timestamp >= since]
+        if fills and self.links_stop_fills:
+            fills = self._mark_stop_fills(fills)
+        return sorted(fills, key=lambda f: f.timestamp)
+
+    def _mark_stop_fills(self, fills: list[Fill]) -> list[Fill]:
+        """Give the fills of orders an SL/TP trigger executed the trigger's reason.
+
+        A stop the exchange fires is a new order without any of our client ids; the
+        trigger's history row names it (``executeOrderId``). Such a fill gets reason
+        ``STOP_LOSS``/``TAKE_PROFIT`` and the trigger's client id (when it has one).
+        """
+        params = _TRIGGER_HISTORY[self.pool.quirks.name]
+        symbols = sorted({f.symbol for f in fills})
+
+        def history(symbol: str) -> list[Any]:
+            unified = self.desk.unified(symbol)
+            return (
+                self._call(
+                    "fetch_canceled_and_closed_orders",
+                    unified,
+                    None,
+                    _TRIGGER_HISTORY_LIMIT,
+                    dict(params),
+                )
+                or []
+            )
+
+        executed: dict[str, tuple[FillReason, str | None]] = {}
+        for rows in self.map(history, symbols):
+            for raw in rows:
+                info = raw.get("info") or {}
+                order_id = info.get("executeOrderId")
+                reason = _STOP_PLAN_REASONS.get(str(info.get("planType") or ""))
+                if order_id in (None, "") or reason is None:
+                    continue
+                client_id = raw.get("clientOrderId") or info.get("clientOid") or None
+                executed[str(order_id)] = (reason, None if client_id is None else str(client_id))
+        marked: list[Fill] = []
+        for fill in fills:
+            found = executed.get(fill.order_id or "")
+            if found is not None:
+                reason, client_id = found
+                fill = replace(fill, reason=reason, client_id=client_id or fill.client_id)
+            marked.append(fill)
+        return marked
 
     def funding(self, since: datetime, symbols: Sequence[str] | None) -> list[FundingPayment]:
         """Return funding settlements at or after ``since``, oldest first."""

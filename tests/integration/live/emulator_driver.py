@@ -10,7 +10,8 @@ A run may also hold ``config`` (overrides of the session config for that run),
 after clearing the previous run's) and ``before`` (what happens at the exchange while
 the session is down, before the run starts: ``{"advance_minutes": n}`` moves the
 exchange's clock and processes the bars in between, ``{"order": {...}}`` places an
-order by hand through a ccxt client on the session's account,
+order by hand through a ccxt client on the session's account (with ``"at_stop": f``
+in it, the symbol's price is pinned at ``f`` × its armed stop loss while it fills),
 ``{"price_factor": [symbol, f]}`` jumps the symbol's price by ``f`` for an instant so
 its resting triggers react).
 
@@ -110,6 +111,15 @@ def _while_down(emulator: BitgetEmulator, clocks: _Clocks, actions: list[dict[st
             emulator.set_price(symbol, None)
         if "order" in action:
             order = dict(action["order"])
+            at_stop = order.pop("at_stop", None)
+            compact = str(order["symbol"]).split(":")[0].replace("/", "")
+            if at_stop is not None:
+                stop = next(
+                    p.trigger_price
+                    for p in emulator.ledger(KEY).open_plans(compact)
+                    if p.plan_type in ("pos_loss", "loss_plan")
+                )
+                emulator.set_price(compact, stop * Decimal(str(at_stop)))
             client = bitget_client(emulator, key=KEY, secret=SECRET, passphrase=PASSPHRASE)
             try:
                 client.create_order(
@@ -118,6 +128,8 @@ def _while_down(emulator: BitgetEmulator, clocks: _Clocks, actions: list[dict[st
                 )
             finally:
                 client.session.close()
+                if at_stop is not None:
+                    emulator.set_price(compact, None)
 
 
 def _state(emulator: BitgetEmulator) -> dict[str, Any]:

@@ -192,5 +192,44 @@ def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(sessi
     recorded = {f.fill_key: f for f in journal.fills()}
     for fill in stops:
         assert recorded[f"t:{fill['trade_id']}"].ours
+        # linked exactly: the trigger's history names the order it executed
+        assert recorded[f"t:{fill['trade_id']}"].reason == "stop_loss"
     _assert_no_duplicates(second)
     _assert_complete(run, second)
+
+
+def test_a_close_by_hand_near_the_stop_while_down_is_not_taken_for_the_stop(session_run):
+    from live_helpers import STRATEGIES
+
+    run = _demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    # a reduce-only sell by hand while BTC sits 0.05 % above our stop: by price alone it
+    # would pass for the stop's execution, but no trigger of ours executed it
+    by_hand = {
+        "order": {
+            "symbol": "BTC/USDT:USDT",
+            "side": "sell",
+            "amount": 0.001,
+            "reduceOnly": True,
+            "at_stop": 1.0005,
+        }
+    }
+    first, second = _drive(
+        run,
+        [
+            {},
+            {
+                "before": [by_hand],
+                "config": {"trading_duration": "1h 30m"},  # on_foreign_position: refuse
+            },
+        ],
+    )
+    assert first["code"] == 0, run.log()[-3000:]
+    assert "BTCUSDT" in first["positions"]
+    assert len(second["orders"]) == len(first["orders"]) + 1  # the hand-placed one only
+    assert second["code"] == 1, (second["reason"], run.log()[-3000:])
+    row = run.journal().session_row()
+    assert "on_foreign_position=refuse" in row.reason
+    assert "BTCUSDT" in row.reason
+    journal = run.journal()
+    assert not journal.events("foreign_adopted")
+    assert all(f.reason == "rebalance" for f in journal.fills())
