@@ -5,11 +5,17 @@ Every order is journaled as ``intended`` before the first batch is sent, and cou
 a crash runs the same code with ``replay=True``: each journaled order not known to
 be final is first looked up at the exchange by its client id and sent only if the
 exchange never saw it, so no order is ever placed twice.
+
+A flip (a symbol's close leg and its open leg in one plan) sends the open leg only
+once the close leg is known to be filled completely; a close still partly filled after
+a few look-ups leaves the open leg ``skipped`` (never sent) with an alert, and the
+next cycle plans again from the real position.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import datetime
@@ -34,6 +40,20 @@ from aifap.live.hooks import kill_point
 from aifap.live.journal import FINAL_ORDER_STATES, Journal
 
 log = logging.getLogger(__name__)
+
+FLIP_CHECKS = 5  # look-ups of a flip's partly filled close leg before its open leg is skipped
+FLIP_WAIT = 1.0  # seconds (session time) between two of them: at most ~4 s per flip
+
+
+def flip_closes(orders: Sequence[OrderRequest]) -> dict[str, str]:
+    """Return the client id of the close/reduce leg of each symbol that also opens (a flip).
+
+    Only these symbols pay the extra look-up before their open leg is sent.
+    """
+    closes = {o.symbol: o.client_id for o in orders if o.reduce_only}
+    if not closes:
+        return {}
+    return {o.symbol: closes[o.symbol] for o in orders if not o.reduce_only and o.symbol in closes}
 
 
 class Executor:
@@ -74,6 +94,7 @@ class Executor:
         synced once the last batch is acknowledged.
         """
         batches = [tuple(b) for b in plan.batches(BATCH_SIZE)]
+        flips = flip_closes(plan.orders)
         ready = self._prepare(sorted({o.symbol for o in plan.orders}))
         rows = self.journal.begin_execution(cycle, batches, self.clock.ms(), replayed=replay)
         ready()
@@ -96,15 +117,14 @@ class Executor:
                         )
                         self.journal.mark_missing(order.client_id, self.clock.ms())
                 todo.append(order)
-            if not todo:
+            if not flips:
+                self._send(cycle, number, todo)
                 continue
-            kill_point(
-                "main.between_batches" if number else "main.before_send", self.workdir, cycle
-            )
-            self.journal.mark_sending([o.client_id for o in todo], self.clock.ms())
-            placed = self._place(todo)
-            kill_point("main.after_accept", self.workdir, cycle)
-            self._record(cycle, placed)
+            # the open leg of a flip goes only once its close leg (sent before) is final
+            held = [o for o in todo if o.symbol in flips and not o.reduce_only]
+            self._send(cycle, number, [o for o in todo if o not in held])
+            cleared = [o for o in held if self._close_is_final(cycle, o, flips[o.symbol])]
+            self._send(cycle, number + 1, cleared)
         kill_point("main.before_stops", self.workdir, cycle)
         for update in plan.stop_updates:
             self.gateway.set_stops(
@@ -119,6 +139,54 @@ class Executor:
             positions_after_json=dumps(positions_to_dict(positions)),
         )
         log.info("cycle %s: done, %d orders in %d batches", cycle, len(plan.orders), len(batches))
+
+    def _send(self, cycle: int, number: int, todo: list[OrderRequest]) -> None:
+        """Count, send and journal ``todo`` (part of batch ``number``; nothing if empty)."""
+        if not todo:
+            return
+        kill_point("main.between_batches" if number else "main.before_send", self.workdir, cycle)
+        self.journal.mark_sending([o.client_id for o in todo], self.clock.ms())
+        placed = self._place(todo)
+        kill_point("main.after_accept", self.workdir, cycle)
+        self._record(cycle, placed)
+
+    def _close_is_final(self, cycle: int, order: OrderRequest, close_id: str) -> bool:
+        """Tell whether the close leg ``close_id`` of ``order``'s symbol filled completely.
+
+        The close is looked up by its client id; while it is only partly filled it is
+        looked up again, at most :data:`FLIP_CHECKS` times in all, :data:`FLIP_WAIT`
+        seconds of session time apart (a stepped replay clock holds still during a
+        cycle, so there it is looked up once). If it is still not filled, ``order`` is
+        journaled as skipped (never sent) and alerted; the next cycle plans again from
+        the position the exchange then holds.
+        """
+        seen: Order | None = None
+        for attempt in range(FLIP_CHECKS):
+            if attempt:
+                if self.clock.stepped:
+                    break
+                time.sleep(self.clock.real_seconds(FLIP_WAIT))
+            seen = self.gateway.fetch_order(close_id, order.symbol)
+            if seen is not None:
+                self._record(cycle, [seen])
+            if seen is not None and (
+                seen.status is OrderStatus.FILLED or seen.filled >= seen.amount
+            ):
+                return True
+            if seen is None or seen.status is not OrderStatus.PARTIALLY_FILLED:
+                break  # not seen, rejected or canceled: waiting does not help
+        state = "not found" if seen is None else f"{seen.status} {seen.filled}/{seen.amount}"
+        reason = (
+            f"open leg {order.client_id} {order.side} {order.amount} {order.symbol} "
+            f"skipped (not sent): its close leg {close_id} is not fully filled ({state}); "
+            "the next cycle plans again from the real position"
+        )
+        self.journal.mark_skipped(order.client_id, reason, self.clock.ms())
+        if self.alerts is not None:
+            self.alerts.error("auto_trade", reason, self.clock.ms(), cycle, kind="flip_skipped")
+        else:
+            log.error("%s", reason)
+        return False
 
     def _prepare(self, symbols: list[str]) -> Callable[[], None]:
         """Start readying the gateway for ``symbols``; return a call that waits for it.

@@ -30,8 +30,14 @@ from aifap.live.stopfills import SessionStops, session_stops, stop_reason
 log = logging.getLogger(__name__)
 
 OPEN_CYCLE_STATES = ("planned", "executing")
+SKIPPED_ORDER_STATE = "skipped"  # journaled, deliberately never sent (final)
 FINAL_ORDER_STATES = frozenset(
-    {OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value}
+    {
+        OrderStatus.FILLED.value,
+        OrderStatus.CANCELED.value,
+        OrderStatus.REJECTED.value,
+        SKIPPED_ORDER_STATE,
+    }
 )
 
 
@@ -281,6 +287,15 @@ class Journal:
                 update(LiveOrder)
                 .where(LiveOrder.client_id == client_id)
                 .values(status="missing", updated_ms=now_ms)
+            )
+
+    def mark_skipped(self, client_id: str, reason: str, now_ms: int) -> None:
+        """Record that an order is never sent (final: a replay does not send it either)."""
+        with self._sessions.begin() as db:
+            db.execute(
+                update(LiveOrder)
+                .where(LiveOrder.client_id == client_id, LiveOrder.sends == 0)
+                .values(status=SKIPPED_ORDER_STATE, reason=reason, updated_ms=now_ms)
             )
 
     def orders(self, cycle: int | None = None) -> list[LiveOrder]:

@@ -1,0 +1,88 @@
+"""A flip (long to short) whose close leg fills only partly: the open leg waits a cycle.
+
+The session runs through ccxt's real ``bitget`` class against the emulator
+(``emulator_driver.py``), where every BTCUSDT market order fills 40% at once and the
+rest at the next bar. The close leg of the flip is therefore still partly filled when
+the executor looks it up, so the open leg must not be sent in that cycle; the next
+cycle plans again from the real (flat) position and opens the short.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from live_helpers import positions_json
+from test_emulator_session import _assert_book_matches_journal, _demo, _drive
+
+TARGET = Decimal("0.3")
+FLIP_STRATEGY = '''
+def flip(context, config_dict):
+    """Hold BTCUSDT long in the first cycle, short from the second on."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    return {"BTCUSDT": 0.3 if n == 0 else -0.3}
+'''
+
+
+def _flip_run(session_run, tmp_path: Path) -> Any:
+    strategy = tmp_path / "flip_strategy.py"
+    strategy.write_text(FLIP_STRATEGY, encoding="utf-8")
+    return _demo(
+        session_run,
+        strategy=f"{strategy}:flip",
+        strategy_name="flip",
+        symbols=["BTCUSDT"],
+        trading_duration="1h 15m",
+    )
+
+
+@pytest.mark.slow
+def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, tmp_path):
+    run = _flip_run(session_run, tmp_path)
+    [state] = _drive(run, [{"partial_fills": [{"ratio": 0.4, "symbol": "BTCUSDT"}]}])
+    assert state["code"] == 0, run.log()[-3000:]
+    journal = run.journal()
+
+    # the flip cycle: the close was sent (and split), the open leg journaled as skipped
+    flip_cycle = next(
+        c.cycle for c in journal.cycles() if any(o.leg == "close" for o in journal.orders(c.cycle))
+    )
+    legs = {o.leg: o for o in journal.orders(flip_cycle)}
+    assert set(legs) == {"close", "open"}, legs
+    assert legs["close"].sends == 1
+    skipped = legs["open"]
+    assert (skipped.status, skipped.sends) == ("skipped", 0)
+    assert "not fully filled" in (skipped.reason or "")
+    # ... and never reached the exchange
+    sent = {o["client_oid"] for o in state["orders"]}
+    assert skipped.client_id not in sent
+    assert legs["close"].client_id in sent
+    close_fills = [f for f in state["fill_rows"] if f["client_oid"] == legs["close"].client_id]
+    assert len(close_fills) == 2  # 40% at once, the rest at the next bar
+    # an alert/event names the skipped leg
+    events = journal.events("flip_skipped")
+    assert len(events) == 1
+    assert skipped.client_id in events[0].message
+    assert events[0].cycle == flip_cycle
+
+    # the next cycle re-planned from the real (flat) position and opened the short alone
+    after = journal.orders(flip_cycle + 1)
+    assert [(o.leg, o.side, o.sends, o.status) for o in after] == [("open", "sell", 1, "filled")]
+
+    # by the end: short at the target, one order per client id, journal and exchange agree
+    ids = collections.Counter(o["client_oid"] for o in state["orders"])
+    assert max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
+    assert Decimal(state["positions"]["BTCUSDT"]) == -after[0].amount
+    assert state["open_orders"] == []
+    last = [c for c in journal.cycles() if c.state == "done"][-1]
+    assert last.cycle > flip_cycle + 1
+    held = positions_json(last.positions_after_json)
+    price = Decimal(json.loads(last.prices_json)["BTCUSDT"])
+    weight = held["BTCUSDT"] * price / Decimal(run.config["leverage"]) / last.equity
+    assert abs(weight + TARGET) <= Decimal("0.02"), weight
+    _assert_book_matches_journal(run, state)

@@ -1,0 +1,102 @@
+"""The executor's flip rule: an open leg goes only after its close leg is fully filled.
+
+The exchange is stood in for by a small object answering the close leg's look-ups with
+given states (the re-check path the stepped replay clock of the emulator tests cannot
+reach); the journal is real, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import aifap.live.execution as execution
+from aifap.core.orders import Order, OrderRequest, OrderStatus, Side, client_order_id
+from aifap.core.planner import Plan
+from aifap.db import make_engine, migrate
+from aifap.live.clock import SessionClock
+from aifap.live.execution import Executor
+from aifap.live.journal import Journal
+
+
+class _Gateway:
+    """Accepts every order unfilled; the close leg's look-ups answer ``close_states`` in turn."""
+
+    def __init__(self, close_id: str, close_states: Sequence[OrderStatus]) -> None:
+        self.close_id = close_id
+        self.close_states = list(close_states)
+        self.lookups = 0
+        self.sent: list[str] = []
+
+    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+        self.sent += [o.client_id for o in batch]
+        return [
+            Order(
+                o.client_id, o.symbol, o.side, o.amount, OrderStatus.OPEN, exchange_id=o.client_id
+            )
+            for o in batch
+        ]
+
+    def fetch_order(self, client_id: str, symbol: str) -> Order | None:
+        if client_id != self.close_id:
+            return None
+        self.lookups += 1
+        status = self.close_states[min(self.lookups, len(self.close_states)) - 1]
+        filled = Decimal("1") if status is OrderStatus.FILLED else Decimal("0.4")
+        return Order(client_id, symbol, Side.SELL, Decimal("1"), status, filled=filled)
+
+    def set_stops(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def fills(self, *args: Any) -> list[Any]:
+        return []
+
+    def positions(self) -> list[Any]:
+        return []
+
+
+def _flip_plan() -> Plan:
+    ids = {leg: client_order_id("s", 2, "BTCUSDT", leg) for leg in ("close", "open")}
+    return Plan(
+        orders=(
+            OrderRequest(ids["close"], "BTCUSDT", Side.SELL, Decimal("1"), True, leg="close"),
+            OrderRequest(ids["open"], "BTCUSDT", Side.SELL, Decimal("1"), leg="open"),
+            OrderRequest(
+                client_order_id("s", 2, "ETHUSDT", "open"), "ETHUSDT", Side.BUY, Decimal("1")
+            ),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("states", "sent_open", "lookups"),
+    [
+        ([OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED], True, 2),
+        ([OrderStatus.PARTIALLY_FILLED], False, execution.FLIP_CHECKS),
+        ([OrderStatus.CANCELED], False, 1),
+    ],
+)
+def test_flip_open_leg_goes_only_after_its_close_filled(
+    db_url, tmp_path, monkeypatch, states, sent_open, lookups
+):
+    monkeypatch.setattr(execution, "FLIP_WAIT", 0.001)
+    migrate(db_url)
+    journal = Journal(make_engine(db_url), "s")
+    journal.start_cycle(2, 0, 0)
+    plan = _flip_plan()
+    close, open_leg, other = plan.orders
+    gateway = _Gateway(close.client_id, states)
+    clock = SessionClock(multiprocessing.get_context("fork"), "wall")
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    executor = Executor(gateway, journal, clock, tmp_path, symbols)  # type: ignore[arg-type]
+    executor.execute(2, plan)
+    assert gateway.sent[:2] == [close.client_id, other.client_id]  # the other symbol goes at once
+    assert (open_leg.client_id in gateway.sent) is sent_open
+    assert gateway.lookups >= lookups
+    row = next(o for o in journal.orders(2) if o.client_id == open_leg.client_id)
+    assert (row.status == "skipped") is not sent_open
+    assert row.sends == (1 if sent_open else 0)
