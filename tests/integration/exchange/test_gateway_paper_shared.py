@@ -9,25 +9,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from test_gateway_paper import SPEC  # the same BTCUSDT futures market
 
 from aifap.core.fills import FillModel
-from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import FillReason, OrderRequest, Side
 from aifap.data.frames import FrameBarSource
 from aifap.exchange.paper import PaperGateway
 
 START = datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
-SPEC = MarketSpec(
-    "BTCUSDT",
-    MarketType.FUTURES,
-    "BTC",
-    "USDT",
-    amount_step=Decimal("0.001"),
-    price_step=Decimal("0.1"),
-    min_amount=Decimal("0.001"),
-    min_notional=Decimal(5),
-    max_leverage=100,
-)
 
 
 def _frame(minutes: int = 180, drop_at: int | None = None) -> pd.DataFrame:
