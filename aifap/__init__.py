@@ -10,8 +10,15 @@ __version__ = "0.1.0"
 # public name -> module that defines it; imported on first use so `import aifap` stays fast
 _LAZY: dict[str, str] = {
     "BacktestResult": "aifap.backtest.result",
+    "Context": "aifap.context",
+    "InvalidTargetError": "aifap.core.errors",
+    "StrategyError": "aifap.core.errors",
+    "SyntheticMarket": "aifap.data.synthetic",
     "backtest": "aifap.backtest.run",
+    "load_config": "aifap.live.config",
+    "load_strategy": "aifap.strategy",
     "promote": "aifap.notebook.promote",
+    "session_summary": "aifap.notebook.session_report",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

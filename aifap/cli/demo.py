@@ -6,6 +6,7 @@ work is :func:`aifap.notebook.demo.run_demo`; this module parses and prints.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aifap.cli import app
+from aifap.notebook.demo import REBALANCE_EVERY, SESSION_DAYS, DemoResult
 
 
 def _symbols(text: str) -> list[str]:
@@ -36,7 +38,7 @@ def demo_command(
     ),
     days: Annotated[
         float, typer.Option("--days", min=0.01, help="Simulated days the paper session trades.")
-    ] = 1.0,
+    ] = SESSION_DAYS,
     symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated symbols.")] = (
         "BTCUSDT,ETHUSDT,SOLUSDT"
     ),
@@ -49,16 +51,27 @@ def demo_command(
         ),
     ] = 0.0,
     rebalance: Annotated[
-        str, typer.Option("--rebalance", help="How often the strategy runs: 5m, 15m, 1h...")
-    ] = "15m",
+        str,
+        typer.Option(
+            "--rebalance",
+            help="How often the strategy runs (5m, 1h, 1d...); its bars stay daily.",
+        ),
+    ] = REBALANCE_EVERY,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Wall seconds the paper session may take.")
     ] = 900.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results and paths as one JSON object.")
+    ] = False,
 ) -> None:
-    """Backtest the momentum strategy, run it as a paper session, write the reports."""
+    """Backtest the momentum strategy, run it as a paper session, write the reports.
+
+    The backtest covers 180 days of the built-in synthetic market, rebalanced daily;
+    the paper session trades the same strategy and config for --days simulated days.
+    """
     from aifap.notebook.demo import run_demo
 
-    console = Console()
+    console = Console(stderr=as_json)
     with console.status("backtesting strategies/momentum.py on the synthetic market") as spin:
 
         def progress(status: object) -> None:
@@ -73,24 +86,43 @@ def demo_command(
             timeout=timeout,
             progress=progress,
         )
+    if as_json:
+        typer.echo(json.dumps(_as_json(result), indent=2, default=str))
+        return
+    print_result(result, console)
+
+
+def print_result(result: DemoResult, console: Console) -> None:
+    """Print the headline numbers as a table, then every path whole on its own line."""
     metrics, session = result.backtest_metrics, result.session
     numbers = Table(title="AIFAP demo", show_header=True)
     numbers.add_column("")
-    numbers.add_column("backtest", justify="right")
+    numbers.add_column(f"backtest ({metrics.get('days')} days)", justify="right")
     numbers.add_column("paper session", justify="right")
     numbers.add_row(
         "final PV", _number(metrics.get("final_equity"), 2), _number(session.get("PV"), 2)
     )
     numbers.add_row("ROE", _number(metrics.get("roe")), _number(session.get("ROE")))
+    numbers.add_row("buy-and-hold ROE", _number(metrics.get("benchmark_roe")), "")
     numbers.add_row(
         "max drawdown", _number(metrics.get("max_drawdown")), _number(session.get("max drawdown"))
     )
+    numbers.add_row("fees", _number(metrics.get("fees"), 2), "")
     numbers.add_row("orders / trades", str(metrics.get("trades")), str(session.get("orders")))
-    numbers.add_row("cycles", "", str(session.get("cycles done")))
+    numbers.add_row("cycles", str(metrics.get("rebalances")), str(session.get("cycles done")))
     console.print(numbers)
-    paths = Table(title="Where everything is", show_header=True)
-    paths.add_column("what")
-    paths.add_column("path", overflow="fold")
+    # one path a line, never wrapped or cut: terminals and scripts can copy them whole
+    console.print("Where everything is:")
     for what, path in result.paths.items():
-        paths.add_row(what, str(path))
-    console.print(paths)
+        console.print(f"  {what}:", highlight=False)
+        console.print(f"    {path}", soft_wrap=True, highlight=False, markup=False)
+
+
+def _as_json(result: DemoResult) -> dict[str, object]:
+    return {
+        "out": str(result.out),
+        "backtest": result.backtest_metrics,
+        "session": result.session,
+        "status": result.status.as_dict() if result.status is not None else None,
+        "paths": {what: str(path) for what, path in result.paths.items()},
+    }

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+SESSION_STATES = ("starting", "running", "stopping", "stopped", "failed", "dead")
+
 
 @dataclass(frozen=True)
 class SessionStatus:
@@ -80,8 +82,18 @@ class SessionHandle(Protocol):
         """Stop the session cleanly (or kill it after ``timeout`` seconds); return its state."""
         ...
 
-    def wait(self, timeout: float | None = None) -> SessionStatus:
-        """Wait until the session ends (or ``timeout`` seconds pass); return its state."""
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cycles: int | None = None,
+        state: str | None = None,
+    ) -> SessionStatus:
+        """Wait until the session ends, has done ``cycles`` cycles or is in ``state``.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first (naming the session and its state).
+        """
         ...
 
 

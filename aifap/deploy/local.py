@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from aifap.deploy.base import SessionStatus
+from aifap.deploy.base import SESSION_STATES, SessionStatus
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
 
@@ -141,13 +141,47 @@ class LocalSessionHandle:
             lines = _tail(self.workdir / RUNNER_LOG, n)
         return "\n".join(lines)
 
-    def wait(self, timeout: float | None = None, poll: float = 0.2) -> SessionStatus:
-        """Wait until the runner exits (or ``timeout`` seconds pass); return the state."""
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        cycles: int | None = None,
+        state: str | None = None,
+        poll: float = 0.2,
+    ) -> SessionStatus:
+        """Wait until the session ends, has done ``cycles`` cycles or is in ``state``.
+
+        With neither ``cycles`` nor ``state``, wait for the end. The session's end
+        always stops the wait (check the returned state).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first; the message names the
+                session, what was awaited and where it stood.
+        """
+        if state is not None and state not in SESSION_STATES:
+            raise ValueError(f"state must be one of {', '.join(SESSION_STATES)}, was {state!r}")
+        if cycles is not None and cycles < 0:
+            raise ValueError(f"cycles must be >= 0, was {cycles}")
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._runner_alive():
+        while True:
+            status = self.status()
+            if not status.running or not self._runner_alive():
+                return status
+            if state is not None and status.state == state:
+                return status
+            if cycles is not None and (status.cycle or 0) >= cycles:
+                return status
             if deadline is not None and time.monotonic() >= deadline:
-                break
+                awaited = f"{cycles} cycles" if cycles is not None else state or "the session's end"
+                raise TimeoutError(
+                    f"session {self.session_id}: waited {timeout:g} s for {awaited}, it is {status}"
+                )
             time.sleep(poll)
+
+    def _wait_exit(self, timeout: float) -> SessionStatus:
+        deadline = time.monotonic() + timeout
+        while self._runner_alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
         return self.status()
 
     def stop(self, timeout: float = 60.0) -> SessionStatus:
@@ -159,7 +193,7 @@ class LocalSessionHandle:
             return self.status()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.runner_pid, signal.SIGTERM)
-        final = self.wait(timeout)
+        final = self._wait_exit(timeout)
         if self._runner_alive():
             from aifap.notebook.papermill_run import read_runner_state
 
@@ -168,7 +202,7 @@ class LocalSessionHandle:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     if pgid and os.getpgid(pgid) == pgid and pgid != os.getpgrp():
                         os.killpg(pgid, signal.SIGKILL)
-            final = self.wait(10.0)
+            final = self._wait_exit(10.0)
         return final
 
     def __repr__(self) -> str:

@@ -341,6 +341,9 @@ class SessionConfig(_Frozen):
         return data
 
 
+CONFIG_NAME = "session.yaml"  # in a session's working directory
+
+
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
@@ -361,8 +364,15 @@ def make_config(data: dict[str, Any] | SessionConfig) -> SessionConfig:
 
 
 def load_config(path: str | Path) -> SessionConfig:
-    """Read a session config from a YAML or JSON file and validate it."""
+    """Read a session config and validate it.
+
+    Args:
+        path: a YAML or JSON file, or a session's working directory (its
+            ``session.yaml``, as ``aifap.promote`` and ``aifap demo`` write it).
+    """
     file = Path(path)
+    if file.is_dir():
+        file = file / CONFIG_NAME
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

@@ -1,11 +1,16 @@
 """``aifap demo``: the whole research-to-paper path on one machine, no servers, no network.
 
-1. backtest ``strategies/momentum.py`` on the built-in synthetic market and write its
-   tear sheet (and results);
-2. promote it to a paper session on the accelerated replay clock (SQLite, the local
-   launcher: papermill runs the live template as a watched local process);
+1. backtest ``strategies/momentum.py`` (the seed's example) rebalanced daily on daily
+   bars over 180 days of the built-in synthetic market, and write its tear sheet with
+   an equal-weight buy-and-hold of the same assets as the benchmark;
+2. promote the same strategy and config to a paper session on the accelerated replay
+   clock (SQLite, the local launcher: papermill runs the live template as a watched
+   local process);
 3. let it trade for ``days`` simulated days;
 4. write the paper session's returns report (a tear sheet of finwatcher's PV).
+
+180 days so every panel of pyfolio's tear sheet has data (its rolling Sharpe and
+volatility need six months); daily cadence so fees do not decide the result.
 
 Everything goes under one output directory; :class:`DemoResult` says where.
 """
@@ -19,11 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from aifap.core.errors import AifapError
 from aifap.deploy.base import SessionStatus
 
 STRATEGY = Path(__file__).resolve().parents[2] / "strategies" / "momentum.py"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+# the seed's momentum on daily bars: 7-day return, its 5 % take-profit and 3 % stop-loss
+STRATEGY_CONFIG: dict[str, Any] = {"frequency": "1d", "window": 9, "lookback": 7}
+REBALANCE_EVERY = "1d"
+BACKTEST_DAYS = 180.0
+SESSION_DAYS = 7.0
 MARKER = ".aifap-demo"
 SESSION = "demo-momentum"
 
@@ -55,11 +67,12 @@ def _clean(out: Path) -> None:
 def run_demo(
     out: str | Path = "aifap-demo",
     *,
-    days: float = 1.0,
+    days: float = SESSION_DAYS,
     symbols: Sequence[str] = SYMBOLS,
     speed: float = 0.0,
-    rebalance_every: str = "15m",
-    backtest_days: float = 7.0,
+    rebalance_every: str = REBALANCE_EVERY,
+    backtest_days: float = BACKTEST_DAYS,
+    strategy_config: dict[str, Any] | None = None,
     allocation: float = 1000.0,
     timeout: float = 900.0,
     progress: Callable[[SessionStatus], None] | None = None,
@@ -73,6 +86,7 @@ def run_demo(
         speed: simulated seconds per real second; 0 runs as fast as the processes go.
         rebalance_every: the rebalancing interval of backtest and session.
         backtest_days: days of the synthetic market the backtest covers.
+        strategy_config: the strategy's ``config_dict`` (default :data:`STRATEGY_CONFIG`).
         allocation: the capital of backtest and session.
         timeout: wall seconds the session may take before it is stopped.
         progress: called with the session's status about once a second.
@@ -83,7 +97,7 @@ def run_demo(
     import aifap
     from aifap.data.synthetic import SyntheticMarket
     from aifap.live import load_config
-    from aifap.notebook.promote import CONFIG_NAME
+    from aifap.live.config import CONFIG_NAME
     from aifap.notebook.session_report import session_summary, write_returns_report
 
     if days <= 0:
@@ -93,20 +107,29 @@ def run_demo(
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("written by aifap demo\n", encoding="utf-8")
     result = DemoResult(out=root)
-    config = {"symbols": list(symbols)}
+    config = {**(STRATEGY_CONFIG if strategy_config is None else strategy_config)}
+    config["symbols"] = list(symbols)
+    market = SyntheticMarket(symbols, days=backtest_days)
 
     backtest = aifap.backtest(
         str(STRATEGY),
-        SyntheticMarket(symbols, days=backtest_days),
+        market,
         capital=allocation,
         rebalance_every=rebalance_every,
         config=config,
         progress=False,
     )
+    benchmark = buy_and_hold(market, symbols)
     result.backtest_metrics = dict(backtest.metrics)
+    result.backtest_metrics["benchmark_roe"] = float((1.0 + benchmark).prod() - 1.0)
     result.paths["backtest results"] = backtest.save(root / "backtest")
     result.paths["backtest tear sheet"] = Path(
-        backtest.tear_sheet(root / "backtest" / "tear_sheet.html")
+        backtest.tear_sheet(
+            root / "backtest" / "tear_sheet.html",
+            benchmark=benchmark,
+            title=f"AIFAP demo: momentum rebalanced every {rebalance_every} "
+            f"(benchmark: equal-weight buy-and-hold of {', '.join(symbols)})",
+        )
     )
 
     handle = aifap.promote(
@@ -118,7 +141,7 @@ def run_demo(
         config=config,
         clock={"kind": "replay", "speed": speed},
         duration=f"{round(days * 1440)}m",
-        finwatcher_interval="15m",
+        finwatcher_interval="1h",
         trader="demo",
         workdir=str(root / "session"),
         results_database_url=f"sqlite:///{root / 'results.db'}",
@@ -144,19 +167,28 @@ def run_demo(
     return result
 
 
+def buy_and_hold(market: Any, symbols: Sequence[str]) -> pd.Series:
+    """Return the daily returns of an equal-weight buy-and-hold of ``symbols`` (no fees)."""
+    closes = pd.DataFrame({s: market.bars(s, "1d")["close"] for s in symbols})
+    growth = closes / closes.iloc[0]
+    return growth.mean(axis=1).pct_change().dropna().rename("buy and hold")
+
+
 def _follow(
     handle: Any, timeout: float, progress: Callable[[SessionStatus], None] | None
 ) -> SessionStatus:
     deadline = time.monotonic() + timeout
     status = handle.status()
     while status.running:
-        if time.monotonic() > deadline:
+        if progress is not None:
+            progress(status)
+        try:
+            status = handle.wait(
+                max(deadline - time.monotonic(), 0.0), cycles=(status.cycle or 0) + 1
+            )
+        except TimeoutError:
             status = handle.stop()
             raise DemoError(
                 f"the paper session must end within {timeout:g} s, it did not ({status})"
-            )
-        if progress is not None:
-            progress(status)
-        time.sleep(1.0)
-        status = handle.status()
+            ) from None
     return status

@@ -24,13 +24,12 @@ from typing import Any
 
 from aifap.core.errors import ConfigError, StrategyError
 from aifap.deploy.base import Launcher, SessionHandle
-from aifap.live.config import SESSION_ID, SessionConfig, dump_config, make_config
+from aifap.live.config import CONFIG_NAME, SESSION_ID, SessionConfig, dump_config, make_config
 from aifap.notebook.freeze import FrozenStrategy, freeze_strategy
 from aifap.notebook.preflight import preflight
 
 log = logging.getLogger(__name__)
 
-CONFIG_NAME = "session.yaml"
 STRATEGIES_ENV = "AIFAP_STRATEGIES_DIR"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from aifap.live.config import SessionConfig
+from aifap.live.config import SessionConfig, load_config
 from aifap.live.heartbeat import read_heartbeat
 from aifap.live.logs import LOG_NAME
 
@@ -47,8 +47,14 @@ def session_returns(config: SessionConfig) -> pd.Series:
     return returns.rename("returns")
 
 
-def session_summary(config: SessionConfig) -> pd.Series:
-    """Return the session's summary: status, cycles, orders, fills and finwatcher's metrics."""
+def session_summary(config: SessionConfig | str | Path) -> pd.Series:
+    """Return the session's summary: status, cycles, orders, fills and finwatcher's metrics.
+
+    Args:
+        config: the session's config, its ``session.yaml`` or its working directory.
+    """
+    if not isinstance(config, SessionConfig):
+        config = load_config(config)
     journal = _journal(config)
     row = journal.session_row()
     cycles = journal.cycles()
