@@ -1,9 +1,48 @@
-"""Load a strategy, call it safely, and validate what it returns.
+"""The strategy contract; load a strategy, call it safely, and validate what it returns.
 
-A strategy is ``strategy(context, config_dict) -> dict | None`` (DESIGN.md). It can
-be given as a callable, a file path (``strategies/momentum.py``, optionally
-``path.py:function``) or an importable ``package.module:function``; the function
-name defaults to ``strategy``.
+Signature: ``strategy(context, config_dict) -> dict | None``, called at every
+rebalancing boundary with the bars completed at ``context.now``. ``config_dict`` is the
+backtest's ``config=`` or the session's ``config_dict:`` (also ``context.config``).
+
+Return forms (symbols as the exchange shows them, ``BTCUSDT``):
+
+- ``{"BTCUSDT": 0.5}``: target weights;
+- ``{"BTCUSDT": {"weight": 0.5, "presetStopSurplusPrice": tp, "presetStopLossPrice": sl}}``:
+  a weight with take-profit and stop-loss prices (aliases ``take_profit`` / ``stop_loss``);
+- ``{}``: go flat (a symbol left out of any dict is closed the same way);
+- ``None``: no opinion, keep every position, send no order.
+
+A weight is margin as a fraction of the compounding equity (PV = wallet + uPnL at the
+cycle); notional = weight × equity × leverage; negative = short, futures only. On spot,
+1.0 is all the cash (the venue takes a buy's fee from the coins received).
+
+SL/TP: in a backtest they fire inside a bar at the stop price (at the open on a gap),
+the stop-loss first when a bar touches both; in paper and live sessions they ride on the
+opening order (Bitget's preset fields) or go as separate trigger orders, and move when
+the strategy returns new prices for a position it keeps.
+
+Validation (:func:`validate_output`, rules in :func:`aifap.core.weights.parse_targets`):
+``InvalidTargetError`` names the symbol and the rule, e.g.
+``BTCUSDT: weight must be a finite number, was nan``. The rules: the output is a dict or
+None; symbols are strings and among the session's markets; a weight is a finite number
+(not a bool or string); a spec has a ``weight`` and only the known keys, with one of each
+alias pair; SL/TP prices are > 0 and on the right side of the price (long: SL below, TP
+above; short: the reverse); no negative weight on spot; Σ|weight| ≤ ``max_gross_weight``
+(default 1.0). A strategy that raises gives ``StrategyError`` naming the bar; one that
+overruns ``strategy_time_limit`` (sessions) gives ``StrategyTimeoutError``. A backtest
+stops on them (or skips with ``on_error='skip'``); a session skips the cycle with an
+alert and stops after ``max_strategy_failures`` in a row. No order is ever sent on an
+invalid output.
+
+``context``: ``now`` (the cycle's UTC time), ``get_history(assets, window, frequency,
+fields)`` (completed bars only), ``current(assets, fields)`` (the latest completed bar),
+``portfolio`` (equity, balance, positions, weights), ``state`` (a dict kept across calls
+and restarts), ``universe`` (the run's symbols), ``config``, ``log`` and ``mode``.
+The README's "The strategy contract" shows each with a runnable example.
+
+A strategy can be given as a callable, a file path (``strategies/momentum.py``,
+optionally ``path.py:function``) or an importable ``package.module:function``; the
+function name defaults to ``strategy``.
 """
 
 from __future__ import annotations

@@ -60,6 +60,16 @@ def backtest_command(
             show_default=False,
         ),
     ] = None,
+    days: Annotated[
+        float | None,
+        typer.Option(
+            "--days",
+            min=1,
+            help="Days of the built-in synthetic market (ending 2024-07-01). Default 30; "
+            "not with --data.",
+            show_default=False,
+        ),
+    ] = None,
     symbols: Annotated[
         str | None,
         typer.Option(
@@ -143,9 +153,14 @@ def backtest_command(
     if symbol_list is not None:
         config_dict.setdefault("symbols", symbol_list)
     strategy = load_strategy(str(strategy_file))
+    source: Any = data
+    if days is not None:
+        if data is not None:
+            raise typer.BadParameter("must not be given with --data", param_hint="--days")
+        source = aifap.SyntheticMarket(symbol_list, days=days)
     result = aifap.backtest(
         strategy,
-        data,
+        source,
         symbols=symbol_list,
         start=_utc(start),
         end=_utc(end),

@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from aifap.core.errors import AifapError
 from aifap.deploy.base import SessionStatus
 
 STRATEGY = Path(__file__).resolve().parents[2] / "strategies" / "momentum.py"
-SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 # the seed's momentum on daily bars: 7-day return, its 5 % take-profit and 3 % stop-loss
-STRATEGY_CONFIG: dict[str, Any] = {"frequency": "1d", "window": 9, "lookback": 7}
+STRATEGY_CONFIG = STRATEGY.with_name("momentum_daily.yaml")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 REBALANCE_EVERY = "1d"
 BACKTEST_DAYS = 180.0
 SESSION_DAYS = 7.0
@@ -86,7 +87,8 @@ def run_demo(
         speed: simulated seconds per real second; 0 runs as fast as the processes go.
         rebalance_every: the rebalancing interval of backtest and session.
         backtest_days: days of the synthetic market the backtest covers.
-        strategy_config: the strategy's ``config_dict`` (default :data:`STRATEGY_CONFIG`).
+        strategy_config: the strategy's ``config_dict`` (default: the YAML file
+            :data:`STRATEGY_CONFIG`).
         allocation: the capital of backtest and session.
         timeout: wall seconds the session may take before it is stopped.
         progress: called with the session's status about once a second.
@@ -107,7 +109,9 @@ def run_demo(
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("written by aifap demo\n", encoding="utf-8")
     result = DemoResult(out=root)
-    config = {**(STRATEGY_CONFIG if strategy_config is None else strategy_config)}
+    if strategy_config is None:
+        strategy_config = yaml.safe_load(STRATEGY_CONFIG.read_text(encoding="utf-8"))
+    config = dict(strategy_config)
     config["symbols"] = list(symbols)
     market = SyntheticMarket(symbols, days=backtest_days)
 
