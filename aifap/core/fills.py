@@ -16,8 +16,10 @@ a :class:`FeeModel` and a :class:`SlippageModel`), so both fill alike:
   ``A × (1 − f)`` (``fee = f × A`` in the base, ``fee_currency`` = the base,
   ``fee_quote = fee × P`` its value); a spot sell receives ``A × P × (1 − f)`` of
   quote (the fee ``f × A × P`` in the quote). So weight 1.0 on spot spends all the
-  cash and a buy-and-hold is worth ``capital × (1 − f) × last / P``, minus what the
-  amount step leaves unspent: ``(capital − A × P) × (1 − (1 − f) × last / P)``.
+  cash and a buy-and-hold is worth ``capital × (1 − f) × last / P`` exactly, but for
+  the cash the amount step leaves unspent, ``r = capital − A × P`` (``0 <= r < step ×
+  P``), which stays cash: equity = ``capital × (1 − f) × last / P + r × (1 − (1 − f)
+  × last / P)``.
   The base fee is the fee model's quote fee divided by ``P``, exactly ``f × A`` for
   :class:`NotionalFee`, and is **not rounded** (venues keep fee coins at a finer
   precision than the amount step), so a holding may fall off the amount step: the
