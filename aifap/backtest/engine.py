@@ -319,13 +319,14 @@ class Engine:
         for order in result.orders:
             col = self.arrays.columns[order.symbol]
             market = self.markets[order.symbol]
+            price = _dec(self.open[fill_row, col])
             try:
-                fill = self.fill_model.market_fill(
-                    order,
-                    market,
-                    _dec(self.open[fill_row, col]),
-                    when,
-                    cash=None if market.is_futures else self.ledger.cash,
+                fill = (
+                    self.fill_model.market_fill(order, market, price, when)
+                    if market.is_futures
+                    else self.fill_model.market_fill(
+                        order, market, price, when, cash=self.ledger.cash
+                    )
                 )
             except InsufficientFundsError as exc:  # a spot buy the cash no longer covers
                 self.dropped.append(

@@ -197,12 +197,16 @@ def _fill(gw: PaperGateway, order: PaperOrder, price: Decimal, when: object) -> 
         stop_loss=order.stop_loss,
     )
     try:
-        fill = gw.fill_model.market_fill(
-            request,
-            spec,
-            price,
-            when,  # type: ignore[arg-type]
-            cash=None if spec.is_futures else gw.ledger.cash,
+        fill = (
+            gw.fill_model.market_fill(request, spec, price, when)  # type: ignore[arg-type]
+            if spec.is_futures
+            else gw.fill_model.market_fill(
+                request,
+                spec,
+                price,
+                when,  # type: ignore[arg-type]
+                cash=gw.ledger.cash,
+            )
         )
         return gw.ledger.apply(fill, take_profit=order.take_profit, stop_loss=order.stop_loss)
     except OrderRejectedError as exc:  # a spot buy the cash no longer covers, a spot short
