@@ -232,7 +232,8 @@ def test_paper_replays_a_spot_backtest_with_fees_in_the_base_coin(
     assert [_key(f) for f in got] == [_key(f) for f in recorder.fills]
     buys = [f for f in got if f.side == "buy"]
     sells = [f for f in got if f.side == "sell"]
-    assert buys and sells
+    assert buys
+    assert sells
     assert {f.fee_currency for f in buys} == {"BTC", "ETH"}  # out of the coin received
     assert {f.fee_currency for f in sells} == {"USDT"}
     assert all(f.fee_quote == f.fee * f.price for f in buys)
