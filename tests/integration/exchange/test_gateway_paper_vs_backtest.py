@@ -258,3 +258,10 @@ def test_paper_replays_a_spot_backtest_with_fees_in_the_base_coin(
     final_cash = Decimal(repr(float(result.positions["cash"].iloc[-1])))
     assert float(ledger.cash) == pytest.approx(float(final_cash), abs=1e-6)
     assert float(balance.equity or 0) == pytest.approx(result.metrics["final_equity"], rel=1e-12)
+    # a restart replays the recorded fills (fee coin and quote value) to the same book
+    again = PaperGateway(SPOT_MARKETS, _spot_source(), url=db_url, account="spot-replay",
+                         capital=10_000, market_type=MarketType.SPOT, fill_model=SPOT_MODEL,
+                         clock=clock)
+    assert again.balance() == balance
+    assert again.positions() == paper.positions()
+    assert again.ledger.cash == ledger.cash
