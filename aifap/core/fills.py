@@ -21,8 +21,9 @@ a :class:`FeeModel` and a :class:`SlippageModel`), so both fill alike:
   P``), which stays cash: equity = ``capital × (1 − f) × last / P + r × (1 − (1 − f)
   × last / P)``.
   The base fee is the fee model's quote fee divided by ``P``, exactly ``f × A`` for
-  :class:`NotionalFee`, and is **not rounded** (venues keep fee coins at a finer
-  precision than the amount step), so a holding may fall off the amount step: the
+  :class:`NotionalFee` (Decimal products within 28 digits), and is **not rounded**
+  (venues keep fee coins at a finer precision than the amount step; the Bitget
+  emulator rounds them to 1e-8), so a holding may fall off the amount step: the
   planner sizes sells from the held amount and a full exit sells the holding rounded
   down to the step, leaving the dust (reported, never a negative balance).
 - A spot buy never spends more than the free ``cash`` (when given): an amount that
