@@ -6,6 +6,10 @@ close; the orders fill at the **next** bar's open. Between rebalances positions 
 change through SL/TP triggers and funding; that stretch is evaluated with float64
 numpy over whole blocks of bars, and Decimal is used only when something is booked.
 
+Spot: a buy fills for at most the cash left when it fills (``FillModel.market_fill``'s
+``cash``), its fee comes out of the base received; a buy of which not one amount step
+fits is dropped with the reason.
+
 Holes: a bar missing for a symbol is not shown to the strategy, but for accounting
 its price stays at the last close (a flat bar), so orders due then fill at that price.
 """
@@ -24,7 +28,7 @@ import pandas as pd
 from aifap.backtest.data import funding_events
 from aifap.backtest.log import FillLog
 from aifap.context import Context
-from aifap.core.errors import StrategyError
+from aifap.core.errors import InsufficientFundsError, StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
@@ -314,9 +318,21 @@ class Engine:
         touched = False
         for order in result.orders:
             col = self.arrays.columns[order.symbol]
-            fill = self.fill_model.market_fill(
-                order, self.markets[order.symbol], _dec(self.open[fill_row, col]), when
-            )
+            market = self.markets[order.symbol]
+            price = _dec(self.open[fill_row, col])
+            try:
+                fill = (
+                    self.fill_model.market_fill(order, market, price, when)
+                    if market.is_futures
+                    else self.fill_model.market_fill(
+                        order, market, price, when, cash=self.ledger.cash
+                    )
+                )
+            except InsufficientFundsError as exc:  # a spot buy the cash no longer covers
+                self.dropped.append(
+                    (bar, DroppedLeg(order.symbol, order.leg, order.signed_amount, str(exc)))
+                )
+                continue
             booked = self.ledger.apply(
                 fill, take_profit=order.take_profit, stop_loss=order.stop_loss
             )

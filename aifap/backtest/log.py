@@ -19,7 +19,7 @@ class FillLog:
     amount: list[float] = field(default_factory=list)  # unsigned, in contracts
     signed_base: list[float] = field(default_factory=list)  # signed, × contract size
     price: list[float] = field(default_factory=list)
-    fee: list[float] = field(default_factory=list)
+    fee: list[float] = field(default_factory=list)  # in the quote (Fill.fee_value)
     realized_pnl: list[float] = field(default_factory=list)
     reason: list[str] = field(default_factory=list)
     client_id: list[str | None] = field(default_factory=list)
@@ -36,7 +36,7 @@ class FillLog:
         self.amount.append(amount)
         self.signed_base.append(amount * contract_size * fill.side.sign)
         self.price.append(float(fill.price))
-        self.fee.append(float(fill.fee))
+        self.fee.append(float(fill.fee_value))
         self.realized_pnl.append(float(fill.realized_pnl or 0))
         self.reason.append(fill.reason.value)
         self.client_id.append(fill.client_id)

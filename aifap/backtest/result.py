@@ -25,9 +25,11 @@ class BacktestResult:
         positions: pyfolio's ``positions``: per UTC day, each symbol's signed value
             (``size × contract size × close``) and ``cash`` (PV − Σ values).
         transactions: pyfolio's ``transactions``: one row per fill, ``amount`` (signed,
-            base units), ``price``, ``symbol``, indexed by fill time.
-        orders: every fill with its reason, client id, fee and realized PnL, plus the
-            legs the planner dropped (``status='dropped'``, with the reason).
+            base units traded; a spot buy's holding grows by that less its base fee),
+            ``price``, ``symbol``, indexed by fill time.
+        orders: every fill with its reason, client id, fee (its value in the quote, also
+            for a spot buy's fee charged in the base) and realized PnL, plus the legs
+            the planner dropped (``status='dropped'``, with the reason: spot dust too).
         metrics: :func:`aifap.core.metrics.summary` of ``equity`` plus trade counts.
         errors: the rebalances skipped with ``on_error='skip'`` (time, message).
         config: the arguments of the run.

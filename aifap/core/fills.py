@@ -10,6 +10,26 @@ a :class:`FeeModel` and a :class:`SlippageModel`), so both fill alike:
   bar touches both the stop-loss and the take-profit, the stop-loss is assumed to
   have come first (the pessimistic reading). A triggered stop is a market order, so
   slippage applies to it too.
+- **Spot is charged as the venues charge it** (Bitget, Binance and Bybit spot): a
+  spot buy of amount ``A`` at the executed price ``P`` pays exactly ``A × P`` of
+  quote and its fee comes out of the received base coin, so the holding grows by
+  ``A × (1 − f)`` (``fee = f × A`` in the base, ``fee_currency`` = the base,
+  ``fee_quote = fee × P`` its value); a spot sell receives ``A × P × (1 − f)`` of
+  quote (the fee ``f × A × P`` in the quote). So weight 1.0 on spot spends all the
+  cash and a buy-and-hold is worth ``capital × (1 − f) × last / P`` exactly, but for
+  the cash the amount step leaves unspent, ``r = capital − A × P`` (``0 <= r < step ×
+  P``), which stays cash: equity = ``capital × (1 − f) × last / P + r × (1 − (1 − f)
+  × last / P)``.
+  The base fee is the fee model's quote fee divided by ``P``, exactly ``f × A`` for
+  :class:`NotionalFee` (Decimal products within 28 digits), and is **not rounded**
+  (venues keep fee coins at a finer precision than the amount step; the Bitget
+  emulator rounds them to 1e-8), so a holding may fall off the amount step: the
+  planner sizes sells from the held amount and a full exit sells the holding rounded
+  down to the step, leaving the dust (reported, never a negative balance).
+- A spot buy never spends more than the free ``cash`` (when given): an amount that
+  does not fit at the executed price shrinks to ``cash / P`` rounded down to the
+  amount step (a venue sizing market buys in quote spends the reserved quote), and
+  :class:`InsufficientFundsError` is raised when not one step fits.
 - Futures funding settles ``rate × notional`` at the funding time (notional =
   ``size × contract size × mark``, signed): longs pay a positive rate, shorts receive it.
 
@@ -26,7 +46,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from aifap.core.markets import MarketSpec, to_decimal
+from aifap.core.errors import InsufficientFundsError
+from aifap.core.markets import MarketSpec, round_to_step, to_decimal
 from aifap.core.orders import Fill, FillReason, OrderRequest, Side
 from aifap.core.portfolio import Position
 
@@ -156,27 +177,66 @@ def funding_payment(size: Decimal, contract_size: Decimal, mark: Decimal, rate: 
     return size * contract_size * mark * rate
 
 
+def affordable(market: MarketSpec, amount: Decimal, price: Decimal, cash: Decimal) -> Decimal:
+    """Return ``amount`` shrunk to what ``cash`` buys at ``price`` (rounded down to the step).
+
+    ``amount`` itself when ``amount × price <= cash``; never an amount costing more
+    than ``cash`` (0 when not one step fits).
+    """
+    if amount * market.contract_size * price <= cash:
+        return amount
+    if cash <= 0:
+        return Decimal(0)
+    fits = round_to_step(cash / (market.contract_size * price), market.amount_step)
+    while fits > 0 and fits * market.contract_size * price > cash:  # a quotient rounded up
+        fits -= market.amount_step if market.amount_step > 0 else fits
+    return max(fits, Decimal(0))
+
+
 @dataclass(frozen=True, slots=True)
 class FillModel:
-    """Turn orders and triggered stops into fills; shared by the backtester and paper."""
+    """Turn orders and triggered stops into fills; shared by the backtester and paper.
+
+    See the module docstring for the spot rules (buy fees in the base coin, the cash cap).
+    """
 
     fees: FeeModel = NotionalFee()
     slippage: SlippageModel = BpsSlippage()
 
     def market_fill(
-        self, order: OrderRequest, market: MarketSpec, price: Decimal, timestamp: datetime
+        self,
+        order: OrderRequest,
+        market: MarketSpec,
+        price: Decimal,
+        timestamp: datetime,
+        *,
+        cash: Decimal | None = None,
     ) -> Fill:
-        """Fill a market ``order`` at reference ``price`` (the next bar's open)."""
+        """Fill a market ``order`` at reference ``price`` (the next bar's open).
+
+        ``cash``: the free quote a spot buy may spend (None: no limit).
+
+        Raises:
+            InsufficientFundsError: a spot buy of which not one amount step fits ``cash``.
+        """
         executed = self.slippage.fill_price(market, order.side, order.amount, price)
-        return Fill(
-            symbol=order.symbol,
-            side=order.side,
-            amount=order.amount,
-            price=executed,
-            fee=self.fees.fee(market, order.side, order.amount, executed),
-            timestamp=timestamp,
-            client_id=order.client_id,
-            reason=FillReason.REBALANCE,
+        amount = order.amount
+        if cash is not None and order.side is Side.BUY and not market.is_futures:
+            amount = affordable(market, amount, executed, cash)
+            if amount <= 0:
+                raise InsufficientFundsError(
+                    f"{order.symbol}: spot buy cost must be <= the free cash {cash}, "
+                    f"was {order.amount * executed}"
+                )
+        return self._fill(
+            market,
+            order.symbol,
+            order.side,
+            amount,
+            executed,
+            timestamp,
+            order.client_id,
+            FillReason.REBALANCE,
         )
 
     def stop_fill(
@@ -192,13 +252,44 @@ class FillModel:
         side = Side.SELL if position.size > 0 else Side.BUY
         amount = abs(position.size)
         executed = self.slippage.fill_price(market, side, amount, price)
+        return self._fill(
+            market, position.symbol, side, amount, executed, timestamp, client_id, reason
+        )
+
+    def _fill(
+        self,
+        market: MarketSpec,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        executed: Decimal,
+        timestamp: datetime,
+        client_id: str | None,
+        reason: FillReason,
+    ) -> Fill:
+        fee = self.fees.fee(market, side, amount, executed)
+        if side is Side.BUY and not market.is_futures:  # charged in the received base coin
+            base_fee = fee / (market.contract_size * executed)
+            return Fill(
+                symbol=symbol,
+                side=side,
+                amount=amount,
+                price=executed,
+                fee=base_fee,
+                timestamp=timestamp,
+                client_id=client_id,
+                fee_currency=market.base,
+                reason=reason,
+                fee_quote=base_fee * market.contract_size * executed,
+            )
         return Fill(
-            symbol=position.symbol,
+            symbol=symbol,
             side=side,
             amount=amount,
             price=executed,
-            fee=self.fees.fee(market, side, amount, executed),
+            fee=fee,
             timestamp=timestamp,
             client_id=client_id,
+            fee_currency=market.quote,
             reason=reason,
         )

@@ -8,10 +8,18 @@ Two books are kept independently, so each checks the other (the property tests d
   equity = cash + Σ ``size × contract size × mark`` (the marked positions).
 
 Spot and futures use the same arithmetic (a spot holding is a long with leverage 1;
-spot shorts are refused). A fill that crosses zero closes the position and opens
-the rest on the other side at the fill price. Realized PnL of a closing amount
-``q`` is ``side × (price − entry) × q × contract size``; adding to a position moves
-its entry price to the size-weighted average. Liquidations are not modelled.
+spot shorts are refused), but for where a fee is charged: a fee charged in the
+market's base coin (a spot buy, see ``aifap.core.fills``) comes out of the amount
+received, so the holding moves by ``signed amount − fee`` at the fill price, the
+cash pays the notional only, and the fee's quote value (``Fill.fee_value``) counts
+in the fees; a fee in the quote comes out of the cash. Both books stay equal:
+``fee_value = fee × price`` for a base fee. ``cash`` never goes negative through
+fills of the core fill model (it caps spot buys at the free cash).
+
+A fill that crosses zero closes the position and opens the rest on the other side
+at the fill price. Realized PnL of a closing amount ``q`` is ``side × (price −
+entry) × q × contract size``; adding to a position moves its entry price to the
+size-weighted average. Liquidations are not modelled.
 """
 
 from __future__ import annotations
@@ -92,7 +100,7 @@ class Ledger:
         """
         if marks:
             self.mark(marks)
-        return Portfolio(balance=self.balance, positions=dict(self.positions))
+        return Portfolio(balance=self.balance, positions=dict(self.positions), cash=self.cash)
 
     def set_stops(
         self, symbol: str, take_profit: Decimal | None, stop_loss: Decimal | None
@@ -132,8 +140,9 @@ class Ledger:
         market = self.markets.get(fill.symbol)
         if market is None:
             raise ConfigError(f"{fill.symbol}: symbol must have a market spec")
-        signed = fill.signed_amount
         cs = market.contract_size
+        base_fee = not market.is_futures and fill.fee_currency == market.base and fill.fee != 0
+        signed = fill.signed_amount - fill.fee if base_fee else fill.signed_amount
         old = self.positions.get(fill.symbol)
         size = old.size if old is not None else ZERO
         new_size = size + signed
@@ -151,8 +160,12 @@ class Ledger:
         elif old is not None and size != 0:
             entry = (old.entry_price * size + fill.price * signed) / new_size
         self.realized_pnl += realized
-        self.fees += fill.fee
-        self.cash -= signed * cs * fill.price + fill.fee
+        if base_fee:  # valued at the fill price, so both books move alike
+            self.fees += fill.fee * cs * fill.price
+            self.cash -= fill.signed_amount * cs * fill.price
+        else:
+            self.fees += fill.fee_value
+            self.cash -= signed * cs * fill.price + fill.fee_value
         if new_size == 0:
             self.positions.pop(fill.symbol, None)
         else:
@@ -182,6 +195,7 @@ class Ledger:
             fill.fee_currency,
             fill.reason,
             realized,
+            fill.fee_quote,
         )
         return booked
 

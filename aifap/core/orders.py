@@ -120,7 +120,15 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution: ``amount`` unsigned, ``fee`` in the quote currency (positive = paid)."""
+    """One execution: ``amount`` unsigned (what the order traded, in base units or contracts).
+
+    The fee is recorded as the venue charged it: ``fee`` (positive = paid) in
+    ``fee_currency``. Futures fees and spot sells' fees are charged in the quote; a
+    spot buy's fee is charged in the received base coin (Bitget, Binance, Bybit), so
+    the holding grows by ``amount − fee`` only. ``fee_quote`` is the fee's value in
+    the quote currency when it was charged in another coin (None: ``fee`` already is
+    in the quote); :attr:`fee_value` is what PnL, metrics and reports use.
+    """
 
     symbol: str
     side: Side
@@ -134,11 +142,17 @@ class Fill:
     fee_currency: str = "USDT"
     reason: FillReason = FillReason.REBALANCE
     realized_pnl: Decimal | None = field(default=None, compare=False)
+    fee_quote: Decimal | None = None
 
     @property
     def signed_amount(self) -> Decimal:
         """Return the amount with the side's sign (+ buy, - sell)."""
         return self.amount * self.side.sign
+
+    @property
+    def fee_value(self) -> Decimal:
+        """Return the fee's value in the quote currency (positive = paid)."""
+        return self.fee if self.fee_quote is None else self.fee_quote
 
     @property
     def notional(self) -> Decimal:

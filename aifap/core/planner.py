@@ -9,6 +9,15 @@ Backtest, paper and live all call :func:`plan`; none has a copy of these rules:
   whole position: reduce-only, whatever the threshold, exempt from the minimums.
 - Other amounts are rounded toward zero to the amount precision; a leg below the
   market's minimum amount or notional is dropped with a reason.
+- Spot: a buy never costs more than the cash at the mark: ``amount = floor_to_step(
+  weight × equity / mark)`` capped at ``floor_to_step(cash / mark)``, where cash is the
+  portfolio's free quote plus what the plan's spot sells bring at the mark (before
+  their fee; the fill model caps a buy again at the fill, see ``aifap.core.fills``).
+  No fee is added on top: a spot buy's fee comes out of the base received, so weight
+  1.0 spends all the cash. Buys draw on that cash in symbol order.
+- Spot full exit: the holding (which may be off the amount step after a base fee) is
+  sold rounded down to the step; the dust left is reported as a dropped close leg.
+  A holding below one step is dust: a target of 0 leaves it alone.
 - Going from long to short (or back) is a close leg followed by an open leg.
 - When only SL/TP change on a held position, a stop-update leg is emitted (no trade).
 - Orders come closes and reductions first (freed margin funds the opens), then
@@ -19,10 +28,11 @@ Backtest, paper and live all call :func:`plan`; none has a copy of these rules:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from aifap.core.errors import ConfigError
+from aifap.core.fills import affordable
 from aifap.core.markets import MarketSpec, to_decimal
 from aifap.core.orders import OrderRequest, Side, client_order_id
 from aifap.core.portfolio import Portfolio, Position
@@ -159,6 +169,59 @@ def _stops_changed(target: TargetWeight, position: Position | None) -> bool:
     return (target.take_profit, target.stop_loss) != (position.take_profit, position.stop_loss)
 
 
+def _close(out: _Builder, symbol: str, size: Decimal, market: MarketSpec) -> None:
+    """Close ``size``; on spot sell it rounded down to the step and report the dust left."""
+    if market.is_futures:
+        out.order(symbol, CLOSE, -size, None, reduce=True)
+        return
+    sold = market.round_amount(size)
+    if sold == 0:  # dust, reported when the close that left it was planned
+        return
+    out.order(symbol, CLOSE, -sold, None, reduce=True)
+    if sold != size:
+        out.drop(
+            symbol,
+            CLOSE,
+            sold - size,
+            f"dust: {size - sold} below the amount step {market.amount_step} stays held",
+        )
+
+
+def _cap_spot_buys(
+    out: _Builder,
+    markets: Mapping[str, MarketSpec],
+    marks: Mapping[str, Decimal],
+    cash: Decimal,
+) -> None:
+    """Cap spot buys at the cash (plus the plan's spot sells at the mark), in symbol order."""
+    for order in out.reducing:
+        market = markets[order.symbol]
+        if not market.is_futures and order.side is Side.SELL and order.symbol in marks:
+            cash += order.amount * market.contract_size * marks[order.symbol]
+    opening: list[OrderRequest] = []
+    for order in out.opening:
+        market = markets[order.symbol]
+        if market.is_futures or order.side is not Side.BUY:
+            opening.append(order)
+            continue
+        mark = marks[order.symbol]
+        amount = affordable(market, order.amount, mark, max(cash, ZERO))
+        if amount != order.amount:
+            reason = market.below_minimum(amount, mark)
+            if reason is not None:
+                out.drop(
+                    order.symbol,
+                    order.leg,
+                    amount,
+                    f"spot buy capped at the cash {cash}: {reason}",
+                )
+                continue
+            order = replace(order, amount=amount)
+        cash -= amount * market.contract_size * mark
+        opening.append(order)
+    out.opening = opening
+
+
 def _plan_symbol(
     out: _Builder,
     symbol: str,
@@ -175,7 +238,7 @@ def _plan_symbol(
     goal = target.weight if target is not None else ZERO
     if goal == 0:
         if size != 0:  # full close: reduce-only, never dropped for the minimums
-            out.order(symbol, CLOSE, -size, None, reduce=True)
+            _close(out, symbol, size, market)
         return
     assert target is not None  # a non-zero goal comes from a target
     if abs(goal - current) <= threshold:
@@ -272,6 +335,8 @@ def plan(
             current = margin / equity if held.size > 0 else -margin / equity
             weights[symbol] = current
         _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
+    if portfolio.cash is not None:
+        _cap_spot_buys(out, markets, marks, portfolio.cash)
     return Plan(
         orders=(*out.reducing, *out.opening),
         stop_updates=tuple(out.stops),

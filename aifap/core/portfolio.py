@@ -57,11 +57,13 @@ class Portfolio:
 
     ``balance`` is the wallet balance (allocation + realized PnL − fees ± funding; for
     spot, cash plus the cost basis of holdings), never an exchange "equity" that
-    already includes unrealized PnL.
+    already includes unrealized PnL. ``cash`` is the free quote where it is known (the
+    ledger's cash); the planner caps spot buys at it.
     """
 
     balance: Decimal
     positions: Mapping[str, Position] = field(default_factory=dict)
+    cash: Decimal | None = None  # free quote (spot: what buys may spend); None: unknown
 
     @property
     def unrealized_pnl(self) -> Decimal:

@@ -6,6 +6,7 @@ ccxt hands back floats and strings; every amount and price here goes through
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,6 +20,8 @@ from aifap.core.orders import Fill, FillReason, Order, OrderStatus, Side
 from aifap.core.portfolio import Position
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.gateway import FundingPayment
+
+log = logging.getLogger(__name__)
 
 DECIMAL_PLACES = 2  # ccxt.base.decimal_to_precision constants
 SIGNIFICANT_DIGITS = 3
@@ -101,20 +104,38 @@ def order(raw: Mapping[str, Any], request_amount: Decimal | None = None) -> Orde
 
 
 def fill(raw: Mapping[str, Any], quote: str) -> Fill:
-    """Return the ``Fill`` of one ccxt trade (fee converted to quote when paid in base)."""
+    """Return the ``Fill`` of one ccxt trade, its fee as charged (currency and amount).
+
+    A fee charged in the base coin (a spot buy on Bitget, Binance or Bybit) keeps its
+    currency and amount, with ``fee_quote = fee × price`` its quote value. A fee in
+    a third coin (BNB, BGB discounts) cannot be valued here: it is kept as charged,
+    valued at 0 in the quote (``fee_quote``), and logged.
+    """
     fee = raw.get("fee") or {}
-    cost = dec(fee.get("cost")) or Decimal(0)
-    currency = fee.get("currency") or quote
+    cost = abs(dec(fee.get("cost")) or Decimal(0))
+    currency = str(fee.get("currency") or quote)
     price = to_decimal(raw["price"])
-    if currency != quote and cost:
-        cost, currency = cost * price, quote
+    fee_quote: Decimal | None = None
+    if currency != quote:
+        base = str(raw["symbol"]).split("/")[0]
+        if currency == base:
+            fee_quote = cost * price
+        else:
+            log.warning(
+                "%s: a fee of %s %s cannot be valued in %s; counted as 0",
+                raw["symbol"],
+                cost,
+                currency,
+                quote,
+            )
+            fee_quote = Decimal(0)
     pnl = dec((raw.get("info") or {}).get("profit"))
     return Fill(
         symbol=to_compact(raw["symbol"]),
         side=Side(str(raw["side"]).lower()),
         amount=to_decimal(raw["amount"]),
         price=price,
-        fee=abs(cost),
+        fee=cost,
         timestamp=ts(raw["timestamp"]) or datetime.fromtimestamp(0, tz=UTC),
         client_id=_client_id(raw),
         order_id=None if raw.get("order") is None else str(raw["order"]),
@@ -122,6 +143,7 @@ def fill(raw: Mapping[str, Any], quote: str) -> Fill:
         fee_currency=currency,
         reason=FillReason.REBALANCE,
         realized_pnl=pnl,
+        fee_quote=fee_quote,
     )
 
 

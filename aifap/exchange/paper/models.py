@@ -85,7 +85,12 @@ class PaperOrder(Base):
 
 
 class PaperFill(Base):
-    """One execution, in booking order (``seq``)."""
+    """One execution, in booking order (``seq``).
+
+    ``fee`` is in ``fee_currency`` as the fill model charged it (a spot buy's in the
+    base coin) and ``fee_quote`` its quote value; rows written before these columns
+    existed have NULLs: a USDT fee.
+    """
 
     __tablename__ = "paper_fills"
 
@@ -95,7 +100,9 @@ class PaperFill(Base):
     side: Mapped[str] = mapped_column(String(4))
     amount: Mapped[Decimal] = mapped_column(Amount())
     price: Mapped[Decimal] = mapped_column(Amount())
-    fee: Mapped[Decimal] = mapped_column(Amount())
+    fee: Mapped[Decimal] = mapped_column(Amount())  # in fee_currency
+    fee_currency: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: USDT
+    fee_quote: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)  # None: fee
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     client_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reason: Mapped[str] = mapped_column(String(20))

@@ -196,10 +196,20 @@ def _fill(gw: PaperGateway, order: PaperOrder, price: Decimal, when: object) -> 
         take_profit=order.take_profit,
         stop_loss=order.stop_loss,
     )
-    fill = gw.fill_model.market_fill(request, spec, price, when)  # type: ignore[arg-type]
     try:
+        fill = (
+            gw.fill_model.market_fill(request, spec, price, when)  # type: ignore[arg-type]
+            if spec.is_futures
+            else gw.fill_model.market_fill(
+                request,
+                spec,
+                price,
+                when,  # type: ignore[arg-type]
+                cash=gw.ledger.cash,
+            )
+        )
         return gw.ledger.apply(fill, take_profit=order.take_profit, stop_loss=order.stop_loss)
-    except OrderRejectedError as exc:
+    except OrderRejectedError as exc:  # a spot buy the cash no longer covers, a spot short
         return str(exc)
 
 
@@ -240,6 +250,8 @@ def _persist(
             amount=fill.amount,
             price=fill.price,
             fee=fill.fee,
+            fee_currency=fill.fee_currency,
+            fee_quote=fill.fee_quote,
             ts_ms=epoch_ms(fill.timestamp),
             client_id=fill.client_id,
             reason=fill.reason.value,

@@ -55,7 +55,9 @@ def fill_of(row: PaperFill) -> Fill:
         client_id=row.client_id,
         order_id=None,
         trade_id=f"paper-{row.seq}",
+        fee_currency=row.fee_currency or "USDT",
         reason=FillReason(row.reason),
+        fee_quote=row.fee_quote,
     )
 
 

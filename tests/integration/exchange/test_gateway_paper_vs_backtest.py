@@ -5,6 +5,10 @@ funding every 8 h and SL/TP on its entries. Its plans (orders and stop updates, 
 core planner made them) are replayed through ``PaperGateway`` over the same bars on a
 clock that stands where the backtester stood when it decided: fills (rebalances and
 triggered stops), fees and funding must be identical, Decimal for Decimal.
+
+The spot variant holds all the cash in one coin (weight 1.0), sells part of it, rotates
+and exits fully: the buys' fees come out of the base coin on both sides, the cash never
+goes below zero, and the dust a full exit leaves is the same on both.
 """
 
 from __future__ import annotations
@@ -89,8 +93,8 @@ class Recorder:
     model: FillModel
     fills: list[Fill] = field(default_factory=list)
 
-    def market_fill(self, *args: Any) -> Fill:
-        fill = self.model.market_fill(*args)
+    def market_fill(self, *args: Any, **kwargs: Any) -> Fill:
+        fill = self.model.market_fill(*args, **kwargs)
         self.fills.append(fill)
         return fill
 
@@ -109,8 +113,8 @@ class Clock:
 
 
 def _key(fill: Fill) -> tuple[object, ...]:
-    return (fill.symbol, fill.side, fill.amount, fill.price, fill.fee,
-            pd.Timestamp(fill.timestamp), fill.reason, fill.client_id)
+    return (fill.symbol, fill.side, fill.amount, fill.price, fill.fee, fill.fee_currency,
+            fill.fee_quote, pd.Timestamp(fill.timestamp), fill.reason, fill.client_id)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -162,3 +166,102 @@ def test_paper_replays_the_backtest_to_the_same_fills_fees_and_funding(
     assert float(sum((p.amount for p in funding), Decimal(0))) == result.metrics["funding"]
     assert float(paper.balance().equity or 0) == pytest.approx(
         result.metrics["final_equity"], rel=1e-12)
+
+
+SPOT_MARKETS = {
+    "BTCUSDT": MarketSpec("BTCUSDT", MarketType.SPOT, "BTC", "USDT", amount_step=Decimal("0.0001"),
+                          price_step=Decimal("0.1"), min_notional=Decimal(5)),
+    "ETHUSDT": MarketSpec("ETHUSDT", MarketType.SPOT, "ETH", "USDT", amount_step=Decimal("0.001"),
+                          price_step=Decimal("0.01"), min_notional=Decimal(5)),
+}
+SPOT_MODEL = FillModel(NotionalFee(Decimal("0.001")), BpsSlippage(Decimal(2)))
+# buy and hold all the cash, partial sells, a rotation, a full exit, back in, out again
+SPOT_WEIGHTS = [(1.0, 0.0), (1.0, 0.0), (1.0, 0.0), (0.6, 0.0), (0.3, 0.0), (0.3, 0.7),
+                (0.0, 1.0), (0.0, 0.0), (0.0, 0.0), (0.5, 0.5), (0.0, 0.0)]
+
+
+def _spot_source() -> FrameBarSource:
+    return FrameBarSource({"BTCUSDT": _bars(60_000, 3), "ETHUSDT": _bars(3_000, 4)},
+                         markets=SPOT_MARKETS, market=MarketType.SPOT)
+
+
+def spot_strategy(context: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Step through ``SPOT_WEIGHTS`` once, then stay flat."""
+    calls: list[pd.Timestamp] = config["calls"]
+    calls.append(context.now)
+    btc, eth = SPOT_WEIGHTS[min(len(calls), len(SPOT_WEIGHTS)) - 1]
+    return {s: w for s, w in (("BTCUSDT", btc), ("ETHUSDT", eth)) if w}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_paper_replays_a_spot_backtest_with_fees_in_the_base_coin(
+    db_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plans: dict[int, Plan] = {}
+    real_plan = backtest_engine.plan
+
+    def recording_plan(*args: Any, **kwargs: Any) -> Plan:
+        result = real_plan(*args, **kwargs)
+        plans[kwargs["cycle"]] = result
+        return result
+
+    monkeypatch.setattr(backtest_engine, "plan", recording_plan)
+    recorder = Recorder(SPOT_MODEL)
+    calls: list[pd.Timestamp] = []
+    result = backtest(spot_strategy, _spot_source(), capital=10_000, rebalance_every="1h",
+                      market="spot", threshold=0.0, fill_model=recorder,  # type: ignore[arg-type]
+                      config={"calls": calls})
+
+    clock = Clock(START)
+    paper = PaperGateway(SPOT_MARKETS, _spot_source(), url=db_url, account="spot-replay",
+                         capital=10_000, market_type=MarketType.SPOT, fill_model=SPOT_MODEL,
+                         clock=clock)
+    cash_seen: list[Decimal] = []
+    for cycle, decided in enumerate(calls):
+        plan = plans.get(cycle)
+        if plan is None:
+            continue
+        clock.now = decided.to_pydatetime()
+        cash_seen.append(paper.balance().free)
+        for batch in plan.batches():
+            placed = paper.place_orders(list(batch))
+            assert all(o.client_id == r.client_id for o, r in zip(placed, batch, strict=True))
+    clock.now = START + timedelta(minutes=MINUTES)
+
+    got = paper.fills(START)
+    assert [_key(f) for f in got] == [_key(f) for f in recorder.fills]
+    buys = [f for f in got if f.side == "buy"]
+    sells = [f for f in got if f.side == "sell"]
+    assert buys
+    assert sells
+    assert {f.fee_currency for f in buys} == {"BTC", "ETH"}  # out of the coin received
+    assert {f.fee_currency for f in sells} == {"USDT"}
+    assert all(f.fee_quote == f.fee * f.price for f in buys)
+    fees = sum((f.fee_value for f in got), Decimal(0))
+    assert float(fees) == pytest.approx(result.metrics["fees"], rel=1e-15)
+    assert min(cash_seen) >= 0
+    # the first buy spends all the cash it was sized for, with no fee added on top; at
+    # an open above the close it was planned at, it shrinks to the cash
+    first, planned = buys[0], plans[0].orders[0]
+    assert (first.symbol, first.client_id) == ("BTCUSDT", planned.client_id)
+    step = SPOT_MARKETS["BTCUSDT"].amount_step
+    assert first.amount == min(planned.amount, (10_000 / first.price // step) * step)
+    assert first.notional <= 10_000
+    balance = paper.balance()
+    ledger = paper.ledger
+    assert balance.free == ledger.cash >= 0
+    # the run ends flat but for the dust the full exits left (reported, identical)
+    dust = [leg for p in plans.values() for leg in p.dropped if leg.reason.startswith("dust")]
+    assert dust
+    held = {s: p.size for s, p in ledger.positions.items()}
+    assert all(size < SPOT_MARKETS[s].amount_step for s, size in held.items())
+    final_cash = Decimal(repr(float(result.positions["cash"].iloc[-1])))
+    assert float(ledger.cash) == pytest.approx(float(final_cash), abs=1e-6)
+    assert float(balance.equity or 0) == pytest.approx(result.metrics["final_equity"], rel=1e-12)
+    # a restart replays the recorded fills (fee coin and quote value) to the same book
+    again = PaperGateway(SPOT_MARKETS, _spot_source(), url=db_url, account="spot-replay",
+                         capital=10_000, market_type=MarketType.SPOT, fill_model=SPOT_MODEL,
+                         clock=clock)
+    assert again.balance() == balance
+    assert again.positions() == paper.positions()
+    assert again.ledger.cash == ledger.cash

@@ -229,3 +229,48 @@ def test_leverage_above_a_market_maximum_is_refused_before_running():
         ConfigError, match=r"AAAUSDT: leverage must be <= the market's maximum 20, was 25"
     ):
         run(once({"AAAUSDT": 0.5}), flat(12), leverage=25)
+
+
+def test_spot_buy_and_hold_with_weight_one_pays_the_fee_in_the_base():
+    # 10 AAA bought with all 1,000 at 100; the 0.1 % fee leaves 9.99 AAA, no cash debt
+    rows = flat(10) + flat(5, 110.0)
+    src = source(rows, market=MarketType.SPOT, amount_step=D("0.00000001"))
+    result = run(once({"AAAUSDT": 1.0}), rows, data=src, capital=1000, fee_rate=0.001)
+    assert result.equity.iloc[6] == pytest.approx(999)  # capital × (1 − f) at the fill price
+    # capital × (1 − f) × last / fill
+    assert result.equity.iloc[-1] == pytest.approx(1000 * 0.999 * 110 / 100, abs=1e-9)
+    assert result.metrics["fees"] == pytest.approx(1.0)
+    pos = result.positions.iloc[-1]
+    assert pos["AAAUSDT"] == pytest.approx(9.99 * 110)
+    assert pos["cash"] == pytest.approx(0)  # never below zero
+    assert result.orders["fee"].tolist() == [pytest.approx(1.0)]  # its value in USDT
+
+
+def test_spot_buy_and_hold_keeps_the_step_residual_in_cash():
+    # 1,000 at 103 on a 0.01 step: 9.70 AAA for 999.10, 0.90 stays cash
+    rows = flat(10, 103.0) + flat(5, 110.0)
+    src = source(rows, market=MarketType.SPOT, amount_step=D("0.01"))
+    result = run(once({"AAAUSDT": 1.0}), rows, data=src, capital=1000, fee_rate=0.001)
+    residual = 1000 - 9.70 * 103
+    assert result.equity.iloc[-1] == pytest.approx(residual + 9.70 * 0.999 * 110)
+    assert result.positions.iloc[-1]["cash"] == pytest.approx(residual)
+
+
+def test_spot_full_exit_sells_down_to_the_step_and_reports_the_dust():
+    rows = flat(10) + flat(10, 110.0)
+    src = source(rows, market=MarketType.SPOT, amount_step=D("0.001"))
+    strategy = once({"AAAUSDT": 1.0}, {})  # buy, then go flat
+    result = run(strategy, rows, data=src, capital=1000, fee_rate=0.001)
+    sells = result.orders[result.orders["side"] == "sell"]
+    filled = sells[sells["status"] == "filled"]
+    assert filled["amount"].tolist() == [pytest.approx(9.99)]  # 9.99 held: on the step
+    assert result.positions.iloc[-1]["cash"] == pytest.approx(9.99 * 110 * 0.999)
+    rows = flat(10, 97.0) + flat(10, 110.0)  # 10.309 bought, 10.298691 held
+    src = source(rows, market=MarketType.SPOT, amount_step=D("0.001"))
+    result = run(once({"AAAUSDT": 1.0}, {}), rows, data=src, capital=1000, fee_rate=0.001)
+    orders = result.orders
+    sold = orders[(orders["side"] == "sell") & (orders["status"] == "filled")]
+    assert sold["amount"].tolist() == [pytest.approx(10.298)]
+    dust = orders[orders["status"] != "filled"]
+    assert dust["amount"].tolist() == [pytest.approx(0.000691)]
+    assert "dust: 0.000691 below the amount step 0.001 stays held" in dust["reason"].iloc[0]
