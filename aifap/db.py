@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from aifap.core.errors import ConfigError
+from aifap.redaction import redact_url
 from aifap.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,6 @@ def database_url(kind: DatabaseKind = "platform", settings: Settings | None = No
         return chosen.get_secret_value()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{settings.data_dir / 'aifap.db'}"
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password hidden, for logs and messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

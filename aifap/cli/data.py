@@ -27,7 +27,8 @@ from rich.table import Table
 
 from aifap.cli import app
 from aifap.core.timeframes import parse_duration
-from aifap.db import database_url, redact_url
+from aifap.db import database_url
+from aifap.redaction import redact_url
 
 data_app = typer.Typer(no_args_is_help=True, help="Import, export, collect and serve OHLCV bars.")
 app.add_typer(data_app, name="data")
