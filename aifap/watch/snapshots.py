@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -97,6 +98,15 @@ class SnapshotTaker:
         )
 
 
+# what a ``watch_positions`` row keeps of a ``Position`` (besides its unrealized PnL)
+_POSITION_FIELDS = ("symbol", "size", "entry_price", "mark_price", "leverage",
+                    "take_profit", "stop_loss", "funding_fee")
+
+
+def _position_fields(position: Any) -> dict[str, Any]:
+    return {name: getattr(position, name) for name in _POSITION_FIELDS}
+
+
 class SnapshotStore:
     """Finwatcher's rows in the results database."""
 
@@ -132,16 +142,7 @@ class SnapshotStore:
             for p in snapshot.positions:
                 db.add(
                     WatchPosition(
-                        snapshot_id=row.id,
-                        symbol=p.symbol,
-                        size=p.size,
-                        entry_price=p.entry_price,
-                        mark_price=p.mark_price,
-                        leverage=p.leverage,
-                        take_profit=p.take_profit,
-                        stop_loss=p.stop_loss,
-                        funding_fee=p.funding_fee,
-                        unrealized_pnl=p.unrealized_pnl,
+                        snapshot_id=row.id, unrealized_pnl=p.unrealized_pnl, **_position_fields(p)
                     )
                 )
         return True
@@ -181,16 +182,7 @@ class SnapshotStore:
             if row is None:
                 return None
             positions = tuple(
-                Position(
-                    symbol=p.symbol,
-                    size=p.size,
-                    entry_price=p.entry_price,
-                    mark_price=p.mark_price,
-                    leverage=p.leverage,
-                    take_profit=p.take_profit,
-                    stop_loss=p.stop_loss,
-                    funding_fee=p.funding_fee,
-                )
+                Position(**_position_fields(p))
                 for p in db.scalars(
                     select(WatchPosition).where(WatchPosition.snapshot_id == row.id)
                 )
