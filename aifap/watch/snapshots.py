@@ -98,13 +98,16 @@ class SnapshotTaker:
         )
 
 
+# what a ``watch_snapshots`` row keeps of a ``Snapshot`` (besides session and times)
+_SNAPSHOT_FIELDS = ("balance", "pv", "roe", "unrealized_pnl", "sharpe", "max_drawdown",
+                    "funding_fees")
 # what a ``watch_positions`` row keeps of a ``Position`` (besides its unrealized PnL)
 _POSITION_FIELDS = ("symbol", "size", "entry_price", "mark_price", "leverage",
                     "take_profit", "stop_loss", "funding_fee")
 
 
-def _position_fields(position: Any) -> dict[str, Any]:
-    return {name: getattr(position, name) for name in _POSITION_FIELDS}
+def _fields(source: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in names}
 
 
 class SnapshotStore:
@@ -129,20 +132,16 @@ class SnapshotStore:
                 session_id=self.session_id,
                 ts_ms=ts,
                 taken_ms=to_ms(taken),
-                balance=snapshot.balance,
-                pv=snapshot.pv,
-                roe=snapshot.roe,
-                unrealized_pnl=snapshot.unrealized_pnl,
-                sharpe=snapshot.sharpe,
-                max_drawdown=snapshot.max_drawdown,
-                funding_fees=snapshot.funding_fees,
+                **_fields(snapshot, _SNAPSHOT_FIELDS),
             )
             db.add(row)
             db.flush()
             for p in snapshot.positions:
                 db.add(
                     WatchPosition(
-                        snapshot_id=row.id, unrealized_pnl=p.unrealized_pnl, **_position_fields(p)
+                        snapshot_id=row.id,
+                        unrealized_pnl=p.unrealized_pnl,
+                        **_fields(p, _POSITION_FIELDS),
                     )
                 )
         return True
@@ -182,7 +181,7 @@ class SnapshotStore:
             if row is None:
                 return None
             positions = tuple(
-                Position(**_position_fields(p))
+                Position(**_fields(p, _POSITION_FIELDS))
                 for p in db.scalars(
                     select(WatchPosition).where(WatchPosition.snapshot_id == row.id)
                 )
@@ -190,12 +189,6 @@ class SnapshotStore:
         return Snapshot(
             session_id=self.session_id,
             timestamp=from_ms(row.ts_ms),
-            balance=row.balance,
             positions=positions,
-            pv=row.pv,
-            roe=row.roe,
-            unrealized_pnl=row.unrealized_pnl,
-            sharpe=row.sharpe,
-            max_drawdown=row.max_drawdown,
-            funding_fees=row.funding_fees,
+            **_fields(row, _SNAPSHOT_FIELDS),
         )
