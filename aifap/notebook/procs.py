@@ -3,7 +3,7 @@
 The kernel is papermill's child (jupyter_client starts it in a new session, so its
 process group holds the kernel and every process the session forks). A kernel
 killed by the OOM killer stays a zombie until papermill reaps it, so "alive" here
-means "running and not a zombie", which ``os.kill(pid, 0)`` cannot tell.
+means "running and not a zombie" (``aifap.procs``), which ``os.kill(pid, 0)`` cannot tell.
 """
 
 from __future__ import annotations
