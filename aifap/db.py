@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from aifap.core.errors import ConfigError
+from aifap.redaction import redact_url
 from aifap.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -35,29 +36,41 @@ class Base(DeclarativeBase):
 
 
 class Amount(TypeDecorator[Decimal]):
-    """An exact decimal column: NUMERIC(38, 18) on PostgreSQL, text on SQLite.
+    """The exact money column: NUMERIC(38, 18) on PostgreSQL, text on SQLite.
 
     SQLite has no decimal type (its NUMERIC is a float), so amounts are stored as
     their exact decimal string there; both backends give back ``Decimal``.
+    ``Amount(any_scale=True)`` stores the exact decimal text on every backend (up to
+    80 characters), for numbers with more than NUMERIC(38, 18)'s 18 decimals that a
+    replay must give back unchanged (the paper book's fees).
     """
 
     impl = Numeric(38, 18)
     cache_ok = True
 
+    def __init__(self, any_scale: bool = False) -> None:
+        super().__init__()
+        self.any_scale = any_scale
+
+    def _as_text(self, dialect: Dialect) -> bool:
+        return self.any_scale or dialect.name == "sqlite"
+
     def load_dialect_impl(self, dialect: Dialect) -> Any:
-        """Use text on SQLite, NUMERIC elsewhere."""
+        """Use text on SQLite (or for any scale), NUMERIC elsewhere."""
+        if self.any_scale:
+            return dialect.type_descriptor(String(80))
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(64))
         return dialect.type_descriptor(Numeric(38, 18, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        """Reject non-finite amounts; write exact decimal strings on SQLite."""
+        """Reject non-finite amounts; write exact decimal strings where stored as text."""
         if value is None:
             return None
         number = value if isinstance(value, Decimal) else Decimal(str(value))
         if not number.is_finite():
             raise ValueError(f"amount must be finite, was {value!r}")
-        return format(number, "f") if dialect.name == "sqlite" else number
+        return format(number, "f") if self._as_text(dialect) else number
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         """Return a Decimal."""
@@ -77,14 +90,6 @@ def database_url(kind: DatabaseKind = "platform", settings: Settings | None = No
         return chosen.get_secret_value()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{settings.data_dir / 'aifap.db'}"
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with its password hidden, for logs and messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -25,7 +25,6 @@ Two configurations:
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import platform
 import statistics
@@ -33,12 +32,12 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import ccxt  # noqa: E402
+from remote_emulator import RemoteEmulator  # noqa: E402
 
 from aifap.core.markets import MarketType  # noqa: E402
 from aifap.core.orders import OrderRequest, Side, client_order_id  # noqa: E402
@@ -62,62 +61,11 @@ PLACE_ORDER = "/api/v2/mix/order/place-order"
 PLACE_ORDER_COST = 2  # ccxt bitget.py: 'v2/mix/order/place-order': {'cost': 2}
 
 
-class RemoteEmulator:
-    """The emulator in its own process, as a real exchange would be; its log by pipe.
-
-    Running it in the benchmark's process would make the emulator's request handling
-    and the gateway's five order threads share one interpreter lock, so the figures
-    would measure the emulator's CPU, not the gateway.
-    """
-
-    def __init__(self, latency: float) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, latency), daemon=True)
-        self._process.start()
-        self.url: str = self._conn.recv()
-
-    def _ask(self, *command: object) -> Any:
-        self._conn.send(command)
-        return self._conn.recv()
-
-    def reset_log(self) -> None:
-        """Forget the request log."""
-        self._ask("reset_log")
-
-    def spans(self, path: str) -> list[tuple[float, float]]:
-        """Return (start, end) of each request to ``path``, in perf_counter seconds."""
-        return self._ask("spans", path)
-
-    def max_concurrency(self, path: str) -> int:
-        """Return the most requests to ``path`` in flight at once."""
-        return self._ask("max_concurrency", path)
-
-    def stop(self) -> None:
-        """Stop the emulator process."""
-        self._ask("stop")
-        self._process.join(10)
-
-
-def _serve(conn: Any, latency: float) -> None:
-    emu = BitgetEmulator(
+def build_emulator() -> BitgetEmulator:
+    """The bench's emulator: the default pairs plus ADAUSDT, a fixed clock, a large balance."""
+    return BitgetEmulator(
         markets=markets(), clock=ManualClock("2024-03-01T00:00:00Z"), initial_balance=100_000
-    ).start()
-    emu.faults.latency(latency)
-    conn.send(emu.url)
-    while True:
-        command, *args = conn.recv()
-        if command == "reset_log":
-            emu.reset_log()
-            conn.send(None)
-        elif command == "spans":
-            conn.send([(r.start, r.end or r.start) for r in emu.request_log.records(args[0])])
-        elif command == "max_concurrency":
-            conn.send(emu.request_log.max_concurrency(args[0]))
-        else:
-            emu.stop()
-            conn.send(None)
-            return
+    )
 
 
 def markets() -> list[EmulatorMarket]:
@@ -168,13 +116,13 @@ def one_run(emu: RemoteEmulator, run: int, rate_limit: bool) -> tuple[float, lis
         gateway.prepare(list(AMOUNTS))
         gateway.validate(batch(run, 0))  # markets and reference prices, cached
         time.sleep(0.25)  # let the limiter's window from the warm-up pass
-        emu.reset_log()
+        emu.ask("reset_log")
         start = time.perf_counter()
         for cycle in range(BATCHES):
             orders = gateway.place_orders(batch(run, cycle))
             assert all(o.exchange_id for o in orders), orders
         elapsed = time.perf_counter() - start
-        placed = sorted(emu.spans(PLACE_ORDER))
+        placed = sorted(emu.ask("spans", PLACE_ORDER))
         assert len(placed) == BATCHES * len(AMOUNTS)
         spans = [
             max(end for _, end in group) - group[0][0]
@@ -199,14 +147,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     args = parser.parse_args()
 
-    emu = RemoteEmulator(args.latency)
+    emu = RemoteEmulator(build_emulator, args.latency)
     latency_ms = args.latency * 1000
     concurrency = 0
     try:
         off, off_spans, outside = [], [], []
         for run in range(args.runs):
             elapsed, spans = one_run(emu, run, rate_limit=False)
-            concurrency = max(concurrency, emu.max_concurrency(PLACE_ORDER))
+            concurrency = max(concurrency, emu.ask("max_concurrency", PLACE_ORDER))
             off.append(elapsed)
             off_spans += spans
             outside.append(elapsed - sum(spans))

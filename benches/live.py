@@ -53,57 +53,18 @@ def equal_weight(context: Any, config_dict: Any) -> dict[str, float]:
     return dict.fromkeys(config_dict["symbols"], 0.04)
 
 
-class RemoteEmulator:
-    """The Bitget emulator in its own process (as the exchange would be), over a pipe.
-
-    In the bench's process the emulator's request handling and the client's threads
-    would share one interpreter lock (see ``benches/gateway.py``).
-    """
-
-    def __init__(self, latency_s: float) -> None:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, latency_s), daemon=True)
-        self._process.start()
-        self.url: str = self._conn.recv()
-
-    def ask(self, *command: object) -> Any:
-        """Send one command to the emulator process and return its answer."""
-        self._conn.send(command)
-        return self._conn.recv()
-
-    def stop(self) -> None:
-        """Stop the emulator process."""
-        self.ask("stop")
-        self._process.join(10)
-
-
-def _serve(conn: Any, latency_s: float) -> None:
+def build_emulator() -> Any:
+    """The bench's emulator over two days of synthetic bars of the 20 symbols."""
     from aifap.data.synthetic import SyntheticMarket
     from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket, ManualClock
 
     market = SyntheticMarket(SYMBOLS, days=2)
-    emu = BitgetEmulator(
+    return BitgetEmulator(
         markets=[EmulatorMarket.from_spec(s) for s in market.markets().values()],
         bars={s: market.bars(s, "1m") for s in SYMBOLS},
         clock=ManualClock(NOW.isoformat()),
         initial_balance=1_000_000,
-    ).start()
-    emu.faults.latency(latency_s)
-    conn.send(emu.url)
-    while True:
-        command, *_ = conn.recv()
-        if command == "reset_log":
-            emu.reset_log()
-            conn.send(None)
-        elif command == "log":
-            conn.send([(r.path, r.start, r.end or r.start) for r in emu.request_log.records()])
-        else:
-            emu.stop()
-            conn.send(None)
-            return
+    )
 
 
 class _Timed:
@@ -147,7 +108,9 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
 
     market = SyntheticMarket(SYMBOLS, days=2)
     specs = market.markets()
-    emu = RemoteEmulator(latency_s)
+    from remote_emulator import RemoteEmulator
+
+    emu = RemoteEmulator(build_emulator, latency_s)
     tmp = Path(tempfile.mkdtemp(prefix="aifap-bench-live-"))
     url = f"sqlite:///{tmp / 'results.db'}"
     migrate(url)

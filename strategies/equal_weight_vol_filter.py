@@ -6,9 +6,8 @@ are closed. Until enough history exists it returns ``None`` (keep positions).
 
 Config keys (``config_dict``), all optional:
 
-- ``symbols``: the assets (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'BNBUSDT',
-  'XRPUSDT']``), or the
-  backtest's or session's symbols (``context.universe``) when the data has none of those.
+- ``symbols``: the assets (default: the backtest's or session's symbols,
+  ``context.universe``).
 - ``frequency``: the bar size of the history (default ``'15m'``).
 - ``window``: how many bars the volatility is measured over (default 96: one day of
   15m bars).
@@ -20,13 +19,12 @@ import math
 
 import numpy as np
 
-DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]
 BARS_PER_YEAR = {"1m": 525_600, "5m": 105_120, "15m": 35_040, "1h": 8_760, "4h": 2_190, "1d": 365}
 
 
 def strategy(context, config_dict):
     """Equal weight over the assets with annualized volatility below ``max_volatility``."""
-    assets = _assets(context, config_dict)
+    assets = list(config_dict.get("symbols") or context.universe)
     frequency = config_dict.get("frequency", "15m")
     window = int(config_dict.get("window", 96))
     cap = float(config_dict.get("max_volatility", 0.9))
@@ -39,12 +37,3 @@ def strategy(context, config_dict):
     volatility = log_returns.std() * math.sqrt(BARS_PER_YEAR[frequency])
     calm = [a for a in assets if volatility[a] < cap]
     return {a: gross / len(calm) for a in calm}
-
-
-def _assets(context, config_dict):
-    """Return config 'symbols', else the defaults the data has, else the whole universe."""
-    if "symbols" in config_dict:
-        return list(config_dict["symbols"])
-    universe = list(getattr(context, "universe", []))
-    known = [s for s in DEFAULT_SYMBOLS if s in universe]
-    return known or universe or list(DEFAULT_SYMBOLS)

@@ -7,21 +7,18 @@ the book is market-neutral in weight. Shorts need a futures market
 
 Config keys (``config_dict``), all optional:
 
-- ``symbols``: the universe (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'BNBUSDT',
-  'XRPUSDT', 'DOGEUSDT']``), or the backtest's or session's symbols
-  (``context.universe``) when the data has none of those.
+- ``symbols``: the universe (default: the backtest's or session's symbols,
+  ``context.universe``).
 - ``frequency``: the bar size of the history (default ``'1h'``).
 - ``lookback``: the momentum horizon in bars (default 24).
 - ``k``: how many assets on each side (default 2; at most half the universe).
 - ``gross``: the total absolute weight (default 1.0).
 """
 
-DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT"]
-
 
 def strategy(context, config_dict):
     """Long the ``k`` best and short the ``k`` worst assets by ``lookback``-bar return."""
-    assets = _assets(context, config_dict)
+    assets = list(config_dict.get("symbols") or context.universe)
     frequency = config_dict.get("frequency", "1h")
     lookback = int(config_dict.get("lookback", 24))
     k = min(int(config_dict.get("k", 2)), len(assets) // 2)
@@ -37,12 +34,3 @@ def strategy(context, config_dict):
     weights = dict.fromkeys(momentum.index[-k:], size)
     weights.update(dict.fromkeys(momentum.index[:k], -size))
     return weights
-
-
-def _assets(context, config_dict):
-    """Return config 'symbols', else the defaults the data has, else the whole universe."""
-    if "symbols" in config_dict:
-        return list(config_dict["symbols"])
-    universe = list(getattr(context, "universe", []))
-    known = [s for s in DEFAULT_SYMBOLS if s in universe]
-    return known or universe or list(DEFAULT_SYMBOLS)

@@ -5,8 +5,8 @@ take-profit set through Bitget's ``presetStopSurplusPrice`` / ``presetStopLossPr
 
 Config keys (``config_dict``), all optional:
 
-- ``symbols``: the assets to trade (default ``['BTCUSDT', 'ETHUSDT', 'SOLUSDT']``), or the
-  backtest's or session's symbols (``context.universe``) when the data has none of those.
+- ``symbols``: the assets to trade (default: the backtest's or session's symbols,
+  ``context.universe``).
 - ``window``: how many bars of history to load (default 100).
 - ``lookback``: the return horizon in bars (default 20).
 - ``frequency``: the bar size of the history (default ``'1m'``).
@@ -16,12 +16,10 @@ Config keys (``config_dict``), all optional:
 With no asset in positive momentum it returns ``{}``: go flat.
 """
 
-DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-
 
 def strategy(context, config_dict):
     """Simple momentum strategy"""
-    assets = _assets(context, config_dict)
+    assets = list(config_dict.get("symbols") or context.universe)
     window = int(config_dict.get("window", 100))
     lookback = int(config_dict.get("lookback", 20))
     frequency = config_dict.get("frequency", "1m")
@@ -45,12 +43,3 @@ def strategy(context, config_dict):
             }
 
     return weights
-
-
-def _assets(context, config_dict):
-    """Return config 'symbols', else the defaults the data has, else the whole universe."""
-    if "symbols" in config_dict:
-        return list(config_dict["symbols"])
-    universe = list(getattr(context, "universe", []))
-    known = [s for s in DEFAULT_SYMBOLS if s in universe]
-    return known or universe or list(DEFAULT_SYMBOLS)

@@ -36,7 +36,6 @@ restart of the same session id. Number formatting: ``aifap.alerts.formatting``.
 from aifap.alerts.config import AlertConfig, ChannelConfig
 from aifap.alerts.events import PositionChanges, diff_snapshots
 from aifap.alerts.messages import SHORT_ERROR_MESSAGE, Alert, AlertKind
-from aifap.alerts.redaction import Redactor, install_log_redaction, register_secrets
 from aifap.alerts.render import Part, split_alert
 from aifap.alerts.senders import AlertDeliveryError, Sender, SenderContext, senders
 from aifap.alerts.service import (
@@ -44,6 +43,7 @@ from aifap.alerts.service import (
     send_discord_alert,
     set_default_service,
 )
+from aifap.redaction import Redactor, install_log_redaction, register_secrets
 
 __all__ = [
     "SHORT_ERROR_MESSAGE",

@@ -27,12 +27,12 @@ from aifap.alerts.messages import (
     system_started,
 )
 from aifap.alerts.outbox import Outbox
-from aifap.alerts.redaction import REDACTOR, Redactor, install_log_redaction
 from aifap.alerts.senders import Sender, SenderContext, senders
 from aifap.alerts.worker import AlertWorker
 from aifap.core.snapshot import Snapshot
 from aifap.db import database_url, make_engine, migrate
 from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.redaction import REDACTOR, Redactor, install_log_redaction
 
 log = logging.getLogger(__name__)
 

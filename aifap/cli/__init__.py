@@ -23,6 +23,22 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
+def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | None:
+    """Return the upper-cased symbols of a comma-separated option (None when not given).
+
+    Raises:
+        typer.BadParameter: the text names no symbol.
+    """
+    if text is None:
+        return None
+    names = [part.strip().upper() for part in text.split(",") if part.strip()]
+    if not names:
+        raise typer.BadParameter(
+            f"must list symbols like BTCUSDT,ETHUSDT, was {text!r}", param_hint=option
+        )
+    return names
+
+
 # each module registers its commands or sub-apps on `app` when imported
 COMMAND_MODULES: tuple[str, ...] = ("backtest", "alerts", "live", "emulator", "data", "demo")
 

@@ -22,7 +22,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from aifap.cli import app
+from aifap.cli import app, parse_symbols
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
@@ -148,7 +148,7 @@ def backtest_command(
     import aifap
     from aifap.strategy import load_strategy
 
-    symbol_list = _symbols(symbols)
+    symbol_list = parse_symbols(symbols)
     config_dict = _config(config)
     if symbol_list is not None:
         config_dict.setdefault("symbols", symbol_list)
@@ -183,17 +183,6 @@ def backtest_command(
     if tearsheet is not None:
         path = result.tear_sheet(tearsheet)
         Console(stderr=True).print(f"tear sheet written to {path or tearsheet}")
-
-
-def _symbols(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [part.strip().upper() for part in text.split(",") if part.strip()]
-    if not names:
-        raise typer.BadParameter(
-            f"must list symbols like BTCUSDT,ETHUSDT, was {text!r}", param_hint="--symbols"
-        )
-    return names
 
 
 def _config(text: str | None) -> dict[str, Any]:

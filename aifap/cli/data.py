@@ -25,9 +25,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifap.cli import app
+from aifap.cli import app, parse_symbols
 from aifap.core.timeframes import parse_duration
-from aifap.db import database_url, redact_url
+from aifap.db import database_url
+from aifap.redaction import redact_url
 
 data_app = typer.Typer(no_args_is_help=True, help="Import, export, collect and serve OHLCV bars.")
 app.add_typer(data_app, name="data")
@@ -50,16 +51,13 @@ MarketOpt = Annotated[
 Symbols = Annotated[
     str | None, typer.Option(help="Comma-separated symbols (default: all).", show_default=False)
 ]
+Timeframe = Annotated[str | None, typer.Option(help="Only this timeframe.", show_default=False)]
 
 
 def _url(database: str | None) -> str:
     url = database or database_url("market")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     return url
-
-
-def _symbols(text: str | None) -> list[str] | None:
-    return None if text is None else [s.strip().upper() for s in text.split(",") if s.strip()]
 
 
 def _when(ms: int | None) -> str:
@@ -103,9 +101,7 @@ def export_command(
     exchange: Exchange = None,
     market: MarketOpt = None,
     symbols: Symbols = None,
-    timeframe: Annotated[
-        str | None, typer.Option(help="Only this timeframe.", show_default=False)
-    ] = None,
+    timeframe: Timeframe = None,
     funding: Annotated[bool, typer.Option(help="Export funding rates too.")] = True,
     database: Database = None,
 ) -> None:
@@ -117,7 +113,7 @@ def export_command(
         out_dir,
         exchange=exchange,
         market=market,
-        symbols=_symbols(symbols),
+        symbols=parse_symbols(symbols),
         timeframes=None if timeframe is None else [timeframe],
         funding=funding,
     )
@@ -131,9 +127,7 @@ def gaps_command(
     exchange: Exchange = None,
     market: MarketOpt = None,
     symbols: Symbols = None,
-    timeframe: Annotated[
-        str | None, typer.Option(help="Only this timeframe.", show_default=False)
-    ] = None,
+    timeframe: Timeframe = None,
     details: Annotated[bool, typer.Option(help="List every gap.")] = False,
     database: Database = None,
 ) -> None:
@@ -144,7 +138,7 @@ def gaps_command(
         _url(database),
         exchange=exchange,
         market=market,
-        symbols=_symbols(symbols),
+        symbols=parse_symbols(symbols),
         timeframe=timeframe,
     )
     table = Table("series", "first", "last", "bars", "missing", "largest gap", "confirmed empty")
@@ -202,7 +196,7 @@ def collect_command(
         _url(database),
         exchange=exchange,
         market=market,
-        symbols=_symbols(symbols) or [],
+        symbols=parse_symbols(symbols) or [],
         timeframe=timeframe,
         since=start,
         funding=funding,

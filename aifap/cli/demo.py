@@ -14,17 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifap.cli import app
+from aifap.cli import app, parse_symbols
 from aifap.notebook.demo import REBALANCE_EVERY, SESSION_DAYS, DemoResult
-
-
-def _symbols(text: str) -> list[str]:
-    names = [part.strip().upper() for part in text.split(",") if part.strip()]
-    if not names:
-        raise typer.BadParameter(
-            f"must list symbols like BTCUSDT,ETHUSDT, was {text!r}", param_hint="--symbols"
-        )
-    return names
 
 
 def _number(value: object, digits: int = 4) -> str:
@@ -80,7 +71,7 @@ def demo_command(
         result = run_demo(
             out,
             days=days,
-            symbols=_symbols(symbols),
+            symbols=parse_symbols(symbols),
             speed=speed,
             rebalance_every=rebalance,
             timeout=timeout,

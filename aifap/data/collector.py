@@ -48,8 +48,8 @@ from aifap.data.locks import DataLock, data_lock
 from aifap.data.series import SeriesKey, ensure_schema, get_series_id
 from aifap.data.store import to_ms
 from aifap.data.writers import write_bar_arrays, write_funding
-from aifap.db import redact_url
 from aifap.exchange.retry import RetryPolicy
+from aifap.redaction import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -2,11 +2,11 @@
 
 PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) on a connection held
 for the lock's lifetime; the server frees it if the process dies. SQLite (no
-advisory locks): a lease row in ``data_locks`` taken by one atomic upsert that only
-succeeds when the row is absent, expired, or ours; the holder renews it
-(:meth:`DataLock.renew`) and deletes it on release. A lease left by a crashed
-process on this host is taken over at once (its process id is gone); one from
-another host only when it expires.
+advisory locks): a lease row in ``data_locks`` (:class:`aifap.locks.TableLease`,
+the lease the live sessions use too) that only succeeds when the row is absent,
+expired, or ours; the holder renews it (:meth:`DataLock.renew`) and deletes it on
+release. A lease left by a crashed process on this host is taken over at once (its
+process is gone); one from another host only when it expires.
 
 Example::
 
@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,37 +26,19 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from aifap.data.models import DataLock as DataLockRow
+from aifap.locks import TableLease
+from aifap.procs import owner_token
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 600.0
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def lock_key(name: str) -> int:
     """Return a signed 64-bit advisory-lock key for ``name`` (stable across processes)."""
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _dead_local_owner(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 @dataclass
@@ -72,7 +50,7 @@ class DataLock:
     lease_s: float = DEFAULT_LEASE_S
     acquired: bool = False
     holder: str | None = None
-    owner: str = field(default_factory=_owner)
+    owner: str = field(default_factory=owner_token)
     _connection: Any = None
 
     def acquire(self) -> bool:
@@ -90,45 +68,20 @@ class DataLock:
                 self.holder = "another session (PostgreSQL advisory lock)"
             self.acquired = bool(got)
             return self.acquired
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                text("SELECT owner FROM data_locks WHERE name = :name"), {"name": self.name}
-            ).first()
-            if row is not None and row[0] != self.owner and _dead_local_owner(row[0]):
-                log.info("lock %s: taking over from dead process %s", self.name, row[0])
-                conn.execute(
-                    text("DELETE FROM data_locks WHERE name = :name AND owner = :owner"),
-                    {"name": self.name, "owner": row[0]},
-                )
-        self.acquired = self._lease()
+        holders = self._rows().acquire([{"name": self.name}])
+        self.holder = holders[0]["owner"] if holders else self.owner
+        self.acquired = not holders
         return self.acquired
 
-    def _lease(self) -> bool:
-        now = _now_ms()
-        with self.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO data_locks (name, owner, expires_at) VALUES (:name, :owner, :exp) "
-                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                    "expires_at = excluded.expires_at "
-                    "WHERE data_locks.expires_at < :now OR data_locks.owner = :owner"
-                ),
-                {
-                    "name": self.name,
-                    "owner": self.owner,
-                    "exp": now + int(self.lease_s * 1000),
-                    "now": now,
-                },
-            )
-            holder = conn.execute(
-                text("SELECT owner FROM data_locks WHERE name = :name"), {"name": self.name}
-            ).scalar()
-        self.holder = holder
-        return holder == self.owner
+    def _rows(self) -> TableLease:
+        return TableLease(self.engine, DataLockRow.__table__, ttl_s=self.lease_s, owner=self.owner)
 
     def renew(self) -> None:
         """Extend a SQLite lease (a no-op on PostgreSQL, whose lock lasts the session)."""
-        if self.acquired and self._connection is None and not self._lease():
+        rows = self._rows()
+        if self.acquired and self._connection is None and not rows.renew([{"name": self.name}]):
+            current = rows.rows([{"name": self.name}])
+            self.holder = current[0]["owner"] if current else None
             raise RuntimeError(f"lock {self.name}: lease was taken over by {self.holder}")
 
     def release(self) -> None:
@@ -146,11 +99,7 @@ class DataLock:
                 self._connection.close()
                 self._connection = None
             return
-        with self.engine.begin() as conn:
-            conn.execute(
-                text("DELETE FROM data_locks WHERE name = :name AND owner = :owner"),
-                {"name": self.name, "owner": self.owner},
-            )
+        self._rows().release([{"name": self.name}])
 
 
 @contextmanager

@@ -20,7 +20,8 @@ from aifap.core.errors import DataError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import timeframe_seconds
 from aifap.data.models import OhlcvSeries
-from aifap.db import make_engine, migrate, redact_url
+from aifap.db import make_engine, migrate
+from aifap.redaction import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ from aifap.core.bars import BAR_COLUMNS
 from aifap.core.errors import DataError
 from aifap.data.series import list_series
 from aifap.data.store import StoreBarSource
-from aifap.db import database_url, redact_url
+from aifap.db import database_url
+from aifap.redaction import redact_url
 
 ARROW_TYPE = "application/vnd.apache.arrow.stream"
 MAX_SYMBOLS = 500

@@ -38,7 +38,7 @@ from aifap.core.timeframes import timeframe_ms
 from aifap.data import reads
 from aifap.data.frames import default_market, resample_bars
 from aifap.data.series import SeriesKey, ensure_schema, list_series
-from aifap.db import redact_url
+from aifap.redaction import redact_url
 
 TimeLike: TypeAlias = datetime | pd.Timestamp | str | None
 SERIES_TTL_S = 60.0  # how long a symbol's series ids are trusted before looking again

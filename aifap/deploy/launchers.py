@@ -13,19 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aifap.deploy.base import Launcher, SessionHandle, SessionStatus
-from aifap.deploy.local import LocalLauncher, LocalSessionHandle
+from aifap.deploy.base import Launcher
+from aifap.deploy.local import LocalLauncher
 from aifap.registry import Registry
 
-__all__ = [
-    "Launcher",
-    "LocalLauncher",
-    "LocalSessionHandle",
-    "SessionHandle",
-    "SessionStatus",
-    "get_launcher",
-    "launchers",
-]
+__all__ = ["get_launcher", "launchers"]
 
 launchers: Registry[Callable[..., Launcher]] = Registry("aifap.launchers")
 launchers.register("local", LocalLauncher)

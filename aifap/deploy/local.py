@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 from aifap.deploy.base import SESSION_STATES, SessionStatus
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
+from aifap.procs import pid_alive
 
 RUNNER_LOG = "runner.log"
 RUNNER_STATE = "runner.json"
@@ -90,11 +89,7 @@ class LocalSessionHandle:
     def _runner_alive(self) -> bool:
         if self._process is not None:
             return self._process.poll() is None
-        try:
-            proc = psutil.Process(self.runner_pid)
-            return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
+        return pid_alive(self.runner_pid)
 
     def status(self) -> SessionStatus:
         """Return the session's current state (see :class:`SessionStatus`)."""

@@ -31,6 +31,7 @@ from aifap.core.markets import MarketType
 from aifap.core.timeframes import parse_duration, timeframe_seconds
 from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.live.schedule import parse_cron
+from aifap.redaction import redact_url
 from aifap.settings import get_settings
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -328,8 +329,6 @@ class SessionConfig(_Frozen):
 
     def redacted(self) -> dict[str, Any]:
         """Return the config as JSON-ready data with every secret and URL password hidden."""
-        from aifap.db import redact_url
-
         data = self.model_dump(mode="json", exclude={"credentials"})
         for key in ("results_database_url", "market_database_url"):
             secret: SecretStr | None = getattr(self, key)

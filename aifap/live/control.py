@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from aifap.core.errors import ConfigError
 from aifap.db import database_url, make_engine, migrate, session_factory
-from aifap.live.heartbeat import heartbeat_age, pid_alive, read_heartbeat
+from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
 from aifap.live.models import LiveSession
+from aifap.procs import pid_alive
 from aifap.settings import get_settings
 
 STALE_AFTER = 10.0  # wall seconds without a heartbeat before a running session counts as hung

@@ -47,16 +47,3 @@ def read_heartbeat(workdir: Path) -> dict[str, Any] | None:
 def heartbeat_age(heartbeat: dict[str, Any]) -> float:
     """Return the heartbeat's age in wall seconds."""
     return time.time() - heartbeat.get("wall_ms", 0) / 1000
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Tell whether a process with ``pid`` exists on this host."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from aifap.db import make_engine, migrate, redact_url
+from aifap.db import make_engine, migrate
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock, to_ms
 from aifap.live.config import SessionConfig, make_config
@@ -36,6 +36,7 @@ from aifap.live.runtime import EXIT_FAILED, EXIT_OK, Runtime, Shared
 from aifap.live.schedule import Schedule
 from aifap.live.strategy_process import strategy_main
 from aifap.live.wiring import open_gateway, session_markets
+from aifap.redaction import REDACTOR, install_log_redaction, redact_url
 from aifap.watch.finwatcher import finwatcher_main
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,6 @@ def run_session(config: SessionConfig | dict[str, Any], *, log_stdout: bool = Tr
     workdir = cfg.working_directory
     workdir.mkdir(parents=True, exist_ok=True)
     setup_logging(workdir, cfg.id, stdout=log_stdout)
-    from aifap.alerts.redaction import REDACTOR, install_log_redaction
-
     REDACTOR.add(
         *(
             s

@@ -3,7 +3,7 @@
 The kernel is papermill's child (jupyter_client starts it in a new session, so its
 process group holds the kernel and every process the session forks). A kernel
 killed by the OOM killer stays a zombie until papermill reaps it, so "alive" here
-means "running and not a zombie", which ``os.kill(pid, 0)`` cannot tell.
+means "running and not a zombie" (``aifap.procs``), which ``os.kill(pid, 0)`` cannot tell.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 
 import psutil
+
+from aifap.procs import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,8 @@ def process_of(pid: int | None) -> psutil.Process | None:
         return None
 
 
-def is_alive(proc: psutil.Process | None) -> bool:
-    """Tell whether ``proc`` still runs (a zombie or a reused pid counts as dead)."""
-    if proc is None:
-        return False
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+is_alive = process_alive
+"""Tell whether a process handle still runs (the one check, ``aifap.procs``)."""
 
 
 def kill_tree(

@@ -107,7 +107,8 @@ def _validate(
 
 
 def _running(workdir: Path) -> bool:
-    from aifap.live.heartbeat import heartbeat_age, pid_alive, read_heartbeat
+    from aifap.live.heartbeat import heartbeat_age, read_heartbeat
+    from aifap.procs import pid_alive
 
     beat = read_heartbeat(workdir) or {}
     return (

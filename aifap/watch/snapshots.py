@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -97,6 +98,18 @@ class SnapshotTaker:
         )
 
 
+# what a ``watch_snapshots`` row keeps of a ``Snapshot`` (besides session and times)
+_SNAPSHOT_FIELDS = ("balance", "pv", "roe", "unrealized_pnl", "sharpe", "max_drawdown",
+                    "funding_fees")
+# what a ``watch_positions`` row keeps of a ``Position`` (besides its unrealized PnL)
+_POSITION_FIELDS = ("symbol", "size", "entry_price", "mark_price", "leverage",
+                    "take_profit", "stop_loss", "funding_fee")
+
+
+def _fields(source: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in names}
+
+
 class SnapshotStore:
     """Finwatcher's rows in the results database."""
 
@@ -119,13 +132,7 @@ class SnapshotStore:
                 session_id=self.session_id,
                 ts_ms=ts,
                 taken_ms=to_ms(taken),
-                balance=snapshot.balance,
-                pv=snapshot.pv,
-                roe=snapshot.roe,
-                unrealized_pnl=snapshot.unrealized_pnl,
-                sharpe=snapshot.sharpe,
-                max_drawdown=snapshot.max_drawdown,
-                funding_fees=snapshot.funding_fees,
+                **_fields(snapshot, _SNAPSHOT_FIELDS),
             )
             db.add(row)
             db.flush()
@@ -133,15 +140,8 @@ class SnapshotStore:
                 db.add(
                     WatchPosition(
                         snapshot_id=row.id,
-                        symbol=p.symbol,
-                        size=p.size,
-                        entry_price=p.entry_price,
-                        mark_price=p.mark_price,
-                        leverage=p.leverage,
-                        take_profit=p.take_profit,
-                        stop_loss=p.stop_loss,
-                        funding_fee=p.funding_fee,
                         unrealized_pnl=p.unrealized_pnl,
+                        **_fields(p, _POSITION_FIELDS),
                     )
                 )
         return True
@@ -181,16 +181,7 @@ class SnapshotStore:
             if row is None:
                 return None
             positions = tuple(
-                Position(
-                    symbol=p.symbol,
-                    size=p.size,
-                    entry_price=p.entry_price,
-                    mark_price=p.mark_price,
-                    leverage=p.leverage,
-                    take_profit=p.take_profit,
-                    stop_loss=p.stop_loss,
-                    funding_fee=p.funding_fee,
-                )
+                Position(**_fields(p, _POSITION_FIELDS))
                 for p in db.scalars(
                     select(WatchPosition).where(WatchPosition.snapshot_id == row.id)
                 )
@@ -198,12 +189,6 @@ class SnapshotStore:
         return Snapshot(
             session_id=self.session_id,
             timestamp=from_ms(row.ts_ms),
-            balance=row.balance,
             positions=positions,
-            pv=row.pv,
-            roe=row.roe,
-            unrealized_pnl=row.unrealized_pnl,
-            sharpe=row.sharpe,
-            max_drawdown=row.max_drawdown,
-            funding_fees=row.funding_fees,
+            **_fields(row, _SNAPSHOT_FIELDS),
         )

@@ -218,15 +218,19 @@ def test_the_universe_is_the_sources_symbols_unless_given():
     assert Context(market, universe=["ETHUSDT"]).universe == ["ETHUSDT"]
 
 
-def test_example_strategies_fall_back_to_the_universe_when_their_defaults_are_missing(tmp_path):
+def test_example_strategies_trade_the_universe_unless_the_config_names_symbols(tmp_path):
     import aifap
     from aifap.data.synthetic import SyntheticMarket
 
-    # none of the strategies' default symbols: they must trade what the data has
+    # no config 'symbols': they trade what the data has
     market = SyntheticMarket(["LINKUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT"], days=2)
     for name in ("momentum", "equal_weight_vol_filter", "long_short"):
         path = Path(__file__).resolve().parents[2] / "strategies" / f"{name}.py"
         result = aifap.backtest(str(path), market, rebalance_every="1h", progress=False)
         traded = set(result.transactions["symbol"]) if len(result.transactions) else set()
         assert traded <= {"LINKUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT"}, name
-        assert traded, f"{name} never traded on a universe without its default symbols"
+        assert traded, f"{name} never traded on the universe"
+        chosen = {"LINKUSDT", "ATOMUSDT", "NEARUSDT"}
+        result = aifap.backtest(str(path), market, rebalance_every="1h", progress=False,
+                                config={"symbols": sorted(chosen)})
+        assert set(result.transactions["symbol"]) <= chosen, name

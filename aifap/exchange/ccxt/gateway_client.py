@@ -19,8 +19,9 @@ import ccxt
 from aifap.core.errors import GatewayError
 from aifap.exchange.ccxt.client import make_exchange
 from aifap.exchange.ccxt.errors import map_ccxt_error
-from aifap.exchange.ccxt.gateway_config import CcxtConfig, Redactor, SharedRateLimiter
+from aifap.exchange.ccxt.gateway_config import CcxtConfig, SharedRateLimiter
 from aifap.exchange.ccxt.venues import VenueQuirks
+from aifap.redaction import Redactor, redact_record
 
 log = logging.getLogger(__name__)
 WIRE_LOGGER = logging.getLogger("aifap.exchange.ccxt.http")
@@ -48,7 +49,7 @@ class _SecretFilter(logging.Filter):
         with self._lock:
             redactors = list(self._redactors.values())
         for redactor in redactors:
-            redactor.filter(record)
+            redact_record(record, redactor)
         return True
 
 
@@ -97,7 +98,7 @@ class ClientPool:
     ) -> None:
         self.config = config
         self.quirks = quirks
-        self.redact = Redactor(config.secrets())
+        self.redact = Redactor(config.secrets(), min_length=1)
         SECRET_FILTER.add(self.redact)
         self._factory = factory or (lambda cfg: build_exchange(cfg, quirks))
         self._local = threading.local()

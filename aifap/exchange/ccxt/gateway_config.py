@@ -1,13 +1,12 @@
-"""Configuration of a ccxt gateway, secret redaction and the shared rate limiter.
+"""Configuration of a ccxt gateway and the shared rate limiter.
 
 API keys live in ``SecretStr`` fields: their repr is masked, and every message and
-log record that leaves the gateway passes through ``Redactor``, which replaces the
-configured key, secret and passphrase wherever they appear.
+log record that leaves the gateway passes through ``aifap.redaction.Redactor``, which
+replaces the configured key, secret and passphrase wherever they appear.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -20,7 +19,6 @@ from aifap.core.errors import ExchangeAuthError
 from aifap.core.markets import MarketType
 from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
 
-REDACTED = "***"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no whitespace
 
 
@@ -92,29 +90,6 @@ class CcxtConfig(BaseModel):
     def leverage_for(self, symbol: str) -> int:
         """Return the leverage configured for ``symbol``."""
         return self.leverage_by_symbol.get(symbol, self.leverage)
-
-
-class Redactor:
-    """Replace configured secrets in text, and in log records of given loggers."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        # longest first, so a secret containing another is hidden whole
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        """Return ``text`` with every secret replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact a log record in place (a ``logging.Filter``); always keep it."""
-        if self._secrets:
-            message = record.getMessage()
-            clean = self(message)
-            if clean != message:
-                record.msg, record.args = clean, None
-        return True
 
 
 class SharedRateLimiter:

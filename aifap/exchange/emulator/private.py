@@ -120,12 +120,15 @@ def register_private(router: Router, emu: BitgetEmulator) -> None:
                 )
         return {"successList": success, "failureList": failure}
 
-    def cancel(call: Call) -> object:
-        order = find_order(call, MarketType.FUTURES)
+    def cancel_open(call: Call, kind: MarketType, missing: BitgetError) -> object:
+        order = find_order(call, kind)
         if not order.is_open:
-            raise BitgetError("40768", "Order does not exist")
+            raise missing
         engine.cancel_order(acct(call), order, call.now_ms)
         return {"orderId": order.order_id, "clientOid": order.client_oid}
+
+    def cancel(call: Call) -> object:
+        return cancel_open(call, MarketType.FUTURES, BitgetError("40768", "Order does not exist"))
 
     def batch_cancel(call: Call) -> object:
         success, failure = [], []
@@ -347,11 +350,7 @@ def register_private(router: Router, emu: BitgetEmulator) -> None:
         return {"orderId": order.order_id, "clientOid": order.client_oid}
 
     def spot_cancel(call: Call) -> object:
-        order = find_order(call, MarketType.SPOT)
-        if not order.is_open:
-            raise BitgetError("43001", "The order does not exist")
-        engine.cancel_order(acct(call), order, call.now_ms)
-        return {"orderId": order.order_id, "clientOid": order.client_oid}
+        return cancel_open(call, MarketType.SPOT, BitgetError("43001", "The order does not exist"))
 
     def spot_orders(call: Call, open_: bool) -> list[Order]:
         only = symbol_filter(call)

@@ -2,46 +2,23 @@
 
 Fills and funding are the source of truth: on restart the account is rebuilt by
 replaying them through the core ``Ledger``, so the paper book never drifts from what
-was recorded. Amounts and prices are stored as exact decimal text (``DecimalText``):
-the fill model's fees carry more than NUMERIC(38, 18)'s 18 decimals, and a replay must
-give back the very same numbers the backtester computes.
+was recorded. Amounts and prices are ``aifap.db.Amount(any_scale=True)``, exact
+decimal text on every backend: the fill model's fees carry more than NUMERIC(38, 18)'s
+18 decimals, and a replay must give back the very same numbers the backtester computes.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from aifap.db import Base
+from aifap.db import Amount, Base
 
-
-class DecimalText(TypeDecorator[Decimal]):
-    """An exact decimal of any precision, stored as its text on every backend."""
-
-    impl = String(80)
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        """Write the exact decimal string; reject non-finite values."""
-        if value is None:
-            return None
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-        if not number.is_finite():
-            raise ValueError(f"amount must be finite, was {value!r}")
-        return format(number, "f")
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        """Return a Decimal."""
-        return None if value is None else Decimal(value)
-
-
-Amount = DecimalText
+# every amount and price: exact decimal text on every backend (see the module doc)
+PaperAmount = Amount(any_scale=True)
 
 
 class PaperAccount(Base):
@@ -56,8 +33,8 @@ class PaperAccount(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     market_type: Mapped[str] = mapped_column(String(16))
-    capital: Mapped[Decimal] = mapped_column(Amount())
-    leverage: Mapped[Decimal] = mapped_column(Amount())
+    capital: Mapped[Decimal] = mapped_column(PaperAmount)
+    leverage: Mapped[Decimal] = mapped_column(PaperAmount)
     processed_until_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(BigInteger, default=0)  # +1 on every change
 
@@ -73,13 +50,13 @@ class PaperOrder(Base):
     client_id: Mapped[str] = mapped_column(String(36))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(4))
-    amount: Mapped[Decimal] = mapped_column(Amount())
+    amount: Mapped[Decimal] = mapped_column(PaperAmount)
     status: Mapped[str] = mapped_column(String(20))
-    filled: Mapped[Decimal] = mapped_column(Amount())
-    average_price: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    filled: Mapped[Decimal] = mapped_column(PaperAmount)
+    average_price: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
     reduce_only: Mapped[bool] = mapped_column(Boolean)
-    take_profit: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
-    stop_loss: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    take_profit: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
+    stop_loss: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
@@ -98,16 +75,16 @@ class PaperFill(Base):
     account: Mapped[str] = mapped_column(ForeignKey("paper_accounts.name"), index=True)
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(4))
-    amount: Mapped[Decimal] = mapped_column(Amount())
-    price: Mapped[Decimal] = mapped_column(Amount())
-    fee: Mapped[Decimal] = mapped_column(Amount())  # in fee_currency
+    amount: Mapped[Decimal] = mapped_column(PaperAmount)
+    price: Mapped[Decimal] = mapped_column(PaperAmount)
+    fee: Mapped[Decimal] = mapped_column(PaperAmount)  # in fee_currency
     fee_currency: Mapped[str | None] = mapped_column(String(16), nullable=True)  # None: USDT
-    fee_quote: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)  # None: fee
+    fee_quote: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)  # None: fee
     ts_ms: Mapped[int] = mapped_column(BigInteger)
     client_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reason: Mapped[str] = mapped_column(String(20))
-    take_profit: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
-    stop_loss: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    take_profit: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
+    stop_loss: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
 
 
 class PaperFunding(Base):
@@ -118,9 +95,9 @@ class PaperFunding(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account: Mapped[str] = mapped_column(ForeignKey("paper_accounts.name"), index=True)
     symbol: Mapped[str] = mapped_column(String(32))
-    amount: Mapped[Decimal] = mapped_column(Amount())
-    rate: Mapped[Decimal] = mapped_column(Amount())
-    mark: Mapped[Decimal] = mapped_column(Amount())
+    amount: Mapped[Decimal] = mapped_column(PaperAmount)
+    rate: Mapped[Decimal] = mapped_column(PaperAmount)
+    mark: Mapped[Decimal] = mapped_column(PaperAmount)
     ts_ms: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -132,8 +109,8 @@ class PaperStops(Base):
     account: Mapped[str] = mapped_column(ForeignKey("paper_accounts.name"), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     after_fill_seq: Mapped[int] = mapped_column(Integer)
-    take_profit: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
-    stop_loss: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    take_profit: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
+    stop_loss: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
 
 
 def epoch_ms(when: datetime) -> int:

@@ -8,7 +8,7 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-from aifap.exchange.paper.models import DecimalText
+from aifap.exchange.paper.models import PaperAmount
 
 revision = "exchange_0003"
 down_revision = "exchange_0002"
@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("paper_fills", sa.Column("fee_currency", sa.String(16), nullable=True))
-    op.add_column("paper_fills", sa.Column("fee_quote", DecimalText(), nullable=True))
+    op.add_column("paper_fills", sa.Column("fee_quote", PaperAmount, nullable=True))
 
 
 def downgrade() -> None:

@@ -3,7 +3,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 
-from aifap.db import Amount, database_url, make_engine, migrate, redact_url
+from aifap.db import Amount, database_url, make_engine, migrate
+from aifap.redaction import redact_url
 from aifap.settings import get_settings
 
 

@@ -19,7 +19,8 @@ from aifap.core.errors import (
 )
 from aifap.core.orders import OrderRequest, Side
 from aifap.exchange.ccxt.errors import map_ccxt_error
-from aifap.exchange.ccxt.gateway_config import CcxtConfig, Redactor
+from aifap.exchange.ccxt.gateway_config import CcxtConfig
+from aifap.redaction import Redactor
 
 
 def _order(symbol: str = "BTCUSDT", amount: str = "0.01") -> OrderRequest:
@@ -73,7 +74,7 @@ def test_secrets_never_appear_in_reprs_errors_or_logs(caplog: pytest.LogCaptureF
 
 def test_redactor_hides_every_configured_secret() -> None:
     config = CcxtConfig(api_key=KEY, secret=SECRET, password=PASSWORD)
-    redact = Redactor(config.secrets())
+    redact = Redactor(config.secrets(), min_length=1)
     assert redact(f"bad key {KEY} / {SECRET} / {PASSWORD}") == "bad key *** / *** / ***"
 
 

@@ -1,4 +1,4 @@
-"""Redaction from configured secret values: plain, URL-encoded, webhook tokens; logs too."""
+"""Redaction from configured secret values: plain, URL-encoded, webhook tokens, DB URLs; logs."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from urllib.parse import quote, quote_plus
 from pydantic import SecretStr
 
 from aifap.alerts.config import AlertConfig, ChannelConfig
-from aifap.alerts.redaction import (
+from aifap.redaction import (
     MASK,
     RedactingFilter,
     Redactor,
     install_log_redaction,
+    redact_url,
     register_secrets,
 )
 
@@ -69,3 +70,37 @@ def test_filter_redacts_records_from_other_factories():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "key=%s", ("zz-top-secret",), None)
     RedactingFilter(Redactor(["zz-top-secret"])).filter(record)
     assert record.getMessage() == "key=***"
+
+
+DB_URL = "postgresql+psycopg2://trader:p%40ss-w0rd%2Fx@db.example:5432/results"
+
+
+def test_a_database_url_password_is_masked_in_every_form():
+    redact = Redactor([DB_URL])
+    for leaked in ("p%40ss-w0rd%2Fx", "p@ss-w0rd/x", quote("p@ss-w0rd/x", safe="")):
+        assert "w0rd" not in redact(f"could not connect: password {leaked} rejected")
+    assert redact(f"engine {DB_URL}") == f"engine {MASK}"
+    assert redact(quote_plus(DB_URL)) == MASK
+
+
+def test_redact_url_hides_only_the_password():
+    assert redact_url(DB_URL) == f"postgresql+psycopg2://trader:{MASK}@db.example:5432/results"
+    assert redact_url("postgresql://u:a@b@host/db") == f"postgresql://u:{MASK}@host/db"
+    assert redact_url("sqlite:////tmp/aifap.db") == "sqlite:////tmp/aifap.db"
+    assert redact_url("postgresql://host/db") == "postgresql://host/db"
+    assert redact_url("not a url hunter2") == "<unparseable database URL>"
+
+
+def test_exchange_credentials_are_masked_whatever_their_length():
+    redact = Redactor(["abc", "k3y"], min_length=1)
+    assert redact("key abc, secret k3y") == f"key {MASK}, secret {MASK}"
+
+
+def test_each_redactor_of_a_record_applies_once():
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "key=%s secret=%s", ("first-secret", "second-secret"), None
+    )
+    first, second = Redactor(["first-secret"]), Redactor(["second-secret"])
+    for redactor in (first, second, first):
+        RedactingFilter(redactor).filter(record)
+    assert record.getMessage() == f"key={MASK} secret={MASK}"
