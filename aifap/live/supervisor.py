@@ -22,9 +22,10 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from aifap.core.timeconv import from_ms, to_ms
 from aifap.db import make_engine, migrate, redact_url
 from aifap.live.alerting import SessionAlerts
-from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock, to_ms
+from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock
 from aifap.live.config import SessionConfig, make_config
 from aifap.live.heartbeat import write_heartbeat
 from aifap.live.journal import Journal
@@ -160,7 +161,6 @@ def _clock_start(cfg: SessionConfig, journal: Journal) -> datetime | None:
     start = cfg.clock.start
     row = journal.session_row()
     if row is not None and start is not None and row.clock_ms > to_ms(start):
-        from aifap.live.clock import from_ms
 
         return from_ms(row.clock_ms)  # a replay never goes back in time after a restart
     return start
@@ -324,7 +324,6 @@ def _supervise(
 
 
 def _from(ms: int) -> datetime:
-    from aifap.live.clock import from_ms
 
     return from_ms(ms)
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, FillReason, Order, OrderRequest
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import to_ms
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.gateway_orders import OrderDesk, classify_stops
@@ -228,7 +229,7 @@ class Account:
 
     def fills(self, since: datetime, symbols: Sequence[str] | None) -> list[Fill]:
         """Return executions at or after ``since`` (per symbol where the venue needs one)."""
-        since_ms = int(since.timestamp() * 1000)
+        since_ms = to_ms(since)
         rows: list[Any] = []
         if self.pool.quirks.needs_symbol_for_trades or symbols is not None:
 
@@ -291,7 +292,7 @@ class Account:
         """Return funding settlements at or after ``since``, oldest first."""
         if self.market_type is not MarketType.FUTURES:
             return []
-        since_ms = int(since.timestamp() * 1000)
+        since_ms = to_ms(since)
         rows: list[Any] = []
         for symbol in self._symbols(symbols):
             unified = self.desk.unified(symbol)

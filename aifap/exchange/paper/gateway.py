@@ -38,6 +38,7 @@ from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus, rejected_order
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import to_ms
 from aifap.db import database_url, make_engine, migrate
 from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
 from aifap.exchange.paper import state
@@ -48,7 +49,6 @@ from aifap.exchange.paper.models import (
     PaperFunding,
     PaperOrder,
     PaperStops,
-    epoch_ms,
 )
 from aifap.exchange.paper.tx import PaperTx, locked
 
@@ -178,7 +178,7 @@ class PaperGateway:
         with self._call() as tx:
             rows = tx.session.scalars(
                 select(PaperFill)
-                .where(PaperFill.account == self.account.name, PaperFill.ts_ms >= epoch_ms(since))
+                .where(PaperFill.account == self.account.name, PaperFill.ts_ms >= to_ms(since))
                 .order_by(PaperFill.ts_ms, PaperFill.seq)
             ).all()
             return [state.fill_of(r) for r in rows if symbols is None or r.symbol in symbols]
@@ -192,7 +192,7 @@ class PaperGateway:
                 select(PaperFunding)
                 .where(
                     PaperFunding.account == self.account.name,
-                    PaperFunding.ts_ms >= epoch_ms(since),
+                    PaperFunding.ts_ms >= to_ms(since),
                 )
                 .order_by(PaperFunding.ts_ms, PaperFunding.seq)
             ).all()
@@ -222,7 +222,7 @@ class PaperGateway:
         if len(batch) > BATCH_SIZE:
             raise ValueError(f"batch must hold at most {BATCH_SIZE} orders, was {len(batch)}")
         with self._call() as tx:
-            now_ms = epoch_ms(self.clock())
+            now_ms = to_ms(self.clock())
             result: list[Order] = []
             for request in batch:
                 row = self._order_row(tx.session, request.client_id)

@@ -9,7 +9,6 @@ give back the very same numbers the backtester computes.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -127,8 +126,3 @@ class PaperStops(Base):
     after_fill_seq: Mapped[int] = mapped_column(Integer)
     take_profit: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
     stop_loss: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
-
-
-def epoch_ms(when: datetime) -> int:
-    """Return epoch milliseconds of an aware datetime."""
-    return int(when.timestamp() * 1000)
