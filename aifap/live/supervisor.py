@@ -27,6 +27,7 @@ from aifap.db import make_engine, migrate, redact_url
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock
 from aifap.live.config import SessionConfig, make_config
+from aifap.live.finwatcher_process import finwatcher_main
 from aifap.live.heartbeat import write_heartbeat
 from aifap.live.journal import Journal
 from aifap.live.lease import Lease
@@ -37,7 +38,6 @@ from aifap.live.runtime import EXIT_FAILED, EXIT_OK, Runtime, Shared
 from aifap.live.schedule import Schedule
 from aifap.live.strategy_process import strategy_main
 from aifap.live.wiring import open_gateway, session_markets
-from aifap.watch.finwatcher import finwatcher_main
 
 log = logging.getLogger(__name__)
 
