@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from aifap.deploy.procs import LogTail, find_kernel, group_of, is_alive, kill_tree, process_of
 from aifap.live.config import load_config
 from aifap.live.handoff import write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
-from aifap.notebook.procs import LogTail, find_kernel, group_of, is_alive, kill_tree, process_of
 
 log = logging.getLogger(__name__)
 
@@ -362,13 +362,13 @@ def live_run_via_papermill(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m aifap.notebook.papermill_run CONFIG`` (the local launcher)."""
+    """Entry point of ``python -m aifap.deploy.papermill_run CONFIG`` (the local launcher)."""
     import argparse
 
     from aifap.core.errors import AifapError
 
     parser = argparse.ArgumentParser(
-        prog="python -m aifap.notebook.papermill_run",
+        prog="python -m aifap.deploy.papermill_run",
         description="Run a live session notebook under papermill "
         "and watch its kernel and heartbeat.",
     )
