@@ -3,7 +3,7 @@
 Every venue (ccxt's Bitget, Binance, Bybit; the paper gateway) implements it with
 compact symbols (``BTCUSDT``), Decimal amounts rounded to the market's precision and
 deterministic client order ids. Errors are AIFAP's (``aifap.core.errors``):
-``TransientGatewayError`` is retried by ``aifap.exchange.retry``; rejections are not;
+``TransientGatewayError`` is retried by ``aifap.retry``; rejections are not;
 an exhausted budget raises ``RetryExhaustedError``.
 """
 

@@ -29,8 +29,8 @@ from pydantic import (
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import parse_duration, timeframe_seconds
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.live.schedule import parse_cron
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.settings import get_settings
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

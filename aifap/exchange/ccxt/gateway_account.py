@@ -21,7 +21,7 @@ from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.gateway_orders import OrderDesk, classify_stops
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.gateway import Balance, FundingPayment
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from aifap.core.errors import ExchangeAuthError
 from aifap.core.markets import MarketType
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 REDACTED = "***"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no whitespace

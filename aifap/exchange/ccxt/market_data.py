@@ -2,7 +2,7 @@
 
 No credentials: this client only reads public endpoints, for the data collector and
 for anyone else who needs candles (the gateway's ``ohlcv`` may reuse it). Every call
-goes through :data:`aifap.exchange.retry.DEFAULT_POLICY` (or the policy given), and
+goes through :data:`aifap.retry.DEFAULT_POLICY` (or the policy given), and
 ccxt's errors are mapped by :func:`aifap.exchange.ccxt.errors.map_ccxt_error`, so a
 timeout, an HTTP 429 or an unavailable exchange is retried with back-off, and
 anything else is raised at once. ccxt's own rate limiter stays on.
@@ -27,7 +27,7 @@ from aifap.core.timeframes import timeframe_ms
 from aifap.exchange.ccxt.client import make_exchange
 from aifap.exchange.ccxt.errors import map_ccxt_error
 from aifap.exchange.ccxt.symbols import to_compact, to_unified
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 T = TypeVar("T")
 

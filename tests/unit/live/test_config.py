@@ -63,8 +63,8 @@ def test_unreadable_config_file_is_a_config_error(tmp_path):
 
 
 def test_retry_block_defaults_to_the_seeds_policy_and_reaches_the_gateway():
-    from aifap.exchange.retry import DEFAULT_POLICY
     from aifap.live.wiring import ccxt_config
+    from aifap.retry import DEFAULT_POLICY
 
     policy = make_config(BASE).retry.policy()
     for field in ("max_attempts", "initial_wait", "max_wait", "jitter", "max_elapsed"):
