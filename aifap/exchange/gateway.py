@@ -21,7 +21,6 @@ from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.planner import BATCH_SIZE as BATCH_SIZE  # re-exported: the seed's 5 in flight
 from aifap.core.portfolio import Position
-from aifap.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,5 +121,3 @@ class Gateway(Protocol):
         """Release connections and threads."""
         ...
 
-
-gateways: Registry[type] = Registry("aifap.gateways")

@@ -35,7 +35,7 @@ from aifap.exchange.ccxt.gateway_orders import OrderDesk
 from aifap.exchange.ccxt.market_data import PublicMarketData
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.ccxt.venues import quirks as venue_quirks
-from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment
 
 log = logging.getLogger(__name__)
 
@@ -414,5 +414,3 @@ def _replace(request: OrderRequest, **changes: Any) -> OrderRequest:
 
     return replace(request, **changes)
 
-
-gateways.register("ccxt", CcxtGateway)

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select, update
@@ -39,8 +40,10 @@ from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus, rejected_order
 from aifap.core.portfolio import Position
 from aifap.core.timeconv import to_ms
+from aifap.core.timeframes import parse_duration
 from aifap.db import database_url, make_engine, migrate
-from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
+from aifap.exchange.factories import GatewayContext
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment
 from aifap.exchange.paper import state
 from aifap.exchange.paper.book import PaperBook
 from aifap.exchange.paper.models import (
@@ -119,6 +122,33 @@ class PaperGateway:
             self.account.name, self.account.capital, self.account.leverage, self._markets
         )
         self._lock = threading.RLock()
+
+    @classmethod
+    def for_session(cls, config: Any, context: GatewayContext) -> PaperGateway:
+        """Return the paper account of a session (the registered ``paper`` gateway).
+
+        ``config`` is the session's ``SessionConfig``; the markets come from the session's
+        bar source, which must have them (the synthetic market, bar files with specs).
+        Every process of the session may hold one (see the module docstring).
+        """
+        markets_of = getattr(context.bars, "markets", None)
+        if markets_of is None:
+            raise ConfigError(
+                f"bar_source: a paper session needs market specs from its bar "
+                f"source, {config.bar_source!r} has none"
+            )
+        return cls(
+            markets_of(),
+            context.bars,
+            url=config.results_url(),
+            account=config.account_label,
+            capital=config.allocation,
+            leverage=config.leverage,
+            market_type=config.market,
+            clock=context.clock,
+            timeframe=config.bar_timeframe,
+            late_bars=parse_duration(config.bar_max_age),
+        )
 
     def __repr__(self) -> str:
         return f"PaperGateway({self.account.name} {self.market_type})"
@@ -345,5 +375,3 @@ class PaperGateway:
                 marks[symbol] = _px(frame["close"].iloc[-1])
         return marks
 
-
-gateways.register("paper", PaperGateway)

@@ -66,9 +66,18 @@ class VenueQuirks:
 venues: Registry[VenueQuirks] = Registry("aifap.gateways.venues")
 
 
-def quirks(venue: str) -> VenueQuirks:
-    """Return the quirks table of ``venue`` (``UnknownPluginError`` lists the known ones)."""
+def _load_builtin() -> None:
     # importing the modules registers their tables
     from aifap.exchange.ccxt.venues import binance, bitget, bybit  # noqa: F401
 
+
+def quirks(venue: str) -> VenueQuirks:
+    """Return the quirks table of ``venue`` (``UnknownPluginError`` lists the known ones)."""
+    _load_builtin()
     return venues.get(venue)
+
+
+def venue_names() -> list[str]:
+    """Return the names of every venue with a quirks table (entry-point plugins included)."""
+    _load_builtin()
+    return venues.names()
