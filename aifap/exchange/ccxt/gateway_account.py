@@ -31,15 +31,6 @@ Mapper = Callable[[Callable[[str], Any], Sequence[str]], list[Any]]
 _UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
 _COIN_KEYS = ("marginCoin", "coin", "asset")
 
-# Venues whose executed SL/TP trigger orders name the order they executed, and the ccxt
-# params that list those triggers' history. Bitget: ``orders-plan-history`` with
-# ``planType=profit_loss`` (separate ``place-tpsl-order`` stops and the ones preset on
-# an order alike) carries ``executeOrderId``. Other venues cannot link a stop's fill
-# to its trigger, so their fills come back as plain trades.
-_TRIGGER_HISTORY: dict[str, dict[str, Any]] = {
-    "bitget": {"trigger": True, "planType": "profit_loss"},
-}
-_TRIGGER_HISTORY_LIMIT = 100  # Bitget's page: the newest 100 triggers of a symbol
 _STOP_PLAN_REASONS = {
     "pos_loss": FillReason.STOP_LOSS,
     "loss_plan": FillReason.STOP_LOSS,
@@ -82,7 +73,10 @@ class Account:
     @property
     def links_stop_fills(self) -> bool:
         """Tell whether ``fills`` marks the executions of SL/TP trigger orders exactly."""
-        return self.market_type is MarketType.FUTURES and self.pool.quirks.name in _TRIGGER_HISTORY
+        return (
+            self.market_type is MarketType.FUTURES
+            and self.pool.quirks.trigger_history_params is not None
+        )
 
     def _call(self, method: str, *args: Any) -> Any:
         return self.policy.call(_named(lambda: self.pool.call(method, *args), method))
@@ -253,7 +247,8 @@ class Account:
         trigger's history row names it (``executeOrderId``). Such a fill gets reason
         ``STOP_LOSS``/``TAKE_PROFIT`` and the trigger's client id (when it has one).
         """
-        params = _TRIGGER_HISTORY[self.pool.quirks.name]
+        venue = self.pool.quirks
+        params = venue.trigger_history_params or {}
         symbols = sorted({f.symbol for f in fills})
 
         def history(symbol: str) -> list[Any]:
@@ -263,7 +258,7 @@ class Account:
                     "fetch_canceled_and_closed_orders",
                     unified,
                     None,
-                    _TRIGGER_HISTORY_LIMIT,
+                    venue.trigger_history_limit,
                     dict(params),
                 )
                 or []
