@@ -5,8 +5,9 @@
 
 1. **Cycle latency** (20 symbols, Bitget emulator in its own process with 20 ms on every
    request, real ``ccxt.bitget`` with the session's own gateway settings
-   (:func:`aifap.live.wiring.ccxt_config`)): from the instant ``rebalance_start_event``
-   would be set to the last order acknowledged, running the code the strategy and main
+   (:meth:`aifap.exchange.ccxt.gateway_config.CcxtConfig.for_session`)): from the
+   instant ``rebalance_start_event`` would be set to the last order acknowledged,
+   running the code the strategy and main
    processes run for a cycle, in one process: :func:`aifap.live.planning.run_strategy`
    (history from the synthetic market, ``balance`` and ``positions`` read concurrently,
    the strategy, the plan), the ``order_info.json`` hand-off written and read, then
@@ -96,6 +97,7 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
     from aifap.data.synthetic import SyntheticMarket
     from aifap.db import make_engine, migrate
     from aifap.exchange.ccxt.gateway import CcxtGateway
+    from aifap.exchange.ccxt.gateway_config import CcxtConfig
     from aifap.history import SourceHistory  # noqa: F401 - imported by planning; warm it
     from aifap.live.clock import SessionClock
     from aifap.live.codec import plan_from_dict, plan_to_dict
@@ -104,7 +106,6 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
     from aifap.live.handoff import read_handoff, write_handoff
     from aifap.live.journal import Journal
     from aifap.live.planning import run_strategy
-    from aifap.live.wiring import ccxt_config
 
     market = SyntheticMarket(SYMBOLS, days=2)
     specs = market.markets()
@@ -130,8 +131,10 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
                     "exchange_url": emu.url, "workdir": str(tmp / sid), "bar_max_age": "1h",
                     "clock": {"kind": "replay", "start": NOW.isoformat()}})
                 cfg.working_directory.mkdir(parents=True, exist_ok=True)
-                # the session's own gateway settings (wiring), the limiter as the run says
-                settings = ccxt_config(cfg).model_copy(update={"rate_limit": limiter == "on"})
+                # the session's own gateway settings, the limiter as the run says
+                settings = CcxtConfig.for_session(cfg).model_copy(
+                    update={"rate_limit": limiter == "on"}
+                )
                 gateway = _Timed(CcxtGateway(settings))
                 journal = Journal(make_engine(url), sid)
                 try:

@@ -13,7 +13,7 @@ from aifap.alerts.config import AlertConfig, ChannelConfig
 from aifap.alerts.outbox import FAILED, SENT
 from aifap.alerts.sample import START, every_pair
 from aifap.alerts.service import AlertService
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 SAMPLE_MODULE = "StackFuturesIndicatorResult"
 

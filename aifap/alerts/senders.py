@@ -3,7 +3,7 @@
 A sender delivers one part of one alert or raises:
 
 * ``TransientGatewayError``: network error, timeout, HTTP 429 or 5xx: retried with
-  the project's retry policy (``aifap.exchange.retry``), then later again;
+  the project's retry policy (``aifap.retry``), then later again;
 * ``AlertDeliveryError``: the endpoint refused the message (other 4xx): the alert is
   marked failed and kept;
 * ``DeliveryInterrupted``: the service is stopping while the sender waited.

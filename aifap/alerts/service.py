@@ -31,8 +31,8 @@ from aifap.alerts.senders import Sender, SenderContext, senders
 from aifap.alerts.worker import AlertWorker
 from aifap.core.snapshot import Snapshot
 from aifap.db import database_url, make_engine, migrate
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.redaction import REDACTOR, Redactor, install_log_redaction
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The session's one alert sender: a daemon thread draining the outbox in id order.
 
 Each pass takes the deliverable rows oldest first. A row's parts are sent one by one
-under the project's retry policy (``aifap.exchange.retry``); delivered parts are
+under the project's retry policy (``aifap.retry``); delivered parts are
 recorded, so a restart resumes after the last one. When a channel's retries run
 out, that row and every later row of the channel wait (order per channel is kept)
 and the channel backs off exponentially; other channels carry on. A refused message
@@ -21,7 +21,7 @@ from aifap.alerts.outbox import Outbox, Pending
 from aifap.alerts.render import split_alert
 from aifap.alerts.senders import AlertDeliveryError, DeliveryInterrupted, Sender
 from aifap.core.errors import TransientGatewayError
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

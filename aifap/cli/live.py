@@ -43,7 +43,7 @@ def run(
         # the session logs to its file and stdout with session id and cycle on each line
         logging.getLogger().handlers.clear()
         raise typer.Exit(run_session(load_config(config)))
-    from aifap.notebook.papermill_run import live_run_via_papermill
+    from aifap.deploy.papermill_run import live_run_via_papermill
 
     raise typer.Exit(
         live_run_via_papermill(config, output=output, heartbeat_timeout=heartbeat_timeout)

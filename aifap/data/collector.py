@@ -13,7 +13,7 @@ in its own transaction, so a killed run loses at most a page:
 
 Funding rates (futures) are filled from ``fetch_funding_rate_history`` the same way.
 Transient exchange errors (timeouts, HTTP 429, unavailability) are retried by
-:mod:`aifap.exchange.retry`; ccxt's rate limiter spaces the requests. Two runs on
+:mod:`aifap.retry`; ccxt's rate limiter spaces the requests. Two runs on
 the same exchange, market and timeframe never overlap: the second finds the
 database lock (:mod:`aifap.data.locks`) taken and ends at once, successfully.
 
@@ -48,8 +48,8 @@ from aifap.data.locks import DataLock, data_lock
 from aifap.data.series import SeriesKey, ensure_schema, get_series_id
 from aifap.data.store import to_ms
 from aifap.data.writers import write_bar_arrays, write_funding
-from aifap.exchange.retry import RetryPolicy
 from aifap.redaction import redact_url
+from aifap.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

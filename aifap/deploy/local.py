@@ -1,6 +1,6 @@
 """The local launcher: the live notebook under the papermill runner, as a detached process.
 
-The runner (``python -m aifap.notebook.papermill_run CONFIG``) starts in its own
+The runner (``python -m aifap.deploy.papermill_run CONFIG``) starts in its own
 session, so it outlives the notebook or shell that launched it; its messages go to
 ``<workdir>/runner.log``, the session's to ``<workdir>/session.log``. The handle reads
 the runner's ``runner.json`` and the session's ``heartbeat.json`` to tell the state.
@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from aifap.deploy.base import SESSION_STATES, SessionStatus
+from aifap.deploy.papermill_run import OUTPUT_NAME, RUNNER_NAME, read_runner_state
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
 from aifap.procs import pid_alive
 
 RUNNER_LOG = "runner.log"
-RUNNER_STATE = "runner.json"
 
 
 def _tail(path: Path, n: int) -> list[str]:
@@ -60,12 +60,10 @@ class LocalSessionHandle:
     @classmethod
     def attach(cls, session_id: str, workdir: Path) -> LocalSessionHandle:
         """Return a handle on a session launched earlier (from its ``runner.json``)."""
-        from aifap.notebook.papermill_run import read_runner_state
-
         state = read_runner_state(Path(workdir)) or {}
         if not state.get("pid"):
             raise FileNotFoundError(
-                f"{Path(workdir) / RUNNER_STATE} must exist with the runner's pid, it does not"
+                f"{Path(workdir) / RUNNER_NAME} must exist with the runner's pid, it does not"
             )
         return cls(
             session_id,
@@ -82,8 +80,6 @@ class LocalSessionHandle:
     @property
     def output_notebook(self) -> Path:
         """Return the executed live notebook's path."""
-        from aifap.notebook.papermill_run import OUTPUT_NAME
-
         return self.workdir / OUTPUT_NAME
 
     def _runner_alive(self) -> bool:
@@ -93,8 +89,6 @@ class LocalSessionHandle:
 
     def status(self) -> SessionStatus:
         """Return the session's current state (see :class:`SessionStatus`)."""
-        from aifap.notebook.papermill_run import read_runner_state
-
         runner = read_runner_state(self.workdir) or {}
         if runner.get("started_wall_ms", 0) / 1000 < self._launched_at - 1.0:
             runner = {}  # left by an earlier run
@@ -190,8 +184,6 @@ class LocalSessionHandle:
             os.kill(self.runner_pid, signal.SIGTERM)
         final = self._wait_exit(timeout)
         if self._runner_alive():
-            from aifap.notebook.papermill_run import read_runner_state
-
             kernel = (read_runner_state(self.workdir) or {}).get("kernel_pid")
             for pgid in (kernel, self.runner_pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -227,11 +219,11 @@ class LocalLauncher:
         """Start the runner for ``config_path`` in the background; return its handle."""
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / RUNNER_STATE).unlink(missing_ok=True)
+        (workdir / RUNNER_NAME).unlink(missing_ok=True)
         command = [
             self.python,
             "-m",
-            "aifap.notebook.papermill_run",
+            "aifap.deploy.papermill_run",
             str(Path(config_path)),
             "--heartbeat-timeout",
             str(self.heartbeat_timeout),

@@ -1,1 +1,1 @@
-"""Exchange gateways: one protocol for ccxt venues and paper trading, plus the emulator."""
+"""Exchange gateways: the protocol, the registry sessions find theirs in, ccxt, paper, emulator."""

@@ -3,7 +3,7 @@
 Every venue (ccxt's Bitget, Binance, Bybit; the paper gateway) implements it with
 compact symbols (``BTCUSDT``), Decimal amounts rounded to the market's precision and
 deterministic client order ids. Errors are AIFAP's (``aifap.core.errors``):
-``TransientGatewayError`` is retried by ``aifap.exchange.retry``; rejections are not;
+``TransientGatewayError`` is retried by ``aifap.retry``; rejections are not;
 an exhausted budget raises ``RetryExhaustedError``.
 """
 
@@ -21,7 +21,6 @@ from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.planner import BATCH_SIZE as BATCH_SIZE  # re-exported: the seed's 5 in flight
 from aifap.core.portfolio import Position
-from aifap.registry import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,5 +121,3 @@ class Gateway(Protocol):
         """Release connections and threads."""
         ...
 
-
-gateways: Registry[type] = Registry("aifap.gateways")

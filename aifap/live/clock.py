@@ -19,10 +19,12 @@ The clock is also a callable returning epoch milliseconds, the emulator's clock 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from multiprocessing.context import BaseContext
 from multiprocessing.synchronize import Event
 from typing import Literal
+
+from aifap.core.timeconv import from_ms, to_ms
 
 BUSY = -1
 IDLE = 2**62  # waiting on an event, not on time
@@ -30,18 +32,6 @@ POLL = 0.002  # seconds between checks of shared memory in the stepped mode
 
 STRATEGY_SLOT, MAIN_SLOT, FINWATCHER_SLOT = 0, 1, 2
 SLOT_NAMES = ("strategy", "main", "finwatcher")
-
-
-def to_ms(when: datetime) -> int:
-    """Return epoch milliseconds of an aware datetime (naive means UTC)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return round(when.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    """Return the UTC datetime of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class SessionClock:

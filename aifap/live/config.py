@@ -29,14 +29,14 @@ from pydantic import (
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import parse_duration, timeframe_seconds
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.exchange.factories import check_mode, gateways
 from aifap.live.schedule import parse_cron
 from aifap.redaction import redact_url
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 from aifap.settings import get_settings
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
-Exchange = Literal["paper", "bitget", "binance", "bybit"]
 
 
 def _duration(value: Any, field: str, *, positive: bool = True) -> str:
@@ -149,7 +149,7 @@ class SessionConfig(_Frozen):
     strategy: str = Field(min_length=1, description="module, module:function or file.py[:fn]")
     strategy_version: str | None = None
     config_dict: dict[str, Any] = Field(default_factory=dict)
-    exchange: Exchange = "paper"
+    exchange: str = Field(default="paper", description="a registered gateway name")
     market: MarketType = MarketType.FUTURES
     mode: Literal["paper", "demo", "live"] = "paper"
     account: str = Field(default="default", min_length=1)
@@ -184,6 +184,15 @@ class SessionConfig(_Frozen):
     def _session_id(cls, value: str | None) -> str | None:
         if value is not None and not SESSION_ID.match(value):
             raise ValueError(f"must be 1-40 characters of [A-Za-z0-9_-], was {value!r}")
+        return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        if value not in gateways:
+            raise ValueError(
+                f"must be a registered gateway ({', '.join(gateways.names())}), was {value!r}"
+            )
         return value
 
     @field_validator("symbols")
@@ -250,10 +259,7 @@ class SessionConfig(_Frozen):
             raise ValueError("give exactly one of rebalance_every / rebalance_cron")
         if self.market is MarketType.SPOT and self.leverage != 1:
             raise ValueError(f"leverage must be 1 on spot, was {self.leverage}")
-        if self.exchange == "paper" and self.mode != "paper":
-            raise ValueError(f"mode must be 'paper' on the paper exchange, was {self.mode!r}")
-        if self.mode != "paper" and self.exchange == "paper":
-            raise ValueError("exchange must be a real venue for demo or live mode")
+        check_mode(self.exchange, self.mode)
         if self.clock.kind == "replay" and self.clock.start is None:
             raise ValueError("clock.start must be set for a replay clock")
         if self.mode == "live" and self.clock.kind != "wall":

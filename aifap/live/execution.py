@@ -32,9 +32,10 @@ from aifap.core.orders import (
     rejected_order,
 )
 from aifap.core.planner import Plan
+from aifap.core.timeconv import from_ms
 from aifap.exchange.gateway import BATCH_SIZE, Gateway
 from aifap.live.alerting import SessionAlerts
-from aifap.live.clock import SessionClock, from_ms
+from aifap.live.clock import SessionClock
 from aifap.live.codec import dumps, positions_to_dict
 from aifap.live.hooks import kill_point
 from aifap.live.journal import FINAL_ORDER_STATES, Journal

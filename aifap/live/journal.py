@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
+from aifap.core.timeconv import to_ms
 from aifap.db import session_factory
-from aifap.live.clock import to_ms
 from aifap.live.codec import dumps
 from aifap.live.models import LiveCycle, LiveEvent, LiveFill, LiveOrder, LiveSession
 from aifap.live.stopfills import SessionStops, session_stops, stop_reason

@@ -22,10 +22,12 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from aifap.core.timeconv import from_ms, to_ms
 from aifap.db import make_engine, migrate
 from aifap.live.alerting import SessionAlerts
-from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock, to_ms
+from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock
 from aifap.live.config import SessionConfig, make_config
+from aifap.live.finwatcher_process import finwatcher_main
 from aifap.live.heartbeat import write_heartbeat
 from aifap.live.journal import Journal
 from aifap.live.lease import Lease
@@ -37,7 +39,6 @@ from aifap.live.schedule import Schedule
 from aifap.live.strategy_process import strategy_main
 from aifap.live.wiring import open_gateway, session_markets
 from aifap.redaction import REDACTOR, install_log_redaction, redact_url
-from aifap.watch.finwatcher import finwatcher_main
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,6 @@ def _clock_start(cfg: SessionConfig, journal: Journal) -> datetime | None:
     start = cfg.clock.start
     row = journal.session_row()
     if row is not None and start is not None and row.clock_ms > to_ms(start):
-        from aifap.live.clock import from_ms
 
         return from_ms(row.clock_ms)  # a replay never goes back in time after a restart
     return start
@@ -323,7 +323,6 @@ def _supervise(
 
 
 def _from(ms: int) -> datetime:
-    from aifap.live.clock import from_ms
 
     return from_ms(ms)
 

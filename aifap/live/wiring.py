@@ -1,23 +1,23 @@
 """Build a session's bar source and gateway from its config (the one place that knows them).
 
-Paper sessions use the paper gateway over the session's bar source and clock; demo
-and live sessions use the ccxt gateway (``exchange_url`` points it at the emulator).
+The gateway is the one registered under the session's ``exchange``
+(:mod:`aifap.exchange.factories`): ``paper`` fills on the session's bar source and
+clock; a ccxt venue (``bitget``...) trades on the venue (``exchange_url`` points it at
+the emulator); a third-party name is whatever its entry point registered.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aifap.core.bars import BarSource
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketSpec
+from aifap.exchange import factories
+from aifap.exchange.factories import GatewayContext
 from aifap.exchange.gateway import Gateway
 from aifap.live.clock import SessionClock
 from aifap.live.config import SessionConfig
-
-if TYPE_CHECKING:
-    from aifap.exchange.ccxt.gateway_config import CcxtConfig
 
 
 def open_bars(config: SessionConfig) -> BarSource:
@@ -40,61 +40,8 @@ def open_bars(config: SessionConfig) -> BarSource:
 
 
 def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) -> Gateway:
-    """Return a gateway for the session's account."""
-    if config.mode == "paper":
-        return _paper_gateway(config, clock, bars)
-    from aifap.exchange.ccxt.gateway import CcxtGateway
-
-    return CcxtGateway(ccxt_config(config))
-
-
-def ccxt_config(config: SessionConfig) -> CcxtConfig:
-    """Return the ccxt gateway settings of a demo or live session.
-
-    ``confirm_orders`` is off: a market order the exchange accepted is journaled with
-    the acknowledgement, and its fills (and final state) are synced after the cycle's
-    last batch instead of fetching each order again on the way.
-    """
-    from aifap.exchange.ccxt.gateway_config import CcxtConfig
-
-    keys = config.credentials.resolve()
-    return CcxtConfig(
-        venue=config.exchange,
-        market_type=config.market,
-        api_key=keys["api_key"],
-        secret=keys["secret"],
-        password=keys["password"],
-        demo=config.mode == "demo",
-        api_url=config.exchange_url,
-        leverage=config.leverage,
-        confirm_orders=False,
-        retry=config.retry.policy(),
-    )
-
-
-def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) -> Gateway:
-    """Return the session's paper account; every process may hold one (see ``PaperGateway``)."""
-    from aifap.core.timeframes import parse_duration
-    from aifap.exchange.paper import PaperGateway
-
-    markets_of = getattr(bars, "markets", None)
-    if markets_of is None:
-        raise ConfigError(
-            f"bar_source: a paper session needs market specs from its bar "
-            f"source, {config.bar_source!r} has none"
-        )
-    return PaperGateway(
-        markets_of(),
-        bars,
-        url=config.results_url(),
-        account=config.account_label,
-        capital=config.allocation,
-        leverage=config.leverage,
-        market_type=config.market,
-        clock=clock.now,
-        timeframe=config.bar_timeframe,
-        late_bars=parse_duration(config.bar_max_age),
-    )
+    """Return a gateway for the session's account: the one registered as ``config.exchange``."""
+    return factories.open_gateway(config, GatewayContext(bars=bars, clock=clock.now))
 
 
 def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, MarketSpec]:

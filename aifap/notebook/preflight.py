@@ -7,7 +7,8 @@ which loads the strategy the session config names (the frozen file), and runs th
 strategy half of one cycle exactly as the strategy process would
 (:func:`aifap.live.planning.run_strategy`: history, the strategy under its time
 limit, validation, the order plan) against a throwaway paper account on the
-session's bars (the synthetic market for demo and live sessions). No order is sent.
+session's bars (on the built-in synthetic market when those come without market specs,
+as a venue's bar service does). No order is sent, whatever the session's gateway.
 """
 
 from __future__ import annotations
@@ -79,11 +80,9 @@ def run_one_cycle(config_path: str | Path) -> dict[str, Any]:
 
     config = load_config(config_path)
     fn = load_strategy(config.strategy)
-    bars = (
-        open_bars(config)
-        if config.mode == "paper"
-        else SyntheticMarket(config.symbols, market=config.market)
-    )
+    bars = open_bars(config)
+    if not hasattr(bars, "markets"):  # bars without market specs: rehearse on the built-in market
+        bars = SyntheticMarket(config.symbols, market=config.market)
     all_markets = bars.markets()  # type: ignore[attr-defined]
     missing = [s for s in config.symbols if s not in all_markets]
     if missing:

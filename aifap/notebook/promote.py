@@ -189,8 +189,6 @@ def promote(
         **({"trading_duration": duration} if duration is not None else {}),
         **options,
     }
-    if mode == "paper":
-        data_dict.setdefault("exchange", "paper")
     draft = make_config({**data_dict, "clock": {"kind": "wall"}})
     data_dict["clock"] = _clock(clock, draft.duration)
     draft = make_config(data_dict)

@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 
 from aifap.core import metrics
 from aifap.core.snapshot import Snapshot
+from aifap.core.timeconv import from_ms, to_ms
 from aifap.db import session_factory
 from aifap.exchange.gateway import Gateway
-from aifap.live.clock import from_ms, to_ms
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
 

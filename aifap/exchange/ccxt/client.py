@@ -1,8 +1,8 @@
 """Create configured ccxt exchange objects (the one place ccxt clients are built).
 
-Bitget gets ``options.uta = False`` explicitly (the classic v2 API): left unset, ccxt
-probes the v3 UTA API once credentials are set. ``api_url`` points every API family
-at one base URL, which is how tests reach the local emulator.
+What differs per venue (ccxt options, the futures ``defaultType``) comes from its
+quirks table (``aifap.exchange.ccxt.venues``). ``api_url`` points every API family at
+one base URL, which is how tests reach the local emulator.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 import ccxt
 
 from aifap.core.markets import MarketType
-
-SUPPORTED_VENUES = ("bitget", "binance", "bybit")
+from aifap.exchange.ccxt.venues import quirks
 
 
 def make_exchange(
@@ -31,17 +30,14 @@ def make_exchange(
     """Return a ccxt exchange for ``venue`` trading ``market_type``.
 
     Raises:
-        ValueError: for a venue outside ``SUPPORTED_VENUES``.
+        UnknownPluginError: no quirks table is registered for ``venue`` (the message
+            lists the known venues).
     """
-    if venue not in SUPPORTED_VENUES:
-        raise ValueError(f"exchange must be one of {', '.join(SUPPORTED_VENUES)}, was {venue!r}")
+    table = quirks(venue)
     options: dict[str, Any] = {
-        "defaultType": "swap" if market_type is MarketType.FUTURES else "spot",
+        **table.ccxt_options,
+        "defaultType": table.futures_type if market_type is MarketType.FUTURES else "spot",
     }
-    if venue == "bitget":
-        options["uta"] = False
-    if venue == "binance" and market_type is MarketType.FUTURES:
-        options["defaultType"] = "future"
     config: dict[str, Any] = {
         "timeout": timeout_ms,
         "enableRateLimit": rate_limit,

@@ -25,6 +25,7 @@ from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import to_ms
 from aifap.core.timeframes import timeframe_ms
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_account import Account
@@ -34,7 +35,7 @@ from aifap.exchange.ccxt.gateway_orders import OrderDesk
 from aifap.exchange.ccxt.market_data import PublicMarketData
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.ccxt.venues import quirks as venue_quirks
-from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment
 
 log = logging.getLogger(__name__)
 
@@ -349,10 +350,10 @@ class CcxtGateway:
         """
         self.spec(symbol)
         step = timeframe_ms(timeframe)
-        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        now_ms = to_ms(datetime.now(UTC))
         count = limit if limit is not None else DEFAULT_OHLCV_BARS
         if since is not None:  # a window of ``count`` bars: ccxt pages back from its end
-            start_ms = int(since.timestamp() * 1000)
+            start_ms = to_ms(since)
             end_ms = min(now_ms, start_ms + count * step)
         else:
             end_ms = now_ms
@@ -413,5 +414,3 @@ def _replace(request: OrderRequest, **changes: Any) -> OrderRequest:
 
     return replace(request, **changes)
 
-
-gateways.register("ccxt", CcxtGateway)

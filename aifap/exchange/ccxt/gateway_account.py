@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, FillReason, Order, OrderRequest
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import to_ms
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.gateway_orders import OrderDesk, classify_stops
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.gateway import Balance, FundingPayment
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,6 @@ Mapper = Callable[[Callable[[str], Any], Sequence[str]], list[Any]]
 _UPNL_KEYS = ("unrealizedPL", "unrealisedPnl", "totalUnrealizedProfit", "totalPerpUPL")
 _COIN_KEYS = ("marginCoin", "coin", "asset")
 
-# Venues whose executed SL/TP trigger orders name the order they executed, and the ccxt
-# params that list those triggers' history. Bitget: ``orders-plan-history`` with
-# ``planType=profit_loss`` (separate ``place-tpsl-order`` stops and the ones preset on
-# an order alike) carries ``executeOrderId``. Other venues cannot link a stop's fill
-# to its trigger, so their fills come back as plain trades.
-_TRIGGER_HISTORY: dict[str, dict[str, Any]] = {
-    "bitget": {"trigger": True, "planType": "profit_loss"},
-}
-_TRIGGER_HISTORY_LIMIT = 100  # Bitget's page: the newest 100 triggers of a symbol
 _STOP_PLAN_REASONS = {
     "pos_loss": FillReason.STOP_LOSS,
     "loss_plan": FillReason.STOP_LOSS,
@@ -81,7 +73,10 @@ class Account:
     @property
     def links_stop_fills(self) -> bool:
         """Tell whether ``fills`` marks the executions of SL/TP trigger orders exactly."""
-        return self.market_type is MarketType.FUTURES and self.pool.quirks.name in _TRIGGER_HISTORY
+        return (
+            self.market_type is MarketType.FUTURES
+            and self.pool.quirks.trigger_history_params is not None
+        )
 
     def _call(self, method: str, *args: Any) -> Any:
         return self.policy.call(_named(lambda: self.pool.call(method, *args), method))
@@ -228,7 +223,7 @@ class Account:
 
     def fills(self, since: datetime, symbols: Sequence[str] | None) -> list[Fill]:
         """Return executions at or after ``since`` (per symbol where the venue needs one)."""
-        since_ms = int(since.timestamp() * 1000)
+        since_ms = to_ms(since)
         rows: list[Any] = []
         if self.pool.quirks.needs_symbol_for_trades or symbols is not None:
 
@@ -252,7 +247,8 @@ class Account:
         trigger's history row names it (``executeOrderId``). Such a fill gets reason
         ``STOP_LOSS``/``TAKE_PROFIT`` and the trigger's client id (when it has one).
         """
-        params = _TRIGGER_HISTORY[self.pool.quirks.name]
+        venue = self.pool.quirks
+        params = venue.trigger_history_params or {}
         symbols = sorted({f.symbol for f in fills})
 
         def history(symbol: str) -> list[Any]:
@@ -262,7 +258,7 @@ class Account:
                     "fetch_canceled_and_closed_orders",
                     unified,
                     None,
-                    _TRIGGER_HISTORY_LIMIT,
+                    venue.trigger_history_limit,
                     dict(params),
                 )
                 or []
@@ -291,7 +287,7 @@ class Account:
         """Return funding settlements at or after ``since``, oldest first."""
         if self.market_type is not MarketType.FUTURES:
             return []
-        since_ms = int(since.timestamp() * 1000)
+        since_ms = to_ms(since)
         rows: list[Any] = []
         for symbol in self._symbols(symbols):
             unified = self.desk.unified(symbol)

@@ -70,7 +70,6 @@ def build_exchange(config: CcxtConfig, quirks: VenueQuirks) -> Any:
         timeout_ms=config.timeout_ms,
         rate_limit=config.rate_limit,
     )
-    exchange.options.update(quirks.ccxt_options)
     if config.demo and quirks.demo == "demo":
         exchange.enable_demo_trading(True)
     if config.api_url:

@@ -11,13 +11,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from aifap.core.errors import ExchangeAuthError
 from aifap.core.markets import MarketType
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no whitespace
 
@@ -90,6 +90,28 @@ class CcxtConfig(BaseModel):
     def leverage_for(self, symbol: str) -> int:
         """Return the leverage configured for ``symbol``."""
         return self.leverage_by_symbol.get(symbol, self.leverage)
+
+    @classmethod
+    def for_session(cls, config: Any) -> CcxtConfig:
+        """Return the settings of a demo or live session (``config``: its ``SessionConfig``).
+
+        ``confirm_orders`` is off: a market order the exchange accepted is journaled with
+        the acknowledgement, and its fills (and final state) are synced after the cycle's
+        last batch instead of fetching each order again on the way.
+        """
+        keys = config.credentials.resolve()
+        return cls(
+            venue=config.exchange,
+            market_type=config.market,
+            api_key=keys["api_key"],
+            secret=keys["secret"],
+            password=keys["password"],
+            demo=config.mode == "demo",
+            api_url=config.exchange_url,
+            leverage=config.leverage,
+            confirm_orders=False,
+            retry=config.retry.policy(),
+        )
 
 
 class SharedRateLimiter:

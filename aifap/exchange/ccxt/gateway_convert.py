@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from aifap.core.bars import BAR_COLUMNS, empty_bars
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, FillReason, Order, OrderStatus, Side
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import EPOCH, from_ms
 from aifap.exchange.ccxt.symbols import to_compact
 from aifap.exchange.gateway import FundingPayment
 
@@ -48,7 +49,7 @@ def ts(milliseconds: Any) -> datetime | None:
     """Return a UTC datetime from epoch milliseconds, or None."""
     if milliseconds is None:
         return None
-    return datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC)
+    return from_ms(int(milliseconds))
 
 
 def step(precision: Any, mode: int) -> Decimal:
@@ -136,7 +137,7 @@ def fill(raw: Mapping[str, Any], quote: str) -> Fill:
         amount=to_decimal(raw["amount"]),
         price=price,
         fee=cost,
-        timestamp=ts(raw["timestamp"]) or datetime.fromtimestamp(0, tz=UTC),
+        timestamp=ts(raw["timestamp"]) or EPOCH,
         client_id=_client_id(raw),
         order_id=None if raw.get("order") is None else str(raw["order"]),
         trade_id=None if raw.get("id") is None else str(raw["id"]),
@@ -179,7 +180,7 @@ def funding(raw: Mapping[str, Any]) -> FundingPayment:
         symbol=to_compact(raw["symbol"]),
         amount=-amount,
         rate=dec((raw.get("info") or {}).get("fundingRate")),
-        timestamp=ts(raw.get("timestamp")) or datetime.fromtimestamp(0, tz=UTC),
+        timestamp=ts(raw.get("timestamp")) or EPOCH,
         payment_id=None if raw.get("id") is None else str(raw["id"]),
     )
 

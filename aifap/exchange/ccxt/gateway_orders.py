@@ -18,7 +18,7 @@ from aifap.core.orders import Order, OrderRequest, OrderStatus, Side, rejected_o
 from aifap.exchange.ccxt import gateway_convert as convert
 from aifap.exchange.ccxt.gateway_client import ClientPool
 from aifap.exchange.ccxt.symbols import to_unified
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

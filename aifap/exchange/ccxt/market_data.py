@@ -2,7 +2,7 @@
 
 No credentials: this client only reads public endpoints, for the data collector and
 for anyone else who needs candles (the gateway's ``ohlcv`` may reuse it). Every call
-goes through :data:`aifap.exchange.retry.DEFAULT_POLICY` (or the policy given), and
+goes through :data:`aifap.retry.DEFAULT_POLICY` (or the policy given), and
 ccxt's errors are mapped by :func:`aifap.exchange.ccxt.errors.map_ccxt_error`, so a
 timeout, an HTTP 429 or an unavailable exchange is retried with back-off, and
 anything else is raised at once. ccxt's own rate limiter stays on.
@@ -27,12 +27,11 @@ from aifap.core.timeframes import timeframe_ms
 from aifap.exchange.ccxt.client import make_exchange
 from aifap.exchange.ccxt.errors import map_ccxt_error
 from aifap.exchange.ccxt.symbols import to_compact, to_unified
-from aifap.exchange.retry import DEFAULT_POLICY, RetryPolicy
+from aifap.exchange.ccxt.venues import quirks
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 T = TypeVar("T")
 
-# the most candles one request returns (Bitget's history endpoint: 200)
-PAGE_LIMITS: dict[str, int] = {"bitget": 200, "binance": 1000, "bybit": 1000}
 FUNDING_PAGE = 100
 
 
@@ -40,7 +39,7 @@ class PublicMarketData:
     """Read public market data of one venue and market type.
 
     Args:
-        venue: ``bitget``, ``binance`` or ``bybit``.
+        venue: a venue with a quirks table (``aifap.exchange.ccxt.venues``).
         market_type: spot or futures (USDT-margined perpetuals).
         api_url: send every request to this base URL (tests: the local emulator).
         timeout_ms: ccxt's per-request timeout.
@@ -62,7 +61,7 @@ class PublicMarketData:
         self.exchange: Any = make_exchange(
             venue, market_type, api_url=api_url, timeout_ms=timeout_ms, rate_limit=True
         )
-        self.page_limit = PAGE_LIMITS.get(venue, 500)
+        self.page_limit = quirks(venue).candle_page_limit
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         def attempt() -> T:

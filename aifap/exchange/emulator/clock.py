@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from aifap.core.timeconv import from_ms
+from aifap.core.timeconv import to_ms as datetime_to_ms
 
 ClockFn = Callable[[], int]
 """A clock returns the current time in milliseconds since the Unix epoch (UTC)."""
@@ -14,17 +17,10 @@ ClockFn = Callable[[], int]
 def to_ms(value: datetime | int | float | str) -> int:
     """Convert a datetime (naive = UTC), an ISO string or epoch milliseconds to epoch ms."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return int(value.timestamp() * 1000)
+        return datetime_to_ms(value)
     if isinstance(value, str):
         return to_ms(datetime.fromisoformat(value))
     return int(value)
-
-
-def from_ms(ms: int) -> datetime:
-    """Return the UTC datetime of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def system_clock() -> int:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, select, update
@@ -38,8 +39,11 @@ from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus, rejected_order
 from aifap.core.portfolio import Position
+from aifap.core.timeconv import to_ms
+from aifap.core.timeframes import parse_duration
 from aifap.db import database_url, make_engine, migrate
-from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment, gateways
+from aifap.exchange.factories import GatewayContext
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment
 from aifap.exchange.paper import state
 from aifap.exchange.paper.book import PaperBook
 from aifap.exchange.paper.models import (
@@ -48,7 +52,6 @@ from aifap.exchange.paper.models import (
     PaperFunding,
     PaperOrder,
     PaperStops,
-    epoch_ms,
 )
 from aifap.exchange.paper.tx import PaperTx, locked
 
@@ -120,6 +123,33 @@ class PaperGateway:
         )
         self._lock = threading.RLock()
 
+    @classmethod
+    def for_session(cls, config: Any, context: GatewayContext) -> PaperGateway:
+        """Return the paper account of a session (the registered ``paper`` gateway).
+
+        ``config`` is the session's ``SessionConfig``; the markets come from the session's
+        bar source, which must have them (the synthetic market, bar files with specs).
+        Every process of the session may hold one (see the module docstring).
+        """
+        markets_of = getattr(context.bars, "markets", None)
+        if markets_of is None:
+            raise ConfigError(
+                f"bar_source: a paper session needs market specs from its bar "
+                f"source, {config.bar_source!r} has none"
+            )
+        return cls(
+            markets_of(),
+            context.bars,
+            url=config.results_url(),
+            account=config.account_label,
+            capital=config.allocation,
+            leverage=config.leverage,
+            market_type=config.market,
+            clock=context.clock,
+            timeframe=config.bar_timeframe,
+            late_bars=parse_duration(config.bar_max_age),
+        )
+
     def __repr__(self) -> str:
         return f"PaperGateway({self.account.name} {self.market_type})"
 
@@ -178,7 +208,7 @@ class PaperGateway:
         with self._call() as tx:
             rows = tx.session.scalars(
                 select(PaperFill)
-                .where(PaperFill.account == self.account.name, PaperFill.ts_ms >= epoch_ms(since))
+                .where(PaperFill.account == self.account.name, PaperFill.ts_ms >= to_ms(since))
                 .order_by(PaperFill.ts_ms, PaperFill.seq)
             ).all()
             return [state.fill_of(r) for r in rows if symbols is None or r.symbol in symbols]
@@ -192,7 +222,7 @@ class PaperGateway:
                 select(PaperFunding)
                 .where(
                     PaperFunding.account == self.account.name,
-                    PaperFunding.ts_ms >= epoch_ms(since),
+                    PaperFunding.ts_ms >= to_ms(since),
                 )
                 .order_by(PaperFunding.ts_ms, PaperFunding.seq)
             ).all()
@@ -222,7 +252,7 @@ class PaperGateway:
         if len(batch) > BATCH_SIZE:
             raise ValueError(f"batch must hold at most {BATCH_SIZE} orders, was {len(batch)}")
         with self._call() as tx:
-            now_ms = epoch_ms(self.clock())
+            now_ms = to_ms(self.clock())
             result: list[Order] = []
             for request in batch:
                 row = self._order_row(tx.session, request.client_id)
@@ -345,5 +375,3 @@ class PaperGateway:
                 marks[symbol] = _px(frame["close"].iloc[-1])
         return marks
 
-
-gateways.register("paper", PaperGateway)

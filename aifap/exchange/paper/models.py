@@ -9,7 +9,6 @@ decimal text on every backend: the fill model's fees carry more than NUMERIC(38,
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
@@ -111,8 +110,3 @@ class PaperStops(Base):
     after_fill_seq: Mapped[int] = mapped_column(Integer)
     take_profit: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
     stop_loss: Mapped[Decimal | None] = mapped_column(PaperAmount, nullable=True)
-
-
-def epoch_ms(when: datetime) -> int:
-    """Return epoch milliseconds of an aware datetime."""
-    return int(when.timestamp() * 1000)

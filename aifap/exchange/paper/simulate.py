@@ -29,8 +29,8 @@ from sqlalchemy import update
 
 from aifap.core.errors import OrderRejectedError
 from aifap.core.orders import Fill, OrderRequest, OrderStatus, Side
-from aifap.exchange.paper.models import PaperFill, PaperFunding, PaperOrder, epoch_ms
-from aifap.exchange.paper.state import from_ms
+from aifap.core.timeconv import from_ms, to_ms
+from aifap.exchange.paper.models import PaperFill, PaperFunding, PaperOrder
 
 if TYPE_CHECKING:
     from aifap.exchange.paper.gateway import PaperGateway
@@ -58,7 +58,7 @@ def advance(gw: PaperGateway, tx: PaperTx) -> None:
     Runs inside the call's locked transaction ``tx``; books only up to the bars the
     source has (see :func:`_cutoff`), so a bar that arrives late is still booked.
     """
-    now_ms = epoch_ms(gw.clock())
+    now_ms = to_ms(gw.clock())
     step = _timeframe_ms(gw.timeframe)
     start_ms = tx.account.processed_until_ms
     pending = gw._pending(tx.session)
@@ -252,7 +252,7 @@ def _persist(
             fee=fill.fee,
             fee_currency=fill.fee_currency,
             fee_quote=fill.fee_quote,
-            ts_ms=epoch_ms(fill.timestamp),
+            ts_ms=to_ms(fill.timestamp),
             client_id=fill.client_id,
             reason=fill.reason.value,
             take_profit=take_profit,

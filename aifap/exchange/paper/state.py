@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from aifap.core.markets import MarketType
 from aifap.core.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, Side
+from aifap.core.timeconv import from_ms
 from aifap.exchange.gateway import FundingPayment
 from aifap.exchange.paper.models import (
     PaperAccount,
@@ -17,11 +17,6 @@ from aifap.exchange.paper.models import (
     PaperFunding,
     PaperOrder,
 )
-
-
-def from_ms(ms: int) -> datetime:
-    """Return the UTC datetime of epoch milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def order_of(row: PaperOrder) -> Order:

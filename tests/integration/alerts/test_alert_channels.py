@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from aifap.alerts import AlertConfig, AlertService, ChannelConfig
 from aifap.alerts.sample import position, snapshot
 from aifap.cli import app
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 FAST_POLICY = RetryPolicy(
     max_attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.01, max_elapsed=None

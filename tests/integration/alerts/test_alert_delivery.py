@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from aifap.alerts import AlertConfig, AlertService, ChannelConfig
 from aifap.alerts.outbox import FAILED, PENDING, SENT
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 DURATION = timedelta(hours=720)
 FAST_POLICY = RetryPolicy(

@@ -25,7 +25,7 @@ from aifap.data.series import ensure_schema
 from aifap.data.store import StoreBarSource
 from aifap.exchange.ccxt.market_data import PublicMarketData
 from aifap.exchange.emulator import DEFAULT_MARKETS, BitgetEmulator, ManualClock, SyntheticBars
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = "2026-01-02T00:00:30Z"  # the 00:00 bar is still open: never stored

@@ -14,7 +14,7 @@ from aifap.core.markets import MarketType
 from aifap.core.orders import OrderRequest, OrderStatus, Side, client_order_id
 from aifap.exchange.ccxt.gateway import CcxtGateway
 from aifap.exchange.emulator import DEFAULT_MARKETS, BitgetEmulator, EmulatorMarket, ManualClock
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.002, jitter=0.001)

@@ -26,7 +26,7 @@ from aifap.core.planner import plan
 from aifap.core.weights import TargetWeight
 from aifap.exchange.ccxt.gateway import CcxtGateway
 from aifap.exchange.emulator import BitgetEmulator
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 CENT = Decimal("0.01")

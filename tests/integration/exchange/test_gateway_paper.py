@@ -15,7 +15,8 @@ from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import FillReason, OrderRequest, OrderStatus, Side, client_order_id
 from aifap.data.frames import FrameBarSource
-from aifap.exchange.gateway import Gateway, gateways
+from aifap.exchange.factories import PAPER, gateways
+from aifap.exchange.gateway import Gateway
 from aifap.exchange.paper import PaperGateway
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,7 +82,8 @@ def _order(cycle: int, side: Side, amount: str, **changes: object) -> OrderReque
 def test_paper_gateway_is_a_registered_gateway(db_url: str) -> None:
     gateway = _gateway(db_url, Clock(START + timedelta(minutes=10)))
     assert isinstance(gateway, Gateway)
-    assert gateways.get("paper") is PaperGateway
+    assert gateways.get("paper") is PAPER
+    assert PAPER.modes == {"paper"}
 
 
 def test_paper_fills_match_the_backtest_fill_model_and_ledger(db_url: str) -> None:

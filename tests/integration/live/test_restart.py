@@ -86,9 +86,9 @@ def _orders(run):
 
 def _trade_by_hand(run, amount="0.01"):
     from aifap.core.orders import OrderRequest, Side
+    from aifap.core.timeconv import from_ms
     from aifap.data.sources import open_bar_source
     from aifap.exchange.paper import PaperGateway
-    from aifap.live.clock import from_ms
 
     row = run.journal().session_row()
     now = from_ms(row.clock_ms)

@@ -14,7 +14,7 @@ import pytest
 from nb_helpers import gone, kill_all, wait_for_running
 
 from aifap.core.errors import ConfigError
-from aifap.notebook.papermill_run import TEMPLATE, live_run_via_papermill, run_live_notebook
+from aifap.deploy.papermill_run import TEMPLATE, live_run_via_papermill, run_live_notebook
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -58,7 +58,7 @@ def test_the_template_runs_a_session_and_shows_its_summary(write_config, tmp_pat
 
 
 def _start_runner(path: Path, *extra: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "aifap.notebook.papermill_run", str(path), "--quiet",
+    command = [sys.executable, "-m", "aifap.deploy.papermill_run", str(path), "--quiet",
                "--duration", "720h", *extra]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -25,7 +25,7 @@ from aifap.exchange.ccxt.gateway import CcxtGateway
 from aifap.exchange.ccxt.gateway_client import build_exchange
 from aifap.exchange.ccxt.gateway_config import CcxtConfig
 from aifap.exchange.ccxt.venues import quirks
-from aifap.exchange.retry import RetryPolicy
+from aifap.retry import RetryPolicy
 
 
 class SilentExchange:

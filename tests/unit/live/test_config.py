@@ -63,8 +63,8 @@ def test_unreadable_config_file_is_a_config_error(tmp_path):
 
 
 def test_retry_block_defaults_to_the_seeds_policy_and_reaches_the_gateway():
-    from aifap.exchange.retry import DEFAULT_POLICY
-    from aifap.live.wiring import ccxt_config
+    from aifap.exchange.ccxt.gateway_config import CcxtConfig
+    from aifap.retry import DEFAULT_POLICY
 
     policy = make_config(BASE).retry.policy()
     for field in ("max_attempts", "initial_wait", "max_wait", "jitter", "max_elapsed"):
@@ -73,7 +73,7 @@ def test_retry_block_defaults_to_the_seeds_policy_and_reaches_the_gateway():
                        "credentials": {"api_key": "k"},
                        "retry": {"max_attempts": 5, "initial_wait": "0.01s", "max_wait": 0.05,
                                  "max_elapsed": None}})
-    retry = ccxt_config(cfg).retry
+    retry = CcxtConfig.for_session(cfg).retry
     assert (retry.max_attempts, retry.initial_wait, retry.max_wait) == (5, 0.01, 0.05)
     assert retry.max_elapsed is None
     assert retry.jitter == 0.01
@@ -93,3 +93,26 @@ def test_a_replay_over_the_built_in_market_starts_at_its_last_trading_duration()
     assert cfg.clock.start == DEFAULT_END - timedelta(hours=2)
     long = make_config({**BASE, "trading_duration": "720h 0m", "clock": {"kind": "replay"}})
     assert long.clock.start >= DEFAULT_END - timedelta(days=30)
+
+
+def test_an_unknown_exchange_is_refused_with_the_known_names():
+    with pytest.raises(ConfigError, match=r"exchange: must be a registered gateway "
+                       r"\(binance, bitget, bybit, paper\), was 'kraken'"):
+        make_config({**BASE, "exchange": "kraken"})
+
+
+def test_a_venue_gateway_does_not_serve_paper_sessions():
+    with pytest.raises(ConfigError, match=r"mode must be demo or live on exchange 'bitget', "
+                       r"was 'paper' \(gateways for paper: paper\)"):
+        make_config({**BASE, "exchange": "bitget"})
+
+
+def test_a_registered_third_party_gateway_name_is_accepted(monkeypatch):
+    from aifap.exchange.factories import PAPER, GatewayFactory, gateways
+
+    monkeypatch.setitem(gateways._items, "toy", GatewayFactory(PAPER.open, frozenset({"paper"})))
+    cfg = make_config({**BASE, "exchange": "toy"})
+    assert cfg.exchange == "toy"
+    assert cfg.account_key == "toy:paper:futures:alice-mom"
+    with pytest.raises(ConfigError, match="mode must be paper on exchange 'toy'"):
+        make_config({**BASE, "exchange": "toy", "mode": "demo", "credentials": {"api_key": "k"}})

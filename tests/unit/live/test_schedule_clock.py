@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aifap.live.clock import BUSY, SessionClock, to_ms
+from aifap.core.timeconv import to_ms
+from aifap.live.clock import BUSY, SessionClock
 from aifap.live.schedule import Schedule, parse_cron
 
 T0 = datetime(2024, 6, 20, 0, 3, 10, tzinfo=UTC)

@@ -40,7 +40,14 @@ class VenueQuirks:
         client_id_lookup: ``"fetch_order"`` (ccxt's ``clientOrderId`` param works) or
             ``"open_then_closed"`` (filter open, then closed orders by ``client_id_field``).
         needs_symbol_for_trades: ``fetch_my_trades`` requires a symbol.
-        ccxt_options: ccxt options set on every client (skips account-type probes).
+        ccxt_options: ccxt options set on every client of the venue, public and trading
+            (which API generation to use, skipping account-type probes).
+        futures_type: ccxt's ``defaultType`` for USDT-margined perpetuals.
+        candle_page_limit: the most candles one ``fetch_ohlcv`` request returns.
+        trigger_history_params: extra params that list executed SL/TP triggers with the
+            order each executed (``fetch_canceled_and_closed_orders``); None when the
+            venue cannot link a stop's fill to its trigger (its fills stay plain trades).
+        trigger_history_limit: the newest triggers of a symbol one such request returns.
         order_not_found_codes: exchange codes meaning "no such order" on a lookup.
         duplicate_client_id_codes: exchange codes meaning "client id already used".
     """
@@ -59,6 +66,10 @@ class VenueQuirks:
     client_id_lookup: str = "fetch_order"
     needs_symbol_for_trades: bool = True
     ccxt_options: Mapping[str, Any] = field(default_factory=dict)
+    futures_type: str = "swap"
+    candle_page_limit: int = 500
+    trigger_history_params: Mapping[str, Any] | None = None
+    trigger_history_limit: int = 100
     order_not_found_codes: tuple[str, ...] = ()
     duplicate_client_id_codes: tuple[str, ...] = ()
 
@@ -66,9 +77,18 @@ class VenueQuirks:
 venues: Registry[VenueQuirks] = Registry("aifap.gateways.venues")
 
 
-def quirks(venue: str) -> VenueQuirks:
-    """Return the quirks table of ``venue`` (``UnknownPluginError`` lists the known ones)."""
+def _load_builtin() -> None:
     # importing the modules registers their tables
     from aifap.exchange.ccxt.venues import binance, bitget, bybit  # noqa: F401
 
+
+def quirks(venue: str) -> VenueQuirks:
+    """Return the quirks table of ``venue`` (``UnknownPluginError`` lists the known ones)."""
+    _load_builtin()
     return venues.get(venue)
+
+
+def venue_names() -> list[str]:
+    """Return the names of every venue with a quirks table (entry-point plugins included)."""
+    _load_builtin()
+    return venues.names()

@@ -26,6 +26,8 @@ BINANCE = venues.register(
         stop_order_params={"workingType": "MARK_PRICE", "closePosition": True},
         stop_reduce_only=False,
         needs_symbol_for_trades=True,
+        futures_type="future",
+        candle_page_limit=1000,
         order_not_found_codes=("-2013",),
         duplicate_client_id_codes=("-4116", "-2010"),
     ),

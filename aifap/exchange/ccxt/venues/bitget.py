@@ -8,6 +8,10 @@
 - Demo trading keeps the host and adds the ``PAPTRADING: 1`` header (``set_sandbox_mode``).
 - A spot market buy is sized in USDT, so ccxt needs a reference price.
 - ``clientOid``: at most 36 characters; a second order with the same one is refused.
+- Executed SL/TP triggers (separate ``place-tpsl-order`` stops and the ones preset on
+  an order alike) are listed by ``orders-plan-history?planType=profit_loss``, newest
+  100 per symbol, with the ``executeOrderId`` they executed: stop fills are linked.
+- The candle history endpoint returns at most 200 candles a request.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ BITGET = venues.register(
         trigger_orders_params={"trigger": True, "planType": "profit_loss"},
         stop_order_params={"triggerType": "mark_price"},
         needs_symbol_for_trades=True,
+        ccxt_options={"uta": False},  # left unset, ccxt probes the v3 UTA API with keys
+        candle_page_limit=200,
+        trigger_history_params={"trigger": True, "planType": "profit_loss"},
+        trigger_history_limit=100,
         order_not_found_codes=("40109", "40768", "43001"),
         duplicate_client_id_codes=("40757", "43116", "45116"),
     ),

@@ -28,6 +28,7 @@ BYBIT = venues.register(
         trigger_orders_params={"trigger": True},
         client_id_lookup="open_then_closed",
         ccxt_options={"enableUnifiedAccount": True, "enableUnifiedMargin": False},
+        candle_page_limit=1000,
         stop_order_params={},
         needs_symbol_for_trades=False,
         order_not_found_codes=("110001",),

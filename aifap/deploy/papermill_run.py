@@ -35,11 +35,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from aifap.deploy.procs import LogTail, find_kernel, group_of, kill_tree, process_of
 from aifap.live.config import load_config
 from aifap.live.handoff import write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
-from aifap.notebook.procs import LogTail, find_kernel, group_of, is_alive, kill_tree, process_of
+from aifap.procs import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,11 @@ def _watch(
         fresh = _fresh_heartbeat(workdir, started)
         if fresh is not None:
             beat = fresh
-        if kernel is not None and not is_alive(kernel) and beat.get("status") in (None, "running"):
+        if (
+            kernel is not None
+            and not process_alive(kernel)
+            and beat.get("status") in (None, "running")
+        ):
             # after the session ended, papermill shuts the kernel down itself
             return fail(f"kernel process {kernel.pid} died")
             if state.status == "starting" and beat.get("status") == "running":
@@ -255,7 +260,7 @@ def _watch(
             state.status = "stopping"
             _publish(workdir, state)
             session = process_of(beat.get("pid")) if beat.get("status") == "running" else None
-            if is_alive(session):
+            if process_alive(session):
                 log.info("stop requested: SIGTERM to the session's parent (pid %s)", session.pid)
                 session.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             elif not beat:
@@ -362,13 +367,13 @@ def live_run_via_papermill(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m aifap.notebook.papermill_run CONFIG`` (the local launcher)."""
+    """Entry point of ``python -m aifap.deploy.papermill_run CONFIG`` (the local launcher)."""
     import argparse
 
     from aifap.core.errors import AifapError
 
     parser = argparse.ArgumentParser(
-        prog="python -m aifap.notebook.papermill_run",
+        prog="python -m aifap.deploy.papermill_run",
         description="Run a live session notebook under papermill "
         "and watch its kernel and heartbeat.",
     )

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import psutil
 
-from aifap.procs import process_alive
-
 log = logging.getLogger(__name__)
 
 
@@ -45,10 +43,6 @@ def process_of(pid: int | None) -> psutil.Process | None:
         return psutil.Process(int(pid))
     except psutil.Error:
         return None
-
-
-is_alive = process_alive
-"""Tell whether a process handle still runs (the one check, ``aifap.procs``)."""
 
 
 def kill_tree(

@@ -13,8 +13,9 @@ import math
 from datetime import timedelta
 
 from aifap.core.errors import GatewayError, RetryExhaustedError
+from aifap.core.timeconv import from_ms
 from aifap.live.alerting import SessionAlerts
-from aifap.live.clock import FINWATCHER_SLOT, from_ms
+from aifap.live.clock import FINWATCHER_SLOT
 from aifap.live.hooks import kill_point
 from aifap.live.logs import log_once
 from aifap.live.runtime import EXIT_FAILED, Runtime

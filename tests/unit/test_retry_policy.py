@@ -1,7 +1,7 @@
 import pytest
 
 from aifap.core.errors import OrderRejectedError, RetryExhaustedError, TransientGatewayError
-from aifap.exchange.retry import RetryPolicy, retry_request
+from aifap.retry import RetryPolicy, retry_request
 
 FAST = RetryPolicy(initial_wait=0, max_wait=0, jitter=0)
 
