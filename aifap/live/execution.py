@@ -180,8 +180,9 @@ class Executor:
 
         The cycle's sells not yet known final are looked up first (a sell still open
         leaves less free quote: the buys shrink, never fail). A buy clipped keeps its
-        client id; the journal records its new amount. One that no longer reaches the
-        market's minimum is skipped (never sent) with a warning.
+        client id; the journal records its new amount and a ``buy_clipped`` event. One
+        that no longer reaches the market's minimum is skipped (never sent), with a
+        warning.
         """
         if not buys:
             return []
@@ -217,7 +218,8 @@ class Executor:
                     continue
                 reason = f"{why}: clipped to {amount}"
                 log.info("cycle %s: %s", cycle, reason)
-                self.journal.resize_order(order.client_id, amount, reason, self.clock.ms())
+                self.journal.resize_order(order.client_id, amount, self.clock.ms())
+                self.journal.event("info", "buy_clipped", reason, self.clock.ms(), cycle)
                 order = replace(order, amount=amount)
             left -= amount * market.contract_size * price
             out.append(order)

@@ -298,13 +298,13 @@ class Journal:
                 .values(status=SKIPPED_ORDER_STATE, reason=reason, updated_ms=now_ms)
             )
 
-    def resize_order(self, client_id: str, amount: Decimal, reason: str, now_ms: int) -> None:
-        """Record that an order goes out with ``amount`` instead of the planned one, and why."""
+    def resize_order(self, client_id: str, amount: Decimal, now_ms: int) -> None:
+        """Record that an order goes out with ``amount`` instead of the planned one."""
         with self._sessions.begin() as db:
             db.execute(
                 update(LiveOrder)
                 .where(LiveOrder.client_id == client_id)
-                .values(amount=amount, reason=reason, updated_ms=now_ms)
+                .values(amount=amount, updated_ms=now_ms)
             )
 
     def orders(self, cycle: int | None = None) -> list[LiveOrder]:
