@@ -374,7 +374,7 @@ class Executor:
         if since is None:
             last = self.journal.last_fill_ms()
             since = from_ms(last if last is not None else (row.started_ms if row else 0))
-        fills = self.gateway.fills(since, self.symbols)
+        fills = self._owned(self.gateway.fills(since, self.symbols))
 
         def ours(fill: Fill) -> bool:
             return (fill.client_id in ours_ids) or fill.reason is not FillReason.REBALANCE
@@ -392,3 +392,33 @@ class Executor:
             if fill.reason is not FillReason.REBALANCE:
                 log.info("recorded %s fill of %s %s", fill.reason, fill.amount, fill.symbol)
         return new
+
+    def _owned(self, fills: list[Fill]) -> list[Fill]:
+        """Give the fills a venue reports without a client id their order's, by order id.
+
+        Bitget's spot fills name the order only by its exchange id. The journal knows
+        the exchange id of every acknowledged order; orders sent but never acknowledged
+        (a crash after sending) are looked up by client id first when a fill names an
+        order the journal cannot place.
+        """
+        anonymous = {f.order_id for f in fills if not f.client_id and f.order_id}
+        if not anonymous:
+            return fills
+        known = self.journal.exchange_ids()
+        if not anonymous <= set(known):
+            unacknowledged = [
+                row
+                for row in self.journal.open_orders()
+                if not row.exchange_id and row.status != "missing"
+            ]
+            found = [self.gateway.fetch_order(r.client_id, r.symbol) for r in unacknowledged]
+            seen = [order for order in found if order is not None]
+            if seen:
+                self.journal.record_orders(seen, self.clock.ms())
+                known = self.journal.exchange_ids()
+        return [
+            replace(f, client_id=known[f.order_id])
+            if not f.client_id and f.order_id in known
+            else f
+            for f in fills
+        ]

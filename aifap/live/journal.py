@@ -328,6 +328,16 @@ class Journal:
                 )
             )
 
+    def exchange_ids(self) -> dict[str, str]:
+        """Return the client id of every order the exchange acknowledged, by exchange id."""
+        with self._sessions() as db:
+            rows = db.execute(
+                select(LiveOrder.exchange_id, LiveOrder.client_id).where(
+                    LiveOrder.session_id == self.session_id, LiveOrder.exchange_id.is_not(None)
+                )
+            )
+            return {str(exchange_id): client_id for exchange_id, client_id in rows}
+
     def client_ids(self) -> set[str]:
         """Return every client id this session ever journaled."""
         with self._sessions() as db:

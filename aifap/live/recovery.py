@@ -93,9 +93,9 @@ def foreign_differences(
 ) -> list[str]:
     """Describe every symbol whose exchange size differs from the expected one.
 
-    Sizes within half an amount step agree. Spot dust (a holding below the market's
-    minimum amount, which a full exit leaves and the gateways do not report as a
-    position) agrees with nothing held.
+    Sizes within half an amount step agree. On spot, two holdings below the market's
+    minimum amount agree too: dust (what a full exit leaves, or the venue's leftovers)
+    can be neither sold nor told apart from fee rounding.
     """
     out = []
     for symbol in sorted(set(expected) | set(actual)):
@@ -105,13 +105,17 @@ def foreign_differences(
         if (
             market is not None
             and not market.is_futures
-            and have == 0
-            and 0 <= want < market.min_amount
+            and _dust(want, market)
+            and _dust(have, market)
         ):
             continue
         if abs(want - have) > step / 2:
             out.append(f"{symbol} expected {want}, exchange has {have}")
     return out
+
+
+def _dust(size: Decimal, market: MarketSpec) -> bool:
+    return 0 <= size < market.min_amount
 
 
 def recover(

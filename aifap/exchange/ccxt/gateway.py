@@ -120,7 +120,7 @@ class CcxtGateway:
         return self.account.balance()
 
     def positions(self) -> list[Position]:
-        """Return open positions (spot: holdings above the minimum amount)."""
+        """Return open positions (spot: every holding of a coin, dust included)."""
         return self.account.positions(self.markets(), self._reference_prices)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:

@@ -172,7 +172,10 @@ def test_spot_dust_below_the_minimum_reconciles_with_nothing_held():
     dust = {"BTCUSDT": Decimal("0.00088")}
     assert foreign_differences(dust, {}, SPOT) == []
     assert foreign_differences(dust, dust, SPOT) == []
+    assert foreign_differences({}, {"BTCUSDT": Decimal("0.0004")}, SPOT) == []  # leftovers
+    assert foreign_differences(dust, {"BTCUSDT": Decimal("0.0004")}, SPOT) == []
     assert foreign_differences({"BTCUSDT": Decimal("0.0012")}, {}, SPOT)  # not dust
+    assert foreign_differences({}, {"BTCUSDT": Decimal("0.0012")}, SPOT)
     futures = {
         "BTCUSDT": MarketSpec("BTCUSDT", MarketType.FUTURES, "BTC", "USDT", min_amount=Decimal(1))
     }
