@@ -320,3 +320,81 @@ def test_a_gateway_without_reference_prices_sends_the_batch_as_planned(db_url, t
     )
     _execute(db_url, tmp_path, venue, Plan(orders=(sell, buy)))
     assert venue.calls == [[("BTCUSDT", Decimal("0.1")), ("ETHUSDT", Decimal("2.01"))]]
+
+
+# --- fills a venue reports without a client id ---------------------------------------------
+
+
+class _Anonymous(_Venue):
+    """Bitget spot: fills name their order by exchange id only; acks carry it."""
+
+    def __init__(self) -> None:
+        super().__init__(Decimal(10_000), {}, dict(PRICES))
+        self.acknowledge = True
+
+    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+        placed = super().place_orders(batch)
+        return [
+            Order(o.client_id, o.symbol, o.side, o.amount, o.status, exchange_id=f"x-{o.client_id}")
+            if self.acknowledge
+            else Order(o.client_id, o.symbol, o.side, o.amount, OrderStatus.PENDING)
+            for o in placed
+        ]
+
+    def fetch_order(self, client_id: str, symbol: str) -> Order | None:
+        found = self.orders.get(client_id)
+        if found is None:
+            return None
+        return Order(
+            client_id,
+            symbol,
+            found.side,
+            found.amount,
+            found.status,
+            exchange_id=f"x-{client_id}",
+            filled=found.filled,
+        )
+
+    def fills(self, *args: Any) -> list[Fill]:
+        out = []
+        for n, (client_id, order) in enumerate(self.orders.items()):
+            fee = order.amount * FEE
+            out.append(
+                Fill(
+                    order.symbol,
+                    order.side,
+                    order.amount,
+                    PRICES[order.symbol],
+                    fee,
+                    datetime(2024, 1, 1, tzinfo=UTC),
+                    client_id=None,
+                    order_id=f"x-{client_id}",
+                    trade_id=f"t{n}",
+                    fee_currency="BTC",
+                )
+            )
+        return out
+
+
+def test_fills_without_a_client_id_are_the_session_s_by_their_order_id(db_url, tmp_path):
+    venue = _Anonymous()
+    buy = OrderRequest(
+        client_order_id("s", 3, "BTCUSDT", "open"), "BTCUSDT", Side.BUY, Decimal("0.1"), leg="open"
+    )
+    journal = _execute(db_url, tmp_path, venue, Plan(orders=(buy,)))
+    [fill] = journal.fills()
+    assert (fill.ours, fill.client_id) == (True, buy.client_id)
+    assert journal.book(0) == {"BTCUSDT": Decimal("0.0999")}
+
+
+def test_a_fill_of_an_order_never_acknowledged_is_owned_after_a_look_up(db_url, tmp_path):
+    # the session died between sending and the acknowledgement: no exchange id journaled
+    venue = _Anonymous()
+    venue.acknowledge = False
+    buy = OrderRequest(
+        client_order_id("s", 3, "BTCUSDT", "open"), "BTCUSDT", Side.BUY, Decimal("0.1"), leg="open"
+    )
+    journal = _execute(db_url, tmp_path, venue, Plan(orders=(buy,)))
+    [fill] = journal.fills()
+    assert fill.ours
+    assert journal.exchange_ids() == {f"x-{buy.client_id}": buy.client_id}
