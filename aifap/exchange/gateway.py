@@ -64,7 +64,11 @@ class Gateway(Protocol):
         ...
 
     def positions(self) -> list[Position]:
-        """Return open positions (spot: non-dust holdings) marked at the exchange's price."""
+        """Return open positions (spot: every holding, dust included) marked at its price.
+
+        Spot dust (a holding below the amount step, which a full exit leaves) is worth
+        something and counts in the equity; the planner leaves it alone.
+        """
         ...
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:

@@ -10,6 +10,16 @@ A flip (a symbol's close leg and its open leg in one plan) sends the open leg on
 once the close leg is known to be filled completely; a close still partly filled after
 a few look-ups leaves the open leg ``skipped`` (never sent) with an alert, and the
 next cycle plans again from the real position.
+
+Spot on a venue (a gateway that prices market buys itself, ``reference_prices``): a
+batch's buys go only after its sells, once the cycle's sells are looked up final, and
+are clipped to the free quote the account then holds, at the price the gateway costs
+them at (:func:`aifap.core.fills.affordable`, in plan order). The plan counted the
+sells at the mark before their fee and the price may have moved since: a buy the
+venue cannot pay for would be rejected, so it shrinks (the journal keeps the new
+amount and why) or, below the market's minimum, is skipped with a warning. This is
+the venue's side of what the fill model does at the fill in a backtest and in paper
+(a paper gateway fills at the next bar, after the sells, and caps the buy there).
 """
 
 from __future__ import annotations
@@ -18,10 +28,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from aifap.core.errors import OrderRejectedError
+from aifap.core.fills import affordable
+from aifap.core.markets import MarketType
 from aifap.core.orders import (
     Fill,
     FillReason,
@@ -118,6 +132,11 @@ class Executor:
                         )
                         self.journal.mark_missing(order.client_id, self.clock.ms())
                 todo.append(order)
+            if self._clips_buys:  # spot on a venue: the buys after the sells, clipped
+                buys = [o for o in todo if o.side is Side.BUY and not o.reduce_only]
+                self._send(cycle, number, [o for o in todo if o not in buys])
+                self._send(cycle, number + 1, self._affordable(cycle, buys))
+                continue
             if not flips:
                 self._send(cycle, number, todo)
                 continue
@@ -150,6 +169,85 @@ class Executor:
         placed = self._place(todo)
         kill_point("main.after_accept", self.workdir, cycle)
         self._record(cycle, placed)
+
+    @property
+    def _clips_buys(self) -> bool:
+        """Tell whether spot buys are clipped to the free quote before they are sent."""
+        spot = getattr(self.gateway, "market_type", None) is MarketType.SPOT
+        return spot and callable(getattr(self.gateway, "reference_prices", None))
+
+    def _affordable(self, cycle: int, buys: list[OrderRequest]) -> list[OrderRequest]:
+        """Return ``buys`` clipped to the free quote after the cycle's sells (module doc).
+
+        The cycle's sells not yet known final are looked up first (a sell still open
+        leaves less free quote: the buys shrink, never fail). A buy clipped keeps its
+        client id; the journal records its new amount and a ``buy_clipped`` event. One
+        that no longer reaches the market's minimum is skipped (never sent), with a
+        warning.
+        """
+        if not buys:
+            return []
+        self._settle_sells(cycle)
+        free = self.gateway.balance().free
+        symbols = sorted({o.symbol for o in buys})
+        prices: dict[str, Decimal] = self.gateway.reference_prices(  # type: ignore[attr-defined]
+            symbols, fresh=True
+        )
+        markets = self.gateway.markets()
+        left = free
+        out: list[OrderRequest] = []
+        for order in buys:
+            price, market = prices.get(order.symbol), markets.get(order.symbol)
+            if price is None or market is None:  # the gateway refuses it with the reason
+                out.append(order)
+                continue
+            amount = affordable(market, order.amount, price, max(left, Decimal(0)))
+            if amount != order.amount:
+                why = (
+                    f"spot buy {order.client_id} {order.amount} {order.symbol} costs "
+                    f"{order.amount * market.contract_size * price} at {price}, the free quote "
+                    f"left after the cycle's sells is {left}"
+                )
+                short = market.below_minimum(amount, price)
+                if short is not None:
+                    reason = f"{why}: skipped (not sent), {amount} is too small: {short}"
+                    self.journal.mark_skipped(order.client_id, reason, self.clock.ms())
+                    if self.alerts is not None:
+                        self.alerts.warning("buy_skipped", reason, self.clock.ms(), cycle)
+                    else:
+                        log.warning("%s", reason)
+                    continue
+                reason = f"{why}: clipped to {amount}"
+                log.info("cycle %s: %s", cycle, reason)
+                self.journal.resize_order(order.client_id, amount, self.clock.ms())
+                self.journal.event("info", "buy_clipped", reason, self.clock.ms(), cycle)
+                order = replace(order, amount=amount)
+            left -= amount * market.contract_size * price
+            out.append(order)
+        return out
+
+    def _settle_sells(self, cycle: int) -> None:
+        """Look up the cycle's sent sells not yet final while they fill (a few times at most)."""
+        for attempt in range(FLIP_CHECKS):
+            pending = [
+                row
+                for row in self.journal.orders(cycle)
+                if row.side == Side.SELL.value
+                and row.sends > 0
+                and row.status not in FINAL_ORDER_STATES
+            ]
+            if not pending:
+                return
+            if attempt:
+                if self.clock.stepped:
+                    return
+                time.sleep(self.clock.real_seconds(FLIP_WAIT))
+            seen = [self.gateway.fetch_order(row.client_id, row.symbol) for row in pending]
+            found = [order for order in seen if order is not None]
+            if found:
+                self._record(cycle, found)
+            if len(found) < len(seen):
+                return  # not seen: waiting does not help (the clip takes what is free)
 
     def _close_is_final(self, cycle: int, order: OrderRequest, close_id: str) -> bool:
         """Tell whether the close leg ``close_id`` of ``order``'s symbol filled completely.
@@ -277,7 +375,7 @@ class Executor:
         if since is None:
             last = self.journal.last_fill_ms()
             since = from_ms(last if last is not None else (row.started_ms if row else 0))
-        fills = self.gateway.fills(since, self.symbols)
+        fills = self._owned(self.gateway.fills(since, self.symbols))
 
         def ours(fill: Fill) -> bool:
             return (fill.client_id in ours_ids) or fill.reason is not FillReason.REBALANCE
@@ -295,3 +393,33 @@ class Executor:
             if fill.reason is not FillReason.REBALANCE:
                 log.info("recorded %s fill of %s %s", fill.reason, fill.amount, fill.symbol)
         return new
+
+    def _owned(self, fills: list[Fill]) -> list[Fill]:
+        """Give the fills a venue reports without a client id their order's, by order id.
+
+        Bitget's spot fills name the order only by its exchange id. The journal knows
+        the exchange id of every acknowledged order; orders sent but never acknowledged
+        (a crash after sending) are looked up by client id first when a fill names an
+        order the journal cannot place.
+        """
+        anonymous = {f.order_id for f in fills if not f.client_id and f.order_id}
+        if not anonymous:
+            return fills
+        known = self.journal.exchange_ids()
+        if not anonymous <= set(known):
+            unacknowledged = [
+                row
+                for row in self.journal.open_orders()
+                if not row.exchange_id and row.status != "missing"
+            ]
+            found = [self.gateway.fetch_order(r.client_id, r.symbol) for r in unacknowledged]
+            seen = [order for order in found if order is not None]
+            if seen:
+                self.journal.record_orders(seen, self.clock.ms())
+                known = self.journal.exchange_ids()
+        return [
+            replace(f, client_id=known[f.order_id])
+            if not f.client_id and f.order_id in known
+            else f
+            for f in fills
+        ]

@@ -298,6 +298,15 @@ class Journal:
                 .values(status=SKIPPED_ORDER_STATE, reason=reason, updated_ms=now_ms)
             )
 
+    def resize_order(self, client_id: str, amount: Decimal, now_ms: int) -> None:
+        """Record that an order goes out with ``amount`` instead of the planned one."""
+        with self._sessions.begin() as db:
+            db.execute(
+                update(LiveOrder)
+                .where(LiveOrder.client_id == client_id)
+                .values(amount=amount, updated_ms=now_ms)
+            )
+
     def orders(self, cycle: int | None = None) -> list[LiveOrder]:
         """Return the session's orders (of one cycle), in plan order."""
         query = select(LiveOrder).where(LiveOrder.session_id == self.session_id)
@@ -318,6 +327,16 @@ class Journal:
                     )
                 )
             )
+
+    def exchange_ids(self) -> dict[str, str]:
+        """Return the client id of every order the exchange acknowledged, by exchange id."""
+        with self._sessions() as db:
+            rows = db.execute(
+                select(LiveOrder.exchange_id, LiveOrder.client_id).where(
+                    LiveOrder.session_id == self.session_id, LiveOrder.exchange_id.is_not(None)
+                )
+            )
+            return {str(exchange_id): client_id for exchange_id, client_id in rows}
 
     def client_ids(self) -> set[str]:
         """Return every client id this session ever journaled."""
@@ -469,21 +488,34 @@ class Journal:
                 )
             )
 
-    def book(self, epoch: int) -> dict[str, Decimal]:
-        """Return the signed size per symbol our own fills of ``epoch`` add up to."""
+    def book(self, epoch: int, quote: str = "USDT") -> dict[str, Decimal]:
+        """Return the signed size per symbol our own fills of ``epoch`` add up to.
+
+        A fee charged in the base coin of the fill's market (``symbol`` = fee coin +
+        ``quote``: a spot buy, or a sell paying in the base) comes out of the holding,
+        as the venue takes it: a spot buy of ``A`` adds ``A − fee``. Fees in the quote
+        (futures, spot sells) or in a third coin leave the size alone.
+        """
         sizes: dict[str, Decimal] = {}
         with self._sessions() as db:
             rows = db.execute(
-                select(LiveFill.symbol, LiveFill.side, LiveFill.amount).where(
+                select(
+                    LiveFill.symbol,
+                    LiveFill.side,
+                    LiveFill.amount,
+                    LiveFill.fee,
+                    LiveFill.fee_currency,
+                ).where(
                     LiveFill.session_id == self.session_id,
                     LiveFill.ours.is_(True),
                     LiveFill.epoch == epoch,
                 )
             )
-            for symbol, side, amount in rows:
-                sizes[symbol] = sizes.get(symbol, Decimal(0)) + (
-                    amount if side == "buy" else -amount
-                )
+            for symbol, side, amount, fee, fee_currency in rows:
+                signed = amount if side == "buy" else -amount
+                if fee and fee_currency not in (None, quote) and symbol == f"{fee_currency}{quote}":
+                    signed -= fee
+                sizes[symbol] = sizes.get(symbol, Decimal(0)) + signed
         return sizes
 
     # --- events ------------------------------------------------------------------

@@ -6,7 +6,7 @@ Pure of processes and events, so the strategy process and tests call the same co
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,7 +17,7 @@ import pandas as pd
 from aifap.context import Context
 from aifap.core.bars import BarSource
 from aifap.core.errors import StrategyError
-from aifap.core.markets import MarketSpec, to_decimal
+from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.planner import Plan, plan
 from aifap.core.portfolio import Portfolio, Position
 from aifap.core.timeframes import parse_duration, timeframe_seconds
@@ -72,14 +72,46 @@ def trader_portfolio(gateway: Gateway, config: SessionConfig, initial_wallet: De
     """Return the trader's account view: the allocation plus what the wallet gained since start.
 
     The wallet may hold more than this trader's allocation; the trader's balance is
-    ``allocation + (wallet - wallet at the first start)``, capped by the wallet.
-    Only the session's symbols count as its positions.
+    ``allocation + (wallet - wallet at the first start)``, capped by the wallet (the
+    wallet as :func:`account_wallet` counts it). Only the session's symbols count as
+    its positions.
+
+    Spot: the equity is the free quote plus the session's holdings at the mark, and
+    ``cash`` (the planner's cap on spot buys) is the free quote less what the wallet
+    holds beyond the trader's balance (all of it when the account is the trader's).
     """
     account, held = read_account(gateway)
-    wallet = account.wallet
-    balance = min(wallet, config.allocation + (wallet - initial_wallet))
     positions = {p.symbol: p for p in held if p.symbol in config.symbols}
-    return Portfolio(balance=balance, positions=positions)
+    wallet = account_wallet(account, positions.values(), config.market)
+    balance = min(wallet, config.allocation + (wallet - initial_wallet))
+    if config.market is not MarketType.SPOT:
+        return Portfolio(balance=balance, positions=positions)
+    cash = max(account.free - (wallet - balance), Decimal(0))
+    return Portfolio(balance=balance, positions=positions, cash=cash)
+
+
+def account_wallet(account: Balance, positions: Iterable[Position], market: MarketType) -> Decimal:
+    """Return the wallet the trader's balance builds on (equity = wallet + uPnL).
+
+    Futures: the gateway's wallet balance. Spot: the free quote plus the cost basis
+    of the session's holdings (``positions``), so the equity is the free quote plus
+    the holdings at the mark. Gateways disagree on a spot wallet (the paper ledger's
+    includes the holdings' cost basis, a venue's USDT balance does not, and a venue
+    reports no entry price, so its holdings come marked with entry = mark); the free
+    quote and the holdings are what every gateway reports alike. Quote locked in open
+    orders is left out (a session trades market orders only).
+    """
+    if market is not MarketType.SPOT:
+        return account.wallet
+    basis = sum((p.size * p.contract_size * p.entry_price for p in positions), Decimal(0))
+    return account.free + basis
+
+
+def session_wallet(gateway: Gateway, config: SessionConfig) -> Decimal:
+    """Return the account's wallet now as :func:`trader_portfolio` counts it (first start)."""
+    account, held = read_account(gateway)
+    positions = [p for p in held if p.symbol in config.symbols]
+    return account_wallet(account, positions, config.market)
 
 
 def read_account(gateway: Gateway) -> tuple[Balance, list[Position]]:

@@ -30,6 +30,7 @@ from aifap.live.config import SessionConfig
 from aifap.live.execution import Executor
 from aifap.live.journal import Journal
 from aifap.live.models import LiveSession
+from aifap.live.planning import session_wallet
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def open_session_row(
                 started_ms=now,
                 run_started_ms=now,
                 initial_equity=config.allocation,
-                initial_wallet=gateway.balance().wallet,
+                initial_wallet=session_wallet(gateway, config),
                 clock_ms=now,
                 baseline_json="{}",
                 baseline_epoch=0,
@@ -90,14 +91,31 @@ def expected_book(journal: Journal, row: LiveSession) -> dict[str, Decimal]:
 def foreign_differences(
     expected: dict[str, Decimal], actual: dict[str, Decimal], markets: dict[str, MarketSpec]
 ) -> list[str]:
-    """Describe every symbol whose exchange size differs from the expected one."""
+    """Describe every symbol whose exchange size differs from the expected one.
+
+    Sizes within half an amount step agree. On spot, two holdings below the market's
+    minimum amount agree too: dust (what a full exit leaves, or the venue's leftovers)
+    can be neither sold nor told apart from fee rounding.
+    """
     out = []
     for symbol in sorted(set(expected) | set(actual)):
         want, have = expected.get(symbol, Decimal(0)), actual.get(symbol, Decimal(0))
-        step = markets[symbol].amount_step if symbol in markets else Decimal(0)
+        market = markets.get(symbol)
+        step = market.amount_step if market is not None else Decimal(0)
+        if (
+            market is not None
+            and not market.is_futures
+            and _dust(want, market)
+            and _dust(have, market)
+        ):
+            continue
         if abs(want - have) > step / 2:
             out.append(f"{symbol} expected {want}, exchange has {have}")
     return out
+
+
+def _dust(size: Decimal, market: MarketSpec) -> bool:
+    return 0 <= size < market.min_amount
 
 
 def recover(

@@ -121,7 +121,7 @@ class CcxtGateway:
         return self.account.balance()
 
     def positions(self) -> list[Position]:
-        """Return open positions (spot: holdings above the minimum amount)."""
+        """Return open positions (spot: every holding of a coin, dust included)."""
         return self.account.positions(self.markets(), self._reference_prices)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
@@ -376,6 +376,19 @@ class CcxtGateway:
                     policy=self.policy,
                 )
             return self._public
+
+    def reference_prices(
+        self, symbols: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, Decimal]:
+        """Return the last prices orders are checked at and spot market buys costed at.
+
+        ``fresh``: ask the exchange now rather than use prices up to ``price_ttl_s``
+        old; the orders placed within ``price_ttl_s`` after use the same prices.
+        """
+        if fresh:
+            for symbol in symbols:
+                self._prices.pop(symbol, None)
+        return self._reference_prices(symbols)
 
     # ---- helpers ---------------------------------------------------------------------
 

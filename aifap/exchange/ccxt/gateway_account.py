@@ -96,7 +96,7 @@ class Account:
         specs: Mapping[str, MarketSpec],
         prices: Callable[[Sequence[str]], dict[str, Decimal]],
     ) -> list[Position]:
-        """Return open positions with their SL/TP (spot: holdings above the minimum)."""
+        """Return open positions with their SL/TP (spot: every holding, dust included)."""
         if self.market_type is MarketType.SPOT:
             return self._holdings(specs, prices)
         rows = self._call("fetch_positions")
@@ -130,7 +130,7 @@ class Account:
             for coin, amounts in raw.items()
             if coin in by_base and isinstance(amounts, dict)
         }
-        held = {s: a for s, a in held.items() if a > 0 and a >= specs[s].min_amount}
+        held = {s: a for s, a in held.items() if a > 0}  # dust too: it is worth something
         marks = prices(sorted(held))
         return [
             Position(

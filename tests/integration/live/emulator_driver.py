@@ -68,7 +68,8 @@ def _install(clocks: _Clocks) -> None:
 
 
 def _emulator(config: dict[str, Any], start_ms: int, clocks: _Clocks) -> BitgetEmulator:
-    source = open_bar_source(None, symbols=config["symbols"])
+    spot = config.get("market") == "spot"
+    source = open_bar_source(None, market="spot" if spot else "futures", symbols=config["symbols"])
     markets = [EmulatorMarket.from_spec(source.markets()[s]) for s in config["symbols"]]
 
     def bars(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -78,7 +79,10 @@ def _emulator(config: dict[str, Any], start_ms: int, clocks: _Clocks) -> BitgetE
     emulator = BitgetEmulator(
         bars=bars, markets=markets, clock=clocks, initial_balance=config["allocation"]
     )
-    emulator.add_account(KEY, SECRET, PASSPHRASE, balance=config["allocation"])
+    if spot:
+        emulator.add_account(KEY, SECRET, PASSPHRASE, spot_balance=config["allocation"])
+    else:
+        emulator.add_account(KEY, SECRET, PASSPHRASE, balance=config["allocation"])
     return emulator
 
 
@@ -147,10 +151,12 @@ def _state(emulator: BitgetEmulator) -> dict[str, Any]:
             for o in view.orders
         ],
         "positions": {s: str(p.size) for s, p in view.positions.items() if p.size != Decimal(0)},
+        "spot": {coin: str(amount) for coin, amount in view.spot.items()},
         "fills": len(view.fills),
         "fill_rows": [
             {"client_oid": f.client_oid, "size": str(f.size), "side": f.side, "ts": f.ts,
-             "trade_id": f.trade_id}
+             "trade_id": f.trade_id, "symbol": f.symbol, "quote": str(f.quote),
+             "fee": str(f.fee), "fee_coin": f.fee_coin}
             for f in view.fills
         ],
         "open_orders": [o.client_oid for o in view.orders if o.is_open],

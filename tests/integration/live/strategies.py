@@ -64,3 +64,22 @@ def guarded(context, config_dict):
     stop = float(config_dict.get("stop", 0.02))
     return {s: {"weight": 0.3, "stop_loss": float(last[s]) * (1 - stop)}
             for s in ("BTCUSDT", "ETHUSDT")}
+
+
+SPOT_TOUR = [
+    {"BTCUSDT": 1.0},  # buy and hold with all the cash
+    {"BTCUSDT": 1.0},  # hold: the equity counts the coins, so nothing trades
+    {"ETHUSDT": 1.0},  # rotation: sell all the BTC, buy ETH with what it brings
+    {"ETHUSDT": 0.6},  # partial sell
+    {"ETHUSDT": 0.6, "BTCUSDT": 0.4},  # buy with the cash the partial sell freed
+    {},  # full exit: the holdings rounded down to the step, dust left
+    {"BTCUSDT": 0.5, "ETHUSDT": 0.5},
+]
+
+
+def spot_tour(context, config_dict):
+    """Walk spot through a buy-and-hold, a rotation, partial sells and a full exit."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    books = config_dict.get("books", SPOT_TOUR)
+    return dict(books[min(n, len(books) - 1)])

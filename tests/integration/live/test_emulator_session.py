@@ -42,7 +42,12 @@ def _drive(run: SessionRun, runs: list[dict[str, Any]], timeout: float = 300) ->
     out = run.dir / "emulator.json"
     spec = run.dir / "driver.json"
     spec.write_text(json.dumps({"config": run.config, "runs": runs, "out": str(out)}))
-    env = {"AIFAP_DATA_DIR": str(run.dir / "data"), "PATH": "/usr/bin:/bin"}
+    # the driver runs as a script: without PYTHONPATH it would import the installed aifap
+    env = {
+        "AIFAP_DATA_DIR": str(run.dir / "data"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+    }
     proc = subprocess.run(
         [sys.executable, str(DRIVER), str(spec)],
         cwd=REPO,
