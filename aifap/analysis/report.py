@@ -173,30 +173,10 @@ def export_session(
     reader.require(session_id)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    stamps, values = reader.equity(session_id)
-    index = pd.DatetimeIndex(pd.to_datetime(stamps, unit="ms", utc=True))
-    equity = pd.Series(values, index=index, dtype="float64", name="equity")
-    last = reader.last_snapshot(session_id)
-    allocation = reader.initial_equity(session_id)
-    initial = allocation if allocation is not None else (values[0] if values else None)
-    fills = reader.all_fills(session_id)
-    transactions = _transactions(fills)
-    headline: dict[str, Any] = {"initial": initial, "snapshots": len(values)}
-    if last is not None and initial is not None:
-        summary = core_metrics.summary(equity, initial=initial)
-        headline.update({k: summary[k] for k in ("start", "end", "pnl", "volatility", "days")})
-        headline.update(
-            {
-                "final_equity": last["pv"],
-                "roe": last["roe"],
-                "sharpe": last["sharpe"],
-                "max_drawdown": last["max_drawdown"],
-                "upnl": last["upnl"],
-                "funding": last["funding_fees"],
-            }
-        )
-    headline["trades"] = len(fills)
-    headline["fees"] = float(sum(float(f["fee"]) for f in fills))
+    equity = session_equity(reader, session_id)
+    headline = session_metrics(reader, session_id, equity)
+    initial = headline["initial"]
+    transactions = _transactions(reader.all_fills(session_id))
     window, window_initial, period_metrics = equity, initial, None
     if period is not None and len(equity):
         begin = equity.index[-1] - pd.Timedelta(period)
@@ -236,6 +216,48 @@ def export_session(
     }
     (out / "metrics.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return out
+
+
+def session_equity(reader: ResultsReader, session_id: str) -> pd.Series:
+    """Return finwatcher's PV per snapshot (UTC index), oldest first."""
+    stamps, values = reader.equity(session_id)
+    index = pd.DatetimeIndex(pd.to_datetime(stamps, unit="ms", utc=True))
+    return pd.Series(values, index=index, dtype="float64", name="equity")
+
+
+def session_metrics(
+    reader: ResultsReader, session_id: str, equity: pd.Series | None = None
+) -> dict[str, Any]:
+    """Return a session's headline: finwatcher's last snapshot plus the core's summary.
+
+    PV, ROE, uPnL, Sharpe, max drawdown and funding are the last snapshot's own
+    values; PnL, volatility, days and the span come from
+    :func:`aifap.core.metrics.summary` of the same PV series; fills and fees are
+    counted from the journal.
+    """
+    equity = session_equity(reader, session_id) if equity is None else equity
+    last = reader.last_snapshot(session_id)
+    allocation = reader.initial_equity(session_id)
+    initial = (
+        allocation if allocation is not None else (float(equity.iloc[0]) if len(equity) else None)
+    )
+    headline: dict[str, Any] = {"initial": initial, "snapshots": len(equity)}
+    if last is not None and initial is not None:
+        summary = core_metrics.summary(equity, initial=initial)
+        headline.update({k: summary[k] for k in ("start", "end", "pnl", "volatility", "days")})
+        headline.update(
+            {
+                "final_equity": last["pv"],
+                "roe": last["roe"],
+                "sharpe": last["sharpe"],
+                "max_drawdown": last["max_drawdown"],
+                "upnl": last["upnl"],
+                "funding": last["funding_fees"],
+            }
+        )
+    trades, fees = reader.fill_totals(session_id)
+    headline["trades"], headline["fees"] = trades, fees
+    return headline
 
 
 def _span(period: timedelta) -> str:

@@ -559,6 +559,15 @@ class ResultsReader:
             convert, limit, cursor,
         )  # fmt: skip
 
+    def fill_totals(self, session_id: str) -> tuple[int, float]:
+        """Return the session's number of fills and the fees they paid."""
+        with self.engine.connect() as conn:
+            fees = conn.execute(
+                select(fills_t.c.fee).where(fills_t.c.session_id == session_id)
+            ).scalars()
+            values = [float(f) for f in fees]
+        return len(values), float(sum(values))
+
     def all_fills(self, session_id: str) -> list[dict[str, Any]]:
         """Return every fill of the session (for reports), oldest first."""
         items: list[dict[str, Any]] = []

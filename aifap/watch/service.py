@@ -99,7 +99,7 @@ def readiness(reader: ResultsReader, url: str) -> JSONResponse:
 def add_health(app: FastAPI, ready: Callable[[], JSONResponse]) -> None:
     """Add ``/health`` (the process answers) and ``/ready`` (its database answers)."""
 
-    @app.get("/health", response_model=Health, tags=["health"])
+    @app.get("/health", response_model=Health, response_model_exclude_none=True, tags=["health"])
     def health() -> Health:
         return Health(status="ok")
 
