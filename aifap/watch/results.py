@@ -19,6 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -224,7 +225,15 @@ def _page(
     more = len(rows) > size
     rows = rows[:size]
     following = encode_cursor(key_of(rows[-1])) if more and rows else None
-    return Page([convert(r) for r in rows], following)
+    return Page([_exact(convert(r)) for r in rows], following)
+
+
+def _exact(row: dict[str, Any]) -> dict[str, Any]:
+    # the same decimal text on both backends (PostgreSQL pads NUMERIC(38, 18) with zeros)
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            row[key] = Decimal(format(value.normalize(), "f"))
+    return row
 
 
 def _float(value: Any) -> float | None:
