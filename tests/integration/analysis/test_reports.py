@@ -29,7 +29,8 @@ def check_page(page: str) -> None:
     """Self-contained, no code, no traceback, figures embedded."""
     assert page.lstrip().lower().startswith("<!doctype html>")
     assert not re.findall(r"<script[^>]*src=\"https?://", page)
-    assert "load_results(" not in page and "sections.show_" not in page  # no input cells
+    assert "load_results(" not in page
+    assert "sections.show_" not in page
     assert "Traceback" not in page
     assert "jupyter.stderr" not in page
 
@@ -40,19 +41,23 @@ def images(page: str) -> int:
 
 def headline(page: str) -> dict[str, str]:
     table = re.search(r'<table class="headline">(.*?)</table>', page, re.S).group(1)
-    return {label: value for label, value in
-            re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td>", table)}
+    return dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td>", table))
 
 
 def test_backtest_report_headline_is_the_results_metrics(tmp_path):
-    result = aifap.backtest(str(REPO / "strategies" / "momentum.py"),
-                            SyntheticMarket(["BTCUSDT", "ETHUSDT"], days=4),
-                            rebalance_every="1h", capital=1000.0, progress=False)
+    result = aifap.backtest(
+        str(REPO / "strategies" / "momentum.py"),
+        SyntheticMarket(["BTCUSDT", "ETHUSDT"], days=4),
+        rebalance_every="1h",
+        capital=1000.0,
+        progress=False,
+    )
     saved = result.save(tmp_path / "bt")
     answer = CliRunner().invoke(app, ["report", str(saved), "--out", str(tmp_path / "out")])
     assert answer.exit_code == 0, answer.output
     path = Path(answer.stdout.strip().splitlines()[-1])
-    assert path.parent == tmp_path / "out" and path.suffix == ".html"
+    assert path.parent == tmp_path / "out"
+    assert path.suffix == ".html"
     page = path.read_text(encoding="utf-8")
     check_page(page)
     shown = headline(page)
@@ -72,8 +77,7 @@ def test_backtest_report_headline_is_the_results_metrics(tmp_path):
 
 def test_short_paper_session_gets_a_smaller_report_that_says_why(paper_session, tmp_path):
     config = load_config(paper_session)
-    answer = CliRunner().invoke(
-        app, ["report", str(paper_session.parent), "--out", str(tmp_path)])
+    answer = CliRunner().invoke(app, ["report", str(paper_session.parent), "--out", str(tmp_path)])
     assert answer.exit_code == 0, answer.output
     page = Path(answer.stdout.strip().splitlines()[-1]).read_text(encoding="utf-8")
     check_page(page)
@@ -85,8 +89,9 @@ def test_short_paper_session_gets_a_smaller_report_that_says_why(paper_session, 
     assert shown["Sharpe ratio (daily, √365)"] == "n/a"  # under two days: None, as finwatcher
     assert "covers 1 day(s) of daily returns" in page
     assert images(page) == 1  # the PV curve only: no empty pyfolio panel
-    by_id = CliRunner().invoke(app, ["report", config.id, "--db", config.results_url(),
-                                     "--out", str(tmp_path / "by-id")])
+    by_id = CliRunner().invoke(
+        app, ["report", config.id, "--db", config.results_url(), "--out", str(tmp_path / "by-id")]
+    )
     assert by_id.exit_code == 0, by_id.output
 
 

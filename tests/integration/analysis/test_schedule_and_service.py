@@ -42,8 +42,9 @@ def discord():
     server.stop()
 
 
-def test_schedule_once_renders_and_announces_with_the_file(paper_session, tmp_path, discord,
-                                                           monkeypatch):
+def test_schedule_once_renders_and_announces_with_the_file(
+    paper_session, tmp_path, discord, monkeypatch
+):
     url, received = discord
     monkeypatch.setenv("AIFAP_DISCORD_WEBHOOK_URL", url)
     get_settings.cache_clear()
@@ -51,26 +52,41 @@ def test_schedule_once_renders_and_announces_with_the_file(paper_session, tmp_pa
     config["alert_channel"] = "discord"
     session_file = tmp_path / "session.yaml"
     session_file.write_text(yaml.safe_dump(config))
-    answer = CliRunner().invoke(app, ["report", "schedule", str(session_file), "--out",
-                                      str(tmp_path / "out"), "--every", "1d", "--once"])
+    answer = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "schedule",
+            str(session_file),
+            "--out",
+            str(tmp_path / "out"),
+            "--every",
+            "1d",
+            "--once",
+        ],
+    )
     assert answer.exit_code == 0, answer.output
     path = Path(answer.stdout.strip().splitlines()[-1])
     assert path.exists()
-    (content_type, body), = received
+    ((content_type, body),) = received
     assert content_type.startswith("multipart/form-data")
     assert b'name="payload_json"' in body
     assert f'name="files[0]"; filename="{path.name}"'.encode() in body
     assert b"Performance Report: paper-report" in body
-    assert b"ROE:" in body and b"Sharpe: n/a" in body
+    assert b"ROE:" in body
+    assert b"Sharpe: n/a" in body
     assert path.read_bytes()[:200] in body  # the HTML travelled whole
 
 
 def test_schedule_rejects_a_bad_cron_and_two_triggers(tmp_path):
-    bad = CliRunner().invoke(app, ["report", "schedule", "s", "--out", str(tmp_path),
-                                   "--cron", "61 * * * *"])
+    bad = CliRunner().invoke(
+        app, ["report", "schedule", "s", "--out", str(tmp_path), "--cron", "61 * * * *"]
+    )
     assert bad.exit_code == 2
-    both = CliRunner().invoke(app, ["report", "schedule", "s", "--out", str(tmp_path),
-                                    "--cron", "0 8 * * *", "--every", "1d"])
+    both = CliRunner().invoke(
+        app,
+        ["report", "schedule", "s", "--out", str(tmp_path), "--cron", "0 8 * * *", "--every", "1d"],
+    )
     assert both.exit_code == 2
 
 
@@ -101,7 +117,8 @@ def test_perf_is_finwatchers_last_snapshot(tearsheets):
     assert perf["days"] == 3
     assert client.get("/sessions/nope/perf").status_code == 404
     assert client.get("/sessions/nope/tearsheet.html").json() == {
-        "detail": "session 'nope' not found"}
+        "detail": "session 'nope' not found"
+    }
 
 
 def test_tearsheet_is_cached_per_session_and_snapshot_count(tearsheets, monkeypatch):
@@ -122,6 +139,7 @@ def test_tearsheet_is_cached_per_session_and_snapshot_count(tearsheets, monkeypa
     write_more = SnapshotStore(make_engine(url), "sess")
     snapshot = write_more.latest()
     from dataclasses import replace
+
     write_more.save(replace(snapshot, timestamp=START + timedelta(days=4)), START)
     assert client.get("/sessions/sess/tearsheet.html").text == "<html>again</html>"
     assert cache.renders == 2

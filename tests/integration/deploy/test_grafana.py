@@ -102,8 +102,11 @@ def test_query_runs_and_returns_the_columns_its_panel_reads(results, title):
 
 def test_stat_panels_carry_the_seed_colours():
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    colours = {p["title"]: p["fieldConfig"]["defaults"]["color"].get("fixedColor")
-               for p in dashboard["panels"] if p["type"] == "stat"}
+    colours = {
+        p["title"]: p["fieldConfig"]["defaults"]["color"].get("fixedColor")
+        for p in dashboard["panels"]
+        if p["type"] == "stat"
+    }
     assert colours == {"ROE": "#00FF88", "Sharpe Ratio": "#4A90D9", "Max Drawdown": "#FF6B6B"}
     assert [v["name"] for v in dashboard["templating"]["list"]] == ["session"]
 

@@ -15,8 +15,9 @@ from aifap.watch.service import create_app
 
 @pytest.fixture
 def served(db_url):
-    account = write_session(db_url, "sess", days=2, interval=timedelta(minutes=30),
-                            rebalance_every=5)
+    account = write_session(
+        db_url, "sess", days=2, interval=timedelta(minutes=30), rebalance_every=5
+    )
     write_session(db_url, "other", days=1, interval=timedelta(hours=2), seed=3)
     server = ThreadedServer(create_app(db_url))
     server.start()
@@ -77,11 +78,13 @@ def test_time_range_filters_start_inclusive_end_exclusive(served):
     start = (START + timedelta(hours=6)).isoformat()
     end = (START + timedelta(hours=12)).isoformat()
     rows, _ = walk(client, "/sessions/sess/snapshots", start=start, end=end, limit=5)
-    assert [r["time"] for r in rows][0] == "2024-06-01T06:00:00Z"
-    assert [r["time"] for r in rows][-1] == "2024-06-01T11:30:00Z"
+    assert rows[0]["time"] == "2024-06-01T06:00:00Z"
+    assert rows[-1]["time"] == "2024-06-01T11:30:00Z"
     assert len(rows) == 12
-    naive = client.get("/sessions/sess/snapshots",
-                       params={"start": "2024-06-01T06:00:00", "end": "2024-06-01T12:00:00"})
+    naive = client.get(
+        "/sessions/sess/snapshots",
+        params={"start": "2024-06-01T06:00:00", "end": "2024-06-01T12:00:00"},
+    )
     assert len(naive.json()["items"]) == 12
 
 
@@ -94,9 +97,17 @@ def test_one_session_and_its_last_snapshot_agree(served):
     assert last.json()["items"][0]["time"] == session["last_snapshot"]
 
 
-@pytest.mark.parametrize("path", ["/sessions/nope", "/sessions/nope/snapshots",
-                                  "/sessions/nope/positions", "/sessions/nope/orders",
-                                  "/sessions/nope/fills", "/sessions/nope/alerts"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sessions/nope",
+        "/sessions/nope/snapshots",
+        "/sessions/nope/positions",
+        "/sessions/nope/orders",
+        "/sessions/nope/fills",
+        "/sessions/nope/alerts",
+    ],
+)
 def test_unknown_session_is_404_with_a_json_detail(served, path):
     client, _ = served
     answer = client.get(path)
@@ -104,14 +115,17 @@ def test_unknown_session_is_404_with_a_json_detail(served, path):
     assert answer.json() == {"detail": "session 'nope' not found"}
 
 
-@pytest.mark.parametrize("params", [
-    {"start": "2024-06-02", "end": "2024-06-01"},
-    {"start": "2024-06-01", "end": "2024-06-01"},
-    {"start": "yesterday"},
-    {"cursor": "not-a-cursor"},
-    {"limit": 0},
-    {"limit": 5001},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "2024-06-02", "end": "2024-06-01"},
+        {"start": "2024-06-01", "end": "2024-06-01"},
+        {"start": "yesterday"},
+        {"cursor": "not-a-cursor"},
+        {"limit": 0},
+        {"limit": 5001},
+    ],
+)
 def test_bad_ranges_limits_and_cursors_are_422(served, params):
     client, _ = served
     answer = client.get("/sessions/sess/snapshots", params=params)
@@ -140,10 +154,13 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://aifap:secret@127.0.0.1:{port}/results",
-    "sqlite:///{tmp}/empty.db",  # reachable, but no results schema
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://aifap:secret@127.0.0.1:{port}/results",
+        "sqlite:///{tmp}/empty.db",  # reachable, but no results schema
+    ],
+)
 def test_a_database_that_is_down_answers_503_not_500(url, tmp_path):
     server = ThreadedServer(create_app(url.format(port=_closed_port(), tmp=tmp_path)))
     server.start()

@@ -15,8 +15,13 @@ def sender() -> DiscordWebhookSender:
 
 
 def alert(path: str) -> Alert:
-    return report_alert(system_label="Futures", session="s-1",
-                        time=datetime(2024, 6, 1, tzinfo=UTC), lines=["ROE: +1.00%"], path=path)
+    return report_alert(
+        system_label="Futures",
+        session="s-1",
+        time=datetime(2024, 6, 1, tzinfo=UTC),
+        lines=["ROE: +1.00%"],
+        path=path,
+    )
 
 
 def test_report_alert_survives_the_outbox_json_with_its_file():
@@ -35,9 +40,13 @@ def test_discord_uploads_the_file_as_files_0_with_payload_json(tmp_path):
         request = out.request(made, part, 0, 1)
     finally:
         out.close()
-    (name, (filename, content, media)), = request["files"]
-    assert (name, filename, content, media) == ("files[0]", report.name,
-                                                b"<html>report</html>", "text/html")
+    ((name, (filename, content, media)),) = request["files"]
+    assert (name, filename, content, media) == (
+        "files[0]",
+        report.name,
+        b"<html>report</html>",
+        "text/html",
+    )
     body = json.loads(request["data"]["payload_json"])
     assert body["attachments"] == [{"id": 0, "filename": report.name}]
     assert body["embeds"][0]["title"] == "📊 [Futures] Performance Report: s-1"

@@ -9,10 +9,24 @@ from aifap.watch.results import QueryError, decode_cursor, encode_cursor
 
 
 def test_summary_lines_show_the_core_metrics():
-    lines = summary_lines({"final_equity": 10123.4, "roe": 0.0123, "sharpe": 1.5,
-                           "max_drawdown": -0.052, "trades": 7}, "7d")
-    assert lines == ["Period: last 7d", "PV: 10,123.40", "ROE: +1.23%", "Sharpe: 1.50",
-                     "Max Drawdown: -5.20%", "Fills: 7"]
+    lines = summary_lines(
+        {
+            "final_equity": 10123.4,
+            "roe": 0.0123,
+            "sharpe": 1.5,
+            "max_drawdown": -0.052,
+            "trades": 7,
+        },
+        "7d",
+    )
+    assert lines == [
+        "Period: last 7d",
+        "PV: 10,123.40",
+        "ROE: +1.23%",
+        "Sharpe: 1.50",
+        "Max Drawdown: -5.20%",
+        "Fills: 7",
+    ]
     assert "Sharpe: n/a" in summary_lines({"sharpe": None})
 
 
