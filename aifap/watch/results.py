@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,12 +26,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ColumnElement,
+    Double,
     Engine,
     Integer,
     Select,
     String,
     Text,
     and_,
+    cast,
     column,
     func,
     or_,
@@ -168,7 +170,10 @@ def _ms(value: datetime | None) -> int | None:
 
 def iso(ms: int | None) -> datetime | None:
     """Return epoch milliseconds as an aware UTC datetime."""
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
@@ -221,7 +226,9 @@ def _page(
         query = query.where(_after(keys, decode_cursor(cursor, key_types)))
     query = query.order_by(*keys).limit(size + 1)
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        result = conn.execute(query)
+        keys = list(result.keys())
+        rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
     more = len(rows) > size
     rows = rows[:size]
     following = encode_cursor(key_of(rows[-1])) if more and rows else None
@@ -231,7 +238,7 @@ def _page(
 def _exact(row: dict[str, Any]) -> dict[str, Any]:
     # the same decimal text on both backends (PostgreSQL pads NUMERIC(38, 18) with zeros)
     for key, value in row.items():
-        if isinstance(value, Decimal):
+        if type(value) is Decimal:
             row[key] = Decimal(format(value.normalize(), "f"))
     return row
 
@@ -380,22 +387,36 @@ class ResultsReader:
         return {
             "time": iso(r["ts_ms"]),
             "ts_ms": r["ts_ms"],
-            "pv": float(r["pv"]),
-            "balance": float(r["balance"]),
+            "pv": r["pv"],
+            "balance": r["balance"],
             "roe": r["roe"],
-            "upnl": float(r["unrealized_pnl"]),
+            "upnl": r["upnl"],
             "sharpe": r["sharpe"],
             "max_drawdown": r["max_drawdown"],
-            "funding_fees": float(r["funding_fees"]),
+            "funding_fees": r["funding_fees"],
         }
+
+    @staticmethod
+    def _snapshot_columns() -> list[Any]:
+        s = WatchSnapshot.__table__.c
+        # money as float64 in SQL: no Decimal per cell on the hot path (1,000-row pages)
+        return [
+            s.ts_ms,
+            cast(s.pv, Double).label("pv"),
+            cast(s.balance, Double).label("balance"),
+            s.roe,
+            cast(s.unrealized_pnl, Double).label("upnl"),
+            s.sharpe,
+            s.max_drawdown,
+            cast(s.funding_fees, Double).label("funding_fees"),
+        ]
 
     def snapshots(self, session_id: str, span: TimeRange, limit: int, cursor: str | None) -> Page:
         """Return finwatcher's metrics rows, oldest first."""
         s = WatchSnapshot.__table__.c
-        query = select(
-            s.ts_ms, s.pv, s.balance, s.roe, s.unrealized_pnl, s.sharpe, s.max_drawdown,
-            s.funding_fees,
-        ).where(s.session_id == session_id, *span.where(s.ts_ms))  # fmt: skip
+        query = select(*self._snapshot_columns()).where(
+            s.session_id == session_id, *span.where(s.ts_ms)
+        )
         return _page(
             self.engine, query, [s.ts_ms], [int], lambda r: [r["ts_ms"]], self._snapshot_row,
             limit, cursor,
@@ -417,12 +438,11 @@ class ResultsReader:
     def _newest(self, session_id: str) -> list[dict[str, Any]]:
         s = WatchSnapshot.__table__.c
         query = (
-            select(s.ts_ms, s.pv, s.balance, s.roe, s.unrealized_pnl, s.sharpe, s.max_drawdown,
-                   s.funding_fees)
+            select(*self._snapshot_columns())
             .where(s.session_id == session_id)
             .order_by(s.ts_ms.desc())
             .limit(1)
-        )  # fmt: skip
+        )
         with self.engine.connect() as conn:
             return [self._snapshot_row(dict(r)) for r in conn.execute(query).mappings()]
 

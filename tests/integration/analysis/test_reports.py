@@ -32,7 +32,7 @@ def check_page(page: str) -> None:
     assert "load_results(" not in page
     assert "sections.show_" not in page
     assert "Traceback" not in page
-    assert "jupyter.stderr" not in page
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
 
 
 def images(page: str) -> int:
