@@ -20,10 +20,14 @@ A history shorter than a panel needs leaves that panel out, and the page says wh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -329,6 +333,25 @@ def _self_contained(page: str) -> str:
     return _EXTERNAL_SCRIPT.sub("", page)
 
 
+@contextmanager
+def _thread_event_loop() -> Iterator[None]:
+    """Give a worker thread (a service request) its own event loop and close it after.
+
+    nbclient opens a loop in a thread that has none and never closes it: its sockets
+    would leak once per rendered report.
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 def render_report(
     results_dir: str | Path,
     out: str | Path,
@@ -353,16 +376,17 @@ def render_report(
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aifap-report-") as scratch:
         executed = Path(scratch) / "report.ipynb"
-        pm.execute_notebook(
-            str(TEMPLATE),
-            str(executed),
-            parameters={"results_dir": str(source), "title": title or ""},
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            cwd=scratch,
-            execution_timeout=timeout,
-        )
+        with _thread_event_loop():
+            pm.execute_notebook(
+                str(TEMPLATE),
+                str(executed),
+                parameters={"results_dir": str(source), "title": title or ""},
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                cwd=scratch,
+                execution_timeout=timeout,
+            )
         notebook = nbformat.read(executed, as_version=4)
     for cell in notebook.cells:  # kernel warnings and logs are not part of the report
         cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("name") != "stderr"]
