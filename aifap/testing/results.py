@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from aifap.core import metrics
 from aifap.core.orders import Fill, Side
@@ -269,3 +269,9 @@ def _write_bulk(
                 batch = []
         if batch:
             conn.execute(insert(position_table), batch)
+    if engine.dialect.name == "postgresql":  # type: ignore[attr-defined]
+        # what autovacuum does after a bulk load; without statistics the planner sorts
+        # a whole session's snapshots instead of walking (session_id, ts_ms)
+        with engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(text("ANALYZE watch_snapshots"))
+            conn.execute(text("ANALYZE watch_positions"))
