@@ -20,7 +20,6 @@ A history shorter than a panel needs leaves that panel out, and the page says wh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -335,21 +334,26 @@ def _self_contained(page: str) -> str:
 
 @contextmanager
 def _thread_event_loop() -> Iterator[None]:
-    """Give a worker thread (a service request) its own event loop and close it after.
+    """Close the event loop nbclient opens for a worker thread (a service request).
 
-    nbclient opens a loop in a thread that has none and never closes it: its sockets
-    would leak once per rendered report.
+    jupyter_core's ``run_sync`` keeps one loop per context (a ``ContextVar``) and never
+    closes it; a request thread's context is thrown away after the call, so without
+    this every rendered report would leak a loop and its sockets.
     """
     if threading.current_thread() is threading.main_thread():
         yield
         return
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    from jupyter_core import utils as jupyter_utils
+
     try:
         yield
     finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+        holder = getattr(jupyter_utils, "_loop", None)
+        loop = holder.get() if holder is not None else None
+        if loop is not None and not loop.is_running() and not loop.is_closed():
+            loop.close()
+        if holder is not None:
+            holder.set(None)
 
 
 def render_report(
