@@ -30,6 +30,7 @@ class AlertKind(StrEnum):
     POSITIONS_CLOSED = "positions_closed"
     ERROR = "error"
     ERROR_DETAIL = "error_detail"
+    REPORT = "report"
 
 
 COLORS: dict[AlertKind, int] = {
@@ -40,6 +41,7 @@ COLORS: dict[AlertKind, int] = {
     AlertKind.POSITIONS_CLOSED: 0xED4245,
     AlertKind.ERROR: 0xA12D2F,
     AlertKind.ERROR_DETAIL: 0xA12D2F,
+    AlertKind.REPORT: 0x26A69A,
 }
 
 LEVEL_TITLES: dict[str, str] = {
@@ -57,6 +59,7 @@ class Alert:
     ``title`` may hold ``{count}``, replaced by ``count`` (how many identical errors
     were coalesced into this alert). ``items`` are the closed symbols of a Closed
     alert, listed in its title. ``coalesce_key`` groups identical errors.
+    ``attachments`` are paths of files sent with the alert's last part (a report).
     """
 
     kind: AlertKind
@@ -67,6 +70,7 @@ class Alert:
     count: int = 1
     coalesce_key: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[str, ...] = ()
 
     @property
     def color(self) -> int:
@@ -93,7 +97,7 @@ class Alert:
         """Return a JSON-ready dict (stored in the outbox)."""
         data = asdict(self)
         data["kind"] = self.kind.value
-        for key in ("lines", "table", "items"):
+        for key in ("lines", "table", "items", "attachments"):
             data[key] = list(data[key])
         return data
 
@@ -109,6 +113,7 @@ class Alert:
             count=int(data.get("count", 1)),
             coalesce_key=data.get("coalesce_key"),
             extra=dict(data.get("extra", {})),
+            attachments=tuple(data.get("attachments", ())),
         )
 
 
@@ -224,4 +229,22 @@ def error_detail_alert(
         lines=tuple(lines),
         table=tuple(detail.splitlines() or [""]),
         coalesce_key=coalesce_key,
+    )
+
+
+def report_alert(
+    *,
+    system_label: str,
+    session: str,
+    time: datetime,
+    lines: Sequence[str],
+    path: str,
+    timezone: str = "UTC",
+) -> Alert:
+    """Return ``📊 [Futures] Performance Report``: the summary lines and the report file."""
+    return Alert(
+        kind=AlertKind.REPORT,
+        title=f"📊 [{system_label}] Performance Report: {session}",
+        lines=(f"Time: {format_time(time, timezone)}", *lines),
+        attachments=(path,),
     )

@@ -123,4 +123,5 @@ def json_payload(
         "count": alert.count,
         "part": index + 1,
         "parts": total,
+        "attachments": list(alert.attachments) if index == total - 1 else [],
     }

@@ -16,11 +16,14 @@ messages never contain the URL (it is a secret).
 
 from __future__ import annotations
 
+import json
 import logging
+import mimetypes
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -32,6 +35,8 @@ from aifap.core.errors import AifapError, TransientGatewayError
 from aifap.registry import Registry
 
 log = logging.getLogger(__name__)
+
+DISCORD_FILE_LIMIT = 10 * 1024 * 1024  # bytes a webhook upload may carry without boosts
 
 
 class AlertDeliveryError(AifapError):
@@ -128,12 +133,16 @@ class HttpSender:
         """Return the JSON body of one part."""
         raise NotImplementedError
 
+    def request(self, alert: Alert, part: Part, index: int, total: int) -> dict[str, Any]:
+        """Return the keyword arguments of the POST of one part (a JSON body)."""
+        return {"json": self.payload(alert, part, index, total)}
+
     def send(self, alert: Alert, part: Part, index: int, total: int) -> None:
         """POST one part, honouring the rate limit; map failures to the error tree."""
         self.bucket.wait(self.context.stop)
         name = f"{self.what} channel {self.context.channel!r}"
         try:
-            response = self._client.post(self._url, json=self.payload(alert, part, index, total))
+            response = self._client.post(self._url, **self.request(alert, part, index, total))
         except httpx.TimeoutException as exc:
             raise TransientGatewayError(f"{name}: request timed out") from exc
         except httpx.HTTPError as exc:
@@ -153,13 +162,50 @@ class HttpSender:
 
 
 class DiscordWebhookSender(HttpSender):
-    """Post embeds (or plain content) to a Discord webhook."""
+    """Post embeds (or plain content) to a Discord webhook; files go with the last part.
+
+    An alert's attachments are uploaded as ``multipart/form-data``: the message as
+    ``payload_json`` (listing ``attachments`` by id) and each file as ``files[i]``.
+    A file that is missing or larger than Discord accepts is named in the message
+    instead, so the summary still arrives.
+    """
 
     what = "discord"
 
     def payload(self, alert: Alert, part: Part, index: int, total: int) -> dict[str, Any]:
         """Return the Discord webhook body of one part."""
         return discord_payload(alert, part, style=self.channel.style)
+
+    def request(self, alert: Alert, part: Part, index: int, total: int) -> dict[str, Any]:
+        """Return a JSON body, or a multipart upload on the last part of an alert with files."""
+        if not alert.attachments or index != total - 1:
+            return super().request(alert, part, index, total)
+        files: list[tuple[str, tuple[str, bytes, str]]] = []
+        described: list[dict[str, Any]] = []
+        left_out: list[str] = []
+        for path in alert.attachments:
+            file = Path(path)
+            try:
+                size = file.stat().st_size
+                if size > DISCORD_FILE_LIMIT:
+                    left_out.append(f"{file.name} ({size:,} bytes: too large to attach)")
+                    continue
+                content = file.read_bytes()
+            except OSError:
+                left_out.append(f"{file.name} (missing)")
+                continue
+            number = len(files)
+            media = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            files.append((f"files[{number}]", (file.name, content, media)))
+            described.append({"id": number, "filename": file.name})
+        if left_out:
+            note = "Not attached: " + "; ".join(left_out)
+            part = Part(part.title, f"{part.body}\n{note}" if part.body else note)
+        body = self.payload(alert, part, index, total)
+        if not files:
+            return {"json": body}
+        body["attachments"] = described
+        return {"data": {"payload_json": json.dumps(body)}, "files": files}
 
 
 class JsonWebhookSender(HttpSender):
@@ -183,8 +229,10 @@ class ConsoleSender:
         self.log = logging.getLogger("aifap.alerts.console")
 
     def send(self, alert: Alert, part: Part, index: int, total: int) -> None:
-        """Log the part's text."""
+        """Log the part's text (and, on the last part, the files it carries)."""
         self.log.info("%s", part.text)
+        if alert.attachments and index == total - 1:
+            self.log.info("attached: %s", ", ".join(alert.attachments))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -272,6 +272,7 @@ def _redacted(alert: Alert, redact: Redactor) -> Alert:
         count=alert.count,
         coalesce_key=alert.coalesce_key,
         extra={key: redact(value) for key, value in alert.extra.items()},
+        attachments=alert.attachments,  # local file paths, sent as files
     )
 
 

@@ -22,8 +22,9 @@ import io
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -314,3 +315,188 @@ def _render(
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+# --- report panels: one figure each, drawn only where the history fills them ---------
+
+ROLLING_DAYS = 30
+MIN_DAILY_DAYS = 2
+MIN_QUANTILE_DAYS = 14
+MIN_MONTHLY_DAYS = 60
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One report figure: its title, the days of history it needs and how to draw it."""
+
+    title: str
+    min_days: int
+    draw: Callable[[Any], Any]  # (ax) -> None
+    needs: str = "returns"  # returns, positions or transactions
+
+
+def rolling_sharpe(daily: pd.Series, window: int = ROLLING_DAYS) -> pd.Series:
+    """Return the rolling Sharpe of daily returns over ``window`` days, annualized with √365."""
+    roll = daily.rolling(window)
+    return (roll.mean() / roll.std(ddof=1) * np.sqrt(ANNUALIZATION)).dropna()
+
+
+def rolling_volatility(daily: pd.Series, window: int = ROLLING_DAYS) -> pd.Series:
+    """Return the rolling volatility of daily returns over ``window`` days, × √365."""
+    return (daily.rolling(window).std(ddof=1) * np.sqrt(ANNUALIZATION)).dropna()
+
+
+def _line(series: pd.Series, label: str, ax: Any) -> None:
+    ax.plot(series.index.to_pydatetime(), series.to_numpy(), lw=1.2)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+
+
+def report_panels(
+    daily: pd.Series,
+    positions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | None = None,
+) -> list[Panel]:
+    """Return every report panel of daily returns, positions and transactions.
+
+    pyfolio draws the panels it has with 252-day annualization only where none is
+    involved (cumulative returns, drawdowns, monthly tables, exposures); the rolling
+    Sharpe and volatility are ours, with √365.
+    """
+    import pyfolio.plotting as pp
+
+    def has_drawdown() -> bool:
+        return bool((1.0 + daily).cumprod().pipe(lambda c: (c / c.cummax() - 1.0).min()) < 0)
+
+    panels = [
+        Panel(
+            "Cumulative returns",
+            MIN_DAILY_DAYS,
+            lambda ax: pp.plot_rolling_returns(daily, ax=ax),
+        ),
+        Panel("Daily returns", MIN_DAILY_DAYS, lambda ax: pp.plot_returns(daily, ax=ax)),
+        Panel(
+            "Underwater (drawdown from the running peak)",
+            MIN_DAILY_DAYS,
+            lambda ax: pp.plot_drawdown_underwater(daily, ax=ax),
+        ),
+    ]
+    if has_drawdown():
+        panels.append(
+            Panel(
+                "Top 5 drawdown periods",
+                MIN_DAILY_DAYS + 3,
+                lambda ax: pp.plot_drawdown_periods(daily, top=5, ax=ax),
+            )
+        )
+    panels += [
+        Panel(
+            f"Rolling {ROLLING_DAYS}-day Sharpe ratio (√365)",
+            ROLLING_DAYS + 1,
+            lambda ax: _line(rolling_sharpe(daily), "Sharpe", ax),
+        ),
+        Panel(
+            f"Rolling {ROLLING_DAYS}-day volatility (√365)",
+            ROLLING_DAYS + 1,
+            lambda ax: _line(rolling_volatility(daily), "volatility", ax),
+        ),
+        Panel(
+            "Return quantiles (daily, weekly, monthly)",
+            MIN_QUANTILE_DAYS,
+            lambda ax: pp.plot_return_quantiles(daily, ax=ax),
+        ),
+        Panel(
+            "Monthly returns (%)",
+            MIN_MONTHLY_DAYS,
+            lambda ax: pp.plot_monthly_returns_heatmap(daily, ax=ax),
+        ),
+        Panel("Annual returns", MIN_MONTHLY_DAYS, lambda ax: pp.plot_annual_returns(daily, ax=ax)),
+        Panel(
+            "Distribution of monthly returns",
+            MIN_MONTHLY_DAYS,
+            lambda ax: pp.plot_monthly_returns_dist(daily, ax=ax),
+        ),
+    ]
+    if positions is not None and len(positions.columns.drop("cash", errors="ignore")):
+        panels += [
+            Panel(
+                "Long and short exposure",
+                MIN_DAILY_DAYS,
+                lambda ax: pp.plot_exposures(daily, positions, ax=ax),
+                "positions",
+            ),
+            Panel(
+                "Holdings per day",
+                MIN_DAILY_DAYS,
+                lambda ax: pp.plot_holdings(daily, positions, ax=ax),
+                "positions",
+            ),
+            Panel(
+                "Gross leverage",
+                MIN_DAILY_DAYS,
+                lambda ax: pp.plot_gross_leverage(daily, positions, ax=ax),
+                "positions",
+            ),
+            Panel(
+                "Position concentration",
+                MIN_DAILY_DAYS,
+                lambda ax: pp.plot_max_median_position_concentration(positions, ax=ax),
+                "positions",
+            ),
+        ]
+        if transactions is not None and len(transactions):
+            panels += [
+                Panel(
+                    "Daily turnover",
+                    MIN_DAILY_DAYS,
+                    lambda ax: pp.plot_turnover(daily, transactions, positions, ax=ax),
+                    "transactions",
+                ),
+                Panel(
+                    "Daily trading volume",
+                    MIN_DAILY_DAYS,
+                    lambda ax: pp.plot_daily_volume(daily, transactions, ax=ax),
+                    "transactions",
+                ),
+            ]
+    return panels
+
+
+def draw_panels(
+    panels: list[Panel], days: int
+) -> tuple[list[tuple[str, Any]], list[str], list[str]]:
+    """Draw the panels ``days`` of history fill; return (title, Figure) pairs, the titles
+    left out for a short history and the titles pyfolio could not draw (with why).
+    """  # noqa: D205
+    import matplotlib.pyplot as plt
+
+    drawn: list[tuple[str, Any]] = []
+    short: list[str] = []
+    failed: list[str] = []
+    with _quiet_pyfolio([]):
+        for panel in panels:
+            if days < panel.min_days:
+                short.append(f"{panel.title} (needs {panel.min_days} days)")
+                continue
+            figure, ax = plt.subplots(figsize=(10, 3.6))
+            try:
+                panel.draw(ax)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+                plt.close(figure)
+                log.warning("panel %r failed: %s", panel.title, exc)
+                failed.append(f"{panel.title}: {type(exc).__name__}")
+                continue
+            ax.set_title(panel.title)
+            figure.tight_layout()
+            drawn.append((panel.title, figure))
+    return drawn, short, failed
+
+
+def drawdown_table(daily: pd.Series, top: int = 5) -> pd.DataFrame:
+    """Return the worst drawdown periods of daily returns (pyfolio's table)."""
+    from pyfolio import timeseries
+
+    with _quiet_pyfolio([]):
+        table = timeseries.gen_drawdown_table(daily, top=top)
+    return table.dropna(how="all")

@@ -40,7 +40,16 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
 
 
 # each module registers its commands or sub-apps on `app` when imported
-COMMAND_MODULES: tuple[str, ...] = ("backtest", "alerts", "live", "emulator", "data", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "backtest",
+    "alerts",
+    "live",
+    "emulator",
+    "data",
+    "demo",
+    "report",
+    "serve",
+)
 
 
 @app.callback()

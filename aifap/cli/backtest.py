@@ -5,6 +5,7 @@ Only parsing lives here; the work is :func:`aifap.backtest`. Example::
     aifap backtest strategies/momentum.py                       # built-in synthetic market
     aifap backtest strategies/momentum.py --data ../shared/data/ohlcv/futures --symbols BTCUSDT
     aifap backtest strategies/long_short.py --rebalance 1h --json out.json --tearsheet out.html
+    aifap backtest strategies/momentum.py --save out/ && aifap report out/ --out reports/
 """
 
 from __future__ import annotations
@@ -143,6 +144,15 @@ def backtest_command(
             "--tearsheet", help="Write a pyfolio tear sheet (HTML) here.", show_default=False
         ),
     ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Save equity, returns, positions, transactions, orders (CSV) and metrics "
+            "(JSON) in this directory; `aifap report DIR` renders its tear sheet.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Backtest STRATEGY_FILE and print its metrics (PV, ROE, Sharpe, max drawdown...)."""
     import aifap
@@ -180,6 +190,8 @@ def backtest_command(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
         Console(stderr=True).print(f"metrics written to {json_out}")
+    if save is not None:
+        Console(stderr=True).print(f"results saved in {result.save(save)}")
     if tearsheet is not None:
         path = result.tear_sheet(tearsheet)
         Console(stderr=True).print(f"tear sheet written to {path or tearsheet}")

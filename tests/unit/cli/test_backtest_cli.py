@@ -20,7 +20,7 @@ ONE_DAY = ["--start", "2024-06-29", "--end", "2024-06-30", "--rebalance", "1h"]
 OPTIONS = [
     "--data", "--symbols", "--rebalance", "--capital", "--fee", "--slippage", "--threshold",
     "--market", "--leverage", "--start", "--end", "--config", "--on-error", "--json",
-    "--tearsheet",
+    "--tearsheet", "--save",
 ]  # fmt: skip
 
 
@@ -112,3 +112,20 @@ def test_a_missing_store_is_a_data_error_exiting_1(runner, tmp_path):
     assert isinstance(result.exception, DataError)
     assert "must exist" in str(result.exception)
     assert not missing.exists()
+
+
+def test_save_writes_a_results_directory_the_report_reads(runner, tmp_path):
+    from aifap.analysis.report import load_results
+
+    out = tmp_path / "saved"
+    result = runner.invoke(app, ["backtest", MOMENTUM, "--symbols", "BTCUSDT,ETHUSDT", *ONE_DAY,
+                                 "--save", str(out), "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    for name in ("equity.csv", "returns.csv", "positions.csv", "transactions.csv",
+                 "orders.csv", "metrics.json"):
+        assert (out / name).exists(), name
+    printed = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    loaded = load_results(out)
+    assert loaded.kind == "backtest"
+    assert loaded.metrics["roe"] == pytest.approx(printed["roe"])
+    assert loaded.metrics["max_drawdown"] == pytest.approx(printed["max_drawdown"])

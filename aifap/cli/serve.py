@@ -1,0 +1,65 @@
+"""``aifap serve``: one process per service, each with ``/health`` and ``/ready``.
+
+Only parsing lives here; the apps are built by the services' factories::
+
+    aifap serve results --db postgresql://...      # the seed's RqueryAPI
+    aifap serve tearsheets --db postgresql://...   # the seed's PyfolioAPI
+
+``--db`` defaults to ``AIFAP_RESULTS_DATABASE_URL``, else ``AIFAP_DATABASE_URL``,
+else the local SQLite file. OpenAPI documents every route at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from aifap.cli import app
+from aifap.db import database_url, redact_url
+
+serve_app = typer.Typer(no_args_is_help=True, help="Run AIFAP's HTTP services.")
+app.add_typer(serve_app, name="serve")
+err = Console(stderr=True)
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Db = Annotated[
+    str | None,
+    typer.Option("--db", help="Results database URL (default: from AIFAP_* settings).",
+                 show_default=False),
+]  # fmt: skip
+
+
+def _run(factory: str, name: str, db: str | None, host: str, port: int) -> None:
+    import importlib
+
+    import uvicorn
+
+    url = db or database_url("results")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    module, _, function = factory.rpartition(".")
+    create_app = getattr(importlib.import_module(module), function)
+    err.print(f"serving {name} of {redact_url(url)} on http://{host}:{port}")
+    uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+
+
+@serve_app.command("results")
+def results_command(
+    db: Db = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8910,
+) -> None:
+    """Serve sessions, snapshots, positions, orders, fills and alerts (paged JSON)."""
+    _run("aifap.watch.service.create_app", "results", db, host, port)
+
+
+@serve_app.command("tearsheets")
+def tearsheets_command(
+    db: Db = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8911,
+) -> None:
+    """Serve each session's metrics (/perf) and tear sheet (/tearsheet.html)."""
+    _run("aifap.analysis.service.create_app", "tear sheets", db, host, port)

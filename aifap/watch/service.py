@@ -1,0 +1,218 @@
+"""The results service (``aifap serve results``, the seed's RqueryAPI): a session's rows.
+
+:func:`results_router` is an ``APIRouter`` the platform API mounts behind its
+authentication; :func:`create_app` wraps it with ``/health`` and ``/ready`` for its
+own process. Routes (all ``GET``, JSON, schemas in :mod:`aifap.watch.schemas`):
+
+- ``/sessions``, ``/sessions/{id}``;
+- ``/sessions/{id}/snapshots``, ``/positions`` (``latest=true``: the newest
+  snapshot's only), ``/orders``, ``/fills``, ``/alerts``.
+
+Lists take ``start`` / ``end`` (ISO 8601; ``start <= time < end``), ``limit``
+(1-5000) and ``cursor`` (the ``next_cursor`` of the page before) and answer
+``{"items": [...], "next_cursor": ...}``. An unknown session answers 404, a bad
+range, limit or cursor 422, an unreachable database 503; each with ``{"detail": …}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from aifap.db import database_url, make_engine, redact_url
+from aifap.watch.results import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueryError,
+    ResultsReader,
+    SessionNotFound,
+    TimeRange,
+)
+from aifap.watch.schemas import (
+    AlertRow,
+    Error,
+    FillRow,
+    Health,
+    OrderRow,
+    Page,
+    PositionRow,
+    SessionRow,
+    SnapshotRow,
+)
+
+log = logging.getLogger(__name__)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Error, "description": "No session has this id."},
+    422: {"description": "A bad time range, limit or cursor."},
+    503: {"model": Error, "description": "The results database is unreachable."},
+}
+
+
+class ResultsRoute(APIRoute):
+    """A route whose store errors answer JSON: unknown session 404, bad query 422, DB down 503.
+
+    Set per router (not as app exception handlers) so the mapping travels with the
+    router into whatever app mounts it.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler with the error map."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SessionNotFound as exc:
+                return JSONResponse({"detail": str(exc.args[0])}, status_code=404)
+            except QueryError as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=422)
+            except SQLAlchemyError as exc:
+                log.warning("results database unavailable: %s", type(exc).__name__)
+                return JSONResponse(
+                    {"detail": f"results database unavailable ({type(exc).__name__})"},
+                    status_code=503,
+                )
+
+        return guarded
+
+
+def readiness(reader: ResultsReader, url: str) -> JSONResponse:
+    """Return 200 with the session count when the results schema answers, else 503."""
+    try:
+        count = reader.ping()
+    except SQLAlchemyError as exc:
+        body = Health(status="unavailable", database=redact_url(url), error=type(exc).__name__)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
+    body = Health(status="ok", database=redact_url(url), sessions=count)
+    return JSONResponse(body.model_dump(exclude_none=True))
+
+
+def add_health(app: FastAPI, ready: Callable[[], JSONResponse]) -> None:
+    """Add ``/health`` (the process answers) and ``/ready`` (its database answers)."""
+
+    @app.get("/health", response_model=Health, response_model_exclude_none=True, tags=["health"])
+    def health() -> Health:
+        return Health(status="ok")
+
+    @app.get(
+        "/ready",
+        response_model=Health,
+        tags=["health"],
+        responses={503: {"model": Health, "description": "The database is unreachable."}},
+    )
+    def ready_route() -> JSONResponse:
+        return ready()
+
+
+def _range(
+    start: Annotated[
+        datetime | None, Query(description="ISO 8601; rows at or after it. Naive = UTC.")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601; rows before it.")] = None,
+) -> TimeRange:
+    return TimeRange.of(start, end)
+
+
+Span = Annotated[TimeRange, Depends(_range)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]
+
+
+def results_router(engine: Engine) -> APIRouter:
+    """Return the results routes over ``engine`` (read only)."""
+    reader = ResultsReader(engine)
+    router = APIRouter(route_class=ResultsRoute, tags=["results"], responses=ERRORS)
+
+    @router.get("/sessions", response_model=Page[SessionRow])
+    def sessions(span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
+        """List sessions by id; the range filters on their start."""
+        return reader.sessions(span, limit, cursor)
+
+    @router.get("/sessions/{session_id}", response_model=SessionRow)
+    def session(session_id: str) -> Any:
+        """Return one session: status, allocation, snapshot count and span."""
+        return reader.session(session_id)
+
+    @router.get("/sessions/{session_id}/snapshots", response_model=Page[SnapshotRow])
+    def snapshots(
+        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Any:
+        """Return finwatcher's metrics rows (PV, ROE, uPnL, Sharpe, max drawdown), oldest first."""
+        reader.require(session_id)
+        return reader.snapshots(session_id, span, limit, cursor)
+
+    @router.get("/sessions/{session_id}/positions", response_model=Page[PositionRow])
+    def positions(
+        session_id: str,
+        span: Span,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        latest: Annotated[bool, Query(description="Only the newest snapshot's.")] = False,
+    ) -> Any:
+        """Return the open positions of each snapshot, by time then symbol."""
+        reader.require(session_id)
+        return reader.positions(session_id, span, limit, cursor, latest=latest)
+
+    @router.get("/sessions/{session_id}/orders", response_model=Page[OrderRow])
+    def orders(
+        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Any:
+        """Return the journaled orders by cycle and plan position."""
+        reader.require(session_id)
+        return reader.orders(session_id, span, limit, cursor)
+
+    @router.get("/sessions/{session_id}/fills", response_model=Page[FillRow])
+    def fills(
+        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Any:
+        """Return the session's executions, oldest first."""
+        reader.require(session_id)
+        return reader.fills(session_id, span, limit, cursor)
+
+    @router.get("/sessions/{session_id}/alerts", response_model=Page[AlertRow])
+    def alerts(
+        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Any:
+        """Return the session's alerts and notable events, oldest first."""
+        reader.require(session_id)
+        return reader.alerts(session_id, span, limit, cursor)
+
+    return router
+
+
+def create_app(url: str | None = None) -> FastAPI:
+    """Return the results service over the results database at ``url`` (default: settings)."""
+    db_url = url or database_url("results")
+    engine = make_engine(db_url)
+    app = FastAPI(
+        title="AIFAP results service",
+        version="1",
+        description=__doc__,
+        responses={422: {"model": Error, "description": "A bad query parameter."}},
+    )
+    install_query_errors(app)
+    add_health(app, lambda: readiness(ResultsReader(engine), db_url))
+    app.include_router(results_router(engine))
+    return app
+
+
+def install_query_errors(app: FastAPI) -> None:
+    """Answer FastAPI's own validation errors (bad dates, limits) as 422 with a detail."""
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"detail": problems}, status_code=422)
