@@ -9,7 +9,7 @@ an exhausted budget raises ``RetryExhaustedError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -125,3 +125,19 @@ class Gateway(Protocol):
         """Release connections and threads."""
         ...
 
+
+def account_wallet(account: Balance, positions: Iterable[Position], market: MarketType) -> Decimal:
+    """Return the wallet the trader's balance builds on (equity = wallet + uPnL).
+
+    Futures: the gateway's wallet balance. Spot: the free quote plus the cost basis
+    of the session's holdings (``positions``), so the equity is the free quote plus
+    the holdings at the mark. Gateways disagree on a spot wallet (the paper ledger's
+    includes the holdings' cost basis, a venue's USDT balance does not, and a venue
+    reports no entry price, so its holdings come marked with entry = mark); the free
+    quote and the holdings are what every gateway reports alike. Quote locked in open
+    orders is left out (a session trades market orders only).
+    """
+    if market is not MarketType.SPOT:
+        return account.wallet
+    basis = sum((p.size * p.contract_size * p.entry_price for p in positions), Decimal(0))
+    return account.free + basis

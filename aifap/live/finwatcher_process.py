@@ -41,6 +41,7 @@ def finwatcher_main(rt: Runtime) -> None:
             config.symbols,
             store.history(),
             FundingTally(from_ms(session.started_ms), config.symbols),
+            config.market,
         )
         previous = store.latest()
         step = config.finwatcher_seconds

@@ -6,7 +6,7 @@ Pure of processes and events, so the strategy process and tests call the same co
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,7 +22,7 @@ from aifap.core.planner import Plan, plan
 from aifap.core.portfolio import Portfolio, Position
 from aifap.core.timeframes import parse_duration, timeframe_seconds
 from aifap.core.weights import TargetWeight
-from aifap.exchange.gateway import Balance, Gateway
+from aifap.exchange.gateway import Balance, Gateway, account_wallet
 from aifap.history import SourceHistory
 from aifap.live.config import SessionConfig
 from aifap.strategy import StrategyFn, call_strategy, validate_output
@@ -88,23 +88,6 @@ def trader_portfolio(gateway: Gateway, config: SessionConfig, initial_wallet: De
         return Portfolio(balance=balance, positions=positions)
     cash = max(account.free - (wallet - balance), Decimal(0))
     return Portfolio(balance=balance, positions=positions, cash=cash)
-
-
-def account_wallet(account: Balance, positions: Iterable[Position], market: MarketType) -> Decimal:
-    """Return the wallet the trader's balance builds on (equity = wallet + uPnL).
-
-    Futures: the gateway's wallet balance. Spot: the free quote plus the cost basis
-    of the session's holdings (``positions``), so the equity is the free quote plus
-    the holdings at the mark. Gateways disagree on a spot wallet (the paper ledger's
-    includes the holdings' cost basis, a venue's USDT balance does not, and a venue
-    reports no entry price, so its holdings come marked with entry = mark); the free
-    quote and the holdings are what every gateway reports alike. Quote locked in open
-    orders is left out (a session trades market orders only).
-    """
-    if market is not MarketType.SPOT:
-        return account.wallet
-    basis = sum((p.size * p.contract_size * p.entry_price for p in positions), Decimal(0))
-    return account.free + basis
 
 
 def session_wallet(gateway: Gateway, config: SessionConfig) -> Decimal:

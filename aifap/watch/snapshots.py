@@ -15,10 +15,11 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from aifap.core import metrics
+from aifap.core.markets import MarketType
 from aifap.core.snapshot import Snapshot
 from aifap.core.timeconv import from_ms, to_ms
 from aifap.db import session_factory
-from aifap.exchange.gateway import Gateway
+from aifap.exchange.gateway import Gateway, account_wallet
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
 
@@ -54,6 +55,8 @@ class SnapshotTaker:
         symbols: the session's symbols.
         history: earlier (time, PV) observations, oldest first.
         funding: the funding tally.
+        market: spot counts the free quote plus the holdings at the mark
+            (:func:`aifap.exchange.gateway.account_wallet`, as the trader's planner does).
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class SnapshotTaker:
         symbols: Sequence[str],
         history: list[tuple[datetime, float]],
         funding: FundingTally,
+        market: MarketType = MarketType.FUTURES,
     ) -> None:
         self.session_id = session_id
+        self.market = market
         self.initial = initial
         self.initial_wallet = initial_wallet
         self.symbols = tuple(symbols)
@@ -75,9 +80,9 @@ class SnapshotTaker:
 
     def take(self, gateway: Gateway, when: datetime) -> Snapshot:
         """Query the account and return the snapshot for ``when``."""
-        wallet = gateway.balance().wallet
-        balance = min(wallet, self.initial + (wallet - self.initial_wallet))
         positions = tuple(p for p in gateway.positions() if p.symbol in self.symbols)
+        wallet = account_wallet(gateway.balance(), positions, self.market)
+        balance = min(wallet, self.initial + (wallet - self.initial_wallet))
         upnl = metrics.unrealized_pnl(positions)
         pv = metrics.portfolio_value(balance, positions)
         self.times.append(when)

@@ -24,12 +24,12 @@ from aifap.core.planner import Plan, plan
 from aifap.core.portfolio import Position
 from aifap.core.weights import TargetWeight
 from aifap.db import make_engine, migrate
-from aifap.exchange.gateway import Balance
+from aifap.exchange.gateway import Balance, account_wallet
 from aifap.live.clock import SessionClock
 from aifap.live.config import SessionConfig
 from aifap.live.execution import Executor
 from aifap.live.journal import Journal
-from aifap.live.planning import account_wallet, session_wallet, trader_portfolio
+from aifap.live.planning import session_wallet, trader_portfolio
 from aifap.live.recovery import foreign_differences
 
 SPOT = {
