@@ -92,7 +92,7 @@ class Context:
         else:
             symbols = []
         self.universe: list[str] = list(universe) if universe is not None else symbols
-        self._history: HistoryProvider = history  # type: ignore[assignment]
+        self._history: HistoryProvider = history
         self._now_ns = 0
         self._now = pd.Timestamp(0, tz="UTC")
         if now is not None:

@@ -175,7 +175,7 @@ def _index_ns(symbol: str, frame: pd.DataFrame) -> np.ndarray:
     values = index.tz_convert("UTC").as_unit("ns").asi8
     if values.size > 1 and np.any(np.diff(values) <= 0):
         raise DataError(f"{symbol}: bar open times must be strictly increasing")
-    return values
+    return np.asarray(values)
 
 
 class ArrayHistory:

@@ -230,7 +230,7 @@ def _pyfolio_sheets(
     before = set(plt.get_fignums())
     try:
         with _quiet_pyfolio(tables) as pf:
-            sheets = [
+            sheets: list[tuple[str, Callable[[], Any]]] = [
                 (
                     "Returns",
                     lambda: pf.create_returns_tear_sheet(

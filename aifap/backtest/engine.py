@@ -80,7 +80,7 @@ def _filled(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 def _ffill(values: np.ndarray) -> np.ndarray:
     if not np.isnan(values).any():
         return values
-    return pd.DataFrame(values).ffill().to_numpy()
+    return np.asarray(pd.DataFrame(values).ffill().to_numpy())
 
 
 class Engine:
@@ -377,4 +377,4 @@ def rebalance_rows(arrays: BarArrays, step_ns: int, first_row: int, last_row: in
     """
     rows = np.arange(first_row, last_row, dtype=np.int64)
     closes = arrays.times[first_row:last_row] + arrays.step
-    return rows[closes % step_ns == 0]
+    return np.asarray(rows[closes % step_ns == 0])

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aifap.cli import app, parse_symbols
-from aifap.notebook.demo import REBALANCE_EVERY, SESSION_DAYS, DemoResult
+from aifap.notebook.demo import REBALANCE_EVERY, SESSION_DAYS, SYMBOLS, DemoResult
 
 
 def _number(value: object, digits: int = 4) -> str:
@@ -71,7 +71,7 @@ def demo_command(
         result = run_demo(
             out,
             days=days,
-            symbols=parse_symbols(symbols),
+            symbols=parse_symbols(symbols) or list(SYMBOLS),
             speed=speed,
             rebalance_every=rebalance,
             timeout=timeout,

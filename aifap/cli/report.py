@@ -19,7 +19,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -35,7 +34,7 @@ SESSION_FILE = "session.yaml"
 class _DefaultCreate(TyperGroup):
     """Route ``aifap report SOURCE ...`` to ``aifap report create SOURCE ...``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["create", *args]
         return super().parse_args(ctx, args)

@@ -18,7 +18,8 @@ import typer
 from rich.console import Console
 
 from aifap.cli import app
-from aifap.db import database_url, redact_url
+from aifap.db import database_url
+from aifap.redaction import redact_url
 
 serve_app = typer.Typer(no_args_is_help=True, help="Run AIFAP's HTTP services.")
 app.add_typer(serve_app, name="serve")

@@ -34,6 +34,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -273,7 +274,7 @@ def _parse_slowly(file: Path, header: tuple[str, ...]) -> Parsed:
     return columns, bad, np.asarray(lines, dtype=np.int64)
 
 
-def _parse_fields(fields: list[str], header: tuple[str, ...]) -> tuple | Problem:
+def _parse_fields(fields: list[str], header: tuple[str, ...]) -> tuple[Any, ...] | Problem:
     shown = ",".join(fields)
     if len(fields) != len(header):
         rule = f"row must have {len(header)} fields ({','.join(header)})"

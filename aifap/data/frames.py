@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,8 @@ from aifap.core.timeframes import TIMEFRAME_SECONDS, is_multiple, timeframe_ms
 from aifap.data.checks import bar_problems
 
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "BTC", "ETH", "BNB", "EUR")
-TimeLike = datetime | pd.Timestamp | str | None
-FrameInput = pd.DataFrame | Mapping[str, pd.DataFrame]
+TimeLike: TypeAlias = datetime | pd.Timestamp | str | None
+FrameInput: TypeAlias = pd.DataFrame | Mapping[str, pd.DataFrame]
 
 
 def default_market(symbol: str, market: str | MarketType = MarketType.FUTURES) -> MarketSpec:
@@ -55,6 +56,13 @@ def default_market(symbol: str, market: str | MarketType = MarketType.FUTURES) -
         price_step=step,
         max_leverage=125 if kind is MarketType.FUTURES else 1,
     )
+
+
+def _ns(value: TimeLike) -> int:
+    ns = to_ns(value)
+    if ns is None:
+        raise ValueError("time must be given, was None")
+    return ns
 
 
 def to_ns(value: TimeLike) -> int | None:
@@ -221,11 +229,11 @@ class FrameBarSource:
                 every stored one.
         """
         frame, stamps = self._frame(symbol, timeframe)
-        lo = 0 if start is None else int(np.searchsorted(stamps, to_ns(start), side="left"))
+        lo = 0 if start is None else int(np.searchsorted(stamps, _ns(start), side="left"))
         if end is None:
             hi = len(stamps)
         else:
-            last_open = to_ns(end) - timeframe_ms(timeframe) * 1_000_000
+            last_open = _ns(end) - timeframe_ms(timeframe) * 1_000_000
             hi = int(np.searchsorted(stamps, last_open, side="right"))
         if limit is not None:
             lo = max(lo, hi - max(int(limit), 0))
@@ -238,8 +246,8 @@ class FrameBarSource:
             index = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
             return pd.Series([], index=index, dtype="float64", name="rate")
         stamps = rates.index.asi8
-        lo = 0 if start is None else int(np.searchsorted(stamps, to_ns(start), side="left"))
-        hi = len(stamps) if end is None else int(np.searchsorted(stamps, to_ns(end), "right"))
+        lo = 0 if start is None else int(np.searchsorted(stamps, _ns(start), side="left"))
+        hi = len(stamps) if end is None else int(np.searchsorted(stamps, _ns(end), "right"))
         return rates.iloc[lo:hi]
 
     def markets(self) -> dict[str, MarketSpec]:

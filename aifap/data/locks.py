@@ -22,9 +22,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Table, text
 
 from aifap.data.models import DataLock as DataLockRow
 from aifap.locks import TableLease
@@ -74,7 +74,9 @@ class DataLock:
         return self.acquired
 
     def _rows(self) -> TableLease:
-        return TableLease(self.engine, DataLockRow.__table__, ttl_s=self.lease_s, owner=self.owner)
+        return TableLease(
+            self.engine, cast(Table, DataLockRow.__table__), ttl_s=self.lease_s, owner=self.owner
+        )
 
     def renew(self) -> None:
         """Extend a SQLite lease (a no-op on PostgreSQL, whose lock lasts the session)."""

@@ -100,7 +100,7 @@ _TABLE = {
 def asset_profile(symbol: str) -> AssetProfile:
     """Return the profile of ``symbol``; symbols not in the table get one from their name."""
     if symbol in _TABLE:
-        return AssetProfile(symbol, *_TABLE[symbol])  # type: ignore[arg-type]
+        return AssetProfile(symbol, *_TABLE[symbol])
     rng = np.random.default_rng(zlib.crc32(symbol.encode()))
     price = float(10 ** rng.uniform(-1.5, 2.5))
     decimals = max(0, 4 - math.floor(math.log10(price)))
@@ -232,7 +232,7 @@ class SyntheticMarket(FrameBarSource):
         wick = sigma * scale * 0.6
         high = np.maximum(open_, close) * np.exp(np.abs(rng.standard_normal(n)) * wick)
         low = np.minimum(open_, close) * np.exp(-np.abs(rng.standard_normal(n)) * wick)
-        decimals = -Decimal(profile.price_step).as_tuple().exponent
+        decimals = -int(Decimal(profile.price_step).as_tuple().exponent)
         prices = [np.round(col, decimals) for col in (open_, high, low, close)]
         activity = scale**1.2 * np.exp(0.5 * rng.standard_normal(n)) * (1 + np.abs(noise))
         volume = profile.daily_volume / 1440 / close * activity / 1.5

@@ -260,9 +260,9 @@ def _watch(
             state.status = "stopping"
             _publish(workdir, state)
             session = process_of(beat.get("pid")) if beat.get("status") == "running" else None
-            if process_alive(session):
+            if session is not None and process_alive(session):
                 log.info("stop requested: SIGTERM to the session's parent (pid %s)", session.pid)
-                session.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+                session.send_signal(signal.SIGTERM)
             elif not beat:
                 kill_tree(group_of(kernel), [], papermill)
                 return RunOutcome(
@@ -317,7 +317,8 @@ def _publish(workdir: Path, state: _State) -> None:
 def read_runner_state(workdir: Path) -> dict[str, Any] | None:
     """Return the runner's ``runner.json`` of a session workdir, or None."""
     try:
-        return json.loads((workdir / RUNNER_NAME).read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads((workdir / RUNNER_NAME).read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError):
         return None
 

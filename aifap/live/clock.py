@@ -85,7 +85,7 @@ class SessionClock:
             return time.time_ns() // 1_000_000
         if self.stepped:
             return int(self._now_ms.value)
-        origin_sim, origin_mono, speed = self._origin[:]
+        origin_sim, origin_mono, speed = (float(x) for x in self._origin[:])
         return round((origin_sim + (time.monotonic() - origin_mono) * speed) * 1000)
 
     __call__ = ms

@@ -56,4 +56,4 @@ def read_handoff(workdir: Path, session_id: str, cycle: int) -> dict[str, Any]:
             f"{HANDOFF_NAME} must hold cycle {cycle} of session {session_id!r}, "
             f"was cycle {data.get('cycle')} of {data.get('session_id')!r}"
         )
-    return data
+    return dict(data)

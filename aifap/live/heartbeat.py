@@ -39,11 +39,12 @@ def write_heartbeat(workdir: Path, **fields: Any) -> None:
 def read_heartbeat(workdir: Path) -> dict[str, Any] | None:
     """Return the heartbeat, or None when there is none (or it is unreadable)."""
     try:
-        return json.loads((workdir / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads((workdir / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError):
         return None
 
 
 def heartbeat_age(heartbeat: dict[str, Any]) -> float:
     """Return the heartbeat's age in wall seconds."""
-    return time.time() - heartbeat.get("wall_ms", 0) / 1000
+    return time.time() - float(heartbeat.get("wall_ms", 0)) / 1000

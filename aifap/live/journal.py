@@ -462,6 +462,8 @@ class Journal:
                 .order_by(LiveFill.ts_ms, LiveFill.id)
             )
             for client_id, amount, price, order_id in rows:
+                if client_id is None:
+                    continue
                 done, notional, _ = totals.get(client_id, (Decimal(0), Decimal(0), ""))
                 totals[client_id] = (done + amount, notional + amount * price, order_id or "")
         return {

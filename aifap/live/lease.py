@@ -10,8 +10,9 @@ is dead on this host, or the lease expired).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 
 from aifap.core.errors import ConfigError
 from aifap.live.models import LiveLease
@@ -47,7 +48,7 @@ class Lease:
         # only a restart of the same session takes over from its dead run
         self._rows = TableLease(
             engine,
-            LiveLease.__table__,
+            cast(Table, LiveLease.__table__),
             ttl_s=ttl_seconds,
             expires="expires_wall_ms",
             may_take_over=lambda row: row["session_id"] == session_id,

@@ -42,10 +42,10 @@ def main_main(rt: Runtime) -> None:
             shared.autotrade_done_event.set()
     except Exception as exc:
         log.error("execution failed: %s", traceback.format_exc())
-        cycle = int(shared.cycle.value) or None
-        alerts.critical("auto_trade", exc, clock.ms(), cycle)
-        if cycle is not None:
-            journal.set_cycle(cycle, reason=f"{type(exc).__name__}: {exc}")
+        failed_cycle = int(shared.cycle.value) or None
+        alerts.critical("auto_trade", exc, clock.ms(), failed_cycle)
+        if failed_cycle is not None:
+            journal.set_cycle(failed_cycle, reason=f"{type(exc).__name__}: {exc}")
         shared.fail(EXIT_FAILED, f"main process: {type(exc).__name__}: {exc}")
         shared.autotrade_done_event.set()
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
-from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
+from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -39,11 +39,11 @@ class Shared:
     strategy_done_event: Event
     autotrade_done_event: Event
     stop_event: Event
-    cycle: Synchronized  # the cycle in flight (or the last one)
-    tick_ms: Synchronized  # the scheduled time of the newest tick
-    in_cycle: Synchronized  # 1 while a cycle runs (tick -> autotrade done handled)
-    fail_code: Synchronized  # 0, or the exit code a child asks the session to stop with
-    fail_reason: SynchronizedArray
+    cycle: Synchronized[int]  # the cycle in flight (or the last one)
+    tick_ms: Synchronized[int]  # the scheduled time of the newest tick
+    in_cycle: Synchronized[int]  # 1 while a cycle runs (tick -> autotrade done handled)
+    fail_code: Synchronized[int]  # 0, or the exit code a child asks the session to stop with
+    fail_reason: Any  # a SynchronizedArray of c_char: its .value is the bytes
 
     @classmethod
     def create(cls, ctx: BaseContext) -> Shared:

@@ -17,7 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkContext
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -53,7 +53,7 @@ STOP_GRACE = 20.0  # wall seconds a child gets to finish after the stop event
 
 @dataclass
 class _Children:
-    ctx: BaseContext
+    ctx: ForkContext
     rt: Runtime
     procs: dict[str, BaseProcess] = field(default_factory=dict)
     finwatcher_restarts: int = 0
@@ -160,7 +160,6 @@ def _clock_start(cfg: SessionConfig, journal: Journal) -> datetime | None:
     start = cfg.clock.start
     row = journal.session_row()
     if row is not None and start is not None and row.clock_ms > to_ms(start):
-
         return from_ms(row.clock_ms)  # a replay never goes back in time after a restart
     return start
 

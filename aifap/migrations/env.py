@@ -1,6 +1,7 @@
 """Alembic environment: runs on the connection ``aifap.db.migrate`` hands over."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from aifap.db import Base, make_engine
 
@@ -8,7 +9,7 @@ config = context.config
 connection = config.attributes.get("connection")
 
 
-def _run(conn) -> None:
+def _run(conn: Connection) -> None:
     context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -195,4 +195,4 @@ def _follow(
             raise DemoError(
                 f"the paper session must end within {timeout:g} s, it did not ({status})"
             ) from None
-    return status
+    return status  # type: ignore[no-any-return]

@@ -133,7 +133,7 @@ def _global_names(code: types.CodeType) -> list[str]:
 
 def _is_literal(value: Any) -> bool:
     try:
-        return ast.literal_eval(repr(value)) == value
+        return bool(ast.literal_eval(repr(value)) == value)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False
 

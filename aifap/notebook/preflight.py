@@ -83,7 +83,7 @@ def run_one_cycle(config_path: str | Path) -> dict[str, Any]:
     bars = open_bars(config)
     if not hasattr(bars, "markets"):  # bars without market specs: rehearse on the built-in market
         bars = SyntheticMarket(config.symbols, market=config.market)
-    all_markets = bars.markets()  # type: ignore[attr-defined]
+    all_markets = bars.markets()
     missing = [s for s in config.symbols if s not in all_markets]
     if missing:
         raise PreflightError(f"symbols: each must have market data, {', '.join(missing)} has none")

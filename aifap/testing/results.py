@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, text
+from sqlalchemy import Table, insert, text
 
 from aifap.core import metrics
 from aifap.core.orders import Fill, Side
@@ -215,7 +216,8 @@ def _write_bulk(
     initial = float(account.allocation)
     drawdowns = np.minimum.accumulate(metrics.drawdown(equity.to_numpy()))
     ts = [int(t.timestamp() * 1000) for t in times]
-    snapshot_table, position_table = WatchSnapshot.__table__, WatchPosition.__table__
+    snapshot_table = cast(Table, WatchSnapshot.__table__)
+    position_table = cast(Table, WatchPosition.__table__)
     with engine.begin() as conn:  # type: ignore[attr-defined]
         rows = []
         sharpe: float | None = None

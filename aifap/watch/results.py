@@ -227,8 +227,8 @@ def _page(
     query = query.order_by(*keys).limit(size + 1)
     with engine.connect() as conn:
         result = conn.execute(query)
-        keys = list(result.keys())
-        rows = [dict(zip(keys, row, strict=True)) for row in result.all()]
+        names = list(result.keys())
+        rows = [dict(zip(names, row, strict=True)) for row in result.all()]
     more = len(rows) > size
     rows = rows[:size]
     following = encode_cursor(key_of(rows[-1])) if more and rows else None

@@ -27,7 +27,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from aifap.db import database_url, make_engine, redact_url
+from aifap.db import database_url, make_engine
+from aifap.redaction import redact_url
 from aifap.watch.results import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
