@@ -183,13 +183,24 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         finally:
             gateway.close()
     except Exception as exc:
-        alerts.critical("session", exc, clock.ms())
+        line = alerts.critical("session", exc, clock.ms())  # logs the traceback
         journal.update_session(
-            status="failed", exit_code=EXIT_FAILED, reason=str(exc)[:2000], stopped_ms=clock.ms()
+            status="failed", exit_code=EXIT_FAILED, reason=line[:2000], stopped_ms=clock.ms()
         )
         alerts.stop()
         _deliver_pending(cfg, journal)
-        log.error("session %s could not start: %s", cfg.id, exc)
+        # the runner outside (papermill's watchdog, the CLI) reads the reason from here
+        write_heartbeat(
+            cfg.working_directory,
+            session_id=cfg.id,
+            status="failed",
+            exit_code=EXIT_FAILED,
+            reason=line,
+            sim_time=clock.now().isoformat(),
+            cycle=None,
+            pids={},
+        )
+        log.error("session %s could not start", cfg.id)
         return EXIT_FAILED
     alerts.stop()
     rt = Runtime(config=cfg, clock=clock, shared=shared, start_ms=row.started_ms)
@@ -312,8 +323,7 @@ def _supervise(
             last_renew = wall
             if not lease.renew():
                 reason = "the account lease was lost to another session"
-                alerts.critical("session", reason, clock.ms())
-                return EXIT_FAILED, reason
+                return EXIT_FAILED, alerts.critical("session", reason, clock.ms())
         due = min(to_ms(next_tick), end_ms)
         if not clock.advance(_from(due), hold=shared.cycle_pending()):
             time.sleep(
@@ -360,7 +370,5 @@ def _check_children(
             continue
         if children.rt.shared.fail_code.value:
             return children.rt.shared.reason
-        reason = f"{role} process died (exit code {code})"
-        alerts.critical("session", reason, clock.ms())
-        return reason
+        return alerts.critical("session", f"{role} process died (exit code {code})", clock.ms())
     return None

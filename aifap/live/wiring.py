@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aifap.core.bars import BarSource
-from aifap.core.errors import ConfigError
+from aifap.core.errors import ConfigError, UnknownSymbolError
 from aifap.core.markets import MarketSpec
 from aifap.exchange.gateway import Gateway
 from aifap.live.clock import SessionClock
@@ -98,11 +98,11 @@ def _paper_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) 
 
 
 def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, MarketSpec]:
-    """Return the market specs of the session's symbols; raise ConfigError naming a missing one."""
+    """Return the session symbols' market specs; raise UnknownSymbolError for a missing one."""
     markets = gateway.markets()
     missing = [s for s in config.symbols if s not in markets]
     if missing:
-        raise ConfigError(
+        raise UnknownSymbolError(
             f"symbols: each must be tradable on {config.exchange} {config.market.value}, "
             f"{', '.join(missing)} was not"
         )

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aifap.live.config import load_config
+from aifap.live.failures import session_failure
 from aifap.live.handoff import write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
@@ -60,6 +61,7 @@ class RunOutcome:
     kernel_pid: int | None = None
     papermill_exit: int | None = None
     heartbeat: dict[str, Any] = field(default_factory=dict)
+    session_id: str = "?"
 
 
 @dataclass
@@ -154,7 +156,7 @@ def run_live_notebook(
             command, stdout=pm_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     state.papermill_pid = papermill.pid
-    log.info(
+    log.debug(  # runner.json has the pids too
         "papermill (pid %s) runs %s for session %s -> %s",
         papermill.pid,
         template,
@@ -179,12 +181,14 @@ def run_live_notebook(
     finally:
         _restore(previous)
         tail.pump()
+    outcome.session_id = config.id
+    if outcome.exit_code != EXIT_OK and not outcome.reason.startswith(f"session {config.id} "):
+        outcome.reason = session_failure(config, outcome.reason)  # names session and account
     state.status = "stopped" if outcome.exit_code == EXIT_OK else "failed"
     state.exit_code, state.reason = outcome.exit_code, outcome.reason
     _publish(workdir, state)
-    (log.info if outcome.exit_code == EXIT_OK else log.error)(
-        "session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code
-    )
+    # the caller reports the outcome (live_run_via_papermill: one line on stderr)
+    log.debug("session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code)
     return outcome
 
 
@@ -223,7 +227,7 @@ def _watch(
             if kernel is not None:
                 state.kernel_pid = kernel.pid
                 _publish(workdir, state)
-                log.info("kernel pid %s", kernel.pid)
+                log.debug("kernel pid %s", kernel.pid)
         fresh = _fresh_heartbeat(workdir, started)
         if fresh is not None:
             beat = fresh
@@ -276,6 +280,9 @@ def _watch(
 def _finished(code: int, workdir: Path, output: Path, state: _State, started: float) -> RunOutcome:
     beat = _fresh_heartbeat(workdir, started) or {}
     status, session_code = beat.get("status"), beat.get("exit_code")
+    if code != 0 and status == "failed" and beat.get("reason"):
+        # the session's own one-line cause; the notebook and papermill.log hold the rest
+        return RunOutcome(EXIT_FAILED, str(beat["reason"]), output, state.kernel_pid, code, beat)
     if code != 0:
         reason = f"papermill exited with code {code}"
         if status in ("failed", "stopped") and beat.get("reason"):
@@ -353,10 +360,11 @@ def live_run_via_papermill(
         echo=echo,
     )
     stream = sys.stderr
-    stream.write(
-        f"session {outcome.heartbeat.get('session_id', '?')}: {outcome.reason}\n"
-        f"output notebook: {outcome.output}\n"
-    )
+    if outcome.exit_code == EXIT_OK:
+        stream.write(f"session {outcome.session_id}: {outcome.reason}\n")
+        stream.write(f"output notebook: {outcome.output}\n")
+    else:  # one line: session, account, cause and what to check
+        stream.write(f"{outcome.reason}\n")
     stream.flush()
     return outcome.exit_code
 
