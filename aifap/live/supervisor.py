@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from aifap.db import make_engine, migrate, redact_url
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock, to_ms
 from aifap.live.config import SessionConfig, make_config
-from aifap.live.heartbeat import write_heartbeat
+from aifap.live.failures import session_failure
+from aifap.live.heartbeat import pid_alive, read_heartbeat, write_heartbeat
 from aifap.live.journal import Journal
 from aifap.live.lease import Lease
 from aifap.live.logs import setup_logging
@@ -137,15 +139,43 @@ def run_session(config: SessionConfig | dict[str, Any], *, log_stdout: bool = Tr
     install_log_redaction()
     url = cfg.results_url()
     log.info("session %s starting (results database %s)", cfg.id, redact_url(url))
-    migrate(url)
-    engine = make_engine(url)
-    journal = Journal(engine, cfg.id)
-    lease = Lease(engine, cfg.account_key, cfg.symbols, cfg.id, ttl_seconds=_seconds(cfg.lease_ttl))
-    lease.acquire()
+    try:
+        migrate(url)
+        engine = make_engine(url)
+        journal = Journal(engine, cfg.id)
+        lease = Lease(
+            engine, cfg.account_key, cfg.symbols, cfg.id, ttl_seconds=_seconds(cfg.lease_ttl)
+        )
+        lease.acquire()
+    except Exception as exc:
+        line = session_failure(cfg, exc)
+        log.error("%s", line, exc_info=exc)
+        _write_failure(cfg, line, None)
+        raise
     try:
         return _run(cfg, journal, lease)
     finally:
         lease.release()
+
+
+def _write_failure(cfg: SessionConfig, line: str, clock: SessionClock | None) -> None:
+    # the runner outside (papermill's watchdog, the CLI) reads the reason from here, but
+    # a second start of a running session must not overwrite the running one's heartbeat
+    beat = read_heartbeat(cfg.working_directory) or {}
+    if beat.get("status") == "running" and beat.get("pid") != os.getpid() and pid_alive(
+        beat.get("pid")
+    ):
+        return
+    write_heartbeat(
+        cfg.working_directory,
+        session_id=cfg.id,
+        status="failed",
+        exit_code=EXIT_FAILED,
+        reason=line,
+        sim_time=None if clock is None else clock.now().isoformat(),
+        cycle=None,
+        pids={},
+    )
 
 
 def _seconds(text: str) -> float:
@@ -189,17 +219,7 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         )
         alerts.stop()
         _deliver_pending(cfg, journal)
-        # the runner outside (papermill's watchdog, the CLI) reads the reason from here
-        write_heartbeat(
-            cfg.working_directory,
-            session_id=cfg.id,
-            status="failed",
-            exit_code=EXIT_FAILED,
-            reason=line,
-            sim_time=clock.now().isoformat(),
-            cycle=None,
-            pids={},
-        )
+        _write_failure(cfg, line, clock)
         log.error("session %s could not start", cfg.id)
         return EXIT_FAILED
     alerts.stop()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aifap.live.config import load_config
-from aifap.live.failures import session_failure
+from aifap.live.failures import config_failure, session_failure
 from aifap.live.handoff import write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
@@ -408,8 +408,8 @@ def main(argv: list[str] | None = None) -> int:
             speed=args.speed,
             echo=None if args.quiet else sys.stdout,
         )
-    except AifapError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except AifapError as exc:  # nothing started: one line naming the session and cause
+        sys.stderr.write(config_failure(args.config, exc) + "\n")
         return EXIT_FAILED
 
 
