@@ -119,7 +119,7 @@ def logs(
 
     path = log_path(session)
     if not path.exists():
-        console.print(f"[red]error:[/red] {path} must exist, it does not")
+        console.print(f"[red]error:[/red] session {session}: {path} must exist, it does not")
         raise typer.Exit(1)
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle.readlines()[-lines:] if lines > 0 else []:
