@@ -234,9 +234,9 @@ def _watch(
         if kernel is not None and not is_alive(kernel) and beat.get("status") in (None, "running"):
             # after the session ended, papermill shuts the kernel down itself
             return fail(f"kernel process {kernel.pid} died")
-            if state.status == "starting" and beat.get("status") == "running":
-                state.status = "running"
-                _publish(workdir, state)
+        if state.status == "starting" and beat.get("status") == "running":
+            state.status = "running"
+            _publish(workdir, state)
         now = time.time()
         if beat.get("status") == "running":
             age = heartbeat_age(beat)
