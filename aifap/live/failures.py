@@ -199,9 +199,16 @@ def failure_line(
 
 
 def session_failure(config: SessionConfig, problem: BaseException | str) -> str:
-    """Return :func:`failure_line` for a session's config."""
+    """Return :func:`failure_line` for a session's config (its keys redacted, env ones too)."""
+    from aifap.alerts.redaction import REDACTOR, Redactor
+
+    own = Redactor(config.credentials.resolve().values())
     return failure_line(
-        config.id, account_label(config), problem, market=config.market.value
+        config.id,
+        account_label(config),
+        problem,
+        market=config.market.value,
+        redact=lambda text: own(REDACTOR(text)),
     )
 
 

@@ -146,6 +146,18 @@ def test_session_failure_names_the_session_and_its_account() -> None:
     assert line.startswith(HEAD + "the account lacks the balance")
 
 
+def test_keys_read_from_the_environment_are_redacted_too(monkeypatch) -> None:
+    monkeypatch.setenv("AIFAP_TEST_FAILURE_SECRET", "env-secret-value-123")
+    config = make_config({
+        "session_id": "s1", "trader": "t", "strategy_name": "s", "strategy": "m:f",
+        "symbols": ["BTCUSDT"], "allocation": 100, "exchange": "bitget", "mode": "live",
+        "credentials": {"api_key_env": "K", "secret_env": "AIFAP_TEST_FAILURE_SECRET"},
+    })
+    line = session_failure(config, ExchangeAuthError("secret env-secret-value-123 refused"))
+    assert "env-secret-value-123" not in line
+    assert "secret *** refused" in line
+
+
 def test_an_unreadable_config_is_named_by_its_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("session_id: [", encoding="utf-8")
