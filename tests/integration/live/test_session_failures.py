@@ -103,3 +103,19 @@ def test_an_invalid_config_ends_with_one_line_naming_the_session(session_run) ->
     assert line.startswith("session bad-cfg (config session.yaml): the session config is invalid")
     assert "allocation" in line
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_an_unknown_symbol_ends_a_direct_run_with_one_line(session_run, exchange) -> None:
+    run = _wrong_keys(session_run, exchange)
+    run.config.update(symbols=["BTCUSDT", "NOPEUSDT"], credentials={
+        "api_key": KEY, "secret": SECRET, "password": PASSPHRASE})
+    proc = _run(run, "--direct")
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(
+        "session keys-ab12 (account bitget demo:main): the exchange does not list a session "
+        "symbol (UnknownSymbolError: symbols: each must be tradable on bitget futures, NOPEUSDT "
+        "was not). Check symbols"
+    ), line
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr + run.log()
