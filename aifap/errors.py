@@ -5,6 +5,7 @@ from aifap.core.errors import (
     ConfigError,
     DataError,
     ExchangeAuthError,
+    ExchangePermissionError,
     GatewayError,
     InsufficientFundsError,
     InvalidTargetError,
@@ -14,6 +15,7 @@ from aifap.core.errors import (
     StrategyTimeoutError,
     TransientGatewayError,
     UnknownPluginError,
+    UnknownSymbolError,
 )
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "ExchangeAuthError",
+    "ExchangePermissionError",
     "GatewayError",
     "InsufficientFundsError",
     "InvalidTargetError",
@@ -30,4 +33,5 @@ __all__ = [
     "StrategyTimeoutError",
     "TransientGatewayError",
     "UnknownPluginError",
+    "UnknownSymbolError",
 ]

@@ -194,15 +194,20 @@ def error_alert(
     level: str = "partial",
     timezone: str = "UTC",
     coalesce_key: str | None = None,
+    message: str = SHORT_ERROR_MESSAGE,
 ) -> Alert:
-    """Return the public error alert: module, time and the short message only."""
+    """Return the public error alert: module, time and the short message only.
+
+    ``message`` replaces the seed's short message when the cause is one a trader can
+    fix (a session that stopped names its id, account, cause and what to check).
+    """
     return Alert(
         kind=AlertKind.ERROR,
         title=f"🚨 [{system_label}] {module} {level_title(level)} ({COUNT})",
         lines=(
             f"Time: {format_time(time, timezone)}",
             f"Module: {module}",
-            SHORT_ERROR_MESSAGE,
+            message,
         ),
         coalesce_key=coalesce_key,
     )

@@ -191,15 +191,24 @@ class AlertService:
         level: str = "partial",
         user: str | None = None,
         time: datetime | None = None,
+        summary: str | None = None,
     ) -> list[int]:
         """Enqueue an error: the short public alert, and the full detail to admin channels.
 
         Identical errors (same module, level and message) within the coalescing
         window become one alert with a count. The detail is also logged.
+
+        ``summary`` (one line a trader can act on, such as why a session stopped)
+        replaces the public alert's short message and heads the admin's detail.
         """
         moment = time or datetime.now(UTC)
         detail = self.redact(_describe(error))
-        summary = self.redact(detail.splitlines()[-1] if detail else "")
+        public: dict[str, str] = {}
+        if summary is not None:
+            summary = public["message"] = self.redact(" ".join(summary.split()))
+            detail = summary if detail in ("", summary) else f"{summary}\n\n{detail}"
+        else:
+            summary = self.redact(detail.splitlines()[-1] if detail else "")
         digest = hashlib.sha256(f"{level}|{module}|{summary}".encode()).hexdigest()[:32]
         log.error("%s %s: %s", module, level, detail)
         common: dict[str, Any] = {
@@ -210,7 +219,7 @@ class AlertService:
             "timezone": self.config.display_timezone,
             "coalesce_key": digest,
         }
-        ids = self.send(error_alert(**common))
+        ids = self.send(error_alert(**common, **public))  # type: ignore[arg-type]
         ids += self.send(error_detail_alert(detail=detail, user=user or self.config.user, **common))
         return ids
 

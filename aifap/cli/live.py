@@ -37,12 +37,33 @@ def run(
     (what a Kubernetes pod runs), watched from outside the kernel: a dead kernel, a
     stale heartbeat or a failed notebook ends the run with a non-zero exit.
     """
+    from aifap.core.errors import AifapError
+    from aifap.live import load_config
+    from aifap.live.failures import config_failure, read_failure, session_failure
+
+    # every failure ends with one line on stderr: session, account, cause, what to check
+    try:
+        session = load_config(config)
+    except AifapError as exc:
+        typer.echo(config_failure(config, exc), err=True)
+        raise typer.Exit(1) from None
     if direct:
-        from aifap.live import load_config, run_session
+        from aifap.live import run_session
 
         # the session logs to its file and stdout with session id and cycle on each line
         logging.getLogger().handlers.clear()
-        raise typer.Exit(run_session(load_config(config)))
+        try:
+            code = run_session(session)
+        except AifapError as exc:  # nothing started (another session holds the account)
+            typer.echo(session_failure(session, exc), err=True)
+            raise typer.Exit(1) from None
+        if code != 0:
+            typer.echo(
+                read_failure(session.working_directory)
+                or session_failure(session, f"the session failed with exit code {code}"),
+                err=True,
+            )
+        raise typer.Exit(code)
     from aifap.deploy.papermill_run import live_run_via_papermill
 
     raise typer.Exit(
@@ -98,7 +119,7 @@ def logs(
 
     path = log_path(session)
     if not path.exists():
-        console.print(f"[red]error:[/red] {path} must exist, it does not")
+        console.print(f"[red]error:[/red] session {session}: {path} must exist, it does not")
         raise typer.Exit(1)
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle.readlines()[-lines:] if lines > 0 else []:

@@ -3,7 +3,9 @@
 Messages name the field and the rule and say what the value "was"::
 
     AifapError
-    ├── ConfigError ── UnknownPluginError
+    ├── ConfigError
+    │   ├── UnknownPluginError
+    │   └── UnknownSymbolError          # a session symbol the venue does not list
     ├── DataError                       # bad bar files, gaps, unreadable sources
     ├── StrategyError
     │   ├── InvalidTargetError(symbol, rule, value)
@@ -12,6 +14,7 @@ Messages name the field and the rule and say what the value "was"::
         ├── TransientGatewayError       # network, timeout, rate limit, unavailable: retried
         │   └── RetryExhaustedError     # the retry budget ran out: alert and stop
         ├── ExchangeAuthError           # missing or wrong API keys: never retried
+        │   └── ExchangePermissionError # a valid key lacks a permission (futures, trade, IP)
         └── OrderRejectedError          # never retried
             └── InsufficientFundsError
 """
@@ -34,6 +37,10 @@ class UnknownPluginError(ConfigError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownSymbolError(ConfigError):
+    """A session symbol is not listed by the venue (for the session's market type)."""
 
 
 class DataError(AifapError, ValueError):
@@ -77,6 +84,10 @@ class RetryExhaustedError(TransientGatewayError):
 
 class ExchangeAuthError(GatewayError):
     """API keys are missing or were refused by the exchange."""
+
+
+class ExchangePermissionError(ExchangeAuthError):
+    """The exchange accepted the API key but refused it a permission the call needs."""
 
 
 class OrderRejectedError(GatewayError):

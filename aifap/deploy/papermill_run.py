@@ -37,6 +37,7 @@ from typing import Any, TextIO
 
 from aifap.deploy.procs import LogTail, find_kernel, group_of, kill_tree, process_of
 from aifap.live.config import load_config
+from aifap.live.failures import config_failure, session_failure
 from aifap.live.handoff import write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
@@ -61,6 +62,7 @@ class RunOutcome:
     kernel_pid: int | None = None
     papermill_exit: int | None = None
     heartbeat: dict[str, Any] = field(default_factory=dict)
+    session_id: str = "?"
 
 
 @dataclass
@@ -155,7 +157,7 @@ def run_live_notebook(
             command, stdout=pm_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     state.papermill_pid = papermill.pid
-    log.info(
+    log.debug(  # runner.json has the pids too
         "papermill (pid %s) runs %s for session %s -> %s",
         papermill.pid,
         template,
@@ -180,12 +182,14 @@ def run_live_notebook(
     finally:
         _restore(previous)
         tail.pump()
+    outcome.session_id = config.id
+    if outcome.exit_code != EXIT_OK and not outcome.reason.startswith(f"session {config.id} "):
+        outcome.reason = session_failure(config, outcome.reason)  # names session and account
     state.status = "stopped" if outcome.exit_code == EXIT_OK else "failed"
     state.exit_code, state.reason = outcome.exit_code, outcome.reason
     _publish(workdir, state)
-    (log.info if outcome.exit_code == EXIT_OK else log.error)(
-        "session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code
-    )
+    # the caller reports the outcome (live_run_via_papermill: one line on stderr)
+    log.debug("session %s: %s (exit %d)", config.id, outcome.reason, outcome.exit_code)
     return outcome
 
 
@@ -224,7 +228,7 @@ def _watch(
             if kernel is not None:
                 state.kernel_pid = kernel.pid
                 _publish(workdir, state)
-                log.info("kernel pid %s", kernel.pid)
+                log.debug("kernel pid %s", kernel.pid)
         fresh = _fresh_heartbeat(workdir, started)
         if fresh is not None:
             beat = fresh
@@ -235,9 +239,9 @@ def _watch(
         ):
             # after the session ended, papermill shuts the kernel down itself
             return fail(f"kernel process {kernel.pid} died")
-            if state.status == "starting" and beat.get("status") == "running":
-                state.status = "running"
-                _publish(workdir, state)
+        if state.status == "starting" and beat.get("status") == "running":
+            state.status = "running"
+            _publish(workdir, state)
         now = time.time()
         if beat.get("status") == "running":
             age = heartbeat_age(beat)
@@ -281,6 +285,9 @@ def _watch(
 def _finished(code: int, workdir: Path, output: Path, state: _State, started: float) -> RunOutcome:
     beat = _fresh_heartbeat(workdir, started) or {}
     status, session_code = beat.get("status"), beat.get("exit_code")
+    if code != 0 and status == "failed" and beat.get("reason"):
+        # the session's own one-line cause; the notebook and papermill.log hold the rest
+        return RunOutcome(EXIT_FAILED, str(beat["reason"]), output, state.kernel_pid, code, beat)
     if code != 0:
         reason = f"papermill exited with code {code}"
         if status in ("failed", "stopped") and beat.get("reason"):
@@ -359,10 +366,11 @@ def live_run_via_papermill(
         echo=echo,
     )
     stream = sys.stderr
-    stream.write(
-        f"session {outcome.heartbeat.get('session_id', '?')}: {outcome.reason}\n"
-        f"output notebook: {outcome.output}\n"
-    )
+    if outcome.exit_code == EXIT_OK:
+        stream.write(f"session {outcome.session_id}: {outcome.reason}\n")
+        stream.write(f"output notebook: {outcome.output}\n")
+    else:  # one line: session, account, cause and what to check
+        stream.write(f"{outcome.reason}\n")
     stream.flush()
     return outcome.exit_code
 
@@ -406,8 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             speed=args.speed,
             echo=None if args.quiet else sys.stdout,
         )
-    except AifapError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except AifapError as exc:  # nothing started: one line naming the session and cause
+        sys.stderr.write(config_failure(args.config, exc) + "\n")
         return EXIT_FAILED
 
 

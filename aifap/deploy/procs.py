@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from aifap.live.logs import TracebackSkipper
+
 log = logging.getLogger(__name__)
 
 
@@ -95,6 +97,7 @@ class LogTail:
         self.stream = stream
         self._offset = path.stat().st_size if path.exists() else 0
         self._partial = b""
+        self._skip = TracebackSkipper()
 
     def pump(self) -> None:
         """Copy the new complete lines to the stream."""
@@ -111,6 +114,8 @@ class LogTail:
         self._offset = size
         data = self._partial + chunk
         lines, _, self._partial = data.rpartition(b"\n")
-        if lines:
-            self.stream.write(lines.decode("utf-8", "replace") + "\n")  # type: ignore[attr-defined]
+        # tracebacks stay in the file: the console shows each failure as its one line
+        kept = list(self._skip(lines.decode("utf-8", "replace").split("\n"))) if lines else []
+        if kept:
+            self.stream.write("\n".join(kept) + "\n")  # type: ignore[attr-defined]
             self.stream.flush()  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from aifap.alerts.config import AlertConfig, ChannelConfig
 from aifap.alerts.service import AlertService
 from aifap.core.snapshot import Snapshot
 from aifap.live.config import SessionConfig
+from aifap.live.failures import session_failure
 from aifap.live.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def alert_config(config: SessionConfig) -> AlertConfig:
     if config.alert_channel == "none":
         values["channels"] = {}
     elif config.alert_channel == "console":
-        values["channels"] = {"console": ChannelConfig(sender="console", admin=True)}
+        # not an admin channel: tracebacks stay in the session log, off the console
+        values["channels"] = {"console": ChannelConfig(sender="console", admin=False)}
     return AlertConfig.from_settings(**values)
 
 
@@ -120,14 +122,22 @@ class SessionAlerts:
 
     def critical(
         self, module: str, problem: BaseException | str, now_ms: int, cycle: int | None = None
-    ) -> None:
-        """Alert a fatal problem; the caller stops the session with a non-zero exit."""
-        text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
-        self._event("critical", "critical", f"{module}: {text}", now_ms, cycle)
+    ) -> str:
+        """Alert a fatal problem and return its one-line message (see ``live.failures``).
+
+        The line (session id, account, cause, what to check) is the journal event, the
+        public alert's message and the reason the caller stops the session with; the
+        traceback goes to the session log and the admin channel only.
+        """
+        line = session_failure(self.config, problem)
+        self._event("critical", "critical", line, now_ms, cycle)
         if self.service is not None:
-            self.service.error(module, problem, level="critical")
+            self.service.error(module, problem, level="critical", summary=line)
+        elif isinstance(problem, BaseException):
+            log.critical("%s: %s", module, line, exc_info=problem)
         else:
-            log.critical("%s: %s", module, text)
+            log.critical("%s: %s", module, line)
+        return line
 
     def stop(self, timeout: float = 5.0) -> None:
         """Flush what is pending (parent) and stop the delivery thread."""

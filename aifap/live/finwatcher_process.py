@@ -65,8 +65,7 @@ def finwatcher_main(rt: Runtime) -> None:
                 )
                 log.info("finwatcher skipped %d intervals", missed)
     except (RetryExhaustedError, GatewayError) as exc:
-        alerts.critical("finwatcher", exc, clock.ms())
-        shared.fail(EXIT_FAILED, f"finwatcher: {type(exc).__name__}: {exc}")
+        shared.fail(EXIT_FAILED, alerts.critical("finwatcher", exc, clock.ms()))
     finally:
         clock.release(FINWATCHER_SLOT)
         alerts.stop()

@@ -2,14 +2,18 @@
 
 Only the session's entry points call :func:`setup_logging`; library modules just use
 ``logging.getLogger(__name__)``. The log goes to ``<workdir>/session.log`` and stdout,
-never to notebook cell output (papermill trims heavy output silently).
+never to notebook cell output (papermill trims heavy output silently). Tracebacks stay
+in the file: the console copy (stdout, or the papermill runner's echo of the file)
+shows each record without them, so a failure reads as its one-line message.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 LOG_NAME = "session.log"
@@ -17,6 +21,11 @@ FORMAT = (
     "%(asctime)s %(levelname)s [%(session_id)s c=%(cycle)s %(role)s pid=%(process)d] "
     "%(name)s: %(message)s"
 )
+
+
+TRACEBACK = "Traceback (most recent call last):"
+TRACEBACK_NOTE = "(traceback in session.log)"
+RECORD_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 
 
 class _State:
@@ -46,6 +55,44 @@ class SessionFilter(logging.Filter):
         return True
 
 
+def without_traceback(text: str) -> str:
+    """Return a formatted record cut where a traceback starts (noting where it is)."""
+    start = text.find(TRACEBACK)
+    if start < 0:
+        return text
+    return f"{text[:start].rstrip()} {TRACEBACK_NOTE}"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Format records for the console: the session log's format without tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record's line(s) without ``exc_info`` or a traceback in the message."""
+        plain = logging.makeLogRecord(record.__dict__)
+        plain.exc_info = plain.exc_text = plain.stack_info = None
+        return without_traceback(super().format(plain))
+
+
+class TracebackSkipper:
+    """Drop traceback lines from a stream of session log lines (the runner's echo)."""
+
+    def __init__(self) -> None:
+        self.skipping = False
+
+    def __call__(self, lines: Iterable[str]) -> Iterator[str]:
+        """Yield the lines (without newlines) outside tracebacks, noting each one cut."""
+        for line in lines:
+            if self.skipping:
+                if not RECORD_START.match(line):
+                    continue
+                self.skipping = False
+            if TRACEBACK in line:
+                self.skipping = True
+                yield without_traceback(line).strip() if line.find(TRACEBACK) else TRACEBACK_NOTE
+                continue
+            yield line
+
+
 def setup_logging(
     workdir: Path, session_id: str, *, level: int = logging.INFO, stdout: bool = True
 ) -> Path:
@@ -63,7 +110,8 @@ def setup_logging(
         handlers.append(logging.StreamHandler(sys.stdout))
     for handler in handlers:
         handler._aifap_session = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter(FORMAT))
+        file = isinstance(handler, logging.FileHandler)
+        handler.setFormatter(logging.Formatter(FORMAT) if file else ConsoleFormatter(FORMAT))
         handler.addFilter(SessionFilter())
         root.addHandler(handler)
     root.setLevel(min(root.level or level, level) if root.level else level)

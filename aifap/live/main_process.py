@@ -10,7 +10,6 @@ a restart replays it with the same client ids.
 from __future__ import annotations
 
 import logging
-import traceback
 
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import MAIN_SLOT
@@ -41,12 +40,11 @@ def main_main(rt: Runtime) -> None:
             set_cycle(None)
             shared.autotrade_done_event.set()
     except Exception as exc:
-        log.error("execution failed: %s", traceback.format_exc())
         failed_cycle = int(shared.cycle.value) or None
-        alerts.critical("auto_trade", exc, clock.ms(), failed_cycle)
+        line = alerts.critical("auto_trade", exc, clock.ms(), failed_cycle)  # logs the traceback
         if failed_cycle is not None:
             journal.set_cycle(failed_cycle, reason=f"{type(exc).__name__}: {exc}")
-        shared.fail(EXIT_FAILED, f"main process: {type(exc).__name__}: {exc}")
+        shared.fail(EXIT_FAILED, line)
         shared.autotrade_done_event.set()
     finally:
         clock.release(MAIN_SLOT)

@@ -11,7 +11,6 @@ exchange error past the retry budget stops it at once.
 from __future__ import annotations
 
 import logging
-import traceback
 
 from aifap.core.errors import GatewayError, StrategyError
 from aifap.live.alerting import SessionAlerts
@@ -41,8 +40,7 @@ def strategy_main(rt: Runtime) -> None:
         assert session is not None, "the parent creates the session row before forking"
         initial_wallet = session.initial_wallet
     except Exception as exc:
-        alerts.critical("strategy", exc, clock.ms())
-        shared.fail(EXIT_FAILED, f"strategy process could not start: {exc}")
+        shared.fail(EXIT_FAILED, alerts.critical("strategy", exc, clock.ms()))
         alerts.stop()
         return
     state = journal.latest_state()
@@ -89,8 +87,7 @@ def strategy_main(rt: Runtime) -> None:
                         f"strategy failed {failures} cycles in a row "
                         f"(max_strategy_failures={config.max_strategy_failures}): {exc}"
                     )
-                    alerts.critical("strategy", reason, clock.ms(), cycle)
-                    shared.fail(EXIT_FAILED, reason)
+                    shared.fail(EXIT_FAILED, alerts.critical("strategy", reason, clock.ms(), cycle))
                     _end_cycle(shared)
                     break
                 _end_cycle(shared)
@@ -132,8 +129,7 @@ def strategy_main(rt: Runtime) -> None:
             _end_cycle(shared)
     except GatewayError as exc:
         _fatal(rt, journal, alerts, exc)
-    except Exception as exc:
-        log.error("strategy process crashed: %s", traceback.format_exc())
+    except Exception as exc:  # the alert logs the traceback
         _fatal(rt, journal, alerts, exc)
     finally:
         clock.release(STRATEGY_SLOT)
@@ -154,5 +150,4 @@ def _fatal(rt: Runtime, journal: Journal, alerts: SessionAlerts, exc: BaseExcept
         row = journal.cycle(cycle)
         if row is not None and row.state == "started":
             journal.skip_cycle(cycle, f"{type(exc).__name__}: {exc}", rt.clock.ms(), "failed")
-    alerts.critical("strategy", exc, rt.clock.ms(), cycle)
-    rt.shared.fail(EXIT_FAILED, f"strategy process: {type(exc).__name__}: {exc}")
+    rt.shared.fail(EXIT_FAILED, alerts.critical("strategy", exc, rt.clock.ms(), cycle))

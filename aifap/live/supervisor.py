@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from aifap.db import make_engine, migrate
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import FINWATCHER_SLOT, MAIN_SLOT, STRATEGY_SLOT, SessionClock
 from aifap.live.config import SessionConfig, make_config
+from aifap.live.failures import session_failure
 from aifap.live.finwatcher_process import finwatcher_main
-from aifap.live.heartbeat import write_heartbeat
+from aifap.live.heartbeat import read_heartbeat, write_heartbeat
 from aifap.live.journal import Journal
 from aifap.live.lease import Lease
 from aifap.live.logs import setup_logging
@@ -38,6 +40,7 @@ from aifap.live.runtime import EXIT_FAILED, EXIT_OK, Runtime, Shared
 from aifap.live.schedule import Schedule
 from aifap.live.strategy_process import strategy_main
 from aifap.live.wiring import open_gateway, session_markets
+from aifap.procs import pid_alive
 from aifap.redaction import REDACTOR, install_log_redaction, redact_url
 
 log = logging.getLogger(__name__)
@@ -137,15 +140,43 @@ def run_session(config: SessionConfig | dict[str, Any], *, log_stdout: bool = Tr
     install_log_redaction()
     url = cfg.results_url()
     log.info("session %s starting (results database %s)", cfg.id, redact_url(url))
-    migrate(url)
-    engine = make_engine(url)
-    journal = Journal(engine, cfg.id)
-    lease = Lease(engine, cfg.account_key, cfg.symbols, cfg.id, ttl_seconds=_seconds(cfg.lease_ttl))
-    lease.acquire()
+    try:
+        migrate(url)
+        engine = make_engine(url)
+        journal = Journal(engine, cfg.id)
+        lease = Lease(
+            engine, cfg.account_key, cfg.symbols, cfg.id, ttl_seconds=_seconds(cfg.lease_ttl)
+        )
+        lease.acquire()
+    except Exception as exc:
+        line = session_failure(cfg, exc)
+        log.error("%s", line, exc_info=exc)
+        _write_failure(cfg, line, None)
+        raise
     try:
         return _run(cfg, journal, lease)
     finally:
         lease.release()
+
+
+def _write_failure(cfg: SessionConfig, line: str, clock: SessionClock | None) -> None:
+    # the runner outside (papermill's watchdog, the CLI) reads the reason from here, but
+    # a second start of a running session must not overwrite the running one's heartbeat
+    beat = read_heartbeat(cfg.working_directory) or {}
+    if beat.get("status") == "running" and beat.get("pid") != os.getpid() and pid_alive(
+        beat.get("pid")
+    ):
+        return
+    write_heartbeat(
+        cfg.working_directory,
+        session_id=cfg.id,
+        status="failed",
+        exit_code=EXIT_FAILED,
+        reason=line,
+        sim_time=None if clock is None else clock.now().isoformat(),
+        cycle=None,
+        pids={},
+    )
 
 
 def _seconds(text: str) -> float:
@@ -181,13 +212,14 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
         finally:
             gateway.close()
     except Exception as exc:
-        alerts.critical("session", exc, clock.ms())
+        line = alerts.critical("session", exc, clock.ms())  # logs the traceback
         journal.update_session(
-            status="failed", exit_code=EXIT_FAILED, reason=str(exc)[:2000], stopped_ms=clock.ms()
+            status="failed", exit_code=EXIT_FAILED, reason=line[:2000], stopped_ms=clock.ms()
         )
         alerts.stop()
         _deliver_pending(cfg, journal)
-        log.error("session %s could not start: %s", cfg.id, exc)
+        _write_failure(cfg, line, clock)
+        log.error("session %s could not start", cfg.id)
         return EXIT_FAILED
     alerts.stop()
     rt = Runtime(config=cfg, clock=clock, shared=shared, start_ms=row.started_ms)
@@ -310,8 +342,7 @@ def _supervise(
             last_renew = wall
             if not lease.renew():
                 reason = "the account lease was lost to another session"
-                alerts.critical("session", reason, clock.ms())
-                return EXIT_FAILED, reason
+                return EXIT_FAILED, alerts.critical("session", reason, clock.ms())
         due = min(to_ms(next_tick), end_ms)
         if not clock.advance(_from(due), hold=shared.cycle_pending()):
             time.sleep(
@@ -357,7 +388,5 @@ def _check_children(
             continue
         if children.rt.shared.fail_code.value:
             return children.rt.shared.reason
-        reason = f"{role} process died (exit code {code})"
-        alerts.critical("session", reason, clock.ms())
-        return reason
+        return alerts.critical("session", f"{role} process died (exit code {code})", clock.ms())
     return None

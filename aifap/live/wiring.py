@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aifap.core.bars import BarSource
-from aifap.core.errors import ConfigError
+from aifap.core.errors import UnknownSymbolError
 from aifap.core.markets import MarketSpec
 from aifap.exchange import factories
 from aifap.exchange.factories import GatewayContext
@@ -45,11 +45,11 @@ def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) ->
 
 
 def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, MarketSpec]:
-    """Return the market specs of the session's symbols; raise ConfigError naming a missing one."""
+    """Return the session symbols' market specs; raise UnknownSymbolError for a missing one."""
     markets = gateway.markets()
     missing = [s for s in config.symbols if s not in markets]
     if missing:
-        raise ConfigError(
+        raise UnknownSymbolError(
             f"symbols: each must be tradable on {config.exchange} {config.market.value}, "
             f"{', '.join(missing)} was not"
         )

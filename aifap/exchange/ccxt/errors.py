@@ -1,8 +1,8 @@
 """Map ccxt's exceptions onto AIFAP's error tree (the only place that does).
 
 ccxt's NetworkError covers timeouts, rate limits, DDoS protection and exchange
-unavailability: all transient. Authentication, insufficient funds and invalid
-orders are final. Messages are passed through ``redact`` so keys never leak.
+unavailability: all transient. Authentication, permissions, insufficient funds and
+invalid orders are final. Messages are passed through ``redact`` so keys never leak.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import ccxt
 
 from aifap.core.errors import (
     ExchangeAuthError,
+    ExchangePermissionError,
     GatewayError,
     InsufficientFundsError,
     OrderRejectedError,
@@ -27,6 +28,8 @@ def map_ccxt_error(
     message = redact(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, ccxt.NetworkError):
         return TransientGatewayError(message)
+    if isinstance(exc, ccxt.PermissionDenied | ccxt.AccountNotEnabled | ccxt.AccountSuspended):
+        return ExchangePermissionError(message)
     if isinstance(exc, ccxt.AuthenticationError):
         return ExchangeAuthError(message)
     if isinstance(exc, ccxt.InsufficientFunds):

@@ -32,6 +32,7 @@ Python API (``BitgetEmulator``):
 - faults: ``faults.latency(0.02, path=None)``, ``faults.fail_next("rate_limit" |
   "server_error" | "timeout" | "lost", count, path="/api/v2/mix/order/place-order")``,
   ``faults.fail_randomly(0.3, kinds={"lost": 2, "timeout": 1, ...}, path=...)``,
+  ``faults.gate(path, group=5)`` (hold requests until five are in flight, or ``.open()``),
   ``faults.seed(n)``, ``faults.clear()``; see ``faults`` for the semantics ("lost" =
   executed, then the response is held until the client times out, or ``lost_as=502``).
 - partial fills: ``partial_fills(ratio=0.4, symbol=None, count=None)`` makes futures

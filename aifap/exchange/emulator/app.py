@@ -126,6 +126,10 @@ def build_app(emulator: BitgetEmulator) -> Starlette:
                     params.update(decoded)
             record.params = dict(params)
             decision = emulator.faults.decide(method, path)
+            if decision.gate is not None and not await _wait_gate(
+                decision.gate.opened, decision.gate.hold_seconds, emulator.stopping
+            ):
+                record.fault = "gate_timeout"
             if decision.latency > 0:
                 await asyncio.sleep(decision.latency)
             if decision.kind in ("rate_limit", "server_error", "timeout"):
@@ -177,6 +181,15 @@ def _execute(
         data = route.handler(call)
     record.status, record.code = 200, "00000"
     return Response(envelope(data, now), media_type="application/json")
+
+
+async def _wait_gate(opened: threading.Event, seconds: float, stopping: threading.Event) -> bool:
+    deadline = time.monotonic() + seconds
+    while not opened.is_set():
+        if time.monotonic() >= deadline or stopping.is_set():
+            return False
+        await asyncio.sleep(0.005)
+    return True
 
 
 async def _hold(request: Request, seconds: float, stopping: threading.Event) -> None:

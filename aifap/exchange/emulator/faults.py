@@ -12,7 +12,12 @@ with a ``probability`` drawn from the injector's seeded generator, and does one 
   (disconnects) or ``hold_seconds`` pass, then 504;
 - ``lost``: execute the request (the order is placed), then lose the response the
   way ``lost_as`` says: ``"timeout"`` (hold as above) or an HTTP status such as 502;
-- ``random``: pick one of ``kinds`` (weights allowed) each time it fires.
+- ``random``: pick one of ``kinds`` (weights allowed) each time it fires;
+- ``gate``: hold matching requests (before they execute) until the gate opens, then
+  answer normally: ``rule.open()`` opens it, and with ``group=n`` the n-th matching
+  request opens it itself, so a test can prove n requests were in flight at once
+  without timing them. A request still held after ``hold_seconds`` goes on and is
+  recorded with ``fault="gate_timeout"``. Gates, like latency, never stop other rules.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["latency", "rate_limit", "server_error", "timeout", "lost", "random"]
+FaultKind = Literal[
+    "latency", "rate_limit", "server_error", "timeout", "lost", "random", "gate"
+]
 FAILURE_KINDS = ("rate_limit", "server_error", "timeout", "lost")
 SECRET_HEADERS = frozenset(
     {"access-key", "access-sign", "access-passphrase", "authorization", "cookie"}
@@ -46,6 +53,12 @@ class FaultRule:
     hold_seconds: float = 30.0
     kinds: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(FAILURE_KINDS, 1.0))
     fired: int = 0
+    group: int | None = None
+    opened: threading.Event = field(default_factory=threading.Event)
+
+    def open(self) -> None:
+        """Let the requests a gate holds (and later ones) go on."""
+        self.opened.set()
 
     def matches(self, method: str, path: str) -> bool:
         """Tell whether this rule applies to a request (ignoring count and probability)."""
@@ -67,6 +80,7 @@ class Decision:
     status: int = 503
     lost_as: str | int = "timeout"
     hold_seconds: float = 30.0
+    gate: FaultRule | None = None
 
 
 class FaultInjector:
@@ -88,9 +102,9 @@ class FaultInjector:
 
     def add(self, rule: FaultRule) -> FaultRule:
         """Add a rule; it is checked after the rules added before it."""
-        if rule.kind not in ("latency", "random", *FAILURE_KINDS):
+        if rule.kind not in ("latency", "random", "gate", *FAILURE_KINDS):
             raise ValueError(
-                f"fault kind must be one of latency, random, "
+                f"fault kind must be one of latency, random, gate, "
                 f"{', '.join(FAILURE_KINDS)}; was {rule.kind!r}"
             )
         if rule.probability is not None and not 0 <= rule.probability <= 1:
@@ -104,6 +118,18 @@ class FaultInjector:
     ) -> FaultRule:
         """Delay matching requests by ``seconds`` (or uniformly within a range)."""
         return self.add(FaultRule("latency", path=path, latency=seconds, **kw))  # type: ignore[arg-type]
+
+    def gate(
+        self,
+        path: str | None = None,
+        *,
+        group: int | None = None,
+        hold_seconds: float = 30.0,
+        **kw: object,
+    ) -> FaultRule:
+        """Hold matching requests until ``rule.open()``, or until ``group`` of them arrived."""
+        rule = FaultRule("gate", path=path, group=group, hold_seconds=hold_seconds, **kw)  # type: ignore[arg-type]
+        return self.add(rule)
 
     def fail_next(
         self, kind: FaultKind, count: int = 1, path: str | None = None, **kw: object
@@ -138,6 +164,7 @@ class FaultInjector:
     def decide(self, method: str, path: str) -> Decision:
         """Return the faults that fire for one request, consuming counts."""
         latency = 0.0
+        gate: FaultRule | None = None
         with self._lock:
             for rule in self._rules:
                 if not rule.matches(method, path) or not self._fires(rule):
@@ -146,12 +173,17 @@ class FaultInjector:
                 if rule.kind == "latency":
                     latency += self._draw_latency(rule.latency)
                     continue
+                if rule.kind == "gate":
+                    if rule.group is not None and rule.fired >= rule.group:
+                        rule.open()
+                    gate = gate or rule
+                    continue
                 kind: str = rule.kind
                 if kind == "random":
                     names = list(rule.kinds)
                     kind = self._rng.choices(names, weights=[rule.kinds[n] for n in names])[0]
-                return Decision(latency, kind, rule.status, rule.lost_as, rule.hold_seconds)
-        return Decision(latency)
+                return Decision(latency, kind, rule.status, rule.lost_as, rule.hold_seconds, gate)
+        return Decision(latency, gate=gate)
 
     def _fires(self, rule: FaultRule) -> bool:
         if rule.count is not None and rule.count <= 0:

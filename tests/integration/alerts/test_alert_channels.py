@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -117,10 +116,8 @@ def test_cli_alerts_test_sends_every_kind(fake_discord):
 
 
 def test_cli_alerts_test_fails_on_a_dead_webhook(dead_url):
-    began = time.perf_counter()
     result = CliRunner().invoke(
         app, ["alerts", "test", "--webhook-url", dead_url, "--timeout", "0.5"]
     )
     assert result.exit_code == 1
     assert "not delivered" in result.output
-    assert time.perf_counter() - began < 30

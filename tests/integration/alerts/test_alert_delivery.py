@@ -123,14 +123,12 @@ def test_enqueue_returns_at_once_while_the_endpoint_stalls(fake_discord, db_url,
     service.system_started(strategy="s0", environment="test", duration=DURATION)
     assert wait_until(lambda: len(fake_discord.arrivals("a")) == 1)  # the sender is stuck
 
-    began = time.perf_counter()
-    for i in range(1, 101):  # the trading loop
+    for i in range(1, 101):  # the trading loop: had a call waited for the send, it would
         service.system_started(strategy=f"s{i}", environment="test", duration=DURATION)
-    elapsed = time.perf_counter() - began
 
+    # ... still be blocked: the endpoint holds its first request until released
     assert not fake_discord.release.is_set()
     assert len(fake_discord.arrivals("a")) == 1  # nothing else went out meanwhile
-    assert elapsed < 20  # loose bound; the endpoint stalls for up to 60 s
     assert len(service.outbox.rows()) == 101  # every alert committed before sending
     fake_discord.release.set()
     assert service.flush(30)
@@ -140,10 +138,8 @@ def test_enqueue_returns_at_once_while_the_endpoint_stalls(fake_discord, db_url,
 def test_slow_endpoint_gets_everything_in_order(fake_discord, sqlite_url, make_service):
     fake_discord.script("a", *[("slow", 0.1)] * 5)
     service = make_service(sqlite_url, {"a": fake_discord.url("a")})
-    began = time.perf_counter()
-    for i in range(5):
+    for i in range(5):  # enqueueing never waits for a send (see the stalled-endpoint test)
         service.system_started(strategy=f"s{i}", environment="test", duration=DURATION)
-    assert time.perf_counter() - began < 0.5  # not five slow round trips
     assert service.flush(10)
     assert strategies(fake_discord.delivered("a")) == [f"s{i}" for i in range(5)]
 
@@ -196,8 +192,11 @@ def test_identical_errors_are_coalesced_with_a_count(fake_discord, db_url, make_
     ]
     # a repeat inside the window after a send is held, then reported on flush
     service.error("StackFuturesIndicatorResult", RuntimeError("indicator frame empty"))
-    time.sleep(0.2)
-    assert len(fake_discord.delivered("a")) == 3
+    # an alert committed after the repeat: once it is delivered, the worker has passed
+    # the repeat and held it
+    service.system_started(strategy="after-the-repeat", environment="test", duration=DURATION)
+    assert wait_until(lambda: "after-the-repeat" in strategies(fake_discord.delivered("a")))
+    assert len(fake_discord.delivered("a")) == 4
     assert service.flush(10)
     assert fake_discord.delivered("a")[-1]["embeds"][0]["title"].endswith("Partial Failure (1)")
 
@@ -224,6 +223,5 @@ def test_stop_with_a_stalled_endpoint_is_bounded(fake_discord, sqlite_url, make_
     fake_discord.script("a", ("stall", 60))
     service = make_service(sqlite_url, {"a": fake_discord.url("a")})
     service.system_started(strategy="s0", environment="test", duration=DURATION)
-    began = time.perf_counter()
+    # False: the stop gave up on the stalled send instead of waiting for it to be delivered
     assert not service.stop(timeout=0.3)
-    assert time.perf_counter() - began < 10  # bounded by the stop and HTTP timeouts

@@ -146,7 +146,7 @@ def test_minutes_confirmed_empty_are_reported_and_not_asked_for_again(db_url, em
 
 
 def test_overlapping_runs_leave_the_second_one_skipping(db_url, emulator):
-    emulator.faults.latency(0.3, path=CANDLES)
+    gate = emulator.faults.gate(CANDLES, hold_seconds=120)  # the first run waits for it
     results = {}
 
     def first_run():
@@ -154,11 +154,15 @@ def test_overlapping_runs_leave_the_second_one_skipping(db_url, emulator):
 
     worker = threading.Thread(target=first_run)
     worker.start()
-    deadline = time.monotonic() + 10
-    while not emulator.request_log.records(CANDLES) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
-    worker.join(60)
+    try:
+        deadline = time.monotonic() + 60
+        while not emulator.request_log.records(CANDLES) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert emulator.request_log.records(CANDLES), "the first run never asked for candles"
+        second = run(db_url, emulator, symbols=["BTCUSDT"], funding=False)
+    finally:
+        gate.open()
+        worker.join(60)
     assert second.skipped
     assert "another collector run holds the lock" in second.skipped
     assert second.results == []

@@ -76,9 +76,12 @@ def test_random_faults_are_reproducible_with_a_seed(make_emulator, bitget_for):
     assert {"rate_limit", "server_error", None} == set(first)
 
 
-def test_latency_keeps_concurrent_requests_in_flight_together(emulator, bitget_for):
-    emulator.faults.latency(0.3, path=TICKER)
-    clients = [bitget_for(emulator, credentials=False) for _ in range(5)]
+def test_held_requests_stay_in_flight_together(emulator, bitget_for):
+    # the gate opens when the fifth request arrives: had the emulator served the held
+    # requests one at a time, the first would still be waiting for the others
+    gate = emulator.faults.gate(TICKER, group=5, hold_seconds=30)
+    emulator.faults.latency(0.05, path=TICKER)  # latency is awaited, never a lock
+    clients = [bitget_for(emulator, credentials=False, timeout_ms=30_000) for _ in range(5)]
     for client in clients:
         client.load_markets()
     barrier = threading.Barrier(len(clients))
@@ -94,7 +97,10 @@ def test_latency_keeps_concurrent_requests_in_flight_together(emulator, bitget_f
         thread.join()
     records = emulator.request_log.records(TICKER)
     assert len(records) == 5
-    assert emulator.request_log.max_concurrency(TICKER) >= 2
+    assert gate.opened.is_set()
+    assert [r.fault for r in records] == [None] * 5
+    assert max(r.start for r in records) < min(r.end or 0.0 for r in records)
+    assert emulator.request_log.max_concurrency(TICKER) == 5
     assert all(r.status == 200 for r in records)
 
 

@@ -159,21 +159,24 @@ def test_a_batch_of_five_orders_is_in_flight_at_once(
     make_emulator: Callable[..., BitgetEmulator],
 ) -> None:
     emu = make_emulator(markets=_five_markets())
-    gateway = _gateway(emu, confirm_orders=False)
+    gateway = _gateway(emu, confirm_orders=False, timeout_ms=60_000)
     gateway.prepare(FIVE_SYMBOLS)
-    emu.faults.latency(0.1, path=PLACE_ORDER)  # long enough for all five to be sent
+    # the emulator answers no order of the batch before all five arrived: sequential
+    # sending would leave the first one held until the gate's timeout
+    gate = emu.faults.gate(PLACE_ORDER, group=5, hold_seconds=30)
     emu.reset_log()
     amounts = {"BTCUSDT": "0.002", "ETHUSDT": "0.02", "SOLUSDT": "0.5", "XRPUSDT": "20",
                "ADAUSDT": "20"}
-    orders = gateway.place_orders(
-        [_leg(1, symbol, Side.BUY, amount) for symbol, amount in amounts.items()]
-    )
+    legs = [_leg(1, symbol, Side.BUY, amount) for symbol, amount in amounts.items()]
+    orders = gateway.place_orders(legs)
     gateway.close()
     assert [o.status is not OrderStatus.REJECTED for o in orders] == [True] * 5
+    assert gate.opened.is_set()
     placed = emu.request_log.records(PLACE_ORDER)
-    assert len(placed) == 5
-    # concurrency shows in the emulator's timestamps: every request started before any ended
-    assert emu.request_log.max_concurrency(PLACE_ORDER) == 5
+    # the log, in arrival order: the batch's five client ids, each sent once, none timed out
+    assert sorted(r.params["clientOid"] for r in placed) == sorted(leg.client_id for leg in legs)
+    assert [r.fault for r in placed] == [None] * 5
+    # every order of the batch arrived before the first answer went out
     assert max(r.start for r in placed) < min(r.end or 0.0 for r in placed)
 
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.markets import BTCUSDT_FUTURES
 
 from aifap.core.errors import OrderRejectedError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.ledger import Ledger
-from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import FillReason, OrderRequest, OrderStatus, Side, client_order_id
 from aifap.data.frames import FrameBarSource
 from aifap.exchange.factories import PAPER, gateways
@@ -20,17 +20,7 @@ from aifap.exchange.gateway import Gateway
 from aifap.exchange.paper import PaperGateway
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-SPEC = MarketSpec(
-    "BTCUSDT",
-    MarketType.FUTURES,
-    "BTC",
-    "USDT",
-    amount_step=Decimal("0.001"),
-    price_step=Decimal("0.1"),
-    min_amount=Decimal("0.001"),
-    min_notional=Decimal(5),
-    max_leverage=100,
-)
+SPEC = BTCUSDT_FUTURES
 
 
 def _bars(minutes: int = 120) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from test_gateway_paper import SPEC  # the same BTCUSDT futures market
+from helpers.markets import BTCUSDT_FUTURES as SPEC
 
 from aifap.core.fills import FillModel
 from aifap.core.orders import FillReason, OrderRequest, Side

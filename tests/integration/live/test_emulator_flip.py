@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.emulator_sessions import assert_book_matches_journal, demo, drive
 from live_helpers import positions_json
-from test_emulator_session import _assert_book_matches_journal, _demo, _drive
 
 TARGET = Decimal("0.3")
 FLIP_STRATEGY = '''
@@ -32,7 +32,7 @@ def flip(context, config_dict):
 def _flip_run(session_run, tmp_path: Path) -> Any:
     strategy = tmp_path / "flip_strategy.py"
     strategy.write_text(FLIP_STRATEGY, encoding="utf-8")
-    return _demo(
+    return demo(
         session_run,
         strategy=f"{strategy}:flip",
         strategy_name="flip",
@@ -44,7 +44,7 @@ def _flip_run(session_run, tmp_path: Path) -> Any:
 @pytest.mark.slow
 def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, tmp_path):
     run = _flip_run(session_run, tmp_path)
-    [state] = _drive(run, [{"partial_fills": [{"ratio": 0.4, "symbol": "BTCUSDT"}]}])
+    [state] = drive(run, [{"partial_fills": [{"ratio": 0.4, "symbol": "BTCUSDT"}]}])
     assert state["code"] == 0, run.log()[-3000:]
     journal = run.journal()
 
@@ -85,4 +85,4 @@ def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, 
     price = Decimal(json.loads(last.prices_json)["BTCUSDT"])
     weight = held["BTCUSDT"] * price / Decimal(run.config["leverage"]) / last.equity
     assert abs(weight + TARGET) <= Decimal("0.02"), weight
-    _assert_book_matches_journal(run, state)
+    assert_book_matches_journal(run, state)

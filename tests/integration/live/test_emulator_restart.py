@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers.emulator_sessions import demo, drive
 from live_helpers import positions_json
-from test_emulator_session import _demo, _drive
 
 from aifap.live.recovery import expected_book
 
@@ -61,9 +61,9 @@ def _pieces(run, cycle: int) -> dict[str, list[Any]]:
 
 
 def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run):
-    run = _demo(session_run, trading_duration="1h 15m")
+    run = demo(session_run, trading_duration="1h 15m")
     kill = {"AIFAP_LIVE_KILL_AT": "main.after_accept@2"}
-    first, second = _drive(run, [{"partial_fills": PARTIAL, "env": kill}, {}])
+    first, second = drive(run, [{"partial_fills": PARTIAL, "env": kill}, {}])
     assert first["code"] == 1
     assert "main process died" in first["reason"]
     # the kill came while the exchange held cycle 2's orders partly filled
@@ -87,9 +87,9 @@ def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run):
 
 
 def test_the_rest_of_a_partial_fill_arrives_while_the_session_is_down(session_run):
-    run = _demo(session_run, trading_duration="1h 15m")
+    run = demo(session_run, trading_duration="1h 15m")
     kill = {"AIFAP_LIVE_KILL_AT": "main.before_stops@2"}
-    first, second = _drive(
+    first, second = drive(
         run,
         [
             {"partial_fills": PARTIAL, "env": kill},
@@ -123,9 +123,9 @@ def _weights(cycle, leverage: Decimal) -> tuple[dict[str, Decimal], dict[str, De
 
 @pytest.mark.parametrize("policy", ["refuse", "adopt"])
 def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy):
-    run = _demo(session_run, trading_duration="45m")
+    run = demo(session_run, trading_duration="45m")
     by_hand = {"order": {"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.01}}
-    first, second = _drive(
+    first, second = drive(
         run,
         [
             {},
@@ -168,8 +168,8 @@ def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy
 def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(session_run):
     from live_helpers import STRATEGIES
 
-    run = _demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
-    first, second = _drive(
+    run = demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    first, second = drive(
         run,
         [
             {},
@@ -201,7 +201,7 @@ def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(sessi
 def test_a_close_by_hand_near_the_stop_while_down_is_not_taken_for_the_stop(session_run):
     from live_helpers import STRATEGIES
 
-    run = _demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    run = demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
     # a reduce-only sell by hand while BTC sits 0.05 % above our stop: by price alone it
     # would pass for the stop's execution, but no trigger of ours executed it
     by_hand = {
@@ -213,7 +213,7 @@ def test_a_close_by_hand_near_the_stop_while_down_is_not_taken_for_the_stop(sess
             "at_stop": 1.0005,
         }
     }
-    first, second = _drive(
+    first, second = drive(
         run,
         [
             {},

@@ -9,55 +9,18 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from live_helpers import REPO, SessionRun, positions_json
+from helpers.emulator_sessions import assert_book_matches_journal, demo, drive
+from live_helpers import SessionRun, positions_json
 
 from aifap.watch.snapshots import SnapshotStore
 
 pytestmark = pytest.mark.slow
 
-DRIVER = Path(__file__).parent / "emulator_driver.py"
 PLACE = "/api/v2/mix/order/place-order"
-
-
-def _demo(session_run, **overrides: Any) -> SessionRun:
-    settings = {
-        "exchange": "bitget",
-        "mode": "demo",
-        "strategy": session_run().config["strategy"],
-        "credentials": {"api_key": "demo-key", "secret": "demo-secret", "password": "demo-pass"},
-        "trading_duration": "1h 30m",
-        **overrides,
-    }
-    return session_run(**settings)
-
-
-def _drive(run: SessionRun, runs: list[dict[str, Any]], timeout: float = 300) -> list[dict]:
-    out = run.dir / "emulator.json"
-    spec = run.dir / "driver.json"
-    spec.write_text(json.dumps({"config": run.config, "runs": runs, "out": str(out)}))
-    # the driver runs as a script: without PYTHONPATH it would import the installed aifap
-    env = {
-        "AIFAP_DATA_DIR": str(run.dir / "data"),
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(REPO),
-    }
-    proc = subprocess.run(
-        [sys.executable, str(DRIVER), str(spec)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
-    return json.loads(out.read_text())
 
 
 def _weights(held, prices, equity, leverage):
@@ -86,23 +49,13 @@ def _assert_no_duplicates(state: dict[str, Any]) -> None:
     assert max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
 
 
-def _assert_book_matches_journal(run: SessionRun, state: dict[str, Any]) -> None:
-    from aifap.live.recovery import expected_book
-
-    journal = run.journal()
-    expected = expected_book(journal, journal.session_row())
-    actual = {s: Decimal(v) for s, v in state["positions"].items()}
-    assert expected == actual
-    assert all(c.state in ("done", "skipped") for c in journal.cycles())
-
-
 def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run):
-    run = _demo(session_run)
-    [state] = _drive(run, [{}])
+    run = demo(session_run)
+    [state] = drive(run, [{}])
     assert state["code"] == 0, run.log()[-3000:]
     _assert_targets_held(run)
     _assert_no_duplicates(state)
-    _assert_book_matches_journal(run, state)
+    assert_book_matches_journal(run, state)
     assert state["demo_requests"]  # demo mode reached the exchange as demo trading
     stamps = [r.ts_ms for r in SnapshotStore(run.journal().engine, "sess").rows()]
     assert len(stamps) >= 18
@@ -114,9 +67,9 @@ def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session
 def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run):
     # the seed's 3 attempts, with a short back-off instead of waits of 0.5 s and more
     fast = {"max_attempts": 3, "initial_wait": 0.01, "max_wait": 0.05}
-    run = _demo(session_run, trading_duration="2h", retry=fast)
+    run = demo(session_run, trading_duration="2h", retry=fast)
     down = {"how": "fail_randomly", "probability": 1.0, "kinds": {"server_error": 1}, "path": PLACE}
-    first, second = _drive(run, [{"faults": [down]}, {}])
+    first, second = drive(run, [{"faults": [down]}, {}])
     # the first run: alert, clean stop, non-zero exit
     assert first["code"] == 1
     assert first["status"] == "failed"
@@ -135,12 +88,12 @@ def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(sessio
     assert journal.cycle(int(stuck[0])).replayed
     assert all(o.status == "filled" for o in journal.orders(int(stuck[0])))
     _assert_no_duplicates(second)
-    _assert_book_matches_journal(run, second)
+    assert_book_matches_journal(run, second)
     assert len(second["orders"]) == len(journal.orders())
 
 
 def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run):
-    run = _demo(session_run, trading_duration="1h 30m")
+    run = demo(session_run, trading_duration="1h 30m")
     lost = {
         "how": "fail_randomly",
         "probability": 0.5,
@@ -148,7 +101,7 @@ def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run
         "path": PLACE,
         "lost_as": 502,
     }
-    first, second = _drive(
+    first, second = drive(
         run,
         [{"faults": [lost], "env": {"AIFAP_LIVE_KILL_AT": "main.after_accept@2"}}, {}],
     )
@@ -157,7 +110,7 @@ def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run
     assert "main process died" in first["reason"]
     assert second["code"] == 0, run.log()[-3000:]
     _assert_no_duplicates(second)
-    _assert_book_matches_journal(run, second)
+    assert_book_matches_journal(run, second)
     orders = run.journal().orders(2)
     assert orders
     assert all(o.sends == 1 for o in orders)  # looked up on restart, not resent

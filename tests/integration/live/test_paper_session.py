@@ -68,6 +68,9 @@ def test_consecutive_strategy_failures_stop_the_session(session_run):
     row = run.journal().session_row()
     assert row.status == "failed"
     assert "2 cycles in a row" in row.reason
+    [line] = run.stderr.splitlines()  # the strategy process's reason, on one line
+    assert line == row.reason
+    assert line.startswith("session sess (account paper:sess): strategy failed 2 cycles")
 
 
 def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run, tmp_path):
@@ -84,7 +87,11 @@ def test_a_second_session_on_the_same_account_and_symbols_is_refused(session_run
         second = session_run(account="shared", session_id="other",
                              workdir=str(tmp_path / "wd2"), symbols=["ETHUSDT"])
         assert second.run() == 1
-        assert "session 'sess' trades ETHUSDT" in second.stderr
+        [line] = second.stderr.splitlines()  # one line: session, account, cause, advice
+        assert line.startswith("session other (account paper:shared): another session holds")
+        assert "session 'sess' trades ETHUSDT" in line
+        assert "Traceback" not in second.stderr
+        assert "Traceback" in second.log()  # the session log keeps it
     finally:
         proc.terminate()
         proc.communicate(timeout=60)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,12 @@ import pytest
 from nb_helpers import gone, kill_all, wait_for_running
 
 from aifap.core.errors import ConfigError
-from aifap.deploy.papermill_run import TEMPLATE, live_run_via_papermill, run_live_notebook
+from aifap.deploy.papermill_run import (
+    TEMPLATE,
+    live_run_via_papermill,
+    read_runner_state,
+    run_live_notebook,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -64,6 +70,16 @@ def _start_runner(path: Path, *extra: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def _runner_status(workdir: Path, wanted: str, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_runner_state(workdir) or {}
+        if state.get("status") == wanted:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.mark.slow
 def test_sigkill_of_the_kernel_ends_the_run_non_zero(write_config, tmp_path):
     path = write_config(clock={"kind": "replay", "start": "2024-06-20T00:00:00Z", "speed": 60})
@@ -111,6 +127,7 @@ def test_sigterm_to_the_runner_stops_the_session_cleanly(write_config, tmp_path)
     runner = _start_runner(path)
     beat = wait_for_running(tmp_path / "wd")
     try:
+        assert _runner_status(tmp_path / "wd", "running")  # the runner saw the session run
         runner.send_signal(signal.SIGTERM)
         _, err = runner.communicate(timeout=120)
         assert runner.returncode == 0, err

@@ -25,7 +25,7 @@ BINANCE_FUTURES_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT"
                          "TAKE_PROFIT_MARKET"]
 
 
-def _market(venue: str, futures: bool) -> dict[str, Any]:
+def market_row(venue: str, futures: bool) -> dict[str, Any]:
     market: dict[str, Any] = {
         "id": "BTCUSDT", "symbol": "BTC/USDT:USDT" if futures else "BTC/USDT",
         "base": "BTC", "quote": "USDT", "settle": "USDT" if futures else None,
@@ -83,7 +83,7 @@ def capture_gateway(venue: str, futures: bool = True, **fields: Any) -> Capture:
 
     def factory(config: CcxtConfig) -> Any:
         exchange = build_exchange(config, quirks(venue))
-        exchange.set_markets([_market(venue, futures)])
+        exchange.set_markets([market_row(venue, futures)])
 
         def fetch(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
             requests.append(Captured(method, url, dict(headers or {}), body))

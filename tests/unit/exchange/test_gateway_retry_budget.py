@@ -15,8 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ccxt_capture import KEY, PASSWORD, SECRET
-from ccxt_capture import _market as market_row
+from ccxt_capture import KEY, PASSWORD, SECRET, market_row
 
 from aifap.core.errors import RetryExhaustedError
 from aifap.core.markets import MarketType
