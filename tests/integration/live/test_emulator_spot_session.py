@@ -23,8 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers.emulator_sessions import drive as _drive
 from live_helpers import STRATEGIES, SessionRun, positions_json
-from test_emulator_session import _drive
 
 from aifap.live.recovery import expected_book
 
