@@ -24,7 +24,15 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 # each module registers its commands or sub-apps on `app` when imported
-COMMAND_MODULES: tuple[str, ...] = ("backtest", "alerts", "live", "emulator", "data", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "backtest",
+    "alerts",
+    "live",
+    "emulator",
+    "data",
+    "demo",
+    "dashboard",
+)
 
 
 @app.callback()

@@ -90,9 +90,7 @@ def _recorded_workdir(results_url: str, session_id: str) -> Path | None:
     if not inspect(engine).has_table(LiveSession.__tablename__):
         return None
     with engine.connect() as db:
-        workdir = db.scalar(
-            select(LiveSession.workdir).where(LiveSession.session_id == session_id)
-        )
+        workdir = db.scalar(select(LiveSession.workdir).where(LiveSession.session_id == session_id))
     return Path(workdir) if workdir else None
 
 
@@ -178,9 +176,7 @@ class DashboardProcess:
 def _alive(pid: int, created: float) -> bool:
     try:
         proc = psutil.Process(pid)
-        return (
-            abs(proc.create_time() - created) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-        )
+        return abs(proc.create_time() - created) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 

@@ -3,9 +3,9 @@
 :class:`SessionDashboard` shows one session: three stat panels (ROE, Sharpe Ratio, Max
 Drawdown), Portfolio Value Over Time, Position Allocation (pie), Position Sizes (USDT)
 (horizontal bars), open positions with SL/TP, recent orders, fills and alerts, the
-session's state and heartbeat age. :class:`FleetDashboard` lists every session of a
-results database with a sparkline each, sortable. Both refresh themselves from a timer
-in the kernel (:class:`Refresher`), so new snapshots appear without a page reload.
+session's state and heartbeat age; it refreshes itself from a timer in the kernel
+(:class:`Refresher`), so new snapshots appear without a page reload. The fleet view
+is in :mod:`aifap.notebook.fleet_widgets`.
 
 Elements carry ``aifap-*`` classes and ``data-*`` attributes with the raw values, so
 browser tests read exactly what is drawn.
@@ -14,12 +14,11 @@ browser tests read exactly what is drawn.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
@@ -29,13 +28,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from aifap.core.errors import ConfigError
-from aifap.notebook.dashboard_data import (
-    MAX_POINTS,
-    FleetRow,
-    SessionSource,
-    SessionView,
-    fleet,
-)
+from aifap.notebook.dashboard_data import MAX_POINTS, SessionSource, SessionView
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +62,8 @@ CSS = f"""<style>
 </style>"""
 
 
-def _esc(value: Any) -> str:
+def esc(value: Any) -> str:
+    """Return ``value`` as escaped HTML text (None: empty)."""
     return html.escape("" if value is None else str(value))
 
 
@@ -108,8 +102,8 @@ def stat_html(key: str, title: str, value: float | None, text: str, color: str, 
     raw = "" if value is None else repr(float(value))
     return (
         f'<div class="aifap-stat" data-key="{key}" data-value="{raw}">'
-        f'<div class="aifap-stat-title">{_esc(title)}</div>'
-        f'<div class="aifap-stat-value" style="color:{color}">{_esc(text)}'
+        f'<div class="aifap-stat-title">{esc(title)}</div>'
+        f'<div class="aifap-stat-value" style="color:{color}">{esc(text)}'
         f'<span style="font-size:18px"> {arrow}</span></div></div>'
     )
 
@@ -136,14 +130,14 @@ def table_html(
 ) -> str:
     """Return ``frame`` as an HTML table (``empty`` when it has no rows)."""
     if frame.empty:
-        return f'<div class="{css_class} aifap-muted" data-rows="0">{_esc(empty)}</div>'
-    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+        return f'<div class="{css_class} aifap-muted" data-rows="0">{esc(empty)}</div>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
         for column, value in zip(frame.columns, row, strict=True):
             shown = formats.get(column, _plain)(value)
-            cells.append(f"<td>{_esc(shown)}</td>")
+            cells.append(f"<td>{esc(shown)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
         f'<table class="aifap-table {css_class}" data-rows="{len(frame)}">'
@@ -174,8 +168,8 @@ def positions_html(view: SessionView) -> str:
                  number(p.unrealized_pnl), _plain(p.take_profit) or "—",
                  _plain(p.stop_loss) or "—")  # fmt: skip
         rows.append(
-            f'<tr data-symbol="{_esc(p.symbol)}" data-notional="{p.notional!r}">'
-            + "".join(f"<td>{_esc(c)}</td>" for c in cells)
+            f'<tr data-symbol="{esc(p.symbol)}" data-notional="{p.notional!r}">'
+            + "".join(f"<td>{esc(c)}</td>" for c in cells)
             + "</tr>"
         )
     return (
@@ -261,7 +255,8 @@ def bars_figure() -> go.FigureWidget:
     return fig
 
 
-def _card(child: widgets.Widget, *classes: str, flex: str | None = None) -> widgets.Box:
+def card(child: widgets.Widget, *classes: str, flex: str | None = None) -> widgets.Box:
+    """Return ``child`` in a rounded dark card with the ``aifap-card`` and ``classes``."""
     box = widgets.Box([child], layout=widgets.Layout(flex=flex or "1 1 0%", min_width="0"))
     for name in ("aifap-card", *classes):
         box.add_class(name)
@@ -346,27 +341,27 @@ class SessionDashboard:
         self.refresher = Refresher(self.refresh, refresh_seconds)
 
     def _build(self) -> widgets.VBox:
-        empty = _card(self.empty, "aifap-empty")
+        empty = card(self.empty, "aifap-empty")
         self._empty_box = empty
         stats = widgets.HBox(
-            [_card(w, f"aifap-stat-{k}") for w, k in
+            [card(w, f"aifap-stat-{k}") for w, k in
              zip(self.stats, ("roe", "sharpe", "max_drawdown"), strict=True)]
         )  # fmt: skip
-        charts = widgets.HBox([_card(self.pie, "aifap-pie"), _card(self.bars, "aifap-bars")])
+        charts = widgets.HBox([card(self.pie, "aifap-pie"), card(self.bars, "aifap-bars")])
         tables = widgets.HBox(
-            [_card(self.orders, "aifap-orders-card"), _card(self.fills, "aifap-fills-card")]
+            [card(self.orders, "aifap-orders-card"), card(self.fills, "aifap-fills-card")]
         )
         root = widgets.VBox(
             [
                 widgets.HTML(CSS),
-                _card(self.header, "aifap-header"),
+                card(self.header, "aifap-header"),
                 empty,
                 stats,
-                _card(self.pv, "aifap-pv"),
+                card(self.pv, "aifap-pv"),
                 charts,
-                _card(self.positions, "aifap-positions-card"),
+                card(self.positions, "aifap-positions-card"),
                 tables,
-                _card(self.alerts, "aifap-alerts-card"),
+                card(self.alerts, "aifap-alerts-card"),
                 self.footer,
             ]
         )
@@ -387,7 +382,7 @@ class SessionDashboard:
             self.error = f"{type(exc).__name__}: {exc}"
             self.footer.value = (
                 f'<div class="aifap-footer aifap-error" style="color:{RED}">'
-                f"refresh failed: {_esc(self.error)}</div>"
+                f"refresh failed: {esc(self.error)}</div>"
             )
             raise
         self.error = None
@@ -403,9 +398,9 @@ class SessionDashboard:
         self.header.value = self._header(view)
         self._empty_box.layout.display = "flex" if view.empty else "none"
         self.empty.value = (
-            f'<div class="aifap-empty-state" data-session="{_esc(view.session_id)}">'
-            f"<b>No snapshots yet.</b> Session <code>{_esc(view.session_id)}</code> is "
-            f"{_esc(view.liveness.state)}; its metrics appear with finwatcher's first snapshot"
+            f'<div class="aifap-empty-state" data-session="{esc(view.session_id)}">'
+            f"<b>No snapshots yet.</b> Session <code>{esc(view.session_id)}</code> is "
+            f"{esc(view.liveness.state)}; its metrics appear with finwatcher's first snapshot"
             f"{self._every()}.</div>"
             if view.empty
             else ""
@@ -419,9 +414,11 @@ class SessionDashboard:
         self.positions.value = "<h3>Open positions</h3>" + positions_html(view)
         money = {"amount": _plain, "price": _plain, "fee": _plain}
         self.orders.value = "<h3>Recent orders</h3>" + table_html(
-            view.orders, "aifap-orders", "No orders yet", money)
+            view.orders, "aifap-orders", "No orders yet", money
+        )
         self.fills.value = "<h3>Recent fills</h3>" + table_html(
-            view.fills, "aifap-fills", "No fills yet", money)
+            view.fills, "aifap-fills", "No fills yet", money
+        )
         self.alerts.value = "<h3>Recent alerts</h3>" + table_html(
             view.alerts, "aifap-alerts", "No alerts yet", {})  # fmt: skip
         self.footer.value = (
@@ -438,18 +435,18 @@ class SessionDashboard:
         strategy = f"{info.strategy} · {info.trader} · {info.mode or ''}" if info else ""
         ended = ""
         if info is not None and info.status in ("stopped", "failed"):
-            ended = f" · exit code {info.exit_code}: {_esc(info.reason)}"
+            ended = f" · exit code {info.exit_code}: {esc(info.reason)}"
         last = stats.ts_ms if stats else ""
         pv = f"PV {number(stats.pv)} USDT · " if stats else ""
         age = "" if live.heartbeat_age is None else f"{live.heartbeat_age:.3f}"
         return (
-            f'<div><span class="aifap-title">Session {_esc(view.session_id)}</span> '
-            f'<span class="aifap-muted">{_esc(strategy)}</span></div>'
+            f'<div><span class="aifap-title">Session {esc(view.session_id)}</span> '
+            f'<span class="aifap-muted">{esc(strategy)}</span></div>'
             f'<div style="margin-top:4px">'
-            f'<span class="aifap-badge aifap-state" data-state="{_esc(live.state)}" '
-            f'style="background:{color}">{_esc(live.state)}</span> '
+            f'<span class="aifap-badge aifap-state" data-state="{esc(live.state)}" '
+            f'style="background:{color}">{esc(live.state)}</span> '
             f'<span class="aifap-heartbeat" data-age="{age}">heartbeat '
-            f"{age_text(live.heartbeat_age)} ago</span> · cycle {_esc(live.cycle or '—')}"
+            f"{age_text(live.heartbeat_age)} ago</span> · cycle {esc(live.cycle or '—')}"
             f' · <span class="aifap-last-snapshot" data-ts-ms="{last}" '
             f'data-count="{view.snapshots}">{pv}last snapshot '
             f"{clock_text(stats.ts_ms if stats else None)}, {view.snapshots} snapshots</span>"
@@ -500,139 +497,8 @@ class SessionDashboard:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def sparkline_svg(values: Sequence[float], width: int = 140, height: int = 30) -> str:
-    """Return a tiny inline SVG line of ``values`` (green when it ends up, red when down)."""
-    if len(values) < 2:
-        return f'<svg class="aifap-spark" width="{width}" height="{height}"></svg>'
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    step = width / (len(values) - 1)
-    points = " ".join(
-        f"{i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
-        for i, v in enumerate(values)
-    )
-    color = GREEN if values[-1] >= values[0] else RED
-    return (
-        f'<svg class="aifap-spark" data-points="{len(values)}" width="{width}" '
-        f'height="{height}"><polyline fill="none" stroke="{color}" stroke-width="1.5" '
-        f'points="{points}"/></svg>'
-    )
-
-
-SORT_KEYS = {
-    "session": "session_id",
-    "state": "state",
-    "PV": "pv",
-    "ROE": "roe",
-    "drawdown": "max_drawdown",
-    "Sharpe": "sharpe",
-    "last heartbeat": "heartbeat_age",
-}
-
-
-def fleet_html(rows: Sequence[FleetRow], key: str = "session_id", descending: bool = False) -> str:
-    """Return the fleet table sorted on ``key`` (missing values last)."""
-    present = [r for r in rows if r.sort_value(key)[0] == 0]
-    missing = [r for r in rows if r.sort_value(key)[0] == 1]
-    ordered = sorted(present, key=lambda r: r.sort_value(key), reverse=descending) + sorted(
-        missing, key=lambda r: r.session_id
-    )
-    head = ("session", "strategy", "trader", "state", "PV (USDT)", "ROE", "max drawdown",
-            "Sharpe", "last snapshot", "last heartbeat", "PV")  # fmt: skip
-    body = []
-    for r in ordered:
-        color = STATE_COLORS.get(r.state, MUTED)
-        cells = (
-            f"<td><b>{_esc(r.session_id)}</b></td><td>{_esc(r.strategy)}</td>"
-            f"<td>{_esc(r.trader)}</td>"
-            f'<td><span class="aifap-badge" style="background:{color}">{_esc(r.state)}</span></td>'
-            f'<td data-value="{r.pv if r.pv is not None else ""}">{number(r.pv)}</td>'
-            f'<td style="color:{GREEN if (r.roe or 0) >= 0 else RED}">{pct(r.roe)}</td>'
-            f'<td style="color:{RED}">{pct(r.max_drawdown)}</td>'
-            f"<td>{'—' if r.sharpe is None else f'{r.sharpe:.2f}'}</td>"
-            f"<td>{clock_text(r.last_ms)}</td><td>{age_text(r.heartbeat_age)}</td>"
-            f"<td>{sparkline_svg(r.spark)}</td>"
-        )
-        body.append(
-            f'<tr class="aifap-fleet-row" data-session="{_esc(r.session_id)}" '
-            f'data-state="{_esc(r.state)}">{cells}</tr>'
-        )
-    if not body:
-        return '<div class="aifap-fleet aifap-muted" data-rows="0">No sessions yet</div>'
-    return (
-        f'<table class="aifap-table aifap-fleet" data-rows="{len(body)}" data-sort="{key}">'
-        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
-
-
-class FleetDashboard:
-    """Every session in a results database, sortable, refreshed from a kernel timer.
-
-    Args:
-        load: returns the fleet's rows (:func:`aifap.notebook.dashboard_data.fleet`).
-        refresh_seconds: how often it reloads while shown (0: never).
-    """
-
-    def __init__(self, load: Callable[[], list[FleetRow]], refresh_seconds: float = 10.0) -> None:
-        self.load = load
-        self.refresh_seconds = refresh_seconds
-        self.rows: list[FleetRow] = []
-        self.sort = widgets.Dropdown(
-            options=list(SORT_KEYS), value="session", description="Sort by"
-        )
-        self.order = widgets.ToggleButtons(options=["ascending", "descending"], value="ascending")
-        self.sort.add_class("aifap-sort")
-        self.order.add_class("aifap-order")
-        self.table = widgets.HTML()
-        self.footer = widgets.HTML()
-        self.sort.observe(lambda _: self.redraw(), names="value")
-        self.order.observe(lambda _: self.redraw(), names="value")
-        title = widgets.HTML('<div class="aifap-title">AIFAP sessions</div>')
-        root = widgets.VBox(
-            [
-                widgets.HTML(CSS),
-                _card(title, "aifap-header"),
-                widgets.HBox([self.sort, self.order]),
-                _card(self.table, "aifap-fleet-card"),
-                self.footer,
-            ]
-        )
-        root.add_class("aifap-dash")
-        root.add_class("aifap-fleet-dashboard")
-        self.widget = root
-        self.refresher = Refresher(self.refresh, refresh_seconds)
-
-    def refresh(self) -> list[FleetRow]:
-        """Reload every session and redraw; return the rows."""
-        self.rows = self.load()
-        self.redraw()
-        return self.rows
-
-    def redraw(self) -> None:
-        """Draw the rows in the chosen order."""
-        key = SORT_KEYS[self.sort.value]
-        self.table.value = fleet_html(self.rows, key, self.order.value == "descending")
-        self.footer.value = (
-            f'<div class="aifap-footer aifap-muted">{len(self.rows)} sessions · updated '
-            f"{datetime.now(UTC).strftime('%H:%M:%S')} UTC</div>"
-        )
-
-    def start(self) -> FleetDashboard:
-        """Start refreshing every ``refresh_seconds``; return self."""
-        self.refresher.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop refreshing."""
-        with contextlib.suppress(Exception):
-            self.refresher.stop()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
-
-
-def _engine(results_url: str | None) -> Any:
+def engine_for(results_url: str | None) -> Any:
+    """Return the engine of ``results_url`` (default: the settings' results database)."""
     from aifap.db import database_url, make_engine
 
     return make_engine(results_url or database_url("results"))
@@ -663,18 +529,8 @@ def session_dashboard(
             "session_id must be given (papermill -p session_id ID, or AIFAP_DASHBOARD_SESSION)"
         )
     source = SessionSource(
-        _engine(results_url), session_id, workdir=workdir or None, max_points=max_points
+        engine_for(results_url), session_id, workdir=workdir or None, max_points=max_points
     )
     dashboard = SessionDashboard(source, refresh_seconds)
-    dashboard.refresh()
-    return dashboard.start()
-
-
-def fleet_dashboard(
-    results_url: str | None = None, refresh_seconds: float = 10.0
-) -> FleetDashboard:
-    """Return the fleet dashboard of a results database, drawn and refreshing."""
-    engine = _engine(results_url)
-    dashboard = FleetDashboard(lambda: fleet(engine), refresh_seconds)
     dashboard.refresh()
     return dashboard.start()
