@@ -100,11 +100,11 @@ def clock_text(ts_ms: int | None) -> str:
 def stat_html(key: str, title: str, value: float | None, text: str, color: str, arrow: str) -> str:
     """Return one stat panel: its title, its value coloured as the seed's Grafana mockup."""
     raw = "" if value is None else repr(float(value))
+    icon = f' <span class="aifap-arrow" style="font-size:18px">{arrow}</span>' if arrow else ""
     return (
         f'<div class="aifap-stat" data-key="{key}" data-value="{raw}">'
         f'<div class="aifap-stat-title">{esc(title)}</div>'
-        f'<div class="aifap-stat-value" style="color:{color}">{esc(text)}'
-        f'<span style="font-size:18px"> {arrow}</span></div></div>'
+        f'<div class="aifap-stat-value" style="color:{color}">{esc(text)}{icon}</div></div>'
     )
 
 
