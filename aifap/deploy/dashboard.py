@@ -43,6 +43,11 @@ SESSION_TEMPLATE = TEMPLATES / "session.ipynb"
 FLEET_TEMPLATE = TEMPLATES / "fleet.ipynb"
 
 
+# the Popen of every Voila this process started, so stopping it reaps it (no zombie, no
+# "subprocess is still running" warning when a handle is dropped while Voila serves)
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class DashboardError(AifapError):
     """A dashboard could not be started."""
 
@@ -182,18 +187,19 @@ def _alive(pid: int, created: float) -> bool:
 
 
 def _stop(pid: int, created: float, timeout: float) -> None:
-    if not _alive(pid, created):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid, created):
-        time.sleep(0.1)
     if _alive(pid, created):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)  # voila leads its own session: kernels go too
-    with contextlib.suppress(psutil.Error, ChildProcessError):
-        psutil.Process(pid).wait(0)  # reap it when it is our child
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid, created):
+            time.sleep(0.1)
+        if _alive(pid, created):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # voila leads its own session: kernels go too
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout)
 
 
 def start_dashboard(
@@ -234,12 +240,14 @@ def start_dashboard(
             cwd=folder,
             env={**os.environ, **target.environment(refresh_seconds)},
         )
+    _CHILDREN[process.pid] = process
     deadline = time.monotonic() + timeout
     while not _listening(ip, port):
         if process.poll() is not None or time.monotonic() > deadline:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
+            _CHILDREN.pop(process.pid, None)
             tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
             raise DashboardError(
                 f"voila must listen on {ip}:{port} within {timeout:g} s, it "

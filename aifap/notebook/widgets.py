@@ -18,7 +18,7 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from aifap.core.errors import ConfigError
-from aifap.notebook.dashboard_data import MAX_POINTS, SessionSource, SessionView
+from aifap.notebook.dashboard_data import MAX_POINTS, PositionRow, SessionSource, SessionView
 
 log = logging.getLogger(__name__)
 
@@ -179,14 +179,15 @@ def positions_html(view: SessionView) -> str:
     )
 
 
-def sync_state(fig: go.FigureWidget) -> None:
-    """Copy the figure's data and layout into its synced state.
+def sync_state(fig: go.FigureWidget) -> go.FigureWidget:
+    """Copy the figure's data and layout into its synced state; return the figure.
 
-    plotly sends changes to the pages that are open as one-off messages only; a page
-    that connects later (a preheated Voila kernel, a reload) draws the synced state.
+    A figure nested in a container is never asked for its mimebundle, where plotly
+    would do this, so its page would draw the state it had when it was created.
     """
     fig._widget_layout = deepcopy(fig._layout_obj._props)
     fig._widget_data = deepcopy(fig._data)
+    return fig
 
 
 def _layout(fig: go.FigureWidget, height: int, title: str) -> None:
@@ -202,12 +203,13 @@ def _layout(fig: go.FigureWidget, height: int, title: str) -> None:
     )
 
 
-def pv_figure() -> go.FigureWidget:
-    """Return the empty "Portfolio Value Over Time" chart (neon line, fill, range buttons)."""
+def pv_figure(equity: pd.Series) -> go.FigureWidget:
+    """Return "Portfolio Value Over Time" (neon line with a fill, range buttons top right)."""
+    times = list(equity.index.tz_convert(None)) if len(equity) else []
     fig = go.FigureWidget(
         data=[
             go.Scatter(
-                x=[], y=[], mode="lines", name="PV", fill="tozeroy",
+                x=times, y=equity.to_list(), mode="lines", name="PV", fill="tozeroy",
                 line={"color": GREEN, "width": 2, "shape": "spline", "smoothing": 0.3},
                 fillcolor="rgba(0,255,136,0.12)",
                 hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:,.2f} USDT<extra></extra>",
@@ -229,30 +231,53 @@ def pv_figure() -> go.FigureWidget:
         },
     )  # fmt: skip
     fig.update_yaxes(gridcolor=BORDER, tickprefix="$", tickformat=",.0f")
-    sync_state(fig)
-    return fig
+    if len(equity):
+        lo, hi = float(equity.min()), float(equity.max())
+        pad = max((hi - lo) * 0.08, abs(hi) * 0.002, 1e-9)
+        fig.update_yaxes(range=[lo - pad, hi + pad])  # the fill goes to zero, off the chart
+    else:
+        fig.add_annotation(
+            text="Waiting for the first snapshot", showarrow=False, xref="paper", yref="paper",
+            x=0.5, y=0.5, font={"size": 16, "color": MUTED},
+        )  # fmt: skip
+    return sync_state(fig)
 
 
-def pie_figure() -> go.FigureWidget:
-    """Return the empty "Position Allocation" pie."""
-    fig = go.FigureWidget(data=[go.Pie(labels=[], values=[], hole=0.35, sort=False)])
-    _layout(fig, 320, "Position Allocation")
-    fig.update_traces(textinfo="label+percent", marker={"line": {"color": CARD, "width": 2}})
-    sync_state(fig)
-    return fig
-
-
-def bars_figure() -> go.FigureWidget:
-    """Return the empty "Position Sizes (USDT)" horizontal bar chart."""
+def pie_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.FigureWidget:
+    """Return "Position Allocation": each open position's share of the notional."""
     fig = go.FigureWidget(
-        data=[go.Bar(x=[], y=[], orientation="h", texttemplate="%{x:,.0f}",
-                     textposition="auto")]
+        data=[go.Pie(labels=[p.symbol for p in positions], values=[p.notional for p in positions],
+                     hole=0.35, sort=False, textinfo="label+percent",
+                     marker={"colors": list(colors), "line": {"color": CARD, "width": 2}})]
+    )  # fmt: skip
+    _layout(fig, 320, "Position Allocation")
+    return sync_state(fig)
+
+
+def bars_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.FigureWidget:
+    """Return "Position Sizes (USDT)": horizontal bars of each position's notional."""
+    fig = go.FigureWidget(
+        data=[go.Bar(x=[p.notional for p in positions], y=[p.symbol for p in positions],
+                     orientation="h", texttemplate="%{x:,.0f}", textposition="auto",
+                     marker={"color": list(colors)})]
     )  # fmt: skip
     _layout(fig, 320, "Position Sizes (USDT)")
     fig.update_xaxes(gridcolor=BORDER, tickformat=",.0f")
     fig.update_yaxes(autorange="reversed")
-    sync_state(fig)
-    return fig
+    return sync_state(fig)
+
+
+def replace_child(box: widgets.Box, child: widgets.Widget) -> None:
+    """Show ``child`` in ``box`` instead of what it held (closed, freeing its model).
+
+    Charts are replaced whole rather than updated: plotly's incremental update messages
+    did not reach pages reliably under Voila (ipywidgets 8, anywidget), a new widget's
+    full state always does, and the charts change once per snapshot at most.
+    """
+    old = box.children
+    box.children = (child,)
+    for widget in old:
+        widget.close()
 
 
 def card(child: widgets.Widget, *classes: str, flex: str | None = None) -> widgets.Box:
@@ -326,9 +351,9 @@ class SessionDashboard:
         self.header = widgets.HTML()
         self.empty = widgets.HTML()
         self.stats = [widgets.HTML() for _ in range(3)]
-        self.pv = pv_figure()
-        self.pie = pie_figure()
-        self.bars = bars_figure()
+        self.pv_box = card(widgets.HTML(), "aifap-pv")
+        self.pie_box = card(widgets.HTML(), "aifap-pie")
+        self.bars_box = card(widgets.HTML(), "aifap-bars")
         self.positions = widgets.HTML()
         self.orders = widgets.HTML()
         self.fills = widgets.HTML()
@@ -347,7 +372,7 @@ class SessionDashboard:
             [card(w, f"aifap-stat-{k}") for w, k in
              zip(self.stats, ("roe", "sharpe", "max_drawdown"), strict=True)]
         )  # fmt: skip
-        charts = widgets.HBox([card(self.pie, "aifap-pie"), card(self.bars, "aifap-bars")])
+        charts = widgets.HBox([self.pie_box, self.bars_box])
         tables = widgets.HBox(
             [card(self.orders, "aifap-orders-card"), card(self.fills, "aifap-fills-card")]
         )
@@ -357,7 +382,7 @@ class SessionDashboard:
                 card(self.header, "aifap-header"),
                 empty,
                 stats,
-                card(self.pv, "aifap-pv"),
+                self.pv_box,
                 charts,
                 card(self.positions, "aifap-positions-card"),
                 tables,
@@ -454,35 +479,10 @@ class SessionDashboard:
         )
 
     def _draw_charts(self, view: SessionView) -> None:
-        equity = view.equity
-        with self.pv.batch_update():
-            trace = self.pv.data[0]
-            trace.x = list(equity.index.tz_convert(None)) if len(equity) else []
-            trace.y = equity.to_list()
-            if len(equity):
-                lo, hi = float(equity.min()), float(equity.max())
-                pad = max((hi - lo) * 0.08, abs(hi) * 0.002, 1e-9)
-                self.pv.layout.yaxis.range = [lo - pad, hi + pad]
-            self.pv.layout.annotations = (
-                () if len(equity) else
-                ({"text": "Waiting for the first snapshot", "showarrow": False,
-                  "font": {"size": 16, "color": MUTED}, "xref": "paper", "yref": "paper",
-                  "x": 0.5, "y": 0.5},)
-            )  # fmt: skip
-        positions = view.positions
-        symbols = [p.symbol for p in positions]
-        colors = [self._color(s) for s in symbols]
-        notionals = [p.notional for p in positions]
-        with self.pie.batch_update():
-            self.pie.data[0].labels = symbols
-            self.pie.data[0].values = notionals
-            self.pie.data[0].marker.colors = colors
-        with self.bars.batch_update():
-            self.bars.data[0].y = symbols
-            self.bars.data[0].x = notionals
-            self.bars.data[0].marker.color = colors
-        for fig in (self.pv, self.pie, self.bars):
-            sync_state(fig)
+        colors = [self._color(p.symbol) for p in view.positions]
+        replace_child(self.pv_box, pv_figure(view.equity))
+        replace_child(self.pie_box, pie_figure(view.positions, colors))
+        replace_child(self.bars_box, bars_figure(view.positions, colors))
 
     def start(self) -> SessionDashboard:
         """Start refreshing every ``refresh_seconds``; return self."""
