@@ -33,7 +33,8 @@ class Cli:
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -53,14 +54,21 @@ class Cli:
                 return found.group(1)
         raise AssertionError("no URL printed:\n" + "".join(self.seen))
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+    def wait(self, timeout: float = 60.0) -> int:
         try:
-            return self.proc.wait(60)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        finally:
+            self.reader.join(10)
+            self.proc.stdout.close()
+        return code
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
 
 
 def _served(url: str) -> str:
@@ -110,13 +118,13 @@ def test_dashboard_all_serves_the_fleet_view_and_a_session_id_needs_its_db(
                 env={"AIFAP_DATA_DIR": str(tmp_path / "data")})  # fmt: skip
     try:
         url = by_id.url()
-        assert by_id.proc.wait(60) == 0  # --detach returns; voila keeps serving
+        assert by_id.wait() == 0  # --detach returns; voila keeps serving
         workdir = Path(finished_session["workdir"])  # the workdir live_sessions records
         assert dashboard_url(workdir) == url
         _served(url)
     finally:
         stop = Cli("dash", "--db", finished_session["url"], "--stop")
-        assert stop.proc.wait(60) == 0
+        assert stop.wait() == 0
     assert dashboard_url(workdir) is None
 
 
