@@ -342,9 +342,9 @@ class EquityCache:
         with self.engine.connect() as db:
             rows = db.execute(query).all()
         if rows:
-            arr = np.asarray(rows, dtype="float64")
-            self.ts = np.concatenate([self.ts, arr[:, 0].astype("int64")])
-            self.pv = np.concatenate([self.pv, arr[:, 1]])
+            ts, pv = zip(*rows, strict=True)  # numpy on Row objects is ~30x slower
+            self.ts = np.concatenate([self.ts, np.fromiter(ts, "int64", len(rows))])
+            self.pv = np.concatenate([self.pv, np.fromiter(pv, "float64", len(rows))])
         return len(rows)
 
     def series(self, max_points: int = MAX_POINTS) -> pd.Series:
