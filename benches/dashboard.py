@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -136,6 +137,35 @@ def queries(url: str) -> dict[str, float]:
     return {"cold": cold, "warm": statistics.median(warm), "points": len(view.equity)}
 
 
+def cpu_seconds(roots: list[int]) -> float:
+    """Return the CPU seconds (user + system) used so far by ``roots`` and their children."""
+    import psutil
+
+    total = 0.0
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def browser_pids(profile: Path) -> list[int]:
+    """Return the Chromium browser process started with ``profile``."""
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if any(str(profile) in part for part in (p.info["cmdline"] or []))
+            and "chromium" in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+
+
 def render(url: str, runs: int, folder: Path, preheat: bool) -> dict[str, Any]:
     """Time Voila start to every panel drawn, then page loads on the running server."""
     from playwright.sync_api import sync_playwright
@@ -166,16 +196,22 @@ def render(url: str, runs: int, folder: Path, preheat: bool) -> dict[str, Any]:
             out["first render (voila start to drawn)"] = time.perf_counter() - started
             page.screenshot(path=str(folder / "first.png"), full_page=True)
             page.close()
-            loads = []
+            loads, browser_cpu, server_cpu = [], [], []
+            chromium = browser_pids(folder / "profile")
             for _ in range(runs):
                 time.sleep(8 if preheat else 1)  # let voila refill its preheated kernel
                 page = ctx.new_page()
+                cpu = cpu_seconds(chromium), cpu_seconds([running.pid])
                 started = time.perf_counter()
                 page.goto(running.url, wait_until="domcontentloaded", timeout=180_000)
                 page.wait_for_function(DRAWN, timeout=180_000, polling=50)
                 loads.append(time.perf_counter() - started)
+                browser_cpu.append(cpu_seconds(chromium) - cpu[0])
+                server_cpu.append(cpu_seconds([running.pid]) - cpu[1])
                 page.close()
             out["page loads"] = loads
+            out["  chromium CPU seconds per load"] = browser_cpu
+            out["  voila + kernels CPU seconds per load"] = server_cpu
         finally:
             running.stop()
             ctx.close()
@@ -197,6 +233,7 @@ def main() -> None:
         print(f"SessionSource.load: cold {q['cold'] * 1000:.0f} ms, warm refresh "
               f"{q['warm'] * 1000:.0f} ms, PV points drawn {q['points']}")  # fmt: skip
         r = render(url, args.runs, folder, preheat=not args.no_preheat)
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores here)")
         for key, value in r.items():
             if isinstance(value, list):
                 shown = ", ".join(f"{v:.2f}" for v in value)
