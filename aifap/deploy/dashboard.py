@@ -12,6 +12,7 @@ in ``<workdir>/dashboard.json`` (pid, process start time, url);
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -221,6 +222,11 @@ def start_dashboard(
     Raises:
         DashboardError: Voila exited or did not listen within ``timeout`` seconds.
     """
+    missing = [m for m in ("voila", "plotly", "anywidget") if importlib.util.find_spec(m) is None]
+    if missing and python == sys.executable:
+        raise DashboardError(
+            f"the dashboards need {', '.join(missing)}: pip install 'aifap[notebook]'"
+        )
     folder = target.record_dir
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port(ip)
