@@ -210,7 +210,7 @@ def pv_figure(equity: pd.Series) -> go.FigureWidget:
         data=[
             go.Scatter(
                 x=times, y=equity.to_list(), mode="lines", name="PV", fill="tozeroy",
-                line={"color": GREEN, "width": 2, "shape": "spline", "smoothing": 0.3},
+                line={"color": GREEN, "width": 2},
                 fillcolor="rgba(0,255,136,0.12)",
                 hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:,.2f} USDT<extra></extra>",
             )
