@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,8 +78,3 @@ def voila(tmp_path: Path) -> Iterator[Callable[..., DashboardProcess]]:
     yield start
     for running in started:
         running.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy() -> None:
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
