@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from dash_helpers import STRATEGIES
 
 import aifap
 from aifap.deploy.dashboard import running_dashboard, stop_dashboard
@@ -12,9 +11,18 @@ from aifap.deploy.dashboard import running_dashboard, stop_dashboard
 pytestmark = pytest.mark.slow
 
 
+STEADY = """
+def steady(context, config_dict):
+    return {"BTCUSDT": 0.3, "ETHUSDT": 0.3}
+"""
+
+
 def test_promote_with_a_dashboard_serves_it_at_the_handles_url(tmp_path):
+    # (a strategy file with `from __future__ import annotations` is frozen with the import
+    # after the header, which Python refuses; this one has none)
+    (tmp_path / "steady.py").write_text(STEADY)
     handle = aifap.promote(
-        f"{STRATEGIES}:steady", "dashed", symbols=["BTCUSDT", "ETHUSDT"],
+        f"{tmp_path / 'steady.py'}:steady", "dashed", symbols=["BTCUSDT", "ETHUSDT"],
         rebalance_every="15m", clock="replay", duration="2h", finwatcher_interval="15m",
         strategies=tmp_path / "strategies", workdir=str(tmp_path / "wd"),
         alert_channel="none", validation_days=1,
