@@ -203,6 +203,15 @@ def _layout(fig: go.FigureWidget, height: int, title: str) -> None:
     )
 
 
+def _empty(fig: go.FigureWidget, text: str) -> None:
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(
+        text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
+        font={"size": 16, "color": MUTED},
+    )  # fmt: skip
+
+
 def pv_figure(equity: pd.Series) -> go.FigureWidget:
     """Return "Portfolio Value Over Time" (neon line with a fill, range buttons top right)."""
     times = list(equity.index.tz_convert(None)) if len(equity) else []
@@ -236,10 +245,7 @@ def pv_figure(equity: pd.Series) -> go.FigureWidget:
         pad = max((hi - lo) * 0.08, abs(hi) * 0.002, 1e-9)
         fig.update_yaxes(range=[lo - pad, hi + pad])  # the fill goes to zero, off the chart
     else:
-        fig.add_annotation(
-            text="Waiting for the first snapshot", showarrow=False, xref="paper", yref="paper",
-            x=0.5, y=0.5, font={"size": 16, "color": MUTED},
-        )  # fmt: skip
+        _empty(fig, "Waiting for the first snapshot")
     return sync_state(fig)
 
 
@@ -251,6 +257,8 @@ def pie_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.Fi
                      marker={"colors": list(colors), "line": {"color": CARD, "width": 2}})]
     )  # fmt: skip
     _layout(fig, 320, "Position Allocation")
+    if not positions:
+        _empty(fig, "No open positions")
     return sync_state(fig)
 
 
@@ -264,6 +272,8 @@ def bars_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.F
     _layout(fig, 320, "Position Sizes (USDT)")
     fig.update_xaxes(gridcolor=BORDER, tickformat=",.0f")
     fig.update_yaxes(autorange="reversed")
+    if not positions:
+        _empty(fig, "No open positions")
     return sync_state(fig)
 
 
@@ -464,14 +474,19 @@ class SessionDashboard:
         last = stats.ts_ms if stats else ""
         pv = f"PV {number(stats.pv)} USDT · " if stats else ""
         age = "" if live.heartbeat_age is None else f"{live.heartbeat_age:.3f}"
+        heartbeat = (
+            "no heartbeat"
+            if live.heartbeat_age is None
+            else f"heartbeat {age_text(live.heartbeat_age)} ago"
+        )
         return (
             f'<div><span class="aifap-title">Session {esc(view.session_id)}</span> '
             f'<span class="aifap-muted">{esc(strategy)}</span></div>'
             f'<div style="margin-top:4px">'
             f'<span class="aifap-badge aifap-state" data-state="{esc(live.state)}" '
             f'style="background:{color}">{esc(live.state)}</span> '
-            f'<span class="aifap-heartbeat" data-age="{age}">heartbeat '
-            f"{age_text(live.heartbeat_age)} ago</span> · cycle {esc(live.cycle or '—')}"
+            f'<span class="aifap-heartbeat" data-age="{age}">{heartbeat}</span>'
+            f" · cycle {esc(live.cycle or '—')}"
             f' · <span class="aifap-last-snapshot" data-ts-ms="{last}" '
             f'data-count="{view.snapshots}">{pv}last snapshot '
             f"{clock_text(stats.ts_ms if stats else None)}, {view.snapshots} snapshots</span>"
