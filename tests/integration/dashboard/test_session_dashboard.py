@@ -104,8 +104,10 @@ def test_a_new_snapshot_appears_without_a_reload(finished_session, voila, page, 
     page.wait_for_function(
         "pv => document.querySelector('.aifap-pv .js-plotly-plot').data[0].y.at(-1) === pv",
         arg=float(snapshot.pv), timeout=30_000)
+    page.wait_for_function(  # each chart is a new widget: each renders in its own time
+        "() => { const p = document.querySelector('.aifap-pie .js-plotly-plot');"
+        " return p && p.data && p.data[0].labels.join() === 'BTCUSDT'; }", timeout=30_000)
     (pie,) = plot_data(page, "aifap-pie")
-    assert pie["labels"] == ["BTCUSDT"]
     assert pie["values"] == [pytest.approx(0.05 * 61000)]
 
 
