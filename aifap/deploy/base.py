@@ -4,7 +4,7 @@ A :class:`Launcher` starts the live-session notebook for a session config that i
 already written into the session's working directory, and returns a
 :class:`SessionHandle`. The handle is how a notebook (``aifap.promote``) or the CLI
 follows the session: ``status()``, ``logs()``, ``stop()``, ``wait()`` and the
-``dashboard_url`` (None until the dashboards exist).
+``dashboard_url`` (None while no dashboard runs for the session).
 """
 
 from __future__ import annotations

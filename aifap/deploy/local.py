@@ -74,8 +74,10 @@ class LocalSessionHandle:
 
     @property
     def dashboard_url(self) -> str | None:
-        """Return None: the dashboards do not exist yet."""
-        return None
+        """Return the URL of the session's running dashboard, or None when none runs."""
+        from aifap.deploy.dashboard import dashboard_url
+
+        return dashboard_url(self.workdir)
 
     @property
     def output_notebook(self) -> Path:

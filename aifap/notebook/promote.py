@@ -132,6 +132,7 @@ def promote(
     validation_days: float = 2,
     strategies: str | Path | None = None,
     launcher_options: Mapping[str, Any] | None = None,
+    dashboard: bool = False,
     **session_options: Any,
 ) -> SessionHandle:
     """Validate, freeze and launch ``strategy`` as a session; return the session's handle.
@@ -155,6 +156,7 @@ def promote(
         validation_days: days of the synthetic market the validation backtest runs on.
         strategies: the strategies directory (default: :func:`strategies_dir`).
         launcher_options: keyword options of the launcher (e.g. ``heartbeat_timeout``).
+        dashboard: also serve the session's Voila dashboard (``handle.dashboard_url``).
         **session_options: any other :class:`~aifap.live.config.SessionConfig` field
             (``leverage``, ``threshold``, ``finwatcher_interval``, ``workdir``, ``trader``...).
 
@@ -220,4 +222,18 @@ def promote(
         report.get("orders"),
         report.get("at"),
     )
-    return chosen_launcher.launch(config_path, workdir=workdir, session_id=final.id)
+    handle = chosen_launcher.launch(config_path, workdir=workdir, session_id=final.id)
+    if dashboard:
+        _start_dashboard(final, workdir)
+    return handle
+
+
+def _start_dashboard(config: SessionConfig, workdir: Path) -> None:
+    from aifap.deploy.dashboard import DashboardError, DashboardTarget, start_dashboard
+
+    try:
+        running = start_dashboard(DashboardTarget(config.id, config.results_url(), workdir))
+    except DashboardError as exc:  # the session runs anyway; `aifap dashboard` can retry
+        log.warning("the dashboard of session %s did not start: %s", config.id, exc)
+        return
+    log.info("dashboard of session %s: %s", config.id, running.url)

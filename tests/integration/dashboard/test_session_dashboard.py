@@ -1,0 +1,134 @@
+"""The session dashboard in a real browser (Voila + Debian's Chromium), on a real session's rows."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+from dash_helpers import (
+    RENDER_TIMEOUT_MS,
+    add_snapshot,
+    copy_db,
+    equity,
+    journal,
+    plot_data,
+    stat,
+    wait_rendered,
+)
+
+from aifap.core import metrics
+from aifap.core.portfolio import Position
+from aifap.db import make_engine, migrate
+from aifap.watch.snapshots import SnapshotStore
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _close(shown: str, expected: float | None) -> bool:
+    if expected is None:
+        return shown == ""
+    return math.isclose(float(shown), expected, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_every_panel_shows_the_sessions_numbers(finished_session, voila, page):
+    url, sid = finished_session["url"], finished_session["session_id"]
+    running = voila(sid, url, finished_session["config_path"].parent)
+    page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
+    wait_rendered(page, plots=3)
+
+    # the stat panels are the core's metrics over the session's PV series
+    pv = equity(url, sid)
+    initial = float(finished_session["allocation"])
+    last = SnapshotStore(make_engine(url, fresh=True), sid).latest()
+    expected = {
+        "roe": metrics.roe(pv.iloc[-1], initial),
+        "sharpe": metrics.sharpe_ratio(metrics.daily_returns(pv, initial=initial)),
+        "max_drawdown": metrics.max_drawdown(pv),
+    }
+    assert expected["roe"] == pytest.approx(last.roe)
+    assert expected["max_drawdown"] == pytest.approx(last.max_drawdown)
+    for key, value in expected.items():
+        raw, _text = stat(page, key)
+        assert _close(raw, value), (key, raw, value)
+    assert stat(page, "roe")[1].startswith(f"{expected['roe'] * 100:+.2f}%")
+    assert stat(page, "max_drawdown")[1].startswith(f"{expected['max_drawdown'] * 100:+.2f}%")
+    roe_color = page.locator('.aifap-stat[data-key="roe"] .aifap-stat-value').evaluate(
+        "e => getComputedStyle(e).color")
+    assert roe_color in ("rgb(0, 255, 136)", "rgb(255, 107, 107)")
+
+    # Portfolio Value Over Time: every snapshot (fewer than 2,000), ending at the last PV
+    (line,) = plot_data(page, "aifap-pv")
+    assert len(line["y"]) == len(pv)
+    assert line["y"][-1] == pytest.approx(float(last.pv))
+
+    # Position Allocation and Position Sizes (USDT): the last snapshot's open positions
+    held = {p.symbol: float(abs(p.size) * p.mark_price) for p in last.positions if p.size}
+    (pie,) = plot_data(page, "aifap-pie")
+    assert dict(zip(pie["labels"], pie["values"], strict=True)) == pytest.approx(held)
+    (bars,) = plot_data(page, "aifap-bars")
+    assert dict(zip(bars["y"], bars["x"], strict=True)) == pytest.approx(held)
+    rows = page.locator(".aifap-positions tbody tr")
+    assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.symbol)")) == sorted(held)
+
+    # recent orders, fills and alerts; state and heartbeat
+    jr = journal(url, sid)
+    assert int(page.locator(".aifap-orders").get_attribute("data-rows")) == min(
+        15, len(jr.orders()))
+    assert int(page.locator(".aifap-fills").get_attribute("data-rows")) == min(15, len(jr.fills()))
+    assert int(page.locator(".aifap-alerts").get_attribute("data-rows")) >= 2
+    assert "session dash started" in page.locator(".aifap-alerts").inner_text()
+    assert page.locator(".aifap-state").get_attribute("data-state") == "stopped"
+    assert float(page.locator(".aifap-heartbeat").get_attribute("data-age")) > 0
+    assert page.locator(".aifap-empty-state").count() == 0
+    assert page.locator(".aifap-last-snapshot").get_attribute("data-count") == str(len(pv))
+
+
+def test_a_new_snapshot_appears_without_a_reload(finished_session, voila, page, tmp_path):
+    sid = finished_session["session_id"]
+    url = copy_db(finished_session["url"], tmp_path / "db")
+    running = voila(sid, url, finished_session["config_path"].parent, refresh=1.0)
+    page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
+    wait_rendered(page, plots=3)
+    before = int(page.locator(".aifap-last-snapshot").get_attribute("data-count"))
+    page.evaluate("window.__aifapNoReload = true")
+
+    pv = float(equity(url, sid).iloc[-1]) * 1.05
+    btc = Position("BTCUSDT", Decimal("0.05"), Decimal(60000), Decimal(61000), Decimal(2))
+    snapshot = add_snapshot(url, sid, pv, float(finished_session["allocation"]), (btc,))
+    page.wait_for_selector(f'.aifap-last-snapshot[data-count="{before + 1}"]', timeout=60_000)
+
+    assert page.evaluate("window.__aifapNoReload") is True
+    assert _close(stat(page, "roe")[0], snapshot.roe)
+    assert _close(stat(page, "max_drawdown")[0], snapshot.max_drawdown)
+    page.wait_for_function(
+        "pv => document.querySelector('.aifap-pv .js-plotly-plot').data[0].y.at(-1) === pv",
+        arg=float(snapshot.pv), timeout=30_000)
+    page.wait_for_function(  # each chart is a new widget: each renders in its own time
+        "() => { const p = document.querySelector('.aifap-pie .js-plotly-plot');"
+        " return p && p.data && p.data[0].labels.join() === 'BTCUSDT'; }", timeout=30_000)
+    (pie,) = plot_data(page, "aifap-pie")
+    assert pie["values"] == [pytest.approx(0.05 * 61000)]
+
+
+def test_a_session_without_snapshots_shows_the_empty_state(voila, page, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrate(url)
+    running = voila("ghost", url, tmp_path / "ghost", refresh=1.0)
+    page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_selector(".aifap-empty-state", timeout=RENDER_TIMEOUT_MS)
+    text = page.locator(".aifap-empty-state").inner_text()
+    assert "No snapshots yet" in text
+    assert "ghost" in text
+    assert page.locator(".aifap-state").get_attribute("data-state") == "not started"
+    for key in ("roe", "sharpe", "max_drawdown"):
+        assert stat(page, key) == ("", "—")
+    wait_rendered(page, plots=3)
+    assert "Waiting for the first snapshot" in page.locator(".aifap-pv").inner_text()
+    assert page.locator(".aifap-positions").get_attribute("data-rows") == "0"
+
+    # the first snapshot replaces the empty state, still without a reload
+    add_snapshot(url, "ghost", 1000.0, 1000.0)
+    page.wait_for_selector('.aifap-last-snapshot[data-count="1"]', timeout=60_000)
+    assert page.locator(".aifap-empty-state").count() == 0
+    assert stat(page, "roe")[1].startswith("+0.00%")
