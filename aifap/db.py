@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Numeric, String, create_engine, event
+from sqlalchemy import ColumnElement, Engine, Numeric, String, create_engine, event, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -33,6 +34,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 class Base(DeclarativeBase):
     """Declarative base of every AIFAP table."""
+
+
+RowT = TypeVar("RowT", bound=Base)
 
 
 class Amount(TypeDecorator[Decimal]):
@@ -137,6 +141,19 @@ def make_engine(url: str, *, fresh: bool = False) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Return a sessionmaker bound to ``engine`` that keeps objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def session_rows(
+    sessions: sessionmaker[Session],
+    model: type[RowT],
+    session_id: str,
+    *order_by: Any,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[RowT]:
+    """Return the rows of ``model`` whose ``session_id`` column is ``session_id``, ordered."""
+    query = select(model).where(model.__table__.c.session_id == session_id, *where)
+    with sessions() as db:
+        return list(db.scalars(query.order_by(*order_by)))
 
 
 def alembic_config(url: str) -> Config:

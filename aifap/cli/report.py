@@ -28,7 +28,6 @@ from aifap.core.errors import ConfigError
 from aifap.core.timeframes import parse_duration
 
 err = Console(stderr=True)
-SESSION_FILE = "session.yaml"
 
 
 class _DefaultCreate(TyperGroup):
@@ -83,31 +82,18 @@ class Source:
 
 def resolve_source(text: str, db: str | None) -> Source:
     """Resolve SOURCE: a session dir or session.yaml, a backtest dir, or a session id."""
-    from aifap.db import database_url
+    from aifap.live.config import CONFIG_NAME, config_file, resolve_session
 
     path = Path(text)
-    config_path = None
-    if path.is_dir() and (path / SESSION_FILE).is_file():
-        config_path = path / SESSION_FILE
-    elif path.is_file() and path.suffix.lower() in {".yaml", ".yml", ".json"}:
-        config_path = path
-    if config_path is not None:
-        from aifap.live.config import load_config
-
-        config = load_config(config_path)
-        url = db or config.results_url()
-        return Source(config.id, session_id=config.id, url=url, config=config)
-    if path.is_dir():
+    if path.is_dir() and config_file(path) is None:
         if (path / "metrics.json").is_file():
             return Source(path.resolve().name, backtest_dir=path)
         raise ConfigError(
-            f"SOURCE directory must hold {SESSION_FILE} (a session) or metrics.json "
+            f"SOURCE directory must hold {CONFIG_NAME} (a session) or metrics.json "
             f"(aifap backtest --save), was {text}"
         )
-    if path.exists() or "/" in text or text.endswith((".yaml", ".yml", ".json")):
-        raise ConfigError(f"SOURCE must be a session directory, session.yaml, a saved "
-                          f"backtest directory or a session id, was {text}")  # fmt: skip
-    return Source(text, session_id=text, url=db or database_url("results"))
+    ref = resolve_session(text, db, what="SOURCE", also=", a saved backtest directory")
+    return Source(ref.session_id, session_id=ref.session_id, url=ref.url, config=ref.config)
 
 
 def _period(text: str | None) -> timedelta | None:

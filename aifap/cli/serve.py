@@ -33,34 +33,32 @@ Db = Annotated[
 ]  # fmt: skip
 
 
-def _run(factory: str, name: str, db: str | None, host: str, port: int) -> None:
-    import importlib
-
-    import uvicorn
-
-    url = db or database_url("results")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    module, _, function = factory.rpartition(".")
-    create_app = getattr(importlib.import_module(module), function)
-    err.print(f"serving {name} of {redact_url(url)} on http://{host}:{port}")
-    uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+Port = Annotated[int, typer.Option(help="Port to listen on.")]
 
 
-@serve_app.command("results")
-def results_command(
-    db: Db = None,
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8910,
-) -> None:
-    """Serve sessions, snapshots, positions, orders, fills and alerts (paged JSON)."""
-    _run("aifap.watch.service.create_app", "results", db, host, port)
+def _service(command: str, factory: str, name: str, default_port: int, doc: str) -> None:
+    # `aifap serve COMMAND [--db] [--host] [--port]`: the app of ``factory`` under uvicorn
+    def serve(db: Db = None, host: Host = "127.0.0.1", port: Port = default_port) -> None:
+        import importlib
+
+        import uvicorn
+
+        url = db or database_url("results")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        module, _, function = factory.rpartition(".")
+        create_app = getattr(importlib.import_module(module), function)
+        err.print(f"serving {name} of {redact_url(url)} on http://{host}:{port}")
+        uvicorn.run(create_app(url), host=host, port=port, log_level="info")
+
+    serve.__doc__ = doc
+    serve_app.command(command)(serve)
 
 
-@serve_app.command("tearsheets")
-def tearsheets_command(
-    db: Db = None,
-    host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8911,
-) -> None:
-    """Serve each session's metrics (/perf) and tear sheet (/tearsheet.html)."""
-    _run("aifap.analysis.service.create_app", "tear sheets", db, host, port)
+_service(
+    "results", "aifap.watch.service.create_app", "results", 8910,
+    "Serve sessions, snapshots, positions, orders, fills and alerts (paged JSON).",
+)  # fmt: skip
+_service(
+    "tearsheets", "aifap.analysis.service.create_app", "tear sheets", 8911,
+    "Serve each session's metrics (/perf) and tear sheet (/tearsheet.html).",
+)  # fmt: skip

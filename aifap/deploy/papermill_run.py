@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from aifap.deploy.procs import LogTail, find_kernel, group_of, kill_tree, process_of
 from aifap.live.config import load_config
 from aifap.live.failures import config_failure, session_failure
-from aifap.live.handoff import write_atomic
+from aifap.live.handoff import read_state, write_atomic
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
 from aifap.procs import process_alive
@@ -323,11 +323,7 @@ def _publish(workdir: Path, state: _State) -> None:
 
 def read_runner_state(workdir: Path) -> dict[str, Any] | None:
     """Return the runner's ``runner.json`` of a session workdir, or None."""
-    try:
-        data: dict[str, Any] = json.loads((workdir / RUNNER_NAME).read_text(encoding="utf-8"))
-        return data
-    except (OSError, ValueError):
-        return None
+    return read_state(workdir / RUNNER_NAME)
 
 
 def _install(stop: _Stop) -> dict[int, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -347,6 +348,68 @@ class SessionConfig(_Frozen):
 
 
 CONFIG_NAME = "session.yaml"  # in a session's working directory
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def config_file(path: str | Path) -> Path | None:
+    """Return the session config that ``path`` names, or None when it names none.
+
+    ``path`` is a session's working directory (its ``session.yaml``) or a YAML or JSON
+    config file itself.
+    """
+    if Path(path).is_dir():
+        file = _in_workdir(path)
+        return file if file.is_file() else None
+    file = Path(path)
+    return file if file.is_file() and file.suffix.lower() in CONFIG_SUFFIXES else None
+
+
+def _in_workdir(path: str | Path) -> Path:
+    # a session's working directory stands for its session.yaml
+    file = Path(path)
+    return file / CONFIG_NAME if file.is_dir() else file
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """A session named on a command line: its id, results database and config (if given)."""
+
+    session_id: str
+    url: str
+    config: SessionConfig | None = None
+
+
+def resolve_session(
+    text: str, db: str | None = None, *, what: str = "SESSION", also: str = ""
+) -> SessionRef:
+    """Resolve SESSION: a working directory, its ``session.yaml``, or an id (with ``db``).
+
+    A config's own results database is used unless ``db`` is given; an id is looked up
+    in ``db`` (default: the configured results database).
+
+    Args:
+        text: the command line's SESSION.
+        db: the results database URL given with ``--db``.
+        what: the argument's name in the error message.
+        also: what else the caller accepts, for the error message (``", a saved
+            backtest directory"``).
+
+    Raises:
+        ConfigError: ``text`` looks like a path but names no session config, or the
+            config is invalid.
+    """
+    file = config_file(text)
+    if file is not None:
+        config = load_config(file)
+        return SessionRef(config.id, db or config.results_url(), config)
+    if Path(text).exists() or "/" in text or text.endswith(CONFIG_SUFFIXES):
+        raise ConfigError(
+            f"{what} must be a session directory, {CONFIG_NAME}{also} or a session id, "
+            f"was {text}"
+        )
+    from aifap.db import database_url
+
+    return SessionRef(text, db or database_url("results"))
 
 
 def _format_errors(exc: ValidationError) -> str:
@@ -375,9 +438,7 @@ def load_config(path: str | Path) -> SessionConfig:
         path: a YAML or JSON file, or a session's working directory (its
             ``session.yaml``, as ``aifap.promote`` and ``aifap demo`` write it).
     """
-    file = Path(path)
-    if file.is_dir():
-        file = file / CONFIG_NAME
+    file = _in_workdir(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

@@ -37,6 +37,15 @@ def write_atomic(path: Path, text: str) -> None:
         os.close(fd)
 
 
+def read_state(path: Path) -> dict[str, Any] | None:
+    """Return a JSON state file written with :func:`write_atomic`, or None when unreadable."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, ValueError):
+        return None
+
+
 def write_handoff(workdir: Path, payload: dict[str, Any]) -> Path:
     """Write one cycle's plan to ``workdir/order_info.json``."""
     path = workdir / HANDOFF_NAME

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aifap.live.handoff import write_atomic
+from aifap.live.handoff import read_state, write_atomic
 
 HEARTBEAT_NAME = "heartbeat.json"
 
@@ -38,11 +38,7 @@ def write_heartbeat(workdir: Path, **fields: Any) -> None:
 
 def read_heartbeat(workdir: Path) -> dict[str, Any] | None:
     """Return the heartbeat, or None when there is none (or it is unreadable)."""
-    try:
-        data: dict[str, Any] = json.loads((workdir / HEARTBEAT_NAME).read_text(encoding="utf-8"))
-        return data
-    except (OSError, ValueError):
-        return None
+    return read_state(workdir / HEARTBEAT_NAME)
 
 
 def heartbeat_age(heartbeat: dict[str, Any]) -> float:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from aifap.core.orders import Fill, Order, OrderRequest, OrderStatus
 from aifap.core.timeconv import to_ms
-from aifap.db import session_factory
+from aifap.db import session_factory, session_rows
 from aifap.live.codec import dumps
 from aifap.live.models import LiveCycle, LiveEvent, LiveFill, LiveOrder, LiveSession
 from aifap.live.stopfills import SessionStops, session_stops, stop_reason
@@ -111,14 +111,7 @@ class Journal:
 
     def cycles(self) -> list[LiveCycle]:
         """Return every cycle, oldest first."""
-        with self._sessions() as db:
-            return list(
-                db.scalars(
-                    select(LiveCycle)
-                    .where(LiveCycle.session_id == self.session_id)
-                    .order_by(LiveCycle.cycle)
-                )
-            )
+        return session_rows(self._sessions, LiveCycle, self.session_id, LiveCycle.cycle)
 
     def unfinished_cycle(self) -> LiveCycle | None:
         """Return the cycle that was planned or executing when the session stopped."""
@@ -309,11 +302,10 @@ class Journal:
 
     def orders(self, cycle: int | None = None) -> list[LiveOrder]:
         """Return the session's orders (of one cycle), in plan order."""
-        query = select(LiveOrder).where(LiveOrder.session_id == self.session_id)
-        if cycle is not None:
-            query = query.where(LiveOrder.cycle == cycle)
-        with self._sessions() as db:
-            return list(db.scalars(query.order_by(LiveOrder.cycle, LiveOrder.seq)))
+        where = [] if cycle is None else [LiveOrder.cycle == cycle]
+        return session_rows(
+            self._sessions, LiveOrder, self.session_id, LiveOrder.cycle, LiveOrder.seq, where=where
+        )
 
     def open_orders(self) -> list[LiveOrder]:
         """Return orders handed to the gateway whose final state is not yet recorded."""
@@ -481,14 +473,7 @@ class Journal:
 
     def fills(self) -> list[LiveFill]:
         """Return every recorded fill, oldest first."""
-        with self._sessions() as db:
-            return list(
-                db.scalars(
-                    select(LiveFill)
-                    .where(LiveFill.session_id == self.session_id)
-                    .order_by(LiveFill.ts_ms, LiveFill.id)
-                )
-            )
+        return session_rows(self._sessions, LiveFill, self.session_id, LiveFill.ts_ms, LiveFill.id)
 
     def book(self, epoch: int, quote: str = "USDT") -> dict[str, Decimal]:
         """Return the signed size per symbol our own fills of ``epoch`` add up to.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    TableClause,
     Text,
     and_,
     cast,
@@ -245,6 +246,28 @@ def _exact(row: dict[str, Any]) -> dict[str, Any]:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _record(
+    r: dict[str, Any], time_ms: str, fields: Sequence[str], flags: Collection[str] = ()
+) -> dict[str, Any]:
+    # "time" from the epoch-ms column, then ``fields`` as stored (``flags`` as bools)
+    out: dict[str, Any] = {"time": iso(r[time_ms])}
+    for name in fields:
+        out[name] = bool(r[name]) if name in flags else r[name]
+    return out
+
+
+# the documented fields of each row (aifap.watch.schemas), after "time", in order
+_ORDER_FIELDS = (
+    "client_id", "cycle", "seq", "batch", "symbol", "side", "amount", "reduce_only", "leg",
+    "take_profit", "stop_loss", "status", "exchange_id", "filled", "average_price", "reason",
+)  # fmt: skip
+_FILL_FIELDS = (
+    "id", "client_id", "order_id", "symbol", "side", "amount", "price", "fee", "fee_currency",
+    "reason", "realized_pnl", "ours",
+)  # fmt: skip
+_EVENT_FIELDS = ("id", "cycle", "level", "kind", "message")
 
 
 class ResultsReader:
@@ -535,26 +558,9 @@ class ResultsReader:
         )
 
         def convert(r: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "time": iso(r["cycle_ms"]),
-                "client_id": r["client_id"],
-                "cycle": r["cycle"],
-                "seq": r["seq"],
-                "batch": r["batch"],
-                "symbol": r["symbol"],
-                "side": r["side"],
-                "amount": r["amount"],
-                "reduce_only": bool(r["reduce_only"]),
-                "leg": r["leg"],
-                "take_profit": r["take_profit"],
-                "stop_loss": r["stop_loss"],
-                "status": r["status"],
-                "exchange_id": r["exchange_id"],
-                "filled": r["filled"],
-                "average_price": r["average_price"],
-                "reason": r["reason"],
-                "updated": iso(r["updated_ms"]),
-            }
+            row = _record(r, "cycle_ms", _ORDER_FIELDS, {"reduce_only"})
+            row["updated"] = iso(r["updated_ms"])
+            return row
 
         return _page(
             self.engine, query, [o.cycle, o.seq, o.client_id], [int, int, str],
@@ -563,30 +569,7 @@ class ResultsReader:
 
     def fills(self, session_id: str, span: TimeRange, limit: int, cursor: str | None) -> Page:
         """Return the session's fills, oldest first."""
-        f = fills_t.c
-        query = select(fills_t).where(f.session_id == session_id, *span.where(f.ts_ms))
-
-        def convert(r: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "time": iso(r["ts_ms"]),
-                "id": r["id"],
-                "client_id": r["client_id"],
-                "order_id": r["order_id"],
-                "symbol": r["symbol"],
-                "side": r["side"],
-                "amount": r["amount"],
-                "price": r["price"],
-                "fee": r["fee"],
-                "fee_currency": r["fee_currency"],
-                "reason": r["reason"],
-                "realized_pnl": r["realized_pnl"],
-                "ours": bool(r["ours"]),
-            }
-
-        return _page(
-            self.engine, query, [f.ts_ms, f.id], [int, int], lambda r: [r["ts_ms"], r["id"]],
-            convert, limit, cursor,
-        )  # fmt: skip
+        return self._log_page(fills_t, session_id, span, limit, cursor, _FILL_FIELDS, {"ours"})
 
     def fill_totals(self, session_id: str) -> tuple[int, float]:
         """Return the session's number of fills and the fees they paid."""
@@ -610,20 +593,22 @@ class ResultsReader:
 
     def alerts(self, session_id: str, span: TimeRange, limit: int, cursor: str | None) -> Page:
         """Return the session's alerts and notable events (``live_events``), oldest first."""
-        e = events_t.c
-        query = select(events_t).where(e.session_id == session_id, *span.where(e.ts_ms))
+        return self._log_page(events_t, session_id, span, limit, cursor, _EVENT_FIELDS)
 
-        def convert(r: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "time": iso(r["ts_ms"]),
-                "id": r["id"],
-                "cycle": r["cycle"],
-                "level": r["level"],
-                "kind": r["kind"],
-                "message": r["message"],
-            }
-
+    def _log_page(
+        self,
+        log: TableClause,
+        session_id: str,
+        span: TimeRange,
+        limit: int,
+        cursor: str | None,
+        fields: Sequence[str],
+        flags: Collection[str] = (),
+    ) -> Page:
+        # a session's append-only log table (ts_ms, id, session_id, ...), oldest first
+        c = log.c
+        query = select(log).where(c.session_id == session_id, *span.where(c.ts_ms))
         return _page(
-            self.engine, query, [e.ts_ms, e.id], [int, int], lambda r: [r["ts_ms"], r["id"]],
-            convert, limit, cursor,
+            self.engine, query, [c.ts_ms, c.id], [int, int], lambda r: [r["ts_ms"], r["id"]],
+            lambda r: _record(r, "ts_ms", fields, flags), limit, cursor,
         )  # fmt: skip

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -143,13 +144,7 @@ def results_router(engine: Engine) -> APIRouter:
         """Return one session: status, allocation, snapshot count and span."""
         return reader.session(session_id)
 
-    @router.get("/sessions/{session_id}/snapshots", response_model=Page[SnapshotRow])
-    def snapshots(
-        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Any:
-        """Return finwatcher's metrics rows (PV, ROE, uPnL, Sharpe, max drawdown), oldest first."""
-        reader.require(session_id)
-        return reader.snapshots(session_id, span, limit, cursor)
+    _add_page(router, reader, "snapshots")
 
     @router.get("/sessions/{session_id}/positions", response_model=Page[PositionRow])
     def positions(
@@ -163,31 +158,39 @@ def results_router(engine: Engine) -> APIRouter:
         reader.require(session_id)
         return reader.positions(session_id, span, limit, cursor, latest=latest)
 
-    @router.get("/sessions/{session_id}/orders", response_model=Page[OrderRow])
-    def orders(
-        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Any:
-        """Return the journaled orders by cycle and plan position."""
-        reader.require(session_id)
-        return reader.orders(session_id, span, limit, cursor)
-
-    @router.get("/sessions/{session_id}/fills", response_model=Page[FillRow])
-    def fills(
-        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Any:
-        """Return the session's executions, oldest first."""
-        reader.require(session_id)
-        return reader.fills(session_id, span, limit, cursor)
-
-    @router.get("/sessions/{session_id}/alerts", response_model=Page[AlertRow])
-    def alerts(
-        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Any:
-        """Return the session's alerts and notable events, oldest first."""
-        reader.require(session_id)
-        return reader.alerts(session_id, span, limit, cursor)
-
+    for name in ("orders", "fills", "alerts"):
+        _add_page(router, reader, name)
     return router
+
+
+# the paged lists of a session without extra parameters: reader method -> (page, doc)
+_PAGES: dict[str, tuple[type[BaseModel], str]] = {
+    "snapshots": (
+        Page[SnapshotRow],
+        "Return finwatcher's metrics rows (PV, ROE, uPnL, Sharpe, max drawdown), oldest first.",
+    ),
+    "orders": (Page[OrderRow], "Return the journaled orders by cycle and plan position."),
+    "fills": (Page[FillRow], "Return the session's executions, oldest first."),
+    "alerts": (Page[AlertRow], "Return the session's alerts and notable events, oldest first."),
+}
+
+
+def _add_page(router: APIRouter, reader: ResultsReader, name: str) -> None:
+    # GET /sessions/{session_id}/<name>: one page of the reader's method of that name
+    page, doc = _PAGES[name]
+    fetch = getattr(reader, name)
+
+    def endpoint(
+        session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    ) -> Any:
+        reader.require(session_id)
+        return fetch(session_id, span, limit, cursor)
+
+    endpoint.__name__ = endpoint.__qualname__ = name  # the operation id and summary
+    endpoint.__doc__ = doc
+    router.add_api_route(
+        f"/sessions/{{session_id}}/{name}", endpoint, response_model=page, methods=["GET"]
+    )
 
 
 def create_app(url: str | None = None) -> FastAPI:

@@ -18,7 +18,7 @@ from aifap.core import metrics
 from aifap.core.markets import MarketType
 from aifap.core.snapshot import Snapshot
 from aifap.core.timeconv import from_ms, to_ms
-from aifap.db import session_factory
+from aifap.db import session_factory, session_rows
 from aifap.exchange.gateway import Gateway, account_wallet
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
@@ -163,14 +163,7 @@ class SnapshotStore:
 
     def rows(self) -> list[WatchSnapshot]:
         """Return the stored snapshot rows, oldest first."""
-        with self._db() as db:
-            return list(
-                db.scalars(
-                    select(WatchSnapshot)
-                    .where(WatchSnapshot.session_id == self.session_id)
-                    .order_by(WatchSnapshot.ts_ms)
-                )
-            )
+        return session_rows(self._db, WatchSnapshot, self.session_id, WatchSnapshot.ts_ms)
 
     def latest(self) -> Snapshot | None:
         """Return the newest stored snapshot with its positions (for the alerts' diff)."""

@@ -181,25 +181,11 @@ class Engine:
         order.fee += fee
         order.profit += profit
         account.fills.append(
-            Fill(
-                self.next_id(),
-                order.order_id,
-                order.client_oid,
-                order.symbol,
-                MarketType.FUTURES,
-                order.side,
-                order.order_type,
-                price,
-                size,
-                size * price,
-                fee,
-                "USDT",
-                profit,
-                trade_side,
-                scope,
-                now_ms,
+            Fill.of(
+                self.next_id(), order, price, size, size * price, fee, "USDT", profit, trade_side,
+                scope, now_ms,
             )
-        )
+        )  # fmt: skip
 
     def _attach_presets(self, account: Account, order: Order, size: Decimal, now_ms: int) -> None:
         # preset TP/SL become partial trigger orders for the size this order opened
@@ -259,26 +245,10 @@ class Engine:
         order.status = "filled" if done else "partially_filled"
         if done:
             self._release_spot(account, order)
-        account.fills.append(
-            Fill(
-                self.next_id(),
-                order.order_id,
-                order.client_oid,
-                order.symbol,
-                MarketType.SPOT,
-                order.side,
-                order.order_type,
-                price,
-                base,
-                quote,
-                fee,
-                coin,
-                ZERO,
-                "",
-                scope,
-                now_ms,
-            )
+        fill = Fill.of(
+            self.next_id(), order, price, base, quote, fee, coin, ZERO, "", scope, now_ms
         )
+        account.fills.append(fill)
 
     @staticmethod
     def _is_quote_sized(order: Order) -> bool:

@@ -122,6 +122,41 @@ class Fill:
     scope: str
     ts: int
 
+    @classmethod
+    def of(
+        cls,
+        trade_id: str,
+        order: Order,
+        price: Decimal,
+        size: Decimal,
+        quote: Decimal,
+        fee: Decimal,
+        fee_coin: str,
+        profit: Decimal,
+        trade_side: str,
+        scope: str,
+        ts: int,
+    ) -> Fill:
+        """Return an execution of ``order`` (its ids, symbol, kind, side and type)."""
+        return cls(
+            trade_id,
+            order.order_id,
+            order.client_oid,
+            order.symbol,
+            order.kind,
+            order.side,
+            order.order_type,
+            price,
+            size,
+            quote,
+            fee,
+            fee_coin,
+            profit,
+            trade_side,
+            scope,
+            ts,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FundingPayment:

@@ -78,6 +78,29 @@ def client_oid(engine: Engine, account: Account, params: Params) -> str:
     return oid
 
 
+def _new_order(
+    engine: Engine,
+    account: Account,
+    p: Params,
+    market: EmulatorMarket,
+    side: str,
+    order_type: str,
+    size: Decimal,
+    price: Decimal | None,
+    now: int,
+    demo: bool,
+    **fields: Any,
+) -> Order:
+    # a validated regular order of ``market``, registered; ``fields``: the kind's own
+    oid = client_oid(engine, account, p)
+    order = Order(
+        engine.next_id(), oid, market.symbol, market.kind, side, order_type, size, price, now,
+        force=str(p.get("force") or "gtc").lower(), updated_ms=now, demo=demo, **fields,
+    )  # fmt: skip
+    _register(account, order)
+    return order
+
+
 def _register(account: Account, order: Order | PlanOrder) -> None:
     account.client_oids[order.client_oid] = order.order_id
     if isinstance(order, Order):
@@ -150,27 +173,14 @@ def place_futures(engine: Engine, account: Account, p: Params, now: int, demo: b
         needed = opening * fill_price / leverage + fee_of(size * fill_price, market.taker_fee)
         if needed > account.futures_available(engine.pricing, now):
             raise BitgetError("40762", "The order amount exceeds the balance")
-    oid = client_oid(engine, account, p)
-    order = Order(
-        engine.next_id(),
-        oid,
-        market.symbol,
-        MarketType.FUTURES,
-        side,
-        order_type,
-        size,
-        price,
-        now,
+    order = _new_order(
+        engine, account, p, market, side, order_type, size, price, now, demo,
         reduce_only=reduce_only,
-        force=str(p.get("force") or "gtc").lower(),
         margin_mode=account.margin_mode.get(market.symbol, "crossed"),
         leverage=engine.leverage_of(account, market.symbol),
         preset_tp=tp,
         preset_sl=sl,
-        updated_ms=now,
-        demo=demo,
-    )
-    _register(account, order)
+    )  # fmt: skip
     crosses = price is None or (price >= current if side == "buy" else price <= current)
     if crosses and order.force != "post_only":
         amount = min(size, reducible) if reduce_only else size
@@ -206,24 +216,10 @@ def place_spot(engine: Engine, account: Account, p: Params, now: int, demo: bool
     spend = notional if side == "buy" else size
     if account.spot.get(spend_coin, ZERO) < spend:
         raise BitgetError("43012", f"Insufficient balance of {spend_coin}")
-    oid = client_oid(engine, account, p)
-    order = Order(
-        engine.next_id(),
-        oid,
-        market.symbol,
-        MarketType.SPOT,
-        side,
-        order_type,
-        size,
-        price,
-        now,
-        force=str(p.get("force") or "gtc").lower(),
-        fee_coin=market.base if side == "buy" else market.quote,
-        updated_ms=now,
-        demo=demo,
-        leverage=1,
-    )
-    _register(account, order)
+    order = _new_order(
+        engine, account, p, market, side, order_type, size, price, now, demo,
+        fee_coin=market.base if side == "buy" else market.quote, leverage=1,
+    )  # fmt: skip
     if order_type == "market":
         base = (size / current).quantize(Decimal("1e-8"), ROUND_DOWN) if quote_sized else size
         engine.fill_spot(account, order, base, current, now, "taker")
