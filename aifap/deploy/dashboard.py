@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from aifap.core.errors import AifapError, ConfigError
+from aifap.core.errors import AifapError
 from aifap.procs import process_alive
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ ENV_WORKDIR = "AIFAP_DASHBOARD_WORKDIR"
 ENV_REFRESH = "AIFAP_DASHBOARD_REFRESH"
 RECORD_NAME = "dashboard.json"
 LOG_NAME = "dashboard.log"
-CONFIG_NAMES = ("session.yaml", "session.yml", "session.json")
 # the package's templates (aifap/templates links to the project's templates/, wheels copy it)
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "dashboards"
 SESSION_TEMPLATE = TEMPLATES / "session.ipynb"
@@ -114,32 +113,14 @@ def resolve_target(
         ConfigError: ``session`` is neither a session directory, a config nor a session id.
     """
     from aifap.db import database_url
-    from aifap.live.config import SESSION_ID, load_config
+    from aifap.live.config import resolve_session
 
     if all_sessions or session is None:
         return DashboardTarget(None, db or database_url("results"))
-    path = Path(session)
-    config_file = None
-    if path.is_dir():
-        config_file = next((path / n for n in CONFIG_NAMES if (path / n).is_file()), None)
-        if config_file is None:
-            raise ConfigError(
-                f"SESSION must be a session directory with {CONFIG_NAMES[0]}, "
-                f"{str(path)!r} has none"
-            )
-    elif path.is_file():
-        config_file = path
-    if config_file is not None:
-        config = load_config(config_file)
-        workdir = path.resolve() if path.is_dir() else config.working_directory
-        return DashboardTarget(config.id, db or config.results_url(), workdir)
-    if not SESSION_ID.match(str(session)):
-        raise ConfigError(
-            "SESSION must be a session directory, its session.yaml or a session id, "
-            f"was {str(session)!r}"
-        )
-    url = db or database_url("results")
-    return DashboardTarget(str(session), url, _recorded_workdir(url, str(session)))
+    ref = resolve_session(str(session), db)
+    if ref.config is not None:
+        return DashboardTarget(ref.session_id, ref.url, ref.config.working_directory)
+    return DashboardTarget(ref.session_id, ref.url, _recorded_workdir(ref.url, ref.session_id))
 
 
 def free_port(ip: str = "127.0.0.1") -> int:
