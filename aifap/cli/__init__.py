@@ -49,6 +49,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "report",
     "serve",
+    "admin",
 )
 
 
