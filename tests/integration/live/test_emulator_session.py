@@ -24,9 +24,11 @@ pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).parent / "emulator_driver.py"
 PLACE = "/api/v2/mix/order/place-order"
+# the session's own ccxt gateway, or the gateway service (``aifap serve gateway``)
+GATEWAYS = pytest.mark.parametrize("gateway", ["ccxt", "remote"])
 
 
-def _demo(session_run, **overrides: Any) -> SessionRun:
+def _demo(session_run, gateway: str = "ccxt", **overrides: Any) -> SessionRun:
     settings = {
         "exchange": "bitget",
         "mode": "demo",
@@ -35,13 +37,18 @@ def _demo(session_run, **overrides: Any) -> SessionRun:
         "trading_duration": "1h 30m",
         **overrides,
     }
-    return session_run(**settings)
+    run = session_run(**settings)
+    run.gateway = gateway
+    return run
 
 
 def _drive(run: SessionRun, runs: list[dict[str, Any]], timeout: float = 300) -> list[dict]:
     out = run.dir / "emulator.json"
     spec = run.dir / "driver.json"
-    spec.write_text(json.dumps({"config": run.config, "runs": runs, "out": str(out)}))
+    gateway = getattr(run, "gateway", "ccxt")
+    spec.write_text(
+        json.dumps({"config": run.config, "runs": runs, "out": str(out), "gateway": gateway})
+    )
     # the driver runs as a script: without PYTHONPATH it would import the installed aifap
     env = {
         "AIFAP_DATA_DIR": str(run.dir / "data"),
@@ -96,8 +103,9 @@ def _assert_book_matches_journal(run: SessionRun, state: dict[str, Any]) -> None
     assert all(c.state in ("done", "skipped") for c in journal.cycles())
 
 
-def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run):
-    run = _demo(session_run)
+@GATEWAYS
+def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run, gateway):
+    run = _demo(session_run, gateway)
     [state] = _drive(run, [{}])
     assert state["code"] == 0, run.log()[-3000:]
     _assert_targets_held(run)
@@ -111,10 +119,11 @@ def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session
     assert {o["client_oid"] for o in state["orders"]} <= journal_ids
 
 
-def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run):
+@GATEWAYS
+def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run, gateway):
     # the seed's 3 attempts, with a short back-off instead of waits of 0.5 s and more
     fast = {"max_attempts": 3, "initial_wait": 0.01, "max_wait": 0.05}
-    run = _demo(session_run, trading_duration="2h", retry=fast)
+    run = _demo(session_run, gateway, trading_duration="2h", retry=fast)
     down = {"how": "fail_randomly", "probability": 1.0, "kinds": {"server_error": 1}, "path": PLACE}
     first, second = _drive(run, [{"faults": [down]}, {}])
     # the first run: alert, clean stop, non-zero exit
@@ -139,8 +148,9 @@ def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(sessio
     assert len(second["orders"]) == len(journal.orders())
 
 
-def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run):
-    run = _demo(session_run, trading_duration="1h 30m")
+@GATEWAYS
+def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run, gateway):
+    run = _demo(session_run, gateway, trading_duration="1h 30m")
     lost = {
         "how": "fail_randomly",
         "probability": 0.5,
