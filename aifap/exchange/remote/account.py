@@ -12,6 +12,7 @@
       secret_file: /run/secrets/bitget/secret
       password_env: BITGET_PASSPHRASE
     exchange_url: null         # the emulator's URL in tests
+    rate_limit: true           # the venue's per-account limiter, shared by its sessions
     database_url: null         # client-id memory; default: the platform database
     retry: {max_attempts: 3, initial_wait: 0.5, max_wait: 8, max_elapsed: 60}
 
@@ -115,6 +116,7 @@ class AccountConfig(_Frozen):
     exchange_url: str | None = None
     database_url: SecretStr | None = None
     timeout_ms: int = Field(default=10_000, gt=0)
+    rate_limit: bool = True
     retry: RetryBudget = Field(default_factory=RetryBudget)
 
     @model_validator(mode="after")
@@ -145,6 +147,7 @@ class AccountConfig(_Frozen):
             leverage_by_symbol=self.leverage_by_symbol,
             margin_mode=self.margin_mode,
             timeout_ms=self.timeout_ms,
+            rate_limit=self.rate_limit,
             confirm_orders=False,
             retry=self.retry.policy(),
         )

@@ -192,6 +192,36 @@ def _journal(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Sampler:
+    """Record the environment and command line of every session process (not the gateway's)."""
+
+    def __init__(self, gateway: GatewayProcess) -> None:
+        import threading
+
+        self.gateway = gateway
+        self.seen: dict[int, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="sampler", daemon=True).start()
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.05):
+            gateway = self.gateway.proc.pid if self.gateway.proc is not None else None
+            for child in me.children(recursive=True):
+                if child.pid == gateway or child.pid in self.seen:
+                    continue
+                try:
+                    self.seen[child.pid] = {"environ": child.environ(), "cmdline": child.cmdline()}
+                except psutil.Error:
+                    continue
+
+    def take(self) -> list[dict[str, Any]]:
+        out, self.seen = list(self.seen.values()), {}
+        return out
+
+
 def main(spec_path: str) -> int:
     """Run the spec's sessions one after the other; write what happened to ``out``."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -207,6 +237,7 @@ def main(spec_path: str) -> int:
         if spec.get("gateway") == "remote":
             gateway = GatewayProcess(Path(spec["out"]).parent, emulator.url, config).start()
             config = gateway.session_config(config)
+        sampler = _Sampler(gateway) if gateway is not None else None
         for run in spec["runs"]:
             watcher = None
             if gateway is not None and run.get("kill_gateway"):
@@ -223,7 +254,10 @@ def main(spec_path: str) -> int:
                     os.environ.pop(key, None) if value is None else os.environ.update({key: value})
             clocks.current = None
             killed = watcher.join() if watcher is not None else None
-            extra = {} if killed is None else {"gateway_killed": killed}
+            extra: dict[str, Any] = {} if killed is None else {"gateway_killed": killed}
+            if sampler is not None:
+                extra["session_processes"] = sampler.take()
+                extra["session_config"] = {**config, **run.get("config", {})}
             results.append({"code": code, **_state(emulator), **_journal(config), **extra})
     finally:
         if gateway is not None:

@@ -37,6 +37,8 @@ def _demo(session_run, gateway: str = "ccxt", **overrides: Any) -> SessionRun:
         "trading_duration": "1h 30m",
         **overrides,
     }
+    if gateway == "remote":  # the driver points it at the gateway service, which has the keys
+        del settings["credentials"]
     run = session_run(**settings)
     run.gateway = gateway
     return run
