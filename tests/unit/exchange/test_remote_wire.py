@@ -23,8 +23,9 @@ from aifap.exchange.remote import wire
 
 def test_orders_and_fills_keep_every_decimal_digit():
     tiny = Decimal("0.00012345678901234567")
+    when = datetime(2024, 1, 1, tzinfo=UTC)
     order = Order("c-1", "BTCUSDT", Side.BUY, tiny, OrderStatus.FILLED, "x-1", tiny,
-                  Decimal("64123.123456789"), created_at=datetime(2024, 1, 1, tzinfo=UTC))  # fmt: skip
+                  Decimal("64123.123456789"), created_at=when)  # fmt: skip
     data = wire.dump(order, Order)
     assert data["amount"] == "0.00012345678901234567"
     assert wire.load(Order, data) == order
