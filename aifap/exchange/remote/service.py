@@ -20,9 +20,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -39,7 +40,10 @@ from aifap.exchange.remote.store import DONE, SENT, OrderMemory
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 API = "/v1"
+WORKERS = 8  # threads (each with its own ccxt client) serving requests to the exchange
 
 
 class GatewayService:
@@ -59,6 +63,23 @@ class GatewayService:
         self.memory = OrderMemory(database_url, account.account)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # exchange calls run here, not on the web server's threads: a bounded set of
+        # threads whose ccxt clients are built once (``warm``), never per request thread
+        self.executor = ThreadPoolExecutor(WORKERS, thread_name_prefix=f"gw-{account.account}")
+        self._warm = False
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Return ``fn(*args, **kwargs)`` run on one of the service's exchange threads."""
+        return self.executor.submit(fn, *args, **kwargs).result()
+
+    def warm(self) -> int:
+        """Load the markets and build every exchange thread's client; return the market count."""
+        count = len(self.gateway.markets())
+        if not self._warm:
+            self.gateway.pool.warm(self.executor, WORKERS)
+            self.gateway.prepare([])  # the gateway's own order threads
+            self._warm = True
+        return count
 
     def info(self) -> dict[str, Any]:
         """Return what a session needs to know about the account's venue."""
@@ -130,6 +151,7 @@ class GatewayService:
 
     def close(self) -> None:
         """Release the gateway's clients and threads."""
+        self.executor.shutdown(wait=True)
         self.gateway.close()
 
 
@@ -218,82 +240,86 @@ def gateway_router(service: GatewayService, key: str) -> APIRouter:
     @router.get("/markets")
     def markets() -> Response:
         """Tradable markets by compact symbol."""
-        return json_response({s: wire.dump(m, type(m)) for s, m in gw.markets().items()})
+        return json_response({s: wire.dump(m, type(m)) for s, m in service.run(gw.markets).items()})
 
     @router.get("/balance")
     def balance() -> Response:
         """The wallet balance in the quote currency."""
-        value = gw.balance()
+        value = service.run(gw.balance)
         return json_response(wire.dump(value, type(value)))
 
     @router.get("/positions")
     def positions() -> Response:
         """Open positions."""
-        return json_response([wire.dump(p, type(p)) for p in gw.positions()])
+        return json_response([wire.dump(p, type(p)) for p in service.run(gw.positions)])
 
     @router.get("/account")
     def account() -> Response:
         """Balance and positions, read concurrently."""
-        bal, held = gw.balance_and_positions()
+        bal, held = service.run(gw.balance_and_positions)
         rows = [wire.dump(p, type(p)) for p in held]
         return json_response({"balance": wire.dump(bal, type(bal)), "positions": rows})
 
     @router.get("/orders/open")
     def open_orders(symbol: str | None = None) -> Response:
         """Open orders, for one symbol or all."""
-        return json_response([wire.dump(o, Order) for o in gw.open_orders(symbol)])
+        return json_response([wire.dump(o, Order) for o in service.run(gw.open_orders, symbol)])
 
     @router.get("/orders/{client_id}")
     def fetch_order(client_id: str, symbol: str) -> Response:
         """The order with this client id (null: the exchange never saw it)."""
-        order = gw.fetch_order(client_id, symbol)
+        order = service.run(gw.fetch_order, client_id, symbol)
         return json_response(None if order is None else wire.dump(order, Order))
 
     @router.post("/orders")
     def place_orders(body: OrdersIn) -> Response:
         """Place up to 5 orders; a known client id answers its first result, never a new order."""
-        return json_response([wire.dump(o, Order) for o in service.place_orders(body.orders)])
+        return json_response(
+            [wire.dump(o, Order) for o in service.run(service.place_orders, body.orders)]
+        )
 
     @router.post("/orders/cancel")
     def cancel(body: CancelIn) -> Response:
         """Cancel one order by client id or exchange id."""
-        gw.cancel(body.symbol, client_id=body.client_id, order_id=body.order_id)
+        service.run(gw.cancel, body.symbol, client_id=body.client_id, order_id=body.order_id)
         return json_response({"ok": True})
 
     @router.post("/stops")
     def set_stops(body: StopsIn) -> Response:
         """Set or replace the SL/TP covering a position."""
-        gw.set_stops(body.symbol, take_profit=body.take_profit, stop_loss=body.stop_loss)
+        service.run(
+            gw.set_stops, body.symbol, take_profit=body.take_profit, stop_loss=body.stop_loss
+        )
         return json_response({"ok": True})
 
     @router.get("/stops/{symbol}")
     def stops(symbol: str) -> Response:
         """The (take profit, stop loss) covering a position."""
-        take_profit, stop_loss = gw.stops(symbol)
+        take_profit, stop_loss = service.run(gw.stops, symbol)
         return json_response(wire.dump((take_profit, stop_loss), tuple[Decimal | None, ...]))
 
     @router.post("/prepare")
     def prepare(body: SymbolsIn) -> Response:
         """Set position mode, margin mode and leverage of these symbols; refresh their prices."""
-        gw.prepare(body.symbols)
-        gw.reference_prices(body.symbols)
+        service.run(gw.prepare, body.symbols)
+        service.run(gw.reference_prices, body.symbols)
         return json_response({"ok": True})
 
     @router.post("/prices")
     def prices(body: SymbolsIn) -> Response:
         """The reference prices orders are checked at (``fresh``: ask the exchange now)."""
-        found = gw.reference_prices(body.symbols, fresh=body.fresh)
+        found = service.run(gw.reference_prices, body.symbols, fresh=body.fresh)
         return json_response({s: format(p, "f") for s, p in found.items()})
 
     @router.get("/fills")
     def fills(since: datetime, symbols: Symbols = None) -> Response:
         """Executions at or after ``since``, oldest first."""
-        return json_response([wire.dump(f, Fill) for f in gw.fills(since, symbols)])
+        return json_response([wire.dump(f, Fill) for f in service.run(gw.fills, since, symbols)])
 
     @router.get("/funding")
     def funding(since: datetime, symbols: Symbols = None) -> Response:
         """Funding settlements at or after ``since``, oldest first."""
-        rows = gw.funding(since, symbols)
+        rows = service.run(gw.funding, since, symbols)
         return json_response([wire.dump(f, FundingPayment) for f in rows])
 
     @router.get("/ohlcv/{symbol}")
@@ -304,7 +330,7 @@ def gateway_router(service: GatewayService, key: str) -> APIRouter:
         limit: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         """Completed bars as ``[ms, open, high, low, close, volume]`` rows."""
-        frame = gw.ohlcv(symbol, timeframe, since=since, limit=limit)
+        frame = service.run(gw.ohlcv, symbol, timeframe, since=since, limit=limit)
         return json_response(wire.dump_bars(frame))
 
     return router
@@ -342,9 +368,9 @@ def create_app(account: AccountConfig, database_url: str, *, key: str | None = N
 
     @app.get("/ready", tags=["service"])
     def ready() -> Response:
-        """The exchange answers: its markets are loaded (503 until then)."""
+        """The exchange answers: markets loaded, clients built (503 until then)."""
         try:
-            count = len(service.gateway.markets())
+            count = service.warm()  # not on an exchange thread: it fills them all
         except AifapError as exc:
             return json_response({"status": "unavailable", "detail": type(exc).__name__}, 503)
         return json_response({"status": "ready", "markets": count})
