@@ -15,6 +15,8 @@ class Settings(BaseSettings):
 
     ``database_url`` serves every logical database (platform, market, results) unless
     a more specific URL is set; with none, a SQLite file in ``data_dir`` is used.
+    ``secret_key`` (or the file ``secret_key_file``, a mounted secret) signs and checks
+    the service tokens of :mod:`aifap.auth.tokens`.
     """
 
     model_config = SettingsConfigDict(env_prefix="AIFAP_", extra="ignore", frozen=True)
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     results_database_url: SecretStr | None = None
     discord_webhook_url: SecretStr | None = None
     display_timezone: str = "UTC"
+    secret_key: SecretStr | None = None
+    """Signs service tokens (HS256); ``secret_key_file`` names a file holding it instead."""
+    secret_key_file: Path | None = None
 
 
 @lru_cache(maxsize=1)

@@ -90,8 +90,56 @@ def _timeline(requests: list[tuple[str, float, float]], start: float) -> list[st
     return [f"{(s - start) * 1000:7.1f} {(e - start) * 1000:7.1f}  {p}" for s, e, p in rows]
 
 
-def latency(runs: int, latency_s: float) -> dict[str, Any]:
-    """Time cycles from the start event to the last acknowledgement, limiter off and on."""
+SIGNING_KEY = "bench-signing-key-0123456789abcdef0123"
+
+
+def _serve_gateway(account: dict[str, Any], db: str, port: int) -> None:
+    """Run the gateway service of ``account`` (a forked process of the bench)."""
+    import uvicorn
+
+    from aifap.exchange.remote.account import load_account
+    from aifap.exchange.remote.service import create_app
+
+    app = create_app(load_account(account), db, key=SIGNING_KEY)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _gateway_service(ctx: Any, tmp: Path, sid: str, exchange_url: str) -> tuple[Any, str]:
+    """Start the gateway service of the account ``sid`` in its own process; return it, URL."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    account = {
+        "account": sid, "venue": "bitget", "demo": True, "exchange_url": exchange_url,
+        "rate_limit": False, "keys": {"api_key": sid, "secret": "s", "password": "p"},
+    }  # fmt: skip
+    proc = ctx.Process(
+        target=_serve_gateway, args=(account, f"sqlite:///{tmp / 'gateway.db'}", port), daemon=True
+    )
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the gateway service did not start")
+
+
+def latency(
+    runs: int, latency_s: float, variants: tuple[str, ...] = ("off", "on")
+) -> dict[str, Any]:
+    """Time cycles from the start event to the last acknowledgement, limiter off and on.
+
+    Variant ``remote``: limiter off, through the gateway service (``aifap serve gateway``'s
+    app in its own process, one per account) with ``RemoteGateway``.
+    """
     import multiprocessing
 
     from aifap.data.synthetic import SyntheticMarket
@@ -117,9 +165,9 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
     migrate(url)
     clock = SessionClock(multiprocessing.get_context("fork"), "replay", start=NOW, speed=1.0)
     keys = ("ack", "planned", "handed", "done")
-    results: dict[str, Any] = {f"{lim}_{k}": [] for lim in ("off", "on") for k in keys}
+    results: dict[str, Any] = {f"{lim}_{k}": [] for lim in variants for k in keys}
     try:
-        for limiter in ("off", "on"):
+        for limiter in variants:
             for run in range(runs + 1):  # the first run warms imports and caches
                 sid = f"b{limiter}{run}"
                 cfg = make_config({
@@ -135,7 +183,19 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
                 settings = CcxtConfig.for_session(cfg).model_copy(
                     update={"rate_limit": limiter == "on"}
                 )
-                gateway = _Timed(CcxtGateway(settings))
+                service = None
+                if limiter == "remote":
+                    from aifap.auth.tokens import issue_token
+                    from aifap.exchange.remote.client import RemoteGateway
+
+                    service, service_url = _gateway_service(
+                        multiprocessing.get_context("fork"), tmp, sid, emu.url
+                    )
+                    token = issue_token(sid, [f"gateway:{sid}"], ttl="1h", key=SIGNING_KEY)
+                    inner: Any = RemoteGateway(service_url, token, policy=cfg.retry.policy())
+                else:
+                    inner = CcxtGateway(settings)
+                gateway = _Timed(inner)
                 journal = Journal(make_engine(url), sid)
                 try:
                     # what a session does once at its start, not per cycle
@@ -159,6 +219,9 @@ def latency(runs: int, latency_s: float) -> dict[str, Any]:
                     done = time.perf_counter()
                 finally:
                     gateway.close()
+                    if service is not None:
+                        service.terminate()
+                        service.join()
                 assert len(plan.orders) == len(SYMBOLS), len(plan.orders)
                 assert len(gateway.acks) == 4, gateway.acks
                 assert len(journal.fills()) == len(SYMBOLS), "every fill recorded"
@@ -247,25 +310,33 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--only", choices=["latency", "promote"], default=None)
+    parser.add_argument("--gateway", action="store_true",
+                        help="time direct (limiter off) against the gateway service (remote)")
     parser.add_argument("--timeline", action="store_true",
                         help="print the last run's requests as the emulator saw them")
     args = parser.parse_args()
     if args.only in (None, "latency"):
         floor = 6 * args.latency * 1000
-        results = latency(args.runs, args.latency)
+        variants = ("off", "remote") if args.gateway else ("off", "on")
+        results = latency(args.runs, args.latency, variants)
         load = os.getloadavg()
         print(f"cycle latency, 20 symbols, {args.latency * 1000:g} ms per request, "
               f"floor {floor:.0f} ms, target {2 * floor:.0f} ms; {args.runs} runs; "
               f"load average {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} cores")
         print("| limiter | to last ack: median | p90 | min | max (ms) | plan ready: median "
               "| handed over: median | cycle done: median |")
-        for limiter in ("off", "on"):
+        for limiter in variants:
             planned, handed, done = (statistics.median(results[f"{limiter}_{k}"]) * 1000
                                      for k in ("planned", "handed", "done"))
             print(f"| {limiter} | {_stats(results[f'{limiter}_ack'])} | {planned:.0f} "
                   f"| {handed:.0f} | {done:.0f} |")
+        if args.gateway:
+            gap = (statistics.median(results["remote_ack"])
+                   - statistics.median(results["off_ack"])) * 1000
+            print(f"through the gateway service: median + {gap:.1f} ms over direct "
+                  f"(target <= 15 ms: {'met' if gap <= 15 else 'NOT met'})")
         if args.timeline:
-            for limiter in ("off", "on"):
+            for limiter in variants:
                 print(f"requests of the last run, limiter {limiter} (start, end ms; path):")
                 print("\n".join(results[f"{limiter}_timeline"]))
     if args.only in (None, "promote"):

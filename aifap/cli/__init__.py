@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "serve",
     "dashboard",
+    "admin",
 )
 
 

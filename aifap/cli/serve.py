@@ -4,14 +4,17 @@ Only parsing lives here; the apps are built by the services' factories::
 
     aifap serve results --db postgresql://...      # the seed's RqueryAPI
     aifap serve tearsheets --db postgresql://...   # the seed's PyfolioAPI
+    aifap serve gateway --account acct-1.yaml      # the seed's BitgetTrader
 
 ``--db`` defaults to ``AIFAP_RESULTS_DATABASE_URL``, else ``AIFAP_DATABASE_URL``,
-else the local SQLite file. OpenAPI documents every route at ``/docs``.
+else the local SQLite file (the gateway: the account file's ``database_url``, else
+the platform database). OpenAPI documents every route at ``/docs``.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -62,3 +65,50 @@ _service(
     "tearsheets", "aifap.analysis.service.create_app", "tear sheets", 8911,
     "Serve each session's metrics (/perf) and tear sheet (/tearsheet.html).",
 )  # fmt: skip
+
+
+@serve_app.command("gateway")
+def gateway_command(
+    account: Annotated[
+        Path,
+        typer.Option(
+            "--account",
+            help="The account's YAML (venue, market, demo, keys).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Client-id memory database URL (default: the account "
+            "file's database_url, else the platform database).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8920,
+) -> None:
+    """Serve one exchange account's gateway (the only process holding its keys).
+
+    Sessions reach it with ``exchange: remote``, ``gateway_url`` and a token from
+    ``aifap admin token --scope gateway:ACCOUNT``.
+    """  # fmt: skip
+    import uvicorn
+
+    from aifap.exchange.remote.account import load_account
+    from aifap.exchange.remote.service import create_app
+
+    config = load_account(account)
+    url = db or (
+        config.database_url.get_secret_value() if config.database_url else database_url("platform")
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = create_app(config, url)
+    mode = "demo" if config.demo else "live"
+    err.print(
+        f"serving gateway {config.account} ({config.venue} {config.market.value} {mode}) "
+        f"on http://{host}:{port}; client ids in {redact_url(url)}"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -3,7 +3,9 @@
 A session's ``exchange`` names a registered :class:`GatewayFactory`, which opens the
 gateway from the session's config and a :class:`GatewayContext` (the session's bar
 source and clock). Built in: ``paper`` (the paper gateway over the session's bars) and
-one name per ccxt venue table (``aifap.exchange.ccxt.venues``: the ccxt gateway).
+one name per ccxt venue table (``aifap.exchange.ccxt.venues``: the ccxt gateway) and
+``remote`` (:class:`aifap.exchange.remote.client.RemoteGateway`: the account's gateway
+service at the session's ``gateway_url``, which holds the keys).
 Third-party packages add names through the ``aifap.gateways`` entry-point group; the
 entry point loads a :class:`GatewayFactory`::
 
@@ -79,10 +81,17 @@ def _open_ccxt(config: Any, context: GatewayContext) -> Gateway:
     return CcxtGateway(CcxtConfig.for_session(config))
 
 
+def _open_remote(config: Any, context: GatewayContext) -> Gateway:
+    from aifap.exchange.remote.client import RemoteGateway
+
+    return RemoteGateway.for_session(config)
+
+
 PAPER = gateways.register("paper", GatewayFactory(_open_paper, frozenset({"paper"})))
 CCXT = GatewayFactory(_open_ccxt, frozenset({"demo", "live"}))
 for _venue in venue_names():
     gateways.register(_venue, CCXT)
+REMOTE = gateways.register("remote", GatewayFactory(_open_remote, frozenset({"demo", "live"})))
 
 
 def gateway_factory(exchange: str) -> GatewayFactory:

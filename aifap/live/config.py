@@ -175,6 +175,11 @@ class SessionConfig(_Frozen):
     market_database_url: SecretStr | None = None
     exchange_url: str | None = None
     credentials: Credentials = Field(default_factory=Credentials)
+    gateway_url: str | None = Field(
+        default=None, description="the account's gateway service (exchange: remote)"
+    )
+    gateway_token: SecretStr | None = None
+    gateway_token_env: str | None = None
     workdir: Path | None = None
     clock: ClockConfig = Field(default_factory=ClockConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
@@ -265,16 +270,49 @@ class SessionConfig(_Frozen):
             raise ValueError("clock.start must be set for a replay clock")
         if self.mode == "live" and self.clock.kind != "wall":
             raise ValueError("clock.kind must be 'wall' in live mode")
-        if self.mode != "paper":
-            creds = self.credentials
-            if creds.api_key is None and creds.api_key_env is None:
-                raise ValueError(
-                    f"credentials.api_key (or api_key_env) is required in {self.mode} mode"
-                )
+        if self.exchange == "remote":
+            self._remote_rules()
+        elif self.gateway_url is not None:
+            raise ValueError(
+                f"gateway_url must only be set with exchange 'remote', was set with "
+                f"{self.exchange!r}"
+            )
+        elif self.mode != "paper" and (
+            self.credentials.api_key is None and self.credentials.api_key_env is None
+        ):
+            raise ValueError(
+                f"credentials.api_key (or api_key_env) is required in {self.mode} mode"
+            )
         if self.session_id is None:
             derived = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{self.trader}-{self.strategy_name}")[:40]
             object.__setattr__(self, "session_id", derived.strip("-") or "session")
         return self
+
+    def _remote_rules(self) -> None:
+        """A remote session names its gateway service and a token, and holds no keys."""
+        if not self.gateway_url or not self.gateway_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"gateway_url must be the gateway service's http(s) URL with exchange "
+                f"'remote', was {self.gateway_url!r}"
+            )
+        if self.gateway_token is None and self.gateway_token_env is None:
+            raise ValueError(
+                "gateway_token (or gateway_token_env) is required with exchange 'remote'"
+            )
+        held = [k for k, v in self.credentials.model_dump().items() if v is not None]
+        if held:
+            raise ValueError(
+                f"credentials must be empty with exchange 'remote' (the gateway service "
+                f"holds the keys), was set: {', '.join(held)}"
+            )
+
+    def gateway_token_value(self) -> str | None:
+        """Return the gateway service token (given, or read from ``gateway_token_env``)."""
+        if self.gateway_token is not None:
+            return self.gateway_token.get_secret_value()
+        if self.gateway_token_env is not None:
+            return os.environ.get(self.gateway_token_env)
+        return None
 
     # --- derived values -------------------------------------------------------------
 
@@ -340,6 +378,7 @@ class SessionConfig(_Frozen):
         for key in ("results_database_url", "market_database_url"):
             secret: SecretStr | None = getattr(self, key)
             data[key] = None if secret is None else redact_url(secret.get_secret_value())
+        data["gateway_token"] = None if self.gateway_token is None else "**********"
         data["credentials"] = {
             k: ("**********" if v is not None else None)
             for k, v in self.credentials.model_dump(mode="python").items()
@@ -459,7 +498,7 @@ def dump_config(config: SessionConfig, path: str | Path) -> Path:
     creds = {}
     for key, value in config.credentials.model_dump(mode="python", exclude_none=True).items():
         creds[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
-    for key in ("results_database_url", "market_database_url"):
+    for key in ("results_database_url", "market_database_url", "gateway_token"):
         secret = getattr(config, key)
         if secret is not None:
             data[key] = secret.get_secret_value()

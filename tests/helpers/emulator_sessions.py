@@ -16,13 +16,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 DRIVER = TESTS / "integration" / "live" / "emulator_driver.py"
 
 
-def demo(session_run: Any, **overrides: Any) -> Any:
-    """Return a ``SessionRun`` of a demo session on Bitget with the driver's keys."""
+# the session's own ccxt gateway, or the gateway service (``aifap serve gateway``)
+GATEWAYS = pytest.mark.parametrize("gateway", ["ccxt", "remote"])
+
+
+def demo(session_run: Any, gateway: str = "ccxt", **overrides: Any) -> Any:
+    """Return a ``SessionRun`` of a demo session on Bitget with the driver's keys.
+
+    With ``gateway="remote"`` the session has no keys: the driver points it at a gateway
+    service that holds them.
+    """
     settings = {
         "exchange": "bitget",
         "mode": "demo",
@@ -31,14 +41,21 @@ def demo(session_run: Any, **overrides: Any) -> Any:
         "trading_duration": "1h 30m",
         **overrides,
     }
-    return session_run(**settings)
+    if gateway == "remote":
+        del settings["credentials"]
+    run = session_run(**settings)
+    run.gateway = gateway
+    return run
 
 
 def drive(run: Any, runs: list[dict[str, Any]], timeout: float = 300) -> list[dict]:
     """Run the session once per entry of ``runs`` against one emulator; return each state."""
     out = run.dir / "emulator.json"
     spec = run.dir / "driver.json"
-    spec.write_text(json.dumps({"config": run.config, "runs": runs, "out": str(out)}))
+    gateway = getattr(run, "gateway", "ccxt")
+    spec.write_text(
+        json.dumps({"config": run.config, "runs": runs, "out": str(out), "gateway": gateway})
+    )
     env = {"AIFAP_DATA_DIR": str(run.dir / "data"), "PATH": "/usr/bin:/bin"}
     if "PYTHONPATH" in os.environ:  # a worktree's code, not the installed checkout's
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]

@@ -20,6 +20,13 @@ own clock: the supervisor's ``SessionClock`` lives in shared memory, so the step
 replay clock that drives the three processes drives the exchange too. Its bars are
 the session's synthetic market, so the strategy and the exchange see the same prices.
 Runs share the emulator, so a later run is a restart against the same exchange.
+
+With ``"gateway": "remote"`` in the spec, the session trades through the gateway
+service instead (``aifap serve gateway`` in its own process, see
+``gateway_process.py``): the session's config gets ``exchange: remote``, the service's
+URL and a token, and no keys. A run's ``kill_gateway`` (``{"after_orders": n,
+"down_s": s}``) SIGKILLs the service once the exchange has seen ``n`` more order
+placements and starts it again ``s`` seconds later.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from gateway_process import GatewayProcess, kill_when
 
 import aifap.live.supervisor as supervisor
 from aifap.data.sources import open_bar_source
@@ -184,6 +192,36 @@ def _journal(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Sampler:
+    """Record the environment and command line of every session process (not the gateway's)."""
+
+    def __init__(self, gateway: GatewayProcess) -> None:
+        import threading
+
+        self.gateway = gateway
+        self.seen: dict[int, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="sampler", daemon=True).start()
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.05):
+            gateway = self.gateway.proc.pid if self.gateway.proc is not None else None
+            for child in me.children(recursive=True):
+                if child.pid == gateway or child.pid in self.seen:
+                    continue
+                try:
+                    self.seen[child.pid] = {"environ": child.environ(), "cmdline": child.cmdline()}
+                except psutil.Error:
+                    continue
+
+    def take(self) -> list[dict[str, Any]]:
+        out, self.seen = list(self.seen.values()), {}
+        return out
+
+
 def main(spec_path: str) -> int:
     """Run the spec's sessions one after the other; write what happened to ``out``."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -193,9 +231,17 @@ def main(spec_path: str) -> int:
     _install(clocks)
     emulator = _emulator(config, start_ms, clocks).start()
     results: list[dict[str, Any]] = []
+    gateway: GatewayProcess | None = None
     try:
         config = {**config, "exchange_url": emulator.url}
+        if spec.get("gateway") == "remote":
+            gateway = GatewayProcess(Path(spec["out"]).parent, emulator.url, config).start()
+            config = gateway.session_config(config)
+        sampler = _Sampler(gateway) if gateway is not None else None
         for run in spec["runs"]:
+            watcher = None
+            if gateway is not None and run.get("kill_gateway"):
+                watcher = kill_when(gateway, emulator, **run["kill_gateway"])
             _faults(emulator, run.get("faults", []))
             _partials(emulator, run.get("partial_fills", []))
             _while_down(emulator, clocks, run.get("before", []))
@@ -207,8 +253,15 @@ def main(spec_path: str) -> int:
                 for key, value in saved.items():
                     os.environ.pop(key, None) if value is None else os.environ.update({key: value})
             clocks.current = None
-            results.append({"code": code, **_state(emulator), **_journal(config)})
+            killed = watcher.join() if watcher is not None else None
+            extra: dict[str, Any] = {} if killed is None else {"gateway_killed": killed}
+            if sampler is not None:
+                extra["session_processes"] = sampler.take()
+                extra["session_config"] = {**config, **run.get("config", {})}
+            results.append({"code": code, **_state(emulator), **_journal(config), **extra})
     finally:
+        if gateway is not None:
+            gateway.stop()
         emulator.stop()
     Path(spec["out"]).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers.emulator_sessions import demo, drive
+from helpers.emulator_sessions import GATEWAYS, demo, drive
 from live_helpers import positions_json
 
 from aifap.live.recovery import expected_book
@@ -60,8 +60,9 @@ def _pieces(run, cycle: int) -> dict[str, list[Any]]:
     return pieces
 
 
-def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run):
-    run = demo(session_run, trading_duration="1h 15m")
+@GATEWAYS
+def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run, gateway):
+    run = demo(session_run, gateway, trading_duration="1h 15m")
     kill = {"AIFAP_LIVE_KILL_AT": "main.after_accept@2"}
     first, second = drive(run, [{"partial_fills": PARTIAL, "env": kill}, {}])
     assert first["code"] == 1
@@ -86,8 +87,9 @@ def test_partial_fill_at_the_kill_restart_fills_the_rest_once(session_run):
         assert sum((f.amount for f in fills), Decimal(0)) == order.amount
 
 
-def test_the_rest_of_a_partial_fill_arrives_while_the_session_is_down(session_run):
-    run = demo(session_run, trading_duration="1h 15m")
+@GATEWAYS
+def test_the_rest_of_a_partial_fill_arrives_while_the_session_is_down(session_run, gateway):
+    run = demo(session_run, gateway, trading_duration="1h 15m")
     kill = {"AIFAP_LIVE_KILL_AT": "main.before_stops@2"}
     first, second = drive(
         run,
@@ -165,10 +167,11 @@ def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy
             assert diff <= Decimal("0.02"), (cycle.cycle, symbol, weights, targets)
 
 
-def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(session_run):
+@GATEWAYS
+def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(session_run, gateway):
     from live_helpers import STRATEGIES
 
-    run = demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    run = demo(session_run, gateway, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
     first, second = drive(
         run,
         [
@@ -198,10 +201,11 @@ def test_a_stop_loss_that_fires_while_down_is_recorded_as_the_sessions_own(sessi
     _assert_complete(run, second)
 
 
-def test_a_close_by_hand_near_the_stop_while_down_is_not_taken_for_the_stop(session_run):
+@GATEWAYS
+def test_a_close_by_hand_near_the_stop_while_down_is_not_taken_for_the_stop(session_run, gateway):
     from live_helpers import STRATEGIES
 
-    run = demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
+    run = demo(session_run, gateway, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
     # a reduce-only sell by hand while BTC sits 0.05 % above our stop: by price alone it
     # would pass for the stop's execution, but no trigger of ours executed it
     by_hand = {

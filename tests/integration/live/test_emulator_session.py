@@ -10,19 +10,19 @@ import collections
 import itertools
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.emulator_sessions import assert_book_matches_journal, demo, drive
+from helpers.emulator_sessions import GATEWAYS, assert_book_matches_journal, demo, drive
 from live_helpers import SessionRun, positions_json
 
 from aifap.watch.snapshots import SnapshotStore
 
 pytestmark = pytest.mark.slow
 
+DRIVER = Path(__file__).parent / "emulator_driver.py"
 PLACE = "/api/v2/mix/order/place-order"
-
-
 def _weights(held, prices, equity, leverage):
     return {
         s: size * prices[s] / leverage / equity for s, size in held.items() if size and s in prices
@@ -49,8 +49,9 @@ def _assert_no_duplicates(state: dict[str, Any]) -> None:
     assert max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
 
 
-def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run):
-    run = demo(session_run)
+@GATEWAYS
+def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session_run, gateway):
+    run = demo(session_run, gateway)
     [state] = drive(run, [{}])
     assert state["code"] == 0, run.log()[-3000:]
     _assert_targets_held(run)
@@ -64,10 +65,11 @@ def test_demo_session_against_the_emulator_holds_the_targets_every_cycle(session
     assert {o["client_oid"] for o in state["orders"]} <= journal_ids
 
 
-def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run):
+@GATEWAYS
+def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(session_run, gateway):
     # the seed's 3 attempts, with a short back-off instead of waits of 0.5 s and more
     fast = {"max_attempts": 3, "initial_wait": 0.01, "max_wait": 0.05}
-    run = demo(session_run, trading_duration="2h", retry=fast)
+    run = demo(session_run, gateway, trading_duration="2h", retry=fast)
     down = {"how": "fail_randomly", "probability": 1.0, "kinds": {"server_error": 1}, "path": PLACE}
     first, second = drive(run, [{"faults": [down]}, {}])
     # the first run: alert, clean stop, non-zero exit
@@ -92,8 +94,9 @@ def test_exchange_down_past_the_retry_budget_stops_then_a_restart_resumes(sessio
     assert len(second["orders"]) == len(journal.orders())
 
 
-def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run):
-    run = demo(session_run, trading_duration="1h 30m")
+@GATEWAYS
+def test_lost_responses_and_a_kill_after_accept_place_no_order_twice(session_run, gateway):
+    run = demo(session_run, gateway, trading_duration="1h 30m")
     lost = {
         "how": "fail_randomly",
         "probability": 0.5,

@@ -97,7 +97,7 @@ def test_a_replay_over_the_built_in_market_starts_at_its_last_trading_duration()
 
 def test_an_unknown_exchange_is_refused_with_the_known_names():
     with pytest.raises(ConfigError, match=r"exchange: must be a registered gateway "
-                       r"\(binance, bitget, bybit, paper\), was 'kraken'"):
+                       r"\(binance, bitget, bybit, paper, remote\), was 'kraken'"):
         make_config({**BASE, "exchange": "kraken"})
 
 

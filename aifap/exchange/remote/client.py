@@ -1,0 +1,313 @@
+"""``RemoteGateway``: the ``Gateway`` protocol over the gateway service (httpx).
+
+A session configured ``exchange: remote`` with a ``gateway_url`` and a token trades
+through the service that holds its account's keys; the session never sees them.
+Everything else is the in-process ccxt gateway's behaviour, served by the service:
+``balance_and_positions``, ``prepare_in_background``, ``reference_prices`` (spot buys
+clipped to the free quote), ``links_stop_fills`` (the venue's stop-fill linking).
+
+Failures to reach the service (connection refused or reset, timeouts, a proxy's
+502/503/504) raise ``TransientGatewayError`` and are retried under the session's
+``RetryPolicy``: every request is safe to repeat, orders included, since the service
+answers a known client id with its first result. Errors the service answers come back
+as the same class (``OrderRejectedError`` with its reason, ``RetryExhaustedError``
+when the service's own budget against the exchange ran out: not retried again).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from aifap.core.errors import ConfigError, TransientGatewayError
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.core.portfolio import Position
+from aifap.exchange.gateway import Balance, FundingPayment
+from aifap.exchange.remote import wire
+from aifap.retry import DEFAULT_POLICY, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+API = "/v1"
+TRANSIENT_STATUS = (502, 503, 504)
+
+
+class RemoteGateway:
+    """One account, reached through its gateway service.
+
+    Args:
+        url: the service's base URL (``http://gateway-acct-1:8920``).
+        token: a token scoped ``gateway:ACCOUNT`` (``aifap admin token``).
+        market_type: the session's market type (checked against the service's).
+        policy: the retry budget for reaching the service.
+        timeout: seconds to wait for one answer (the service retries the exchange
+            within it).
+        name: the gateway's name in messages.
+        demo: the session's mode is demo (True) or live (False), checked against the
+            account's; None: not checked.
+        transport: an httpx transport (tests).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        market_type: MarketType = MarketType.FUTURES,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        timeout: float = 120.0,
+        name: str = "remote",
+        demo: bool | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"gateway_url must be an http(s) URL, was {url!r}")
+        self.url = url.rstrip("/")
+        self.name = name
+        self.market_type = market_type
+        self.policy = policy
+        self.demo = demo
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            transport=transport,
+        )
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._info: dict[str, Any] | None = None
+        self._specs: dict[str, MarketSpec] | None = None
+        self._down = False
+
+    def __repr__(self) -> str:
+        return f"RemoteGateway({self.url} {self.market_type})"
+
+    # ---- transport -------------------------------------------------------------------
+
+    def _once(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, API + path, **kwargs)
+        except httpx.TransportError as exc:
+            if not self._down:
+                log.warning("gateway service at %s unreachable: %s", self.url, type(exc).__name__)
+                self._down = True
+            raise TransientGatewayError(
+                f"gateway service at {self.url} must be reachable, was not: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if self._down:
+            log.warning("gateway service at %s reachable again", self.url)
+            self._down = False
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise wire.error_from(body, response.status_code)
+        return body
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        what = f"gateway {method} {path.split('?')[0]}"
+
+        def once() -> Any:
+            return self._once(method, path, **kwargs)
+
+        once.__qualname__ = what
+        return self.policy.call(once)
+
+    # ---- what the session knows about the venue ---------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """Return the service's account description (venue, market type, quirks)."""
+        with self._lock:
+            if self._info is None:
+                info: dict[str, Any] = self._call("GET", "/info")
+                if info.get("market_type") != self.market_type.value:
+                    raise ConfigError(
+                        f"market must be the gateway account's ({info.get('market_type')}), "
+                        f"was {self.market_type.value}"
+                    )
+                if self.demo is not None and bool(info.get("demo")) != self.demo:
+                    raise ConfigError(
+                        f"mode must match the gateway account's "
+                        f"({'demo' if info.get('demo') else 'live'}), "
+                        f"was {'demo' if self.demo else 'live'}"
+                    )
+                self._info = info
+            return self._info
+
+    @classmethod
+    def for_session(cls, config: Any) -> RemoteGateway:
+        """Return the gateway of a session (``config``: its ``SessionConfig``).
+
+        The service's account must have the session's market type and mode (checked
+        on first use, before any order).
+        """
+        if not config.gateway_url:
+            raise ConfigError("gateway_url must be set with exchange 'remote', was missing")
+        gateway = cls(
+            config.gateway_url,
+            config.gateway_token_value(),
+            market_type=config.market,
+            policy=config.retry.policy(),
+            demo=config.mode == "demo",
+        )
+        gateway.info()
+        return gateway
+
+    @property
+    def links_stop_fills(self) -> bool:
+        """Tell whether ``fills`` marks the executions of our SL/TP exactly (the venue's)."""
+        return bool(self.info().get("links_stop_fills"))
+
+    # ---- the Gateway protocol --------------------------------------------------------
+
+    def markets(self) -> dict[str, MarketSpec]:
+        """Return the tradable markets by compact symbol (read once)."""
+        if self._specs is None:
+            data = self._call("GET", "/markets")
+            self._specs = {s: wire.load(MarketSpec, m) for s, m in data.items()}
+        return self._specs
+
+    def balance(self) -> Balance:
+        """Return the wallet balance in the quote currency."""
+        result: Balance = wire.load(Balance, self._call("GET", "/balance"))
+        return result
+
+    def positions(self) -> list[Position]:
+        """Return open positions."""
+        result: list[Position] = wire.load(list[Position], self._call("GET", "/positions"))
+        return result
+
+    def balance_and_positions(self) -> tuple[Balance, list[Position]]:
+        """Return ``balance()`` and ``positions()`` in one round trip."""
+        data = self._call("GET", "/account")
+        return wire.load(Balance, data["balance"]), wire.load(list[Position], data["positions"])
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Return open orders, for one symbol or all."""
+        params = {} if symbol is None else {"symbol": symbol}
+        result: list[Order] = wire.load(
+            list[Order], self._call("GET", "/orders/open", params=params)
+        )
+        return result
+
+    def fetch_order(self, client_id: str, symbol: str) -> Order | None:
+        """Return the order with ``client_id``, or None if the exchange never saw it."""
+        data = self._call("GET", f"/orders/{client_id}", params={"symbol": symbol})
+        return None if data is None else wire.load(Order, data)
+
+    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+        """Send up to 5 orders; a re-send after a lost answer returns the first result."""
+        if not batch:
+            return []
+        body = {"orders": wire.dump(list(batch), list[OrderRequest])}
+        result: list[Order] = wire.load(list[Order], self._call("POST", "/orders", json=body))
+        return result
+
+    def cancel(
+        self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
+    ) -> None:
+        """Cancel one order by client id or exchange id."""
+        if client_id is None and order_id is None:
+            raise ValueError("cancel needs client_id or order_id, was neither")
+        body = {"symbol": symbol, "client_id": client_id, "order_id": order_id}
+        self._call("POST", "/orders/cancel", json=body)
+
+    def set_stops(
+        self, symbol: str, *, take_profit: Decimal | None, stop_loss: Decimal | None
+    ) -> None:
+        """Set or replace the SL/TP covering the whole position in ``symbol``."""
+        body = {
+            "symbol": symbol,
+            "take_profit": None if take_profit is None else format(take_profit, "f"),
+            "stop_loss": None if stop_loss is None else format(stop_loss, "f"),
+        }
+        self._call("POST", "/stops", json=body)
+
+    def stops(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """Return the (take profit, stop loss) covering the position in ``symbol``."""
+        take_profit, stop_loss = wire.load(
+            tuple[Decimal | None, Decimal | None], self._call("GET", f"/stops/{symbol}")
+        )
+        return take_profit, stop_loss
+
+    def fills(self, since: datetime, symbols: Sequence[str] | None = None) -> list[Fill]:
+        """Return executions at or after ``since``, oldest first."""
+        if symbols is not None and not symbols:
+            return []
+        params = _history_params(since, symbols)
+        result: list[Fill] = wire.load(list[Fill], self._call("GET", "/fills", params=params))
+        return result
+
+    def funding(
+        self, since: datetime, symbols: Sequence[str] | None = None
+    ) -> list[FundingPayment]:
+        """Return funding settlements at or after ``since``, oldest first."""
+        if symbols is not None and not symbols:
+            return []
+        params = _history_params(since, symbols)
+        data = self._call("GET", "/funding", params=params)
+        result: list[FundingPayment] = wire.load(list[FundingPayment], data)
+        return result
+
+    def ohlcv(
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Return completed bars in the ``aifap.core.bars`` frame format."""
+        params: dict[str, Any] = {"timeframe": timeframe}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if limit is not None:
+            params["limit"] = limit
+        return wire.load_bars(self._call("GET", f"/ohlcv/{symbol}", params=params))
+
+    # ---- what the session's executor uses when present ----------------------------------
+
+    def prepare(self, symbols: Sequence[str]) -> None:
+        """Have the service set margin mode and leverage of ``symbols`` and price them."""
+        if symbols:
+            self._call("POST", "/prepare", json={"symbols": list(symbols)})
+
+    def prepare_in_background(self, symbols: Sequence[str]) -> Future[None]:
+        """Start ``prepare(symbols)`` on a thread; errors come out of ``future.result()``."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="remote-gateway")
+            executor = self._executor
+        return executor.submit(self.prepare, list(symbols))
+
+    def reference_prices(
+        self, symbols: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, Decimal]:
+        """Return the last prices the service checks orders at (``fresh``: ask now)."""
+        data = self._call("POST", "/prices", json={"symbols": list(symbols), "fresh": fresh})
+        return {s: Decimal(p) for s, p in data.items()}
+
+    def close(self) -> None:
+        """Close the HTTP connections and the background thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._http.close()
+
+
+def _history_params(since: datetime, symbols: Sequence[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"since": since.isoformat()}
+    if symbols is not None:
+        params["symbols"] = list(symbols)
+    return params

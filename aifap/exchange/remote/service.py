@@ -1,0 +1,378 @@
+"""The gateway service (``aifap serve gateway``, the seed's BitgetTrader): one account's exchange.
+
+The only process that holds the account's keys. It owns the account's ccxt clients
+(one :class:`~aifap.exchange.ccxt.gateway.CcxtGateway`), hence the one rate limiter the
+venue applies per account, shared by every session trading it; it sets position and
+margin mode; and it never places a client id twice: :class:`GatewayService` remembers
+each client id it sent (:mod:`aifap.exchange.remote.store`), so a re-sent order gets
+the first answer back.
+
+:func:`gateway_router` is the ``APIRouter`` (every route under ``/v1`` needs a token
+scoped ``gateway:ACCOUNT``: 401 without a valid one, 403 for another account, and
+nothing reaches the exchange then); :func:`create_app` adds ``/health`` and ``/ready``.
+Errors answer ``{"error": {"type", "message", "fields"}}`` (:mod:`.wire`), which
+``RemoteGateway`` raises again as the same class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from aifap.auth.tokens import TokenClaims, bearer, secret_key, verify_token
+from aifap.core.errors import AifapError
+from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.exchange.ccxt.gateway import CcxtGateway
+from aifap.exchange.gateway import BATCH_SIZE, FundingPayment
+from aifap.exchange.remote import wire
+from aifap.exchange.remote.account import AccountConfig
+from aifap.exchange.remote.store import DONE, SENT, OrderMemory
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+API = "/v1"
+WORKERS = 8  # threads (each with its own ccxt client) serving requests to the exchange
+
+
+class GatewayService:
+    """One account's gateway behind the service, with idempotent order placement.
+
+    Args:
+        account: the account's settings (keys resolved here, never sent anywhere).
+        database_url: where the client-id memory lives.
+        gateway: the ccxt gateway to use (default: built from ``account``).
+    """
+
+    def __init__(
+        self, account: AccountConfig, database_url: str, gateway: CcxtGateway | None = None
+    ) -> None:
+        self.account = account
+        self.gateway = gateway if gateway is not None else CcxtGateway(account.ccxt_config())
+        self.memory = OrderMemory(database_url, account.account)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        # exchange calls run here, not on the web server's threads: a bounded set of
+        # threads whose ccxt clients are built once (``warm``), never per request thread
+        self.executor = ThreadPoolExecutor(WORKERS, thread_name_prefix=f"gw-{account.account}")
+        self._warm = False
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Return ``fn(*args, **kwargs)`` run on one of the service's exchange threads."""
+        return self.executor.submit(fn, *args, **kwargs).result()
+
+    def warm(self) -> int:
+        """Load the markets and build every exchange thread's client; return the market count."""
+        count = len(self.gateway.markets())
+        if not self._warm:
+            self.gateway.pool.warm(self.executor, WORKERS)
+            self.gateway.prepare([])  # the gateway's own order threads
+            self._warm = True
+        return count
+
+    def info(self) -> dict[str, Any]:
+        """Return what a session needs to know about the account's venue."""
+        return {
+            "account": self.account.account,
+            "venue": self.account.venue,
+            "market_type": self.account.market.value,
+            "demo": self.account.demo,
+            "links_stop_fills": bool(self.gateway.links_stop_fills),
+            "spot_buys_clipped": True,  # reference_prices is served
+            "batch_size": BATCH_SIZE,
+        }
+
+    @contextlib.contextmanager
+    def _claim(self, client_ids: Sequence[str]) -> Iterator[None]:
+        """Hold the client ids: a concurrent re-send of one waits for the first answer."""
+        with self._guard:
+            locks = [self._locks.setdefault(c, threading.Lock()) for c in sorted(set(client_ids))]
+        for lock in locks:
+            lock.acquire()
+        try:
+            yield
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+        """Place the batch's new client ids; answer known ones with their first result.
+
+        A client id left ``sent`` without a result (the service died mid-request) is
+        looked up at the exchange first and sent only if the exchange never saw it.
+        """
+        ids = [r.client_id for r in batch]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"client ids must be unique in a batch, were {ids}")
+        with self._claim(ids):
+            known = self.memory.known(ids)
+            results: dict[str, Order] = {}
+            found: dict[str, Any] = {}
+            fresh: list[OrderRequest] = []
+            for request in batch:
+                state, data = known.get(request.client_id, (None, None))
+                if state == DONE and data is not None:
+                    results[request.client_id] = wire.load(Order, data)
+                    continue
+                if state == SENT:
+                    seen = self.gateway.fetch_order(request.client_id, request.symbol)
+                    if seen is not None:
+                        results[request.client_id] = seen
+                        found[request.client_id] = wire.dump(seen, Order)
+                        continue
+                fresh.append(request)
+            self.memory.record(found)
+            if fresh:
+                self.memory.mark_sent([r.client_id for r in fresh])
+                placed = self.gateway.place_orders(fresh)
+                self.memory.record(
+                    {r.client_id: wire.dump(o, Order) for r, o in zip(fresh, placed, strict=True)}
+                )
+                results.update({r.client_id: o for r, o in zip(fresh, placed, strict=True)})
+            if known or found:
+                log.info(
+                    "%s: %d of %d orders answered from memory",
+                    self.account.account,
+                    len(batch) - len(fresh),
+                    len(batch),
+                )
+        return [results[c] for c in ids]
+
+    def close(self) -> None:
+        """Release the gateway's clients and threads."""
+        self.executor.shutdown(wait=True)
+        self.gateway.close()
+
+
+# ---- HTTP --------------------------------------------------------------------------------
+
+
+class GatewayRoute(APIRoute):
+    """A route whose AIFAP errors answer the wire's error body with their status.
+
+    Set per router (not as app handlers) so the mapping travels into any app mounting it.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler with the error map."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (AifapError, ValueError) as exc:
+                status = wire.status_of(exc)
+                if status >= 500:
+                    log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
+                return json_response(wire.error_body(exc), status)
+
+        return guarded
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    """Return ``data`` (already JSON-ready) as a JSON response."""
+    import json
+
+    return Response(json.dumps(data), status_code=status, media_type="application/json")
+
+
+class OrdersIn(BaseModel):
+    """A batch of orders to place."""
+
+    orders: list[OrderRequest] = Field(min_length=1, max_length=BATCH_SIZE)
+
+
+class CancelIn(BaseModel):
+    """Which order to cancel."""
+
+    symbol: str
+    client_id: str | None = None
+    order_id: str | None = None
+
+
+class StopsIn(BaseModel):
+    """The SL/TP to set on a position (None: none)."""
+
+    symbol: str
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+
+
+class SymbolsIn(BaseModel):
+    """Symbols to prepare or price."""
+
+    symbols: list[str]
+    fresh: bool = False
+
+
+Symbols = Annotated[list[str] | None, Query(description="Only these symbols.")]
+
+
+def gateway_router(service: GatewayService, key: str) -> APIRouter:
+    """Return the ``/v1`` routes of ``service``, each behind a ``gateway:ACCOUNT`` token."""
+    scope = service.account.scope
+
+    def authorized(request: Request) -> TokenClaims:
+        return verify_token(bearer(request.headers.get("authorization")), scope=scope, key=key)
+
+    router = APIRouter(
+        prefix=API, route_class=GatewayRoute, dependencies=[Depends(authorized)],
+        tags=["gateway"],
+    )  # fmt: skip
+    gw = service.gateway
+
+    @router.get("/info")
+    def info() -> Response:
+        """The account's venue, market type and what its fills can tell."""
+        return json_response(service.info())
+
+    @router.get("/markets")
+    def markets() -> Response:
+        """Tradable markets by compact symbol."""
+        return json_response({s: wire.dump(m, type(m)) for s, m in service.run(gw.markets).items()})
+
+    @router.get("/balance")
+    def balance() -> Response:
+        """The wallet balance in the quote currency."""
+        value = service.run(gw.balance)
+        return json_response(wire.dump(value, type(value)))
+
+    @router.get("/positions")
+    def positions() -> Response:
+        """Open positions."""
+        return json_response([wire.dump(p, type(p)) for p in service.run(gw.positions)])
+
+    @router.get("/account")
+    def account() -> Response:
+        """Balance and positions, read concurrently."""
+        bal, held = service.run(gw.balance_and_positions)
+        rows = [wire.dump(p, type(p)) for p in held]
+        return json_response({"balance": wire.dump(bal, type(bal)), "positions": rows})
+
+    @router.get("/orders/open")
+    def open_orders(symbol: str | None = None) -> Response:
+        """Open orders, for one symbol or all."""
+        return json_response([wire.dump(o, Order) for o in service.run(gw.open_orders, symbol)])
+
+    @router.get("/orders/{client_id}")
+    def fetch_order(client_id: str, symbol: str) -> Response:
+        """The order with this client id (null: the exchange never saw it)."""
+        order = service.run(gw.fetch_order, client_id, symbol)
+        return json_response(None if order is None else wire.dump(order, Order))
+
+    @router.post("/orders")
+    def place_orders(body: OrdersIn) -> Response:
+        """Place up to 5 orders; a known client id answers its first result, never a new order."""
+        return json_response(
+            [wire.dump(o, Order) for o in service.run(service.place_orders, body.orders)]
+        )
+
+    @router.post("/orders/cancel")
+    def cancel(body: CancelIn) -> Response:
+        """Cancel one order by client id or exchange id."""
+        service.run(gw.cancel, body.symbol, client_id=body.client_id, order_id=body.order_id)
+        return json_response({"ok": True})
+
+    @router.post("/stops")
+    def set_stops(body: StopsIn) -> Response:
+        """Set or replace the SL/TP covering a position."""
+        service.run(
+            gw.set_stops, body.symbol, take_profit=body.take_profit, stop_loss=body.stop_loss
+        )
+        return json_response({"ok": True})
+
+    @router.get("/stops/{symbol}")
+    def stops(symbol: str) -> Response:
+        """The (take profit, stop loss) covering a position."""
+        take_profit, stop_loss = service.run(gw.stops, symbol)
+        return json_response(wire.dump((take_profit, stop_loss), tuple[Decimal | None, ...]))
+
+    @router.post("/prepare")
+    def prepare(body: SymbolsIn) -> Response:
+        """Set position mode, margin mode and leverage of these symbols; refresh their prices."""
+        service.run(gw.prepare, body.symbols)
+        service.run(gw.reference_prices, body.symbols)
+        return json_response({"ok": True})
+
+    @router.post("/prices")
+    def prices(body: SymbolsIn) -> Response:
+        """The reference prices orders are checked at (``fresh``: ask the exchange now)."""
+        found = service.run(gw.reference_prices, body.symbols, fresh=body.fresh)
+        return json_response({s: format(p, "f") for s, p in found.items()})
+
+    @router.get("/fills")
+    def fills(since: datetime, symbols: Symbols = None) -> Response:
+        """Executions at or after ``since``, oldest first."""
+        return json_response([wire.dump(f, Fill) for f in service.run(gw.fills, since, symbols)])
+
+    @router.get("/funding")
+    def funding(since: datetime, symbols: Symbols = None) -> Response:
+        """Funding settlements at or after ``since``, oldest first."""
+        rows = service.run(gw.funding, since, symbols)
+        return json_response([wire.dump(f, FundingPayment) for f in rows])
+
+    @router.get("/ohlcv/{symbol}")
+    def ohlcv(
+        symbol: str,
+        timeframe: str = "1m",
+        since: datetime | None = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        """Completed bars as ``[ms, open, high, low, close, volume]`` rows."""
+        frame = service.run(gw.ohlcv, symbol, timeframe, since=since, limit=limit)
+        return json_response(wire.dump_bars(frame))
+
+    return router
+
+
+def create_app(account: AccountConfig, database_url: str, *, key: str | None = None) -> FastAPI:
+    """Return the gateway service of ``account``: ``/v1`` routes, ``/health``, ``/ready``.
+
+    Args:
+        account: the account served (its keys are read now).
+        database_url: where the client-id memory lives.
+        key: the token signing key (default: ``AIFAP_SECRET_KEY`` / ``_FILE``).
+    """
+    signing_key = key if key is not None else secret_key()
+    service = GatewayService(account, database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()
+
+    app = FastAPI(
+        title=f"AIFAP gateway: {account.account}",
+        description=__doc__,
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(gateway_router(service, signing_key))
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["service"])
+    def ready() -> Response:
+        """The exchange answers: markets loaded, clients built (503 until then)."""
+        try:
+            count = service.warm()  # not on an exchange thread: it fills them all
+        except AifapError as exc:
+            return json_response({"status": "unavailable", "detail": type(exc).__name__}, 503)
+        return json_response({"status": "ready", "markets": count})
+
+    return app

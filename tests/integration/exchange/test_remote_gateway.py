@@ -1,0 +1,247 @@
+"""The gateway service at the Bitget emulator, reached through ``RemoteGateway``.
+
+The service (``aifap.exchange.remote.service``) runs in a uvicorn thread on a free
+port with its own ccxt gateway; the emulator's request log shows what reached the
+exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aifap.auth.tokens import ScopeError, TokenError, TokenExpiredError, issue_token
+from aifap.core.errors import (
+    ConfigError,
+    OrderRejectedError,
+    RetryExhaustedError,
+)
+from aifap.core.orders import OrderRequest, OrderStatus, Side, client_order_id
+from aifap.exchange.emulator import BitgetEmulator
+from aifap.exchange.emulator.server import ThreadedServer
+from aifap.exchange.remote.account import load_account
+from aifap.exchange.remote.client import RemoteGateway
+from aifap.exchange.remote.service import create_app
+from aifap.retry import RetryPolicy
+
+KEY = "s" * 40
+FAST = RetryPolicy(max_attempts=3, initial_wait=0.001, max_wait=0.002, jitter=0.001)
+SINCE = datetime(2024, 1, 1, tzinfo=UTC)
+PRIVATE = "/api/v2/mix/*"
+
+
+class Service:
+    """A gateway service for one emulator account, restartable on the same database."""
+
+    def __init__(self, emu: BitgetEmulator, db: Path, account: str = "acct-1") -> None:
+        self.emu = emu
+        self.account = load_account(
+            {
+                "account": account,
+                "venue": "bitget",
+                "demo": True,
+                "leverage": 5,
+                "exchange_url": emu.url,
+                "keys": {"api_key": "svc-key", "secret": "svc-secret", "password": "svc-pass"},
+                "retry": {"max_attempts": 2, "initial_wait": 0.001, "max_wait": 0.002},
+            }
+        )
+        self.db = f"sqlite:///{db}"
+        self.server: ThreadedServer | None = None
+        self.port = 0
+        self.clients: list[RemoteGateway] = []
+
+    def start(self) -> Service:
+        self.app = create_app(self.account, self.db, key=KEY)
+        self.server = ThreadedServer(self.app, port=self.port)
+        self.server.start()
+        self.port = self.server.port
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.app.state.service.close()
+            self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def gateway(self, token: str | None = None, **kwargs: Any) -> RemoteGateway:
+        if token is None:
+            token = issue_token("sess", [self.account.scope], ttl="1h", key=KEY)
+        kwargs.setdefault("policy", FAST)
+        client = RemoteGateway(self.url, token, timeout=10, **kwargs)
+        self.clients.append(client)
+        return client
+
+
+@pytest.fixture
+def service(make_emulator: Callable[..., BitgetEmulator], tmp_path: Path) -> Iterator[Service]:
+    svc = Service(make_emulator(), tmp_path / "gateway.db").start()
+    yield svc
+    svc.stop()
+    for client in svc.clients:
+        client.close()
+
+
+def _leg(cycle: int, symbol: str, side: Side, amount: str, leg: str = "open") -> OrderRequest:
+    return OrderRequest(
+        client_order_id("remote", cycle, symbol, leg),
+        symbol,
+        side,
+        Decimal(amount),
+        leg=leg,
+        reduce_only=leg in ("close", "reduce"),
+    )
+
+
+def _orders(emu: BitgetEmulator, client_id: str) -> int:
+    return sum(1 for o in emu.ledger("svc-key").orders if o.client_oid == client_id)
+
+
+def test_the_remote_gateway_trades_like_the_ccxt_one(service: Service) -> None:
+    emu = service.emu
+    gateway = service.gateway()
+    assert "BTCUSDT" in gateway.markets()
+    assert gateway.balance().wallet == Decimal(10_000)
+    assert gateway.links_stop_fills
+    placed = gateway.place_orders(
+        [_leg(1, "BTCUSDT", Side.BUY, "0.05"), _leg(1, "ETHUSDT", Side.SELL, "0.5")]
+    )
+    assert all(o.status in (OrderStatus.OPEN, OrderStatus.FILLED) for o in placed)
+    sizes = {p.symbol: p.size for p in gateway.positions()}
+    assert sizes == {"BTCUSDT": Decimal("0.05"), "ETHUSDT": Decimal("-0.5")}
+    balance, positions = gateway.balance_and_positions()
+    assert {p.symbol for p in positions} == {"BTCUSDT", "ETHUSDT"}
+    assert balance.wallet < Decimal(10_000)  # fees
+    seen = gateway.fetch_order(placed[0].client_id, "BTCUSDT")
+    assert seen is not None
+    assert seen.filled == Decimal("0.05")
+    assert gateway.fetch_order(client_order_id("remote", 9, "BTCUSDT", "open"), "BTCUSDT") is None
+    gateway.set_stops("BTCUSDT", take_profit=Decimal(90_000), stop_loss=Decimal(40_000))
+    assert gateway.stops("BTCUSDT") == (Decimal(90_000), Decimal(40_000))
+    fills = gateway.fills(SINCE, ["BTCUSDT", "ETHUSDT"])
+    assert sorted(f.client_id for f in fills) == sorted(o.client_id for o in placed)
+    assert all(isinstance(f.price, Decimal) for f in fills)
+    assert gateway.funding(SINCE, ["BTCUSDT"]) == []
+    prices = gateway.reference_prices(["BTCUSDT"], fresh=True)
+    assert prices["BTCUSDT"] > 0
+    gateway.prepare_in_background(["SOLUSDT"]).result()
+    bars = gateway.ohlcv("BTCUSDT", "1m", limit=5)
+    assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
+    assert bars.index.tz is not None
+    gateway.close()
+    assert emu.ledger("svc-key").positions  # the service's key traded, nobody else's
+
+
+def test_a_resent_client_id_returns_the_first_result_even_after_a_restart(
+    service: Service,
+) -> None:
+    emu = service.emu
+    gateway = service.gateway()
+    leg = _leg(1, "BTCUSDT", Side.BUY, "0.01")
+    first = gateway.place_orders([leg])
+    again = gateway.place_orders([leg, _leg(1, "ETHUSDT", Side.BUY, "0.1")])
+    assert again[0] == first[0]
+    service.stop()
+    service.start()  # same port, same database
+    third = service.gateway().place_orders([leg])
+    assert third[0] == first[0]
+    assert _orders(emu, leg.client_id) == 1
+    assert _orders(emu, again[1].client_id) == 1
+
+
+def test_a_client_id_sent_before_a_crash_is_looked_up_not_resent(service: Service) -> None:
+    emu = service.emu
+    leg = _leg(1, "BTCUSDT", Side.BUY, "0.01")
+    service.gateway().place_orders([leg])
+    memory = service.app.state.service.memory
+    memory.mark_sent([leg.client_id])  # as if the service died before recording the answer
+    again = service.gateway().place_orders([leg])
+    assert again[0].status is OrderStatus.FILLED
+    assert _orders(emu, leg.client_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "error", "status"),
+    [
+        (None, TokenError, 401),
+        ("garbage", TokenError, 401),
+        ("other-key", TokenError, 401),
+        ("expired", TokenExpiredError, 401),
+        ("other-account", ScopeError, 403),
+    ],
+)
+def test_bad_tokens_are_refused_before_the_exchange_sees_anything(
+    service: Service, token: str | None, error: type[Exception], status: int
+) -> None:
+    emu = service.emu
+    made = {
+        None: "",
+        "garbage": "garbage",
+        "other-key": issue_token("s", ["gateway:acct-1"], ttl="1h", key="o" * 40),
+        "expired": issue_token(
+            "s", ["gateway:acct-1"], ttl="1s", key=KEY, now=datetime.now(UTC) - timedelta(hours=1)
+        ),
+        "other-account": issue_token("s", ["gateway:acct-2"], ttl="1h", key=KEY),
+    }[token]
+    before = len(emu.request_log.records())
+    gateway = RemoteGateway(service.url, made or None, policy=FAST, timeout=10)
+    with pytest.raises(error):
+        gateway.place_orders([_leg(1, "BTCUSDT", Side.BUY, "0.01")])
+    with pytest.raises(error):
+        gateway.positions()
+    raw = httpx.post(
+        f"{service.url}/v1/orders",
+        json={"orders": []},
+        headers={"Authorization": f"Bearer {made}"} if made else {},
+    )
+    assert raw.status_code == status
+    assert raw.json()["error"]["type"] == error.__name__
+    assert len(emu.request_log.records()) == before  # nothing reached the exchange
+    gateway.close()
+
+
+def test_rejections_cross_the_wire_as_the_same_class(service: Service) -> None:
+    gateway = service.gateway()
+    with pytest.raises(OrderRejectedError, match="NOPEUSDT: symbol must be a bitget"):
+        gateway.place_orders([_leg(1, "NOPEUSDT", Side.BUY, "1")])
+    huge = gateway.place_orders([_leg(2, "BTCUSDT", Side.BUY, "50")])
+    assert huge[0].status is OrderStatus.REJECTED
+    assert huge[0].reason
+
+
+def test_an_unreachable_service_is_transient_then_exhausts_the_budget(service: Service) -> None:
+    gateway = service.gateway()
+    gateway.markets()
+    service.stop()
+    with pytest.raises(RetryExhaustedError, match="must be reachable"):
+        gateway.balance()
+    service.start()
+    assert gateway.balance().wallet == Decimal(10_000)
+    gateway.close()
+
+
+def test_a_session_for_another_market_type_is_refused(service: Service) -> None:
+    from aifap.core.markets import MarketType
+
+    gateway = service.gateway(market_type=MarketType.SPOT)
+    with pytest.raises(ConfigError, match="market must be the gateway account's"):
+        gateway.info()
+    gateway.close()
+
+
+def test_health_ready_and_openapi(service: Service) -> None:
+    assert httpx.get(f"{service.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{service.url}/ready").json()["status"] == "ready"
+    paths = httpx.get(f"{service.url}/openapi.json").json()["paths"]
+    assert "/v1/orders" in paths
+    assert "/v1/fills" in paths

@@ -1,0 +1,84 @@
+"""Sessions through the gateway service (``aifap serve gateway``) at the Bitget emulator.
+
+The service runs in its own process with the account's keys (``gateway_process.py``);
+the session holds a URL and a token. Killing the service mid-cycle must cost nothing
+but time; the session's processes must never see the keys.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_process import KEY_ENV
+from helpers.emulator_sessions import demo, drive
+
+from aifap.live.recovery import expected_book
+
+PLACE = "/api/v2/mix/order/place-order"
+
+pytestmark = pytest.mark.slow
+
+SECRETS = list(KEY_ENV.values())  # the account's key, secret and passphrase
+
+
+def _assert_complete(run, state: dict[str, Any]) -> None:
+    """No order twice at the exchange; every fill journaled once; the books agree."""
+    ids = collections.Counter(o["client_oid"] for o in state["orders"])
+    assert ids, "nothing reached the exchange"
+    assert max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
+    journal = run.journal()
+    keys = collections.Counter(f.fill_key for f in journal.fills())
+    assert max(keys.values()) == 1
+    assert set(keys) == {f"t:{f['trade_id']}" for f in state["fill_rows"]}, "a fill unrecorded"
+    actual = {s: Decimal(v) for s, v in state["positions"].items()}
+    assert expected_book(journal, journal.session_row()) == actual
+    assert all(c.state in ("done", "skipped") for c in journal.cycles())
+
+
+def test_killing_the_gateway_service_mid_cycle_costs_a_retry_not_an_order(session_run):
+    # a budget that outlasts a restart of the service (a few seconds)
+    patient = {"max_attempts": 12, "initial_wait": 0.5, "max_wait": 2, "max_elapsed": 120}
+    run = demo(session_run, "remote", trading_duration="1h", retry=patient)
+    slow = {"how": "latency", "seconds": 0.3, "path": PLACE}  # the kill lands mid-request
+    [state] = drive(run, [{"faults": [slow], "kill_gateway": {"after_orders": 4, "down_s": 1}}])
+    assert state["gateway_killed"] == 4  # cycle 2's first order was in flight
+    assert state["code"] == 0, run.log()[-3000:]
+    _assert_complete(run, state)
+    log = run.log()
+    assert "unreachable" in log  # the session said so
+    assert "reachable again" in log
+    cycle = run.journal().cycle(2)
+    assert cycle.state == "done"
+    assert all(o.status == "filled" for o in run.journal().orders(2))
+
+
+def _files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_the_sessions_processes_never_see_the_keys(session_run):
+    run = demo(session_run, "remote", trading_duration="45m")
+    [state] = drive(run, [{}])
+    assert state["code"] == 0, run.log()[-3000:]
+    processes = state["session_processes"]
+    assert processes, "no session process was sampled"
+    seen = [(f"process {p['cmdline']}", repr(p["environ"]) + repr(p["cmdline"])) for p in processes]
+    seen += [(str(p), p.read_bytes().decode(errors="replace")) for p in _files(run.workdir)]
+    seen += [(str(p), p.read_bytes().decode(errors="replace")) for p in run.dir.glob("results*")]
+    seen.append(("the session config", json.dumps(state["session_config"])))
+    assert any("session.log" in where for where, _ in seen)
+    for where, text in seen:
+        for secret in SECRETS:
+            assert secret not in text, f"{secret!r} found in {where}"
+    assert state["session_config"]["exchange"] == "remote"
+    assert "gateway_token" in state["session_config"]
+    assert "credentials" not in state["session_config"]
+    # the service had them (its own log says where it serves, never the keys)
+    gateway_log = (run.dir / "gateway.log").read_text()
+    assert "serving gateway emu-acct" in gateway_log
+    assert not any(secret in gateway_log for secret in SECRETS)
