@@ -29,14 +29,17 @@ from aifap.backtest.data import funding_events
 from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import InsufficientFundsError, StrategyError
-from aifap.core.fills import FillModel, stop_trigger
+from aifap.core.fills import FillModel, affordable, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.planner import DroppedLeg, plan
+from aifap.core.orders import FillReason, OrderRequest, Side, client_order_id
+from aifap.core.planner import DroppedLeg, Leg, plan_legs
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
+
+REBALANCE = FillReason.REBALANCE.value
 
 
 @dataclass
@@ -300,50 +303,106 @@ class Engine:
             return
         symbols = held | set(targets)
         marks = self._marks(row, symbols)
-        portfolio = self.ledger.portfolio()  # the planner marks at `marks` itself
-        result = plan(
+        planned = plan_legs(  # the planner marks at `marks` itself
             targets,
-            portfolio,
+            self.ledger.portfolio(),
             self.markets,
             marks,
             leverage=self.cfg.leverage,
             threshold=self.cfg.threshold,
-            session_id=self.cfg.session_id,
-            cycle=cycle,
         )
-        self.dropped.extend((bar, leg) for leg in result.dropped)
+        self.dropped.extend((bar, leg) for leg in planned.dropped)
         fill_row = row + 1
-        when = self._bar_time(fill_row)
-        when_ns = int(self.arrays.times[fill_row])
-        touched = False
-        for order in result.orders:
-            col = self.arrays.columns[order.symbol]
-            market = self.markets[order.symbol]
-            price = _dec(self.open[fill_row, col])
-            try:
-                fill = (
-                    self.fill_model.market_fill(order, market, price, when)
-                    if market.is_futures
-                    else self.fill_model.market_fill(
-                        order, market, price, when, cash=self.ledger.cash
-                    )
-                )
-            except InsufficientFundsError as exc:  # a spot buy the cash no longer covers
-                self.dropped.append(
-                    (bar, DroppedLeg(order.symbol, order.leg, order.signed_amount, str(exc)))
-                )
-                continue
-            booked = self.ledger.apply(
-                fill, take_profit=order.take_profit, stop_loss=order.stop_loss
-            )
-            self.fills.add(booked, when_ns, self.cs[col])
-            self._sync(order.symbol)
-            touched = True
-        for update in result.stop_updates:
-            self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
-            self._sync(update.symbol)
-        if touched:
+        if planned.legs and self._fill_legs(planned.legs, cycle, fill_row, marks, bar):
             self._state_changed(fill_row)
+        for symbol, take_profit, stop_loss in planned.stops:
+            self.ledger.set_stops(symbol, take_profit, stop_loss)
+            self._sync(symbol)
+
+    def _fill_legs(
+        self,
+        legs: list[Leg],
+        cycle: int,
+        fill_row: int,
+        marks: Mapping[str, Decimal],
+        bar: pd.Timestamp,
+    ) -> bool:
+        """Fill ``legs`` at the open of ``fill_row`` and book them; tell whether any filled.
+
+        What :meth:`FillModel.market_fill` and :meth:`Ledger.apply` do, without building
+        ``OrderRequest`` and ``Fill`` objects per order (the same Decimal operations).
+        """
+        ledger, model, markets = self.ledger, self.fill_model, self.markets
+        columns, session = self.arrays.columns, self.cfg.session_id
+        when_ns = int(self.arrays.times[fill_row])
+        opens = self.open[fill_row].tolist()
+        # an open equal to the planning close (the usual case) reuses its Decimal
+        known = {float(d): d for d in marks.values() if d}  # (not 0: -0.0 == 0.0)
+        touched: dict[str, None] = {}
+        for leg in legs:
+            symbol, side, amount = leg.symbol, leg.side, leg.amount
+            col = columns[symbol]
+            market = markets[symbol]
+            value = opens[col]
+            price = known.get(value)
+            if price is None:
+                price = Decimal(repr(value))
+            executed = model.slippage.fill_price(market, side, amount, price)
+            if side is Side.BUY and not market.is_futures:
+                amount = affordable(market, amount, executed, ledger.cash)
+                if amount <= 0:  # the reference path words the reason
+                    order = self._order(leg, cycle)
+                    try:
+                        model.market_fill(
+                            order, market, price, self._bar_time(fill_row), cash=ledger.cash
+                        )
+                    except InsufficientFundsError as exc:
+                        self.dropped.append(
+                            (bar, DroppedLeg(symbol, leg.leg, order.signed_amount, str(exc)))
+                        )
+                        continue
+                    raise AssertionError("a spot buy that fits no amount step filled")
+            fee, fee_quote = model.fee_of(market, side, amount, executed)
+            realized = ledger.book(
+                symbol,
+                side,
+                amount,
+                executed,
+                fee,
+                market.quote if fee_quote is None else market.base,
+                fee_quote,
+                take_profit=leg.take_profit,
+                stop_loss=leg.stop_loss,
+            )
+            self.fills.add_raw(
+                when_ns,
+                symbol,
+                side,
+                amount,
+                self.cs[col],
+                executed,
+                fee if fee_quote is None else fee_quote,
+                realized,
+                REBALANCE,
+                client_order_id(session, cycle, symbol, leg.leg),
+            )
+            touched[symbol] = None
+        for symbol in touched:
+            self._sync(symbol)
+        return bool(touched)
+
+    def _order(self, leg: Leg, cycle: int) -> OrderRequest:
+        return OrderRequest(
+            client_order_id(self.cfg.session_id, cycle, leg.symbol, leg.leg),
+            leg.symbol,
+            leg.side,
+            leg.amount,
+            leg.reduce_only,
+            leg.take_profit,
+            leg.stop_loss,
+            None,
+            leg.leg,
+        )
 
     def run(
         self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pandas as pd
 
-from aifap.core.orders import Fill
+from aifap.core.orders import Fill, Side
 
 
 @dataclass
@@ -29,17 +30,44 @@ class FillLog:
 
     def add(self, fill: Fill, time_ns: int, contract_size: float) -> None:
         """Record one booked fill (``fill.realized_pnl`` set by the ledger)."""
-        amount = float(fill.amount)
+        self.add_raw(
+            time_ns,
+            fill.symbol,
+            fill.side,
+            fill.amount,
+            contract_size,
+            fill.price,
+            fill.fee_value,
+            fill.realized_pnl or 0,
+            fill.reason.value,
+            fill.client_id,
+        )
+
+    def add_raw(
+        self,
+        time_ns: int,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        contract_size: float,
+        price: Decimal,
+        fee_value: Decimal,
+        realized_pnl: Decimal | int,
+        reason: str,
+        client_id: str | None,
+    ) -> None:
+        """Record one booked fill given by its fields (the backtester's per-order path)."""
+        size = float(amount)
         self.time_ns.append(time_ns)
-        self.symbol.append(fill.symbol)
-        self.side.append(fill.side.value)
-        self.amount.append(amount)
-        self.signed_base.append(amount * contract_size * fill.side.sign)
-        self.price.append(float(fill.price))
-        self.fee.append(float(fill.fee_value))
-        self.realized_pnl.append(float(fill.realized_pnl or 0))
-        self.reason.append(fill.reason.value)
-        self.client_id.append(fill.client_id)
+        self.symbol.append(symbol)
+        self.side.append(side.value)
+        self.amount.append(size)
+        self.signed_base.append(size * contract_size if side is Side.BUY else -size * contract_size)
+        self.price.append(float(price))
+        self.fee.append(float(fee_value))
+        self.realized_pnl.append(float(realized_pnl))
+        self.reason.append(reason)
+        self.client_id.append(client_id)
 
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""
