@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.fills import funding_payment
-from aifap.core.markets import MarketSpec, to_decimal
+from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Side
 from aifap.core.portfolio import Portfolio, Position
 
@@ -191,25 +191,25 @@ class Ledger:
         if market is None:
             raise ConfigError(f"{symbol}: symbol must have a market spec")
         cs = market.contract_size
-        futures = market.is_futures
-        base_fee = not futures and fee_currency == market.base and fee != 0
+        futures = market.market_type is MarketType.FUTURES
+        base_fee = not futures and fee_currency == market.base and fee != ZERO
         signed_amount = amount * side.sign
         signed = signed_amount - fee if base_fee else signed_amount
         old = self.positions.get(symbol)
         size = old.size if old is not None else ZERO
         new_size = size + signed
-        if not futures and new_size < 0:
+        if not futures and new_size < ZERO:
             raise OrderRejectedError(
                 f"{symbol}: spot sell amount must be <= the holding {size}, was {amount}"
             )
         realized = ZERO
         entry = price
-        if old is not None and size != 0 and (signed > 0) != (size > 0):
+        if old is not None and size != ZERO and (signed > ZERO) != (size > ZERO):
             closed = min(abs(signed), abs(size))
-            realized = (closed if size > 0 else -closed) * cs * (price - old.entry_price)
-            if new_size != 0 and (new_size > 0) == (size > 0):
+            realized = (closed if size > ZERO else -closed) * cs * (price - old.entry_price)
+            if new_size != ZERO and (new_size > ZERO) == (size > ZERO):
                 entry = old.entry_price  # a partial reduction keeps the entry price
-        elif old is not None and size != 0:
+        elif old is not None and size != ZERO:
             entry = (old.entry_price * size + price * signed) / new_size
         self.realized_pnl += realized
         if base_fee:  # valued at the fill price, so both books move alike
@@ -219,10 +219,10 @@ class Ledger:
             fee_value = fee if fee_quote is None else fee_quote
             self.fees += fee_value
             self.cash -= signed * cs * price + fee_value
-        if new_size == 0:
+        if new_size == ZERO:
             self.positions.pop(symbol, None)
         else:
-            same_side = old is not None and size != 0 and (new_size > 0) == (size > 0)
+            same_side = old is not None and size != ZERO and (new_size > ZERO) == (size > ZERO)
             funding = old.funding_fee if old is not None and same_side else ZERO
             self.positions[symbol] = Position(
                 symbol,
