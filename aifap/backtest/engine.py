@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import funding_events
+from aifap.backtest.execute import execute_legs
 from aifap.backtest.log import FillLog
 from aifap.context import Context
-from aifap.core.errors import InsufficientFundsError, StrategyError
-from aifap.core.fills import FillModel, affordable, stop_trigger
+from aifap.core.errors import StrategyError
+from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.orders import FillReason, OrderRequest, Side, client_order_id
+from aifap.core.orders import FillReason, client_order_id
 from aifap.core.planner import DroppedLeg, Leg, plan_legs
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
@@ -121,6 +122,7 @@ class Engine:
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
         self.down = np.full(n, np.nan)
         self.up = np.full(n, np.nan)
+        self.armed = False  # whether a stop was ever set (else no bar is checked against them)
         self.weights = np.zeros(n)  # size × contract size
         self.balance = float(cfg.capital)
         self.offset = self.balance  # balance − Σ entry × size × contract size
@@ -153,6 +155,8 @@ class Engine:
             sl = np.nan if p.stop_loss is None else float(p.stop_loss)
             tp = np.nan if p.take_profit is None else float(p.take_profit)
             self.down[col], self.up[col] = (sl, tp) if size > 0 else (tp, sl)
+            if sl == sl or tp == tp:
+                self.armed = True
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -182,10 +186,12 @@ class Engine:
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
         events: list[tuple[int, int, int, float]] = []
-        touched = (self.low[start : stop + 1] <= self.down) | (
-            self.high[start : stop + 1] >= self.up
+        touched = (
+            (self.low[start : stop + 1] <= self.down) | (self.high[start : stop + 1] >= self.up)
+            if self.armed
+            else None
         )
-        if touched.any():
+        if touched is not None and touched.any():
             cols = np.flatnonzero(touched.any(axis=0))
             for col, hit in zip(
                 cols.tolist(), touched[:, cols].argmax(axis=0).tolist(), strict=True
@@ -327,60 +333,32 @@ class Engine:
         marks: Mapping[str, Decimal],
         bar: pd.Timestamp,
     ) -> bool:
-        """Fill ``legs`` at the open of ``fill_row`` and book them; tell whether any filled.
-
-        What :meth:`FillModel.market_fill` and :meth:`Ledger.apply` do, without building
-        ``OrderRequest`` and ``Fill`` objects per order (the same Decimal operations).
-        """
-        ledger, model, markets = self.ledger, self.fill_model, self.markets
-        columns, session = self.arrays.columns, self.cfg.session_id
-        when_ns = int(self.arrays.times[fill_row])
+        """Fill ``legs`` at the open of ``fill_row`` and book them; tell whether any filled."""
+        columns, cs = self.arrays.columns, self.cs
         opens = self.open[fill_row].tolist()
         # an open equal to the planning close (the usual case) reuses its Decimal
         known = {float(d): d for d in marks.values() if d}  # (not 0: -0.0 == 0.0)
-        touched: dict[str, None] = {}
+        prices: dict[str, Decimal] = {}
         for leg in legs:
-            symbol, side, amount = leg.symbol, leg.side, leg.amount
-            col = columns[symbol]
-            market = markets[symbol]
-            value = opens[col]
+            value = opens[columns[leg.symbol]]
             price = known.get(value)
-            if price is None:
-                price = Decimal(repr(value))
-            executed = model.slippage.fill_price(market, side, amount, price)
-            if side is Side.BUY and not market.is_futures:
-                amount = affordable(market, amount, executed, ledger.cash)
-                if amount <= 0:  # the reference path words the reason
-                    order = self._order(leg, cycle)
-                    try:
-                        model.market_fill(
-                            order, market, price, self._bar_time(fill_row), cash=ledger.cash
-                        )
-                    except InsufficientFundsError as exc:
-                        self.dropped.append(
-                            (bar, DroppedLeg(symbol, leg.leg, order.signed_amount, str(exc)))
-                        )
-                        continue
-                    raise AssertionError("a spot buy that fits no amount step filled")
-            fee, fee_quote = model.fee_of(market, side, amount, executed)
-            realized = ledger.book(
-                symbol,
-                side,
-                amount,
-                executed,
-                fee,
-                market.quote if fee_quote is None else market.base,
-                fee_quote,
-                take_profit=leg.take_profit,
-                stop_loss=leg.stop_loss,
-            )
-            self.fills.add_raw(
+            prices[leg.symbol] = Decimal(repr(value)) if price is None else price
+        booked, dropped = execute_legs(legs, self.ledger, self.fill_model, self.markets, prices)
+        self.dropped.extend((bar, leg) for leg in dropped)
+        if not booked:
+            return False
+        when_ns = int(self.arrays.times[fill_row])
+        session, add = self.cfg.session_id, self.fills.add_raw
+        touched: dict[str, None] = {}
+        for leg, amount, price, fee, fee_quote, realized in booked:
+            symbol = leg.symbol
+            add(
                 when_ns,
                 symbol,
-                side,
+                leg.side,
                 amount,
-                self.cs[col],
-                executed,
+                cs[columns[symbol]],
+                price,
                 fee if fee_quote is None else fee_quote,
                 realized,
                 REBALANCE,
@@ -389,20 +367,7 @@ class Engine:
             touched[symbol] = None
         for symbol in touched:
             self._sync(symbol)
-        return bool(touched)
-
-    def _order(self, leg: Leg, cycle: int) -> OrderRequest:
-        return OrderRequest(
-            client_order_id(self.cfg.session_id, cycle, leg.symbol, leg.leg),
-            leg.symbol,
-            leg.side,
-            leg.amount,
-            leg.reduce_only,
-            leg.take_profit,
-            leg.stop_loss,
-            None,
-            leg.leg,
-        )
+        return True
 
     def run(
         self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None

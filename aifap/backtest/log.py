@@ -60,7 +60,7 @@ class FillLog:
         size = float(amount)
         self.time_ns.append(time_ns)
         self.symbol.append(symbol)
-        self.side.append(side.value)
+        self.side.append("buy" if side is Side.BUY else "sell")
         self.amount.append(size)
         self.signed_base.append(size * contract_size if side is Side.BUY else -size * contract_size)
         self.price.append(float(price))
