@@ -17,7 +17,7 @@ its price stays at the last close (a flat bar), so orders due then fill at that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,15 +26,15 @@ import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import funding_events
-from aifap.backtest.execute import execute_legs
+from aifap.backtest.execute import execute_orders, execute_through_fills
 from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.orders import FillReason, client_order_id
-from aifap.core.planner import DroppedLeg, Leg, plan_legs
+from aifap.core.orders import FillReason, OrderRequest
+from aifap.core.planner import DroppedLeg, plan
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
@@ -104,6 +104,9 @@ class Engine:
         self.arrays = arrays
         self.markets = dict(markets)
         self.fill_model = fill_model
+        # FillModel's own fills are booked without Fill objects; another model's fills
+        # (a subclass, a wrapper) go through its market_fill and Ledger.apply
+        self.fast = type(fill_model) is FillModel
         self.cfg = cfg
         self.symbols = arrays.symbols
         f = arrays.fields
@@ -309,60 +312,68 @@ class Engine:
             return
         symbols = held | set(targets)
         marks = self._marks(row, symbols)
-        planned = plan_legs(  # the planner marks at `marks` itself
+        result = plan(  # the planner marks at `marks` itself
             targets,
             self.ledger.portfolio(),
             self.markets,
             marks,
             leverage=self.cfg.leverage,
             threshold=self.cfg.threshold,
+            session_id=self.cfg.session_id,
+            cycle=cycle,
         )
-        self.dropped.extend((bar, leg) for leg in planned.dropped)
+        self.dropped.extend((bar, leg) for leg in result.dropped)
         fill_row = row + 1
-        if planned.legs and self._fill_legs(planned.legs, cycle, fill_row, marks, bar):
+        if result.orders and self._fill(result.orders, fill_row, marks, bar):
             self._state_changed(fill_row)
-        for symbol, take_profit, stop_loss in planned.stops:
-            self.ledger.set_stops(symbol, take_profit, stop_loss)
-            self._sync(symbol)
+        for update in result.stop_updates:
+            self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
+            self._sync(update.symbol)
 
-    def _fill_legs(
+    def _fill(
         self,
-        legs: list[Leg],
-        cycle: int,
+        orders: Sequence[OrderRequest],
         fill_row: int,
         marks: Mapping[str, Decimal],
         bar: pd.Timestamp,
     ) -> bool:
-        """Fill ``legs`` at the open of ``fill_row`` and book them; tell whether any filled."""
+        """Fill ``orders`` at the open of ``fill_row`` and book them; tell whether any filled."""
         columns, cs = self.arrays.columns, self.cs
         opens = self.open[fill_row].tolist()
         # an open equal to the planning close (the usual case) reuses its Decimal
         known = {float(d): d for d in marks.values() if d}  # (not 0: -0.0 == 0.0)
         prices: dict[str, Decimal] = {}
-        for leg in legs:
-            value = opens[columns[leg.symbol]]
+        for order in orders:
+            value = opens[columns[order.symbol]]
             price = known.get(value)
-            prices[leg.symbol] = Decimal(repr(value)) if price is None else price
-        booked, dropped = execute_legs(legs, self.ledger, self.fill_model, self.markets, prices)
+            prices[order.symbol] = Decimal(repr(value)) if price is None else price
+        if self.fast:
+            booked, dropped = execute_orders(
+                orders, self.ledger, self.fill_model, self.markets, prices
+            )
+        else:
+            booked, dropped = execute_through_fills(
+                orders, self.ledger, self.fill_model, self.markets, prices, self._bar_time(fill_row)
+            )
         self.dropped.extend((bar, leg) for leg in dropped)
         if not booked:
             return False
         when_ns = int(self.arrays.times[fill_row])
-        session, add = self.cfg.session_id, self.fills.add_raw
+        add = self.fills.add_raw
         touched: dict[str, None] = {}
-        for leg, amount, price, fee, fee_quote, realized in booked:
-            symbol = leg.symbol
+        for order, amount, price, fee, fee_quote, realized in booked:
+            symbol = order.symbol
             add(
                 when_ns,
                 symbol,
-                leg.side,
+                order.side,
                 amount,
                 cs[columns[symbol]],
                 price,
                 fee if fee_quote is None else fee_quote,
                 realized,
                 REBALANCE,
-                client_order_id(session, cycle, symbol, leg.leg),
+                order.client_id,
             )
             touched[symbol] = None
         for symbol in touched:

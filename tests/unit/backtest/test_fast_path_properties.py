@@ -2,7 +2,8 @@
 
 Reference: the planner and ledger as they were before the fast path (frozen copies beside
 this file), ``FillModel.market_fill`` and ``Ledger.apply`` per order: what paper and live
-run. Fast: ``plan_legs`` + ``execute_legs`` + ``Ledger.book``: what the backtester runs.
+ran. Fast: today's ``plan`` (built on ``plan_legs``) + ``execute_orders`` (``Ledger.book``,
+no ``Fill`` objects): what the backtester runs.
 Over random spot and futures markets (steps, minimums, contract sizes), weights, stops,
 thresholds, leverage, fees, slippage and prices, cycle after cycle, both must give the
 same orders, dropped legs, fills, fees and ledgers, down to each Decimal's representation.
@@ -18,7 +19,7 @@ import fast_path_reference_planner as reference_planner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aifap.backtest.execute import execute_legs
+from aifap.backtest.execute import execute_orders
 from aifap.core.errors import InsufficientFundsError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.ledger import Ledger
@@ -114,16 +115,14 @@ def reference_cycle(ledger, model, markets, targets, marks, opens, cycle, **knob
 
 
 def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
-    legs = plan_legs(targets, ledger.portfolio(), markets, marks, **knobs)
-    result = legs.to_plan("backtest", cycle)
-    ids = {(o.symbol, o.leg): o.client_id for o in result.orders}
-    fill_prices = {leg.symbol: price(opens[leg.symbol]) for leg in legs.legs}
-    booked, dropped = execute_legs(legs.legs, ledger, model, markets, fill_prices)
+    result = plan(targets, ledger.portfolio(), markets, marks, cycle=cycle, **knobs)
+    fill_prices = {o.symbol: price(opens[o.symbol]) for o in result.orders}
+    booked, dropped = execute_orders(result.orders, ledger, model, markets, fill_prices)
     fills = [
         (
-            ids[(b.leg.symbol, b.leg.leg)],
-            b.leg.symbol,
-            b.leg.side,
+            b.order.client_id,
+            b.order.symbol,
+            b.order.side,
             b.amount,
             b.price,
             b.fee,
@@ -132,8 +131,8 @@ def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
         )
         for b in booked
     ]
-    for symbol, tp, sl in legs.stops:
-        ledger.set_stops(symbol, tp, sl)
+    for update in result.stop_updates:
+        ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
     return result, fills, dropped
 
 
