@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from aifap.core.orders import Fill, Side
@@ -14,14 +16,16 @@ from aifap.core.orders import Fill, Side
 class FillLog:
     """Fills as parallel columns of plain Python values, not Fill objects."""
 
-    time_ns: list[int] = field(default_factory=list)
+    # numbers in typed arrays: 8 bytes a value, not a pointer and a float object (a year
+    # of trade-heavy 1m rebalancing logs ~2 million fills)
+    time_ns: array[int] = field(default_factory=lambda: array("q"))
     symbol: list[str] = field(default_factory=list)
     side: list[str] = field(default_factory=list)
-    amount: list[float] = field(default_factory=list)  # unsigned, in contracts
-    signed_base: list[float] = field(default_factory=list)  # signed, × contract size
-    price: list[float] = field(default_factory=list)
-    fee: list[float] = field(default_factory=list)  # in the quote (Fill.fee_value)
-    realized_pnl: list[float] = field(default_factory=list)
+    amount: array[float] = field(default_factory=lambda: array("d"))  # unsigned, contracts
+    signed_base: array[float] = field(default_factory=lambda: array("d"))  # × contract size
+    price: array[float] = field(default_factory=lambda: array("d"))
+    fee: array[float] = field(default_factory=lambda: array("d"))  # quote (Fill.fee_value)
+    realized_pnl: array[float] = field(default_factory=lambda: array("d"))
     reason: list[str] = field(default_factory=list)
     client_id: list[str | None] = field(default_factory=list)
 
@@ -71,5 +75,5 @@ class FillLog:
 
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""
-        stamps = pd.array(self.time_ns, dtype="int64").to_numpy().view("datetime64[ns]")
+        stamps = np.array(self.time_ns, dtype=np.int64).view("datetime64[ns]")
         return pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")

@@ -28,9 +28,8 @@ Backtest, paper and live all call :func:`plan`; none has a copy of these rules:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import NamedTuple
 
 from aifap.core.errors import ConfigError
 from aifap.core.fills import affordable
@@ -112,86 +111,43 @@ def _check_leverage(leverage: Decimal, market: MarketSpec) -> None:
         )
 
 
-class Leg(NamedTuple):
-    """One order of a plan before it gets its client order id (see :func:`plan_legs`)."""
-
-    symbol: str
-    leg: str
-    side: Side
-    amount: Decimal  # unsigned, rounded to the amount precision
-    reduce_only: bool
-    take_profit: Decimal | None
-    stop_loss: Decimal | None
-
-
-@dataclass(slots=True)
-class PlannedLegs:
-    """What :func:`plan_legs` returns: a :class:`Plan` without client order ids.
-
-    ``legs`` come reduce-only first, then opens; ``stops`` are (symbol, TP, SL).
-    """
-
-    legs: list[Leg]
-    stops: list[tuple[str, Decimal | None, Decimal | None]]
-    dropped: list[DroppedLeg]
-    equity: Decimal
-    current_weights: dict[str, Decimal]
-
-    def to_plan(self, session_id: str = "backtest", cycle: int = 0) -> Plan:
-        """Return these legs as a :class:`Plan`, ids from (session, cycle, symbol, leg)."""
-        return Plan(
-            orders=tuple(
-                OrderRequest(
-                    client_order_id(session_id, cycle, leg.symbol, leg.leg),
-                    leg.symbol,
-                    leg.side,
-                    leg.amount,
-                    leg.reduce_only,
-                    leg.take_profit,
-                    leg.stop_loss,
-                    None,
-                    leg.leg,
-                )
-                for leg in self.legs
-            ),
-            stop_updates=tuple(
-                StopUpdate(client_order_id(session_id, cycle, symbol, STOPS), symbol, tp, sl)
-                for symbol, tp, sl in self.stops
-            ),
-            dropped=tuple(self.dropped),
-            equity=self.equity,
-            current_weights=self.current_weights,
-        )
-
-
 class _Builder:
-    """Collect the legs of one plan (plain tuples: ids are added by :func:`plan`)."""
+    """Collect the legs of one plan; ids come from (session, cycle, symbol, leg)."""
 
-    __slots__ = ("dropped", "opening", "reducing", "stops")
-
-    def __init__(self) -> None:
-        self.reducing: list[Leg] = []
-        self.opening: list[Leg] = []
-        self.stops: list[tuple[str, Decimal | None, Decimal | None]] = []
+    def __init__(self, session_id: str, cycle: int) -> None:
+        self.session_id = session_id
+        self.cycle = cycle
+        self.reducing: list[OrderRequest] = []
+        self.opening: list[OrderRequest] = []
+        self.stops: list[StopUpdate] = []
         self.dropped: list[DroppedLeg] = []
 
     def order(
         self, symbol: str, leg: str, signed: Decimal, target: TargetWeight | None, *, reduce: bool
     ) -> None:
         keep = target is not None and leg != CLOSE
-        request = Leg(
+        request = OrderRequest(  # positional: this runs per order
+            client_order_id(self.session_id, self.cycle, symbol, leg),
             symbol,
-            leg,
-            Side.BUY if signed > 0 else Side.SELL,
+            Side.BUY if signed > ZERO else Side.SELL,
             abs(signed),
             reduce,
             target.take_profit if keep else None,  # type: ignore[union-attr]
             target.stop_loss if keep else None,  # type: ignore[union-attr]
+            None,
+            leg,
         )
         (self.reducing if reduce else self.opening).append(request)
 
     def stop_update(self, symbol: str, target: TargetWeight) -> None:
-        self.stops.append((symbol, target.take_profit, target.stop_loss))
+        self.stops.append(
+            StopUpdate(
+                client_order_id(self.session_id, self.cycle, symbol, STOPS),
+                symbol,
+                target.take_profit,
+                target.stop_loss,
+            )
+        )
 
     def drop(self, symbol: str, leg: str, amount: Decimal, reason: str) -> None:
         self.dropped.append(DroppedLeg(symbol, leg, amount, reason))
@@ -245,7 +201,7 @@ def _cap_spot_buys(
         market = markets[order.symbol]
         if not market.is_futures and order.side is Side.SELL and order.symbol in marks:
             cash += order.amount * market.contract_size * marks[order.symbol]
-    opening: list[Leg] = []
+    opening: list[OrderRequest] = []
     for order in out.opening:
         market = markets[order.symbol]
         if market.is_futures or order.side is not Side.BUY:
@@ -263,7 +219,7 @@ def _cap_spot_buys(
                     f"spot buy capped at the cash {cash}: {reason}",
                 )
                 continue
-            order = order._replace(amount=amount)
+            order = replace(order, amount=amount)
         cash -= amount * market.contract_size * mark
         opening.append(order)
     out.opening = opening
@@ -300,6 +256,7 @@ def _plan_symbol(
     leverage: Decimal,
     threshold: Decimal,
 ) -> None:
+    # comparisons against the Decimal ZERO, not the int 0: a planner runs them per symbol
     size = position.size if position is not None else ZERO
     goal = target.weight if target is not None else ZERO
     if goal == ZERO:
@@ -367,24 +324,6 @@ def plan(
     """
     if targets is None:
         return Plan()
-    legs = plan_legs(targets, portfolio, markets, prices, leverage=leverage, threshold=threshold)
-    return legs.to_plan(session_id, cycle)
-
-
-def plan_legs(
-    targets: Mapping[str, TargetWeight],
-    portfolio: Portfolio,
-    markets: Mapping[str, MarketSpec],
-    prices: Mapping[str, Decimal | float],
-    *,
-    leverage: Decimal | float | int = 1,
-    threshold: Decimal | float = Decimal("0.01"),
-) -> PlannedLegs:
-    """Return :func:`plan`'s legs before client order ids are attached (same arguments).
-
-    :func:`plan` is this plus the ids; the backtester calls it directly and derives
-    an id only for the legs that fill.
-    """
     lev = to_decimal(leverage)
     thr = to_decimal(threshold)
     positions = portfolio.positions
@@ -401,7 +340,7 @@ def plan_legs(
         mark = marks.get(symbol, position.mark_price)
         unrealized += position.size * position.contract_size * (mark - position.entry_price)
     equity = portfolio.balance + unrealized
-    out = _Builder()
+    out = _Builder(session_id, cycle)
     weights: dict[str, Decimal] = {}
     check = lev != ONE  # leverage 1 is within every market's limits (max_leverage >= 1)
     for symbol in symbols:
@@ -424,10 +363,10 @@ def plan_legs(
         _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
     if portfolio.cash is not None:
         _cap_spot_buys(out, markets, marks, portfolio.cash)
-    return PlannedLegs(
-        legs=[*out.reducing, *out.opening],
-        stops=out.stops,
-        dropped=out.dropped,
+    return Plan(
+        orders=(*out.reducing, *out.opening),
+        stop_updates=tuple(out.stops),
+        dropped=tuple(out.dropped),
         equity=equity,
         current_weights=weights,
     )

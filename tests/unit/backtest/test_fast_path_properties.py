@@ -2,8 +2,8 @@
 
 Reference: the planner and ledger as they were before the fast path (frozen copies beside
 this file), ``FillModel.market_fill`` and ``Ledger.apply`` per order: what paper and live
-ran. Fast: today's ``plan`` (built on ``plan_legs``) + ``execute_orders`` (``Ledger.book``,
-no ``Fill`` objects): what the backtester runs.
+ran. Fast: today's ``plan`` + ``execute_orders`` (``Ledger.book``, no ``Fill`` objects):
+what the backtester runs.
 Over random spot and futures markets (steps, minimums, contract sizes), weights, stops,
 thresholds, leverage, fees, slippage and prices, cycle after cycle, both must give the
 same orders, dropped legs, fills, fees and ledgers, down to each Decimal's representation.
@@ -24,7 +24,7 @@ from aifap.core.errors import InsufficientFundsError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.planner import DroppedLeg, plan, plan_legs
+from aifap.core.planner import DroppedLeg, plan
 from aifap.core.weights import TargetWeight
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -174,14 +174,3 @@ def test_fast_path_gives_the_reference_orders_fills_and_ledger(
         assert repr(got[1]) == repr(expected[1])  # fills: amount, price, fee, realized PnL
         assert repr(got[2]) == repr(expected[2])  # spot buys the cash no longer covers
         assert book_state(fast) == book_state(ref)
-
-
-def test_fast_path_plan_is_the_plan():
-    specs = {s: MarketSpec(s, MarketType.SPOT, s[:3], "USDT") for s in SYMBOLS}
-    ledger = Ledger(1000, specs)
-    targets = {"AAAUSDT": TargetWeight("AAAUSDT", D("0.5"))}
-    marks = {"AAAUSDT": D("12.5")}
-    legs = plan_legs(targets, ledger.portfolio(), specs, marks)
-    assert legs.to_plan("s", 3) == plan(
-        targets, ledger.portfolio(), specs, marks, session_id="s", cycle=3
-    )
