@@ -275,15 +275,23 @@ class Engine:
             return {s: v for s, v in zip(self.symbols, raw.tolist(), strict=True) if v == v}
         return dict(zip(self.symbols, raw.tolist(), strict=True))
 
-    def _marks(self, row: int, symbols: set[str]) -> dict[str, Decimal]:
-        """Return Decimal marks (the last close, carried over holes) of ``symbols``."""
+    def _marks(
+        self, row: int, symbols: set[str], known: dict[float, Decimal] | None = None
+    ) -> dict[str, Decimal]:
+        """Return Decimal marks (the last close, carried over holes) of ``symbols``.
+
+        ``known`` collects each float's Decimal, for the fills to reuse (nonzero only:
+        -0.0 == 0.0 as keys).
+        """
         cols = self.arrays.columns
-        closes = self.close[row]
+        closes = self.close[row].tolist()
         out = {}
         for s in symbols:
-            v = float(closes[cols[s]])
+            v = closes[cols[s]]
             if v == v:
-                out[s] = Decimal(repr(v))
+                out[s] = d = Decimal(repr(v))
+                if known is not None and v:
+                    known[v] = d
         return out
 
     def _rebalance(self, cycle: int, row: int) -> None:
@@ -311,7 +319,8 @@ class Engine:
         if targets is None or (not targets and not held):
             return
         symbols = held | set(targets)
-        marks = self._marks(row, symbols)
+        known: dict[float, Decimal] = {}
+        marks = self._marks(row, symbols, known)
         result = plan(  # the planner marks at `marks` itself
             targets,
             self.ledger.portfolio(),
@@ -324,7 +333,7 @@ class Engine:
         )
         self.dropped.extend((bar, leg) for leg in result.dropped)
         fill_row = row + 1
-        if result.orders and self._fill(result.orders, fill_row, marks, bar):
+        if result.orders and self._fill(result.orders, fill_row, known, bar):
             self._state_changed(fill_row)
         for update in result.stop_updates:
             self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
@@ -334,14 +343,16 @@ class Engine:
         self,
         orders: Sequence[OrderRequest],
         fill_row: int,
-        marks: Mapping[str, Decimal],
+        known: Mapping[float, Decimal],
         bar: pd.Timestamp,
     ) -> bool:
-        """Fill ``orders`` at the open of ``fill_row`` and book them; tell whether any filled."""
+        """Fill ``orders`` at the open of ``fill_row`` and book them; tell whether any filled.
+
+        ``known``: Decimals of the planning closes; an open equal to one (the usual
+        case: a bar opens at the previous close) reuses it.
+        """
         columns, cs = self.arrays.columns, self.cs
         opens = self.open[fill_row].tolist()
-        # an open equal to the planning close (the usual case) reuses its Decimal
-        known = {float(d): d for d in marks.values() if d}  # (not 0: -0.0 == 0.0)
         prices: dict[str, Decimal] = {}
         for order in orders:
             value = opens[columns[order.symbol]]

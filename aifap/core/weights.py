@@ -60,8 +60,8 @@ def _pick(symbol: str, spec: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 def _parse_one(symbol: str, spec: Any) -> TargetWeight:
     if type(spec) is float:
         return TargetWeight(symbol, _number(symbol, "weight", spec))
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(map(str, spec)) - SPEC_KEYS)
+    if type(spec) is dict or isinstance(spec, Mapping):
+        unknown = () if spec.keys() <= SPEC_KEYS else sorted(set(map(str, spec)) - SPEC_KEYS)
         if unknown:
             raise InvalidTargetError(
                 symbol, f"spec keys must be among {sorted(SPEC_KEYS)}", value=unknown
