@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -112,12 +113,8 @@ class Context:
 
     def set_now(self, now: pd.Timestamp | int) -> None:
         """Move the clock (engines call this; ``now`` as a Timestamp or UTC nanoseconds)."""
-        if isinstance(now, int | np.integer):
-            self._now_ns = int(now)
-            self._now = pd.Timestamp(self._now_ns, tz="UTC")
-        else:
-            self._now_ns = to_ns(now)
-            self._now = pd.Timestamp(self._now_ns, tz="UTC")
+        self._now_ns = int(now) if isinstance(now, int | np.integer) else to_ns(now)
+        self._now = pd.Timestamp(self._now_ns, tz=UTC)
 
     def set_portfolio(self, portfolio: Portfolio | Callable[[], Portfolio] | None) -> None:
         """Replace the account view (a value, or a function called on first access)."""

@@ -186,9 +186,10 @@ class ArrayHistory:
         self.arrays = arrays
         self.base_timeframe = arrays.timeframe
         self._columns: dict[tuple[str, ...], tuple[object, pd.Index]] = {}
+        self._empty: dict[tuple[str, object, str], np.ndarray] = {}
 
     def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index]:
-        key = tuple(assets)
+        key = assets if type(assets) is tuple else tuple(assets)
         hit = self._columns.get(key)
         if hit is None:
             columns = self.arrays.columns
@@ -204,19 +205,36 @@ class ArrayHistory:
             self._columns[key] = hit
         return hit
 
+    def _empty_before(self, bars: BarArrays, frequency: str, key: object, field: str) -> np.ndarray:
+        """Return how many rows before each row have no value in any of the columns.
+
+        Computed once per (frequency, columns, field): a window has a hole when the
+        count differs at its ends, so no call scans its rows for NaN.
+        """
+        cache_key = (frequency, key, field)
+        counts = self._empty.get(cache_key)
+        if counts is None:
+            selector, _ = self._cols(key)  # type: ignore[arg-type]
+            values = bars.fields[field][:, selector]  # type: ignore[index]
+            empty = np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(bars.length, bool)
+            counts = np.zeros(bars.length + 1, dtype=np.int64)
+            np.cumsum(empty, out=counts[1:])
+            self._empty[cache_key] = counts
+        return counts
+
     def frames(
         self, assets: Sequence[str], window: int, frequency: str, fields: Sequence[str], now: int
     ) -> dict[str, pd.DataFrame]:
         """Return the last ``window`` complete bars per field, holes left out."""
         bars = self.arrays.resampled(frequency)
-        selector, columns = self._cols(assets)
+        key = tuple(assets)
+        selector, columns = self._cols(key)
         n = bars.complete_rows(now)
         start = max(0, n - window)
         probe = bars.fields[fields[0]]
         rows: slice | np.ndarray = slice(start, n)
-        block = probe[start:n, selector]  # type: ignore[index]
-        empty = np.isnan(block).all(axis=1) if block.size else np.zeros(0, dtype=bool)
-        if empty.any():
+        empty = self._empty_before(bars, frequency, key, fields[0])
+        if start < n and empty[n] != empty[start]:
             rows = _valid_rows(probe, selector, n, window)
         index = bars.index[rows]
         out = {}

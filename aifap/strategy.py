@@ -138,14 +138,15 @@ def call_strategy(
         StrategyError: the strategy raised (chained), naming the bar.
         StrategyTimeoutError: it ran longer than ``timeout``.
     """
-    where = "" if bar is None else f" at bar {bar}"
     if timeout is None:
         try:
             return fn(context, config)
         except StrategyError:
             raise
         except Exception as exc:
+            where = "" if bar is None else f" at bar {bar}"
             raise StrategyError(f"strategy raised{where}: {exc!r}") from exc
+    where = "" if bar is None else f" at bar {bar}"  # formatted only off the hot path
     box: dict[str, Any] = {}
 
     def run() -> None:

@@ -17,7 +17,7 @@ its price stays at the last close (a flat bar), so orders due then fill at that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,17 +26,21 @@ import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import funding_events
+from aifap.backtest.execute import execute_orders, execute_through_fills
 from aifap.backtest.log import FillLog
 from aifap.context import Context
-from aifap.core.errors import InsufficientFundsError, StrategyError
+from aifap.core.errors import StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
+from aifap.core.orders import FillReason, OrderRequest
 from aifap.core.planner import DroppedLeg, plan
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
+
+REBALANCE = FillReason.REBALANCE.value
 
 
 @dataclass
@@ -100,6 +104,9 @@ class Engine:
         self.arrays = arrays
         self.markets = dict(markets)
         self.fill_model = fill_model
+        # FillModel's own fills are booked without Fill objects; another model's fills
+        # (a subclass, a wrapper) go through its market_fill and Ledger.apply
+        self.fast = type(fill_model) is FillModel
         self.cfg = cfg
         self.symbols = arrays.symbols
         f = arrays.fields
@@ -118,6 +125,7 @@ class Engine:
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
         self.down = np.full(n, np.nan)
         self.up = np.full(n, np.nan)
+        self.armed = False  # whether a stop was ever set (else no bar is checked against them)
         self.weights = np.zeros(n)  # size × contract size
         self.balance = float(cfg.capital)
         self.offset = self.balance  # balance − Σ entry × size × contract size
@@ -150,6 +158,8 @@ class Engine:
             sl = np.nan if p.stop_loss is None else float(p.stop_loss)
             tp = np.nan if p.take_profit is None else float(p.take_profit)
             self.down[col], self.up[col] = (sl, tp) if size > 0 else (tp, sl)
+            if sl == sl or tp == tp:
+                self.armed = True
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -179,10 +189,12 @@ class Engine:
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
         events: list[tuple[int, int, int, float]] = []
-        touched = (self.low[start : stop + 1] <= self.down) | (
-            self.high[start : stop + 1] >= self.up
+        touched = (
+            (self.low[start : stop + 1] <= self.down) | (self.high[start : stop + 1] >= self.up)
+            if self.armed
+            else None
         )
-        if touched.any():
+        if touched is not None and touched.any():
             cols = np.flatnonzero(touched.any(axis=0))
             for col, hit in zip(
                 cols.tolist(), touched[:, cols].argmax(axis=0).tolist(), strict=True
@@ -263,15 +275,23 @@ class Engine:
             return {s: v for s, v in zip(self.symbols, raw.tolist(), strict=True) if v == v}
         return dict(zip(self.symbols, raw.tolist(), strict=True))
 
-    def _marks(self, row: int, symbols: set[str]) -> dict[str, Decimal]:
-        """Return Decimal marks (the last close, carried over holes) of ``symbols``."""
+    def _marks(
+        self, row: int, symbols: set[str], known: dict[float, Decimal] | None = None
+    ) -> dict[str, Decimal]:
+        """Return Decimal marks (the last close, carried over holes) of ``symbols``.
+
+        ``known`` collects each float's Decimal, for the fills to reuse (nonzero only:
+        -0.0 == 0.0 as keys).
+        """
         cols = self.arrays.columns
-        closes = self.close[row]
+        closes = self.close[row].tolist()
         out = {}
         for s in symbols:
-            v = float(closes[cols[s]])
+            v = closes[cols[s]]
             if v == v:
-                out[s] = Decimal(repr(v))
+                out[s] = d = Decimal(repr(v))
+                if known is not None and v:
+                    known[v] = d
         return out
 
     def _rebalance(self, cycle: int, row: int) -> None:
@@ -299,11 +319,11 @@ class Engine:
         if targets is None or (not targets and not held):
             return
         symbols = held | set(targets)
-        marks = self._marks(row, symbols)
-        portfolio = self.ledger.portfolio()  # the planner marks at `marks` itself
-        result = plan(
+        known: dict[float, Decimal] = {}
+        marks = self._marks(row, symbols, known)
+        result = plan(  # the planner marks at `marks` itself
             targets,
-            portfolio,
+            self.ledger.portfolio(),
             self.markets,
             marks,
             leverage=self.cfg.leverage,
@@ -313,37 +333,63 @@ class Engine:
         )
         self.dropped.extend((bar, leg) for leg in result.dropped)
         fill_row = row + 1
-        when = self._bar_time(fill_row)
-        when_ns = int(self.arrays.times[fill_row])
-        touched = False
-        for order in result.orders:
-            col = self.arrays.columns[order.symbol]
-            market = self.markets[order.symbol]
-            price = _dec(self.open[fill_row, col])
-            try:
-                fill = (
-                    self.fill_model.market_fill(order, market, price, when)
-                    if market.is_futures
-                    else self.fill_model.market_fill(
-                        order, market, price, when, cash=self.ledger.cash
-                    )
-                )
-            except InsufficientFundsError as exc:  # a spot buy the cash no longer covers
-                self.dropped.append(
-                    (bar, DroppedLeg(order.symbol, order.leg, order.signed_amount, str(exc)))
-                )
-                continue
-            booked = self.ledger.apply(
-                fill, take_profit=order.take_profit, stop_loss=order.stop_loss
-            )
-            self.fills.add(booked, when_ns, self.cs[col])
-            self._sync(order.symbol)
-            touched = True
+        if result.orders and self._fill(result.orders, fill_row, known, bar):
+            self._state_changed(fill_row)
         for update in result.stop_updates:
             self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
             self._sync(update.symbol)
-        if touched:
-            self._state_changed(fill_row)
+
+    def _fill(
+        self,
+        orders: Sequence[OrderRequest],
+        fill_row: int,
+        known: Mapping[float, Decimal],
+        bar: pd.Timestamp,
+    ) -> bool:
+        """Fill ``orders`` at the open of ``fill_row`` and book them; tell whether any filled.
+
+        ``known``: Decimals of the planning closes; an open equal to one (the usual
+        case: a bar opens at the previous close) reuses it.
+        """
+        columns, cs = self.arrays.columns, self.cs
+        opens = self.open[fill_row].tolist()
+        prices: dict[str, Decimal] = {}
+        for order in orders:
+            value = opens[columns[order.symbol]]
+            price = known.get(value)
+            prices[order.symbol] = Decimal(repr(value)) if price is None else price
+        if self.fast:
+            booked, dropped = execute_orders(
+                orders, self.ledger, self.fill_model, self.markets, prices
+            )
+        else:
+            booked, dropped = execute_through_fills(
+                orders, self.ledger, self.fill_model, self.markets, prices, self._bar_time(fill_row)
+            )
+        self.dropped.extend((bar, leg) for leg in dropped)
+        if not booked:
+            return False
+        when_ns = int(self.arrays.times[fill_row])
+        add = self.fills.add_raw
+        touched: dict[str, None] = {}
+        for order, amount, price, fee, fee_quote, realized in booked:
+            symbol = order.symbol
+            add(
+                when_ns,
+                symbol,
+                order.side,
+                amount,
+                cs[columns[symbol]],
+                price,
+                fee if fee_quote is None else fee_quote,
+                realized,
+                REBALANCE,
+                order.client_id,
+            )
+            touched[symbol] = None
+        for symbol in touched:
+            self._sync(symbol)
+        return True
 
     def run(
         self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None

@@ -236,8 +236,8 @@ def _transactions(out: RunOutput) -> pd.DataFrame:
     log = out.fills
     return pd.DataFrame(
         {
-            "amount": np.asarray(log.signed_base, dtype="float64"),
-            "price": np.asarray(log.price, dtype="float64"),
+            "amount": np.array(log.signed_base, dtype="float64"),
+            "price": np.array(log.price, dtype="float64"),
             "symbol": pd.Series(log.symbol, dtype="object").to_numpy(),
         },
         index=log.index(),
@@ -251,10 +251,10 @@ def _orders(out: RunOutput) -> pd.DataFrame:
             "timestamp": log.index(),
             "symbol": log.symbol,
             "side": log.side,
-            "amount": np.asarray(log.amount, dtype="float64"),
-            "price": np.asarray(log.price, dtype="float64"),
-            "fee": np.asarray(log.fee, dtype="float64"),
-            "realized_pnl": np.asarray(log.realized_pnl, dtype="float64"),
+            "amount": np.array(log.amount, dtype="float64"),
+            "price": np.array(log.price, dtype="float64"),
+            "fee": np.array(log.fee, dtype="float64"),
+            "realized_pnl": np.array(log.realized_pnl, dtype="float64"),
             "reason": log.reason,
             "client_id": log.client_id,
             "status": "filled",

@@ -256,6 +256,20 @@ class FillModel:
             market, position.symbol, side, amount, executed, timestamp, client_id, reason
         )
 
+    def fee_of(
+        self, market: MarketSpec, side: Side, amount: Decimal, executed: Decimal
+    ) -> tuple[Decimal, Decimal | None]:
+        """Return the fee of a fill at ``executed``: (fee, its quote value or None).
+
+        The quote value is set (not None) when the fee is charged in the base coin
+        (a spot buy); the fee is then ``quote fee / (contract size × executed)``.
+        """
+        fee = self.fees.fee(market, side, amount, executed)
+        if side is Side.BUY and not market.is_futures:  # charged in the received base coin
+            base_fee = fee / (market.contract_size * executed)
+            return base_fee, base_fee * market.contract_size * executed
+        return fee, None
+
     def _fill(
         self,
         market: MarketSpec,
@@ -267,21 +281,7 @@ class FillModel:
         client_id: str | None,
         reason: FillReason,
     ) -> Fill:
-        fee = self.fees.fee(market, side, amount, executed)
-        if side is Side.BUY and not market.is_futures:  # charged in the received base coin
-            base_fee = fee / (market.contract_size * executed)
-            return Fill(
-                symbol=symbol,
-                side=side,
-                amount=amount,
-                price=executed,
-                fee=base_fee,
-                timestamp=timestamp,
-                client_id=client_id,
-                fee_currency=market.base,
-                reason=reason,
-                fee_quote=base_fee * market.contract_size * executed,
-            )
+        fee, fee_quote = self.fee_of(market, side, amount, executed)
         return Fill(
             symbol=symbol,
             side=side,
@@ -290,6 +290,7 @@ class FillModel:
             fee=fee,
             timestamp=timestamp,
             client_id=client_id,
-            fee_currency=market.quote,
+            fee_currency=market.quote if fee_quote is None else market.base,
             reason=reason,
+            fee_quote=fee_quote,
         )

@@ -31,11 +31,12 @@ from decimal import Decimal
 
 from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.fills import funding_payment
-from aifap.core.markets import MarketSpec, to_decimal
-from aifap.core.orders import Fill
+from aifap.core.markets import MarketSpec, MarketType, to_decimal
+from aifap.core.orders import Fill, Side
 from aifap.core.portfolio import Portfolio, Position
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 class Ledger:
@@ -137,51 +138,17 @@ class Ledger:
             ConfigError: the symbol has no market spec.
             OrderRejectedError: a spot sell larger than the holding (no spot shorts).
         """
-        market = self.markets.get(fill.symbol)
-        if market is None:
-            raise ConfigError(f"{fill.symbol}: symbol must have a market spec")
-        cs = market.contract_size
-        base_fee = not market.is_futures and fill.fee_currency == market.base and fill.fee != 0
-        signed = fill.signed_amount - fill.fee if base_fee else fill.signed_amount
-        old = self.positions.get(fill.symbol)
-        size = old.size if old is not None else ZERO
-        new_size = size + signed
-        if not market.is_futures and new_size < 0:
-            raise OrderRejectedError(
-                f"{fill.symbol}: spot sell amount must be <= the holding {size}, was {fill.amount}"
-            )
-        realized = ZERO
-        entry = fill.price
-        if old is not None and size != 0 and (signed > 0) != (size > 0):
-            closed = min(abs(signed), abs(size))
-            realized = (closed if size > 0 else -closed) * cs * (fill.price - old.entry_price)
-            if new_size != 0 and (new_size > 0) == (size > 0):
-                entry = old.entry_price  # a partial reduction keeps the entry price
-        elif old is not None and size != 0:
-            entry = (old.entry_price * size + fill.price * signed) / new_size
-        self.realized_pnl += realized
-        if base_fee:  # valued at the fill price, so both books move alike
-            self.fees += fill.fee * cs * fill.price
-            self.cash -= fill.signed_amount * cs * fill.price
-        else:
-            self.fees += fill.fee_value
-            self.cash -= signed * cs * fill.price + fill.fee_value
-        if new_size == 0:
-            self.positions.pop(fill.symbol, None)
-        else:
-            same_side = old is not None and size != 0 and (new_size > 0) == (size > 0)
-            funding = old.funding_fee if old is not None and same_side else ZERO
-            self.positions[fill.symbol] = Position(
-                symbol=fill.symbol,
-                size=new_size,
-                entry_price=entry,
-                mark_price=fill.price,
-                leverage=self.leverage if market.is_futures else Decimal(1),
-                contract_size=cs,
-                take_profit=take_profit,
-                stop_loss=stop_loss,
-                funding_fee=funding,
-            )
+        realized = self.book(
+            fill.symbol,
+            fill.side,
+            fill.amount,
+            fill.price,
+            fill.fee,
+            fill.fee_currency,
+            fill.fee_quote,
+            take_profit=take_profit,
+            stop_loss=stop_loss,
+        )
         booked = Fill(  # the constructor, not dataclasses.replace: this runs per fill
             fill.symbol,
             fill.side,
@@ -198,6 +165,77 @@ class Ledger:
             fill.fee_quote,
         )
         return booked
+
+    def book(
+        self,
+        symbol: str,
+        side: Side,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        fee_currency: str,
+        fee_quote: Decimal | None,
+        *,
+        take_profit: Decimal | None = None,
+        stop_loss: Decimal | None = None,
+    ) -> Decimal:
+        """Book one fill given by its fields (see :meth:`apply`); return its realized PnL.
+
+        The backtester calls this directly, without building :class:`Fill` objects.
+
+        Raises:
+            ConfigError: the symbol has no market spec.
+            OrderRejectedError: a spot sell larger than the holding (no spot shorts).
+        """
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ConfigError(f"{symbol}: symbol must have a market spec")
+        cs = market.contract_size
+        futures = market.market_type is MarketType.FUTURES
+        base_fee = not futures and fee_currency == market.base and fee != ZERO
+        signed_amount = amount * side.sign
+        signed = signed_amount - fee if base_fee else signed_amount
+        old = self.positions.get(symbol)
+        size = old.size if old is not None else ZERO
+        new_size = size + signed
+        if not futures and new_size < ZERO:
+            raise OrderRejectedError(
+                f"{symbol}: spot sell amount must be <= the holding {size}, was {amount}"
+            )
+        realized = ZERO
+        entry = price
+        if old is not None and size != ZERO and (signed > ZERO) != (size > ZERO):
+            closed = min(abs(signed), abs(size))
+            realized = (closed if size > ZERO else -closed) * cs * (price - old.entry_price)
+            if new_size != ZERO and (new_size > ZERO) == (size > ZERO):
+                entry = old.entry_price  # a partial reduction keeps the entry price
+        elif old is not None and size != ZERO:
+            entry = (old.entry_price * size + price * signed) / new_size
+        self.realized_pnl += realized
+        if base_fee:  # valued at the fill price, so both books move alike
+            self.fees += fee * cs * price
+            self.cash -= signed_amount * cs * price
+        else:
+            fee_value = fee if fee_quote is None else fee_quote
+            self.fees += fee_value
+            self.cash -= signed * cs * price + fee_value
+        if new_size == ZERO:
+            self.positions.pop(symbol, None)
+        else:
+            same_side = old is not None and size != ZERO and (new_size > ZERO) == (size > ZERO)
+            funding = old.funding_fee if old is not None and same_side else ZERO
+            self.positions[symbol] = Position(
+                symbol,
+                new_size,
+                entry,
+                price,
+                self.leverage if futures else ONE,
+                cs,
+                take_profit,
+                stop_loss,
+                funding,
+            )
+        return realized
 
     def apply_funding(
         self, symbol: str, rate: Decimal, mark: Decimal, timestamp: datetime | None = None

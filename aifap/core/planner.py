@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from aifap.core.errors import ConfigError
 from aifap.core.fills import affordable
@@ -39,6 +39,7 @@ from aifap.core.portfolio import Portfolio, Position
 from aifap.core.weights import TargetWeight
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 BATCH_SIZE = 5
 
 # leg names, part of the deterministic client order id
@@ -124,15 +125,17 @@ class _Builder:
     def order(
         self, symbol: str, leg: str, signed: Decimal, target: TargetWeight | None, *, reduce: bool
     ) -> None:
-        request = OrderRequest(
-            client_id=client_order_id(self.session_id, self.cycle, symbol, leg),
-            symbol=symbol,
-            side=Side.BUY if signed > 0 else Side.SELL,
-            amount=abs(signed),
-            reduce_only=reduce,
-            take_profit=None if target is None or leg == CLOSE else target.take_profit,
-            stop_loss=None if target is None or leg == CLOSE else target.stop_loss,
-            leg=leg,
+        keep = target is not None and leg != CLOSE
+        request = OrderRequest(  # positional: this runs per order
+            client_order_id(self.session_id, self.cycle, symbol, leg),
+            symbol,
+            Side.BUY if signed > ZERO else Side.SELL,
+            abs(signed),
+            reduce,
+            target.take_profit if keep else None,  # type: ignore[union-attr]
+            target.stop_loss if keep else None,  # type: ignore[union-attr]
+            None,
+            leg,
         )
         (self.reducing if reduce else self.opening).append(request)
 
@@ -222,6 +225,25 @@ def _cap_spot_buys(
     out.opening = opening
 
 
+def _round_down(amount: Decimal, step: Decimal) -> Decimal:
+    """:func:`aifap.core.markets.round_to_step`, the same operations, spared a call."""
+    if step > ZERO:
+        return (amount / step).to_integral_value(ROUND_DOWN) * step
+    return amount
+
+
+def _too_small(market: MarketSpec, amount: Decimal, price: Decimal) -> str | None:
+    """:meth:`MarketSpec.below_minimum`, answering the common "big enough" case inline."""
+    size = abs(amount)
+    if (
+        size > ZERO
+        and size >= market.min_amount
+        and size * market.contract_size * price >= market.min_notional
+    ):
+        return None
+    return market.below_minimum(amount, price)
+
+
 def _plan_symbol(
     out: _Builder,
     symbol: str,
@@ -234,10 +256,11 @@ def _plan_symbol(
     leverage: Decimal,
     threshold: Decimal,
 ) -> None:
+    # comparisons against the Decimal ZERO, not the int 0: a planner runs them per symbol
     size = position.size if position is not None else ZERO
     goal = target.weight if target is not None else ZERO
-    if goal == 0:
-        if size != 0:  # full close: reduce-only, never dropped for the minimums
+    if goal == ZERO:
+        if size != ZERO:  # full close: reduce-only, never dropped for the minimums
             _close(out, symbol, size, market)
         return
     assert target is not None  # a non-zero goal comes from a target
@@ -245,23 +268,23 @@ def _plan_symbol(
         if _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
-    if mark is None or not mark.is_finite() or mark <= 0:
+    if mark is None or not mark.is_finite() or mark <= ZERO:
         out.drop(symbol, OPEN, ZERO, f"price must be a finite number > 0, was {mark}")
         return
-    if equity <= 0:
+    if equity <= ZERO:
         out.drop(symbol, OPEN, ZERO, f"equity must be > 0 to open, was {equity}")
         return
     wanted = goal * equity * leverage / (mark * market.contract_size)
-    if size != 0 and (size > 0) != (wanted > 0):  # flip: close, then open the other side
+    if size != ZERO and (size > ZERO) != (wanted > ZERO):  # flip: close, then open
         out.order(symbol, CLOSE, -size, None, reduce=True)
         size = ZERO
-    delta = market.round_amount(wanted - size)
-    reduces = size != 0 and (delta > 0) != (size > 0)
+    delta = _round_down(wanted - size, market.amount_step)
+    reduces = size != ZERO and (delta > ZERO) != (size > ZERO)
     leg = REDUCE if reduces else OPEN
-    reason = market.below_minimum(delta, mark)
+    reason = _too_small(market, delta, mark)
     if reason is not None:
         out.drop(symbol, leg, delta, reason)
-        if size != 0 and _stops_changed(target, position):
+        if size != ZERO and _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
     out.order(symbol, leg, delta, target, reduce=reduces)
@@ -319,20 +342,23 @@ def plan(
     equity = portfolio.balance + unrealized
     out = _Builder(session_id, cycle)
     weights: dict[str, Decimal] = {}
+    check = lev != ONE  # leverage 1 is within every market's limits (max_leverage >= 1)
     for symbol in symbols:
         market = markets.get(symbol)
         if market is None:
             raise ConfigError(f"{symbol}: symbol must have a market spec")
         target = targets.get(symbol)
-        if target is not None and target.weight != 0:
-            _check_leverage(lev, market)
-            target = _rounded_stops(target, market)
+        if target is not None and target.weight != ZERO:
+            if check:
+                _check_leverage(lev, market)
+            if target.take_profit is not None or target.stop_loss is not None:
+                target = _rounded_stops(target, market)
         held = positions.get(symbol)
         price = marks.get(symbol)
         current = ZERO
-        if held is not None and held.size != 0 and equity > 0:
+        if held is not None and held.size != ZERO and equity > ZERO:
             margin = _margin(held, price if price is not None else held.mark_price)
-            current = margin / equity if held.size > 0 else -margin / equity
+            current = margin / equity if held.size > ZERO else -margin / equity
             weights[symbol] = current
         _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
     if portfolio.cash is not None:

@@ -26,6 +26,7 @@ SPEC_KEYS = frozenset({"weight", *TAKE_PROFIT_KEYS, *STOP_LOSS_KEYS})
 OUTPUT = "<strategy output>"
 # float weights like 1/7 sum to 1.00000000000000005 through their reprs: not a breach
 GROSS_TOLERANCE = Decimal("1e-9")
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class TargetWeight:
 
 
 def _number(symbol: str, field: str, value: Any) -> Decimal:
+    if type(value) is float and math.isfinite(value):  # the usual case, answered first
+        return Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise InvalidTargetError(symbol, f"{field} must be a number", value=type(value).__name__)
     finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(float(value))
@@ -55,8 +58,10 @@ def _pick(symbol: str, spec: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def _parse_one(symbol: str, spec: Any) -> TargetWeight:
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(map(str, spec)) - SPEC_KEYS)
+    if type(spec) is float:
+        return TargetWeight(symbol, _number(symbol, "weight", spec))
+    if type(spec) is dict or isinstance(spec, Mapping):
+        unknown = () if spec.keys() <= SPEC_KEYS else sorted(set(map(str, spec)) - SPEC_KEYS)
         if unknown:
             raise InvalidTargetError(
                 symbol, f"spec keys must be among {sorted(SPEC_KEYS)}", value=unknown
@@ -125,11 +130,12 @@ def parse_targets(
         if market is None:
             raise InvalidTargetError(symbol, "symbol must be one of the session's markets")
         target = _parse_one(symbol, spec)
-        if target.weight < 0 and market.market_type is MarketType.SPOT:
+        if target.weight < ZERO and market.market_type is MarketType.SPOT:
             raise InvalidTargetError(
                 symbol, "weight must be >= 0 on spot (no shorts)", target.weight
             )
-        if prices is not None and symbol in prices and target.weight != 0:
+        stops = target.take_profit is not None or target.stop_loss is not None
+        if stops and prices is not None and symbol in prices and target.weight != 0:
             _check_stops(target, to_decimal(prices[symbol]))
         targets[symbol] = target
     gross = sum((abs(t.weight) for t in targets.values()), Decimal(0))
