@@ -30,6 +30,7 @@ from pydantic import (
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketType
 from aifap.core.timeframes import parse_duration, timeframe_seconds
+from aifap.exchange.credentials import Credentials
 from aifap.exchange.factories import check_mode, gateways
 from aifap.live.schedule import parse_cron
 from aifap.redaction import redact_url
@@ -72,31 +73,6 @@ class ClockConfig(_Frozen):
         if self.start is not None and self.start.tzinfo is None:
             object.__setattr__(self, "start", self.start.replace(tzinfo=UTC))
         return self
-
-
-class Credentials(_Frozen):
-    """API keys, given directly (``SecretStr``) or as environment variable names."""
-
-    api_key: SecretStr | None = None
-    secret: SecretStr | None = None
-    password: SecretStr | None = None
-    api_key_env: str | None = None
-    secret_env: str | None = None
-    password_env: str | None = None
-
-    def resolve(self) -> dict[str, str | None]:
-        """Return the key, secret and password, reading the named variables if needed."""
-        out: dict[str, str | None] = {}
-        for name in ("api_key", "secret", "password"):
-            direct: SecretStr | None = getattr(self, name)
-            env: str | None = getattr(self, f"{name}_env")
-            if direct is not None:
-                out[name] = direct.get_secret_value()
-            elif env is not None:
-                out[name] = os.environ.get(env)
-            else:
-                out[name] = None
-        return out
 
 
 class RetryConfig(_Frozen):
@@ -278,7 +254,7 @@ class SessionConfig(_Frozen):
                 f"{self.exchange!r}"
             )
         elif self.mode != "paper" and (
-            self.credentials.api_key is None and self.credentials.api_key_env is None
+            not self.credentials.given("api_key")
         ):
             raise ValueError(
                 f"credentials.api_key (or api_key_env) is required in {self.mode} mode"
@@ -497,7 +473,7 @@ def dump_config(config: SessionConfig, path: str | Path) -> Path:
     data = config.model_dump(mode="json", exclude_none=True)
     creds = {}
     for key, value in config.credentials.model_dump(mode="python", exclude_none=True).items():
-        creds[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        creds[key] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     for key in ("results_database_url", "market_database_url", "gateway_token"):
         secret = getattr(config, key)
         if secret is not None:

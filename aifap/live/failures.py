@@ -202,7 +202,7 @@ def session_failure(config: SessionConfig, problem: BaseException | str) -> str:
     """Return :func:`failure_line` for a session's config (its keys redacted, env ones too)."""
     from aifap.redaction import REDACTOR, Redactor
 
-    own = Redactor(config.credentials.resolve().values())
+    own = Redactor(config.credentials.resolve(strict=False).values())
     return failure_line(
         config.id,
         account_label(config),

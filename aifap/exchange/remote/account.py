@@ -21,7 +21,6 @@ Only this process reads the keys; sessions hold a token scoped ``gateway:ACCOUNT
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketType
 from aifap.exchange.ccxt.gateway_config import CcxtConfig
 from aifap.exchange.ccxt.venues import venue_names
+from aifap.exchange.credentials import Credentials
 from aifap.retry import DEFAULT_POLICY, RetryPolicy
 
 ACCOUNT_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -39,48 +39,6 @@ ACCOUNT_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class AccountKeys(_Frozen):
-    """API keys given directly, as environment variable names, or as secret file paths."""
-
-    api_key: SecretStr | None = None
-    secret: SecretStr | None = None
-    password: SecretStr | None = None
-    api_key_env: str | None = None
-    secret_env: str | None = None
-    password_env: str | None = None
-    api_key_file: Path | None = None
-    secret_file: Path | None = None
-    password_file: Path | None = None
-
-    def resolve(self) -> dict[str, SecretStr | None]:
-        """Return the key, secret and password (value, else variable, else file).
-
-        Raises:
-            ConfigError: a named variable is unset or a named file is unreadable.
-        """
-        out: dict[str, SecretStr | None] = {}
-        for name in ("api_key", "secret", "password"):
-            direct: SecretStr | None = getattr(self, name)
-            env: str | None = getattr(self, f"{name}_env")
-            file: Path | None = getattr(self, f"{name}_file")
-            if direct is not None:
-                out[name] = direct
-            elif env is not None:
-                if env not in os.environ:
-                    raise ConfigError(f"keys.{name}_env must name a set variable, {env} was unset")
-                out[name] = SecretStr(os.environ[env])
-            elif file is not None:
-                try:
-                    out[name] = SecretStr(file.read_text(encoding="utf-8").strip())
-                except OSError as exc:
-                    raise ConfigError(
-                        f"keys.{name}_file must be a readable file, was {file}"
-                    ) from exc
-            else:
-                out[name] = None
-        return out
 
 
 class RetryBudget(_Frozen):
@@ -112,7 +70,7 @@ class AccountConfig(_Frozen):
     leverage: int = Field(default=1, ge=1, le=125)
     leverage_by_symbol: dict[str, int] = Field(default_factory=dict)
     margin_mode: Literal["cross", "isolated"] = "cross"
-    keys: AccountKeys = Field(default_factory=AccountKeys)
+    keys: Credentials = Field(default_factory=Credentials)
     exchange_url: str | None = None
     database_url: SecretStr | None = None
     timeout_ms: int = Field(default=10_000, gt=0)
@@ -134,7 +92,7 @@ class AccountConfig(_Frozen):
 
     def ccxt_config(self) -> CcxtConfig:
         """Return the ccxt gateway settings of this account, keys resolved."""
-        keys = self.keys.resolve()
+        keys = self.keys.resolve(field="keys")
         return CcxtConfig(
             venue=self.venue,
             market_type=self.market,
