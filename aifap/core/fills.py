@@ -192,7 +192,7 @@ def affordable(market: MarketSpec, amount: Decimal, price: Decimal, cash: Decima
     step = market.amount_step
     unit_digits = len(market.contract_size.as_tuple().digits) + len(price.as_tuple().digits)
     whole = max((cash / (market.contract_size * price)).adjusted() + 1, 1)
-    fraction = len(step.as_tuple().digits) - min(step.as_tuple().exponent, 0) if step > 0 else 0
+    fraction = len(step.as_tuple().digits) - step.adjusted() if step > 0 else 0
     with localcontext() as ctx:  # exact: ``fits − step`` and ``fits × price`` never round
         ctx.prec = max(ctx.prec, whole + fraction + unit_digits + 2)
         unit = market.contract_size * price
