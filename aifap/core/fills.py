@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -181,15 +181,24 @@ def affordable(market: MarketSpec, amount: Decimal, price: Decimal, cash: Decima
     """Return ``amount`` shrunk to what ``cash`` buys at ``price`` (rounded down to the step).
 
     ``amount`` itself when ``amount × price <= cash``; never an amount costing more
-    than ``cash`` (0 when not one step fits).
+    than ``cash`` (0 when not one step fits). The shrunk amount is computed with as
+    many digits as it needs: at the default 28, a cash of about 1e23 at a step of
+    1e-5 made ``fits − step`` round back to ``fits`` (an endless loop).
     """
     if amount * market.contract_size * price <= cash:
         return amount
     if cash <= 0:
         return Decimal(0)
-    fits = round_to_step(cash / (market.contract_size * price), market.amount_step)
-    while fits > 0 and fits * market.contract_size * price > cash:  # a quotient rounded up
-        fits -= market.amount_step if market.amount_step > 0 else fits
+    step = market.amount_step
+    unit_digits = len(market.contract_size.as_tuple().digits) + len(price.as_tuple().digits)
+    whole = max((cash / (market.contract_size * price)).adjusted() + 1, 1)
+    fraction = len(step.as_tuple().digits) - step.adjusted() if step > 0 else 0
+    with localcontext() as ctx:  # exact: ``fits − step`` and ``fits × price`` never round
+        ctx.prec = max(ctx.prec, whole + fraction + unit_digits + 2)
+        unit = market.contract_size * price
+        fits = round_to_step(cash / unit, step)
+        while fits > 0 and fits * unit > cash:  # a quotient rounded up
+            fits -= step if step > 0 else fits
     return max(fits, Decimal(0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from decimal import localcontext
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from aifap.core.fills import (
     FillModel,
     NotionalFee,
     SlippageModel,
+    affordable,
     first_stop_hits,
     funding_payment,
     stop_trigger,
@@ -117,3 +119,16 @@ def test_funding_longs_pay_positive_rates_shorts_receive():
     assert funding_payment(D(2), D(1), D(100), D("0.0001")) == D("0.0200")
     assert funding_payment(D(-2), D(1), D(100), D("0.0001")) == D("-0.0200")
     assert funding_payment(D(2), D("0.1"), D(100), D("-0.001")) == D("-0.0200")
+
+
+def test_affordable_past_28_digits_ends_and_returns_the_largest_step_that_fits():
+    # cash / price needs 30 digits at the 1e-5 step: at the default 28 digits the
+    # quotient rounded up, ``fits - step`` rounded back to ``fits`` and the loop never
+    # ended (found by test_spot_properties: equity compounding over 0.05 -> 90000 marks)
+    market = MarketSpec("AAAUSDT", MarketType.SPOT, "AAA", "USDT", amount_step=D("0.00001"))
+    cash, price = D("2678928332181973553231284.18"), D("19.3223184")
+    fits = affordable(market, D("1e30"), price, cash)
+    with localcontext(prec=60):  # exact products
+        assert fits % market.amount_step == 0
+        assert fits * price <= cash < (fits + market.amount_step) * price
+    assert fits == D("138644249448967446537434.35777")
