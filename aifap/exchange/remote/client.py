@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -95,6 +96,7 @@ class RemoteGateway:
     # ---- transport -------------------------------------------------------------------
 
     def _once(self, method: str, path: str, **kwargs: Any) -> Any:
+        began = time.perf_counter()
         try:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.TransportError as exc:
@@ -112,6 +114,12 @@ class RemoteGateway:
             body = response.json()
         except ValueError:
             body = response.text
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s: %.1f ms (%.4f-%.4f); service %s",
+                method, path, (time.perf_counter() - began) * 1000, began, time.perf_counter(),
+                response.headers.get("server-timing", "-"),
+            )  # fmt: skip
         if response.status_code >= 400:
             raise wire.error_from(body, response.status_code)
         return body

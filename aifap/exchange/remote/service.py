@@ -17,8 +17,10 @@ Errors answer ``{"error": {"type", "message", "fields"}}`` (:mod:`.wire`), which
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -46,6 +48,43 @@ API = "/v1"
 WORKERS = 8  # threads (each with its own ccxt client) serving requests to the exchange
 
 
+class Stages:
+    """Seconds one request spent per stage, answered as its ``Server-Timing`` header."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.spent: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, seconds: float) -> None:
+        """Count ``seconds`` more in stage ``name``."""
+        with self._lock:
+            self.spent[name] = self.spent.get(name, 0.0) + seconds
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Count the time of the ``with`` block in stage ``name``."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - began)
+
+    def header(self) -> str:
+        """Return the ``Server-Timing`` value: each stage and the total, in ms."""
+        rows = dict(self.spent, total=time.perf_counter() - self.start)
+        return ", ".join(f"{name};dur={seconds * 1000:.1f}" for name, seconds in rows.items())
+
+
+_stages: contextvars.ContextVar[Stages | None] = contextvars.ContextVar("stages", default=None)
+
+
+def stage(name: str) -> contextlib.AbstractContextManager[None]:
+    """Count the ``with`` block in the current request's stage ``name`` (none: not timed)."""
+    current = _stages.get()
+    return contextlib.nullcontext() if current is None else current.stage(name)
+
+
 class GatewayService:
     """One account's gateway behind the service, with idempotent order placement.
 
@@ -67,15 +106,36 @@ class GatewayService:
         # threads whose ccxt clients are built once (``warm``), never per request thread
         self.executor = ThreadPoolExecutor(WORKERS, thread_name_prefix=f"gw-{account.account}")
         self._warm = False
+        # answers are recorded here, after the response: one thread, in order
+        self._recorder = ThreadPoolExecutor(1, thread_name_prefix=f"gw-{account.account}-db")
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Return ``fn(*args, **kwargs)`` run on one of the service's exchange threads."""
-        return self.executor.submit(fn, *args, **kwargs).result()
+        """Return ``fn(*args, **kwargs)`` run on one of the service's exchange threads.
+
+        The wait for a free thread counts as the request's ``queue`` stage, the call as
+        ``run`` (its own stages, such as ``db`` and ``exchange``, are inside it).
+        """
+        context = contextvars.copy_context()
+        submitted = time.perf_counter()
+
+        def timed() -> T:
+            began = time.perf_counter()
+            current = _stages.get()
+            if current is None:
+                return fn(*args, **kwargs)
+            current.add("queue", began - submitted)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                current.add("run", time.perf_counter() - began)
+
+        return self.executor.submit(context.run, timed).result()
 
     def warm(self) -> int:
         """Load the markets and build every exchange thread's client; return the market count."""
         count = len(self.gateway.markets())
         if not self._warm:
+            self.memory.known(["-"])  # opens the database connection the first batch uses
             self.gateway.pool.warm(self.executor, WORKERS)
             self.gateway.prepare([])  # the gateway's own order threads
             self._warm = True
@@ -93,30 +153,31 @@ class GatewayService:
             "batch_size": BATCH_SIZE,
         }
 
-    @contextlib.contextmanager
-    def _claim(self, client_ids: Sequence[str]) -> Iterator[None]:
+    def _hold(self, client_ids: Sequence[str]) -> list[threading.Lock]:
         """Hold the client ids: a concurrent re-send of one waits for the first answer."""
         with self._guard:
             locks = [self._locks.setdefault(c, threading.Lock()) for c in sorted(set(client_ids))]
         for lock in locks:
             lock.acquire()
-        try:
-            yield
-        finally:
-            for lock in reversed(locks):
-                lock.release()
+        return locks
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
         """Place the batch's new client ids; answer known ones with their first result.
 
-        A client id left ``sent`` without a result (the service died mid-request) is
-        looked up at the exchange first and sent only if the exchange never saw it.
+        One commit before sending records every new client id ``sent``. A client id
+        left ``sent`` without a result (the service died mid-request) is looked up at
+        the exchange first and sent only if the exchange never saw it. The answers are
+        recorded after the response (one commit on the recorder thread); the client ids
+        stay held until then, so a re-send waits for them.
         """
         ids = [r.client_id for r in batch]
         if len(set(ids)) != len(ids):
             raise ValueError(f"client ids must be unique in a batch, were {ids}")
-        with self._claim(ids):
-            known = self.memory.known(ids)
+        locks = self._hold(ids)
+        answers: dict[str, Any] = {}
+        try:
+            with stage("db"):
+                known = self.memory.claim(ids)  # new ids are now durably ``sent``
             results: dict[str, Order] = {}
             found: dict[str, Any] = {}
             fresh: list[OrderRequest] = []
@@ -132,26 +193,42 @@ class GatewayService:
                         found[request.client_id] = wire.dump(seen, Order)
                         continue
                 fresh.append(request)
-            self.memory.record(found)
+            answers.update(found)
             if fresh:
-                self.memory.mark_sent([r.client_id for r in fresh])
-                placed = self.gateway.place_orders(fresh)
-                self.memory.record(
+                with stage("exchange"):
+                    placed = self.gateway.place_orders(fresh)
+                answers.update(
                     {r.client_id: wire.dump(o, Order) for r, o in zip(fresh, placed, strict=True)}
                 )
                 results.update({r.client_id: o for r, o in zip(fresh, placed, strict=True)})
-            if known or found:
+            if known:
                 log.info(
                     "%s: %d of %d orders answered from memory",
                     self.account.account,
                     len(batch) - len(fresh),
                     len(batch),
                 )
+        except BaseException:
+            self._record(answers, locks)  # what was found; the rest stays ``sent``
+            raise
+        self._recorder.submit(self._record, answers, locks)
         return [results[c] for c in ids]
+
+    def _record(self, answers: dict[str, Any], locks: list[threading.Lock]) -> None:
+        """Record ``answers`` (one commit), then let go of the client ids."""
+        try:
+            self.memory.record(answers)
+        except Exception:  # the ids stay ``sent``: a re-send looks them up at the exchange
+            log.exception("%s: recording %d answers failed", self.account.account, len(answers))
+        finally:
+            for lock in reversed(locks):
+                lock.release()
 
     def close(self) -> None:
         """Release the gateway's clients and threads."""
         self.executor.shutdown(wait=True)
+        self._recorder.shutdown(wait=True)
+        self.memory.close()
         self.gateway.close()
 
 
@@ -169,13 +246,19 @@ class GatewayRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            stages = Stages()
+            token = _stages.set(stages)
             try:
-                return await handler(request)
+                response = await handler(request)
             except (AifapError, ValueError) as exc:
                 status = wire.status_of(exc)
                 if status >= 500:
                     log.warning("%s %s: %s", request.method, request.url.path, type(exc).__name__)
-                return json_response(wire.error_body(exc), status)
+                response = json_response(wire.error_body(exc), status)
+            finally:
+                _stages.reset(token)
+            response.headers["Server-Timing"] = stages.header()
+            return response
 
         return guarded
 
@@ -184,7 +267,9 @@ def json_response(data: Any, status: int = 200) -> Response:
     """Return ``data`` (already JSON-ready) as a JSON response."""
     import json
 
-    return Response(json.dumps(data), status_code=status, media_type="application/json")
+    with stage("encode"):
+        body = json.dumps(data)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 class OrdersIn(BaseModel):
@@ -224,7 +309,8 @@ def gateway_router(service: GatewayService, key: str) -> APIRouter:
     scope = service.account.scope
 
     def authorized(request: Request) -> TokenClaims:
-        return verify_token(bearer(request.headers.get("authorization")), scope=scope, key=key)
+        with stage("auth"):
+            return verify_token(bearer(request.headers.get("authorization")), scope=scope, key=key)
 
     router = APIRouter(
         prefix=API, route_class=GatewayRoute, dependencies=[Depends(authorized)],
