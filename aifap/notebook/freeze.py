@@ -73,13 +73,16 @@ def freeze_strategy(strategy: Any, name: str, directory: str | Path) -> FrozenSt
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
     stem = re.sub(r"\W", "_", name)
     path = Path(directory).resolve() / FROZEN_DIR / f"{stem}_{digest}.py"
-    text = (
+    # a comment, not a docstring: the source may open with its own docstring and a
+    # ``from __future__`` import, which must come before any other statement
+    header = f"# Strategy {name!r} frozen by aifap.promote (source sha256 {digest}); do not edit.\n"
+    text = header + "\n" + source.rstrip() + "\n"
+    earlier = (  # what files frozen before the header became a comment hold
         f'"""Strategy {name!r} frozen by aifap.promote (source sha256 {digest}); '
-        'do not edit."""\n\n'
+        'do not edit."""\n\n' + source.rstrip() + "\n"
     )
-    text += source.rstrip() + "\n"
     if path.exists():
-        if path.read_text(encoding="utf-8") != text:
+        if path.read_text(encoding="utf-8") not in (text, earlier):
             raise FreezeError(f"frozen strategy {path} must be unchanged, it was edited")
         return FrozenStrategy(path, function, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
