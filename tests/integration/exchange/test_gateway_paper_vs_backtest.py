@@ -117,19 +117,25 @@ def _key(fill: Fill) -> tuple[object, ...]:
             fill.fee_quote, pd.Timestamp(fill.timestamp), fill.reason, fill.client_id)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_paper_replays_the_backtest_to_the_same_fills_fees_and_funding(
-    db_url: str, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    plans: dict[int, Plan] = {}
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> dict[int, Plan]:
+    """The backtester's plans by cycle, recorded as it makes them."""
+    recorded: dict[int, Plan] = {}
     real_plan = backtest_engine.plan
 
     def recording_plan(*args: Any, **kwargs: Any) -> Plan:
         result = real_plan(*args, **kwargs)
-        plans[kwargs["cycle"]] = result
+        recorded[kwargs["cycle"]] = result
         return result
 
     monkeypatch.setattr(backtest_engine, "plan", recording_plan)
+    return recorded
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_paper_replays_the_backtest_to_the_same_fills_fees_and_funding(
+    db_url: str, plans: dict[int, Plan],
+) -> None:
     recorder = Recorder(MODEL)
     calls: list[pd.Timestamp] = []
     result = backtest(strategy, _source(), capital=10_000, rebalance_every="1h",
@@ -195,17 +201,8 @@ def spot_strategy(context: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_paper_replays_a_spot_backtest_with_fees_in_the_base_coin(
-    db_url: str, monkeypatch: pytest.MonkeyPatch,
+    db_url: str, plans: dict[int, Plan],
 ) -> None:
-    plans: dict[int, Plan] = {}
-    real_plan = backtest_engine.plan
-
-    def recording_plan(*args: Any, **kwargs: Any) -> Plan:
-        result = real_plan(*args, **kwargs)
-        plans[kwargs["cycle"]] = result
-        return result
-
-    monkeypatch.setattr(backtest_engine, "plan", recording_plan)
     recorder = Recorder(SPOT_MODEL)
     calls: list[pd.Timestamp] = []
     result = backtest(spot_strategy, _spot_source(), capital=10_000, rebalance_every="1h",
