@@ -30,6 +30,10 @@ from aifap.registry import Registry
 
 MODES = ("paper", "demo", "live")
 
+# what a gateway tells its session through ``GatewayContext.notify`` (kind, message)
+UNREACHABLE = "gateway_unreachable"  # its service stopped answering; it retries
+REACHABLE = "gateway_reachable"  # it answers again
+
 
 @dataclass(frozen=True, slots=True)
 class GatewayContext:
@@ -38,10 +42,15 @@ class GatewayContext:
     Attributes:
         bars: the session's bar source (a paper gateway fills on it).
         clock: returns the session clock's current UTC time.
+        notify: ``notify(kind, message)`` tells the session about trouble the gateway
+            rides out by itself (``UNREACHABLE``: its service stopped answering and it
+            retries; ``REACHABLE``: it answers again); the session alerts. None: nobody
+            listens.
     """
 
     bars: BarSource
     clock: Callable[[], datetime]
+    notify: Callable[[str, str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ def _open_ccxt(config: Any, context: GatewayContext) -> Gateway:
 def _open_remote(config: Any, context: GatewayContext) -> Gateway:
     from aifap.exchange.remote.client import RemoteGateway
 
-    return RemoteGateway.for_session(config)
+    return RemoteGateway.for_session(config, notify=context.notify)
 
 
 PAPER = gateways.register("paper", GatewayFactory(_open_paper, frozenset({"paper"})))

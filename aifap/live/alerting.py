@@ -106,12 +106,17 @@ class SessionAlerts:
         cycle: int | None = None,
         *,
         kind: str = "error",
+        summary: str | None = None,
     ) -> None:
-        """Alert a problem the session survives (a skipped cycle, a rejected order)."""
+        """Alert a problem the session survives (a skipped cycle, a rejected order).
+
+        ``summary``: the public alert's message (default: the seed's short one), for a
+        cause a trader can act on.
+        """
         text = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
         self._event("error", kind, f"{module}: {text}", now_ms, cycle)
         if self.service is not None:
-            self.service.error(module, problem, level="partial")
+            self.service.error(module, problem, level="partial", summary=summary)
         else:
             log.error("%s: %s", module, text)
 

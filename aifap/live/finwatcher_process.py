@@ -29,7 +29,7 @@ def finwatcher_main(rt: Runtime) -> None:
     journal = rt.enter("finwatcher", FINWATCHER_SLOT)
     alerts = SessionAlerts(rt.config, journal, deliver=False)
     clock, config, shared = rt.clock, rt.config, rt.shared
-    gateway = rt.gateway()
+    gateway = rt.gateway(alerts)
     try:
         session = journal.session_row()
         assert session is not None, "the parent creates the session row before forking"

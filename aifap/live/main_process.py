@@ -29,7 +29,7 @@ def main_main(rt: Runtime) -> None:
     shared, clock, config = rt.shared, rt.clock, rt.config
     gateway = None
     try:
-        gateway = rt.gateway()
+        gateway = rt.gateway(alerts)
         executor = Executor(gateway, journal, clock, rt.workdir, config.symbols, alerts)
         while clock.wait_event(shared.strategy_done_event, shared.stop_event):
             shared.strategy_done_event.clear()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -25,6 +25,9 @@ from aifap.live.clock import SessionClock
 from aifap.live.config import SessionConfig
 from aifap.live.journal import Journal
 from aifap.live.logs import set_role
+
+if TYPE_CHECKING:
+    from aifap.live.alerting import SessionAlerts
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +125,14 @@ class Runtime:
             self._bars = open_bars(self.config)
         return self._bars
 
-    def gateway(self) -> Gateway:
-        """Return a new gateway for the session's account on the session clock."""
+    def gateway(self, alerts: SessionAlerts | None = None) -> Gateway:
+        """Return a new gateway for the session's account on the session clock.
+
+        ``alerts``: where the gateway's notices go (its service unreachable).
+        """
         from aifap.live.wiring import open_gateway
 
-        return open_gateway(self.config, self.clock, self.bars())
+        return open_gateway(self.config, self.clock, self.bars(), alerts)
 
     def markets(self, gateway: Gateway) -> dict[str, MarketSpec]:
         """Return the session symbols' market specs; raise if the venue lacks one."""

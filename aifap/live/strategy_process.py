@@ -34,7 +34,7 @@ def strategy_main(rt: Runtime) -> None:
     shared, clock, config = rt.shared, rt.clock, rt.config
     try:
         fn = load_strategy(config.strategy)
-        gateway = rt.gateway()
+        gateway = rt.gateway(alerts)
         markets = rt.markets(gateway)
         session = journal.session_row()
         assert session is not None, "the parent creates the session row before forking"

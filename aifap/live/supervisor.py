@@ -205,7 +205,7 @@ def _run(cfg: SessionConfig, journal: Journal, lease: Lease) -> int:
     try:
         from aifap.live.wiring import open_bars
 
-        gateway = open_gateway(cfg, clock, open_bars(cfg))
+        gateway = open_gateway(cfg, clock, open_bars(cfg), alerts)
         try:
             markets = session_markets(cfg, gateway)
             row = recover(cfg, journal, gateway, clock, markets, alerts)

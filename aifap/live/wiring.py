@@ -9,15 +9,19 @@ the emulator); a third-party name is whatever its entry point registered.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aifap.core.bars import BarSource
 from aifap.core.errors import UnknownSymbolError
 from aifap.core.markets import MarketSpec
 from aifap.exchange import factories
-from aifap.exchange.factories import GatewayContext
+from aifap.exchange.factories import UNREACHABLE, GatewayContext
 from aifap.exchange.gateway import Gateway
 from aifap.live.clock import SessionClock
 from aifap.live.config import SessionConfig
+
+if TYPE_CHECKING:
+    from aifap.live.alerting import SessionAlerts
 
 
 def open_bars(config: SessionConfig) -> BarSource:
@@ -39,9 +43,30 @@ def open_bars(config: SessionConfig) -> BarSource:
     return open_bar_source(spec, market=config.market, symbols=config.symbols)
 
 
-def open_gateway(config: SessionConfig, clock: SessionClock, bars: BarSource) -> Gateway:
-    """Return a gateway for the session's account: the one registered as ``config.exchange``."""
-    return factories.open_gateway(config, GatewayContext(bars=bars, clock=clock.now))
+def open_gateway(
+    config: SessionConfig,
+    clock: SessionClock,
+    bars: BarSource,
+    alerts: SessionAlerts | None = None,
+) -> Gateway:
+    """Return a gateway for the session's account: the one registered as ``config.exchange``.
+
+    With ``alerts``, what the gateway notifies (its service unreachable: an error alert;
+    reachable again: a warning event) reaches the session's alerts.
+    """
+    notify = None
+    if alerts is not None:
+        session_alerts = alerts
+
+        def notify(kind: str, message: str) -> None:
+            if kind == UNREACHABLE:
+                session_alerts.error("gateway", message, clock.ms(), kind=kind, summary=message)
+            else:
+                session_alerts.warning(kind, message, clock.ms())
+
+    return factories.open_gateway(
+        config, GatewayContext(bars=bars, clock=clock.now, notify=notify)
+    )
 
 
 def session_markets(config: SessionConfig, gateway: Gateway) -> dict[str, MarketSpec]:

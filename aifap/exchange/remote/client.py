@@ -8,9 +8,10 @@ clipped to the free quote), ``links_stop_fills`` (the venue's stop-fill linking)
 
 Failures to reach the service (connection refused or reset, timeouts, a proxy's
 502/503/504) raise ``TransientGatewayError`` and are retried under the session's
-``RetryPolicy``: every request is safe to repeat, orders included, since the service
-answers a known client id with its first result. Errors the service answers come back
-as the same class (``OrderRejectedError`` with its reason, ``RetryExhaustedError``
+``RetryPolicy``; the first failure and the first answer after it are logged and told
+to ``notify`` (the session alerts). Every request is safe to repeat, orders included,
+since the service answers a known client id with its first result. Errors the service
+answers come back as the same class (``OrderRejectedError`` with its reason, ``RetryExhaustedError``
 when the service's own budget against the exchange ran out: not retried again).
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ from aifap.core.errors import ConfigError, TransientGatewayError
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.portfolio import Position
+from aifap.exchange.factories import REACHABLE, UNREACHABLE
 from aifap.exchange.gateway import Balance, FundingPayment
 from aifap.exchange.remote import wire
 from aifap.retry import DEFAULT_POLICY, RetryPolicy
@@ -55,6 +57,8 @@ class RemoteGateway:
         name: the gateway's name in messages.
         demo: the session's mode is demo (True) or live (False), checked against the
             account's; None: not checked.
+        notify: called ``notify(kind, message)`` when the service stops answering
+            (``UNREACHABLE``) and when it answers again (``REACHABLE``); it must not raise.
         transport: an httpx transport (tests).
     """
 
@@ -68,6 +72,7 @@ class RemoteGateway:
         timeout: float = 120.0,
         name: str = "remote",
         demo: bool | None = None,
+        notify: Callable[[str, str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -77,6 +82,7 @@ class RemoteGateway:
         self.market_type = market_type
         self.policy = policy
         self.demo = demo
+        self.notify = notify
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url,
@@ -89,6 +95,7 @@ class RemoteGateway:
         self._info: dict[str, Any] | None = None
         self._specs: dict[str, MarketSpec] | None = None
         self._down = False
+        self._down_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RemoteGateway({self.url} {self.market_type})"
@@ -100,16 +107,12 @@ class RemoteGateway:
         try:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.TransportError as exc:
-            if not self._down:
-                log.warning("gateway service at %s unreachable: %s", self.url, type(exc).__name__)
-                self._down = True
+            self._reachable(False, type(exc).__name__)
             raise TransientGatewayError(
                 f"gateway service at {self.url} must be reachable, was not: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        if self._down:
-            log.warning("gateway service at %s reachable again", self.url)
-            self._down = False
+        self._reachable(True)
         try:
             body = response.json()
         except ValueError:
@@ -123,6 +126,29 @@ class RemoteGateway:
         if response.status_code >= 400:
             raise wire.error_from(body, response.status_code)
         return body
+
+    def _reachable(self, up: bool, cause: str = "") -> None:
+        """Log and notify a change between reachable and unreachable (once per change)."""
+        if up != self._down:
+            return
+        with self._down_lock:
+            if up != self._down:
+                return
+            self._down = not up
+        if up:
+            kind, message = REACHABLE, f"gateway service at {self.url} reachable again"
+        else:
+            kind = UNREACHABLE
+            message = (
+                f"gateway service at {self.url} unreachable; retrying within the retry budget "
+                f"({self.policy.max_attempts} attempts)"
+            )
+        log.warning("%s (%s)", message, cause) if cause else log.warning("%s", message)
+        if self.notify is not None:
+            try:
+                self.notify(kind, message)
+            except Exception:  # an alert that fails must not fail the order
+                log.exception("notifying %s failed", kind)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         what = f"gateway {method} {path.split('?')[0]}"
@@ -155,7 +181,9 @@ class RemoteGateway:
             return self._info
 
     @classmethod
-    def for_session(cls, config: Any) -> RemoteGateway:
+    def for_session(
+        cls, config: Any, notify: Callable[[str, str], None] | None = None
+    ) -> RemoteGateway:
         """Return the gateway of a session (``config``: its ``SessionConfig``).
 
         The service's account must have the session's market type and mode (checked
@@ -169,6 +197,7 @@ class RemoteGateway:
             market_type=config.market,
             policy=config.retry.policy(),
             demo=config.mode == "demo",
+            notify=notify,
         )
         gateway.info()
         return gateway

@@ -6,6 +6,13 @@ is ``done`` gets the stored order back; one left ``sent`` (the service died in
 between) is looked up at the exchange before anything is sent again. The table lives
 in the service's database (SQLite by default, PostgreSQL via a URL), so a restart
 keeps it.
+
+Claiming is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statement: of two
+requests claiming one client id at once (two threads, two services on one database)
+exactly one gets it, the other finds it known; no unique-key error reaches a caller.
+Answers are one upsert. On PostgreSQL the answers commit with ``synchronous_commit``
+off (an answer lost in a database crash leaves its id ``sent``: looked up, never
+re-sent); a claim always commits durably, before the exchange sees its id.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, insert, select, update
+from sqlalchemy import BigInteger, String, Text, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from aifap.db import Base, make_engine, migrate, session_factory
@@ -49,6 +57,8 @@ class OrderMemory:
         # connections kept open: a transaction does not pay a connect and a WAL checkpoint
         self._engine = make_engine(url, pooled=True)
         self._sessions = session_factory(self._engine)
+        self._postgres = self._engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
 
     def known(self, client_ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
         """Return ``{client_id: (state, result JSON data or None)}`` for the known ids."""
@@ -69,24 +79,30 @@ class OrderMemory:
         }
 
     def claim(self, client_ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
-        """Return what ``known`` returns, and record the unknown ids ``sent``: one commit.
+        """Record the unknown ids ``sent``; return what ``known`` returns for the others.
 
-        The caller sends the unknown ids next (and looks the known ``sent`` ones up at
-        the exchange first): once this returns, a crash never sends them again.
+        One statement (and a read of the ids another request holds, if any) and one
+        commit. The caller sends the ids it claimed next (and looks the known ``sent``
+        ones up at the exchange first): once this returns, a crash never sends them again.
         """
-        ids = list(client_ids)
+        ids = list(dict.fromkeys(client_ids))
         if not ids:
             return {}
+        now = int(time.time() * 1000)
+        rows = [
+            {"account": self.account, "client_id": c, "state": SENT, "result": None,
+             "updated_ms": now} for c in ids
+        ]  # fmt: skip
+        statement = (
+            self._insert(GatewayOrder)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["account", "client_id"])
+            .returning(GatewayOrder.client_id)
+        )
         with self._sessions.begin() as db:
-            known = self._known(db, ids)
-            new = [c for c in dict.fromkeys(ids) if c not in known]
-            if new:
-                now = int(time.time() * 1000)
-                db.execute(insert(GatewayOrder), [
-                    {"account": self.account, "client_id": c, "state": SENT, "result": None,
-                     "updated_ms": now} for c in new
-                ])  # fmt: skip
-        return known
+            claimed = set(db.scalars(statement))
+            others = [c for c in ids if c not in claimed]
+            return self._known(db, others) if others else {}
 
     def mark_sent(self, client_ids: Iterable[str]) -> None:
         """Record that requests for ``client_ids`` are about to leave."""
@@ -94,9 +110,10 @@ class OrderMemory:
 
     def record(self, results: dict[str, Any]) -> None:
         """Record what the exchange returned for each client id (JSON-ready data)."""
-        self._write({cid: (DONE, data) for cid, data in results.items()})
+        self._write({cid: (DONE, data) for cid, data in results.items()}, durable=False)
 
-    def _write(self, rows: dict[str, tuple[str, Any]]) -> None:
+    def _write(self, rows: dict[str, tuple[str, Any]], *, durable: bool = True) -> None:
+        """Upsert ``rows`` in one statement and one commit."""
         if not rows:
             return
         now = int(time.time() * 1000)
@@ -106,21 +123,19 @@ class OrderMemory:
              "updated_ms": now}
             for client_id, (state, data) in rows.items()
         ]  # fmt: skip
-        with self._sessions.begin() as db:  # one transaction: an update per known row
-            known = set(
-                db.scalars(
-                    select(GatewayOrder.client_id).where(
-                        GatewayOrder.account == self.account,
-                        GatewayOrder.client_id.in_(list(rows)),
-                    )
-                )
-            )
-            old = [v for v in values if v["client_id"] in known]
-            new = [v for v in values if v["client_id"] not in known]
-            if old:
-                db.execute(update(GatewayOrder), old)  # by primary key
-            if new:
-                db.execute(insert(GatewayOrder), new)
+        statement = self._insert(GatewayOrder).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["account", "client_id"],
+            set_={
+                "state": statement.excluded.state,
+                "result": statement.excluded.result,
+                "updated_ms": statement.excluded.updated_ms,
+            },
+        )
+        with self._sessions.begin() as db:
+            if self._postgres and not durable:
+                db.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            db.execute(statement)
 
     def close(self) -> None:
         """Close the database connections."""

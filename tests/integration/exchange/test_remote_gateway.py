@@ -2,12 +2,15 @@
 
 The service (``aifap.exchange.remote.service``) runs in a uvicorn thread on a free
 port with its own ccxt gateway; the emulator's request log shows what reached the
-exchange.
+exchange. The idempotency tests run with the client-id memory on SQLite and on a real
+PostgreSQL (``db_url``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +31,7 @@ from aifap.exchange.emulator.server import ThreadedServer
 from aifap.exchange.remote.account import load_account
 from aifap.exchange.remote.client import RemoteGateway
 from aifap.exchange.remote.service import create_app
+from aifap.exchange.remote.store import DONE, SENT, OrderMemory
 from aifap.retry import RetryPolicy
 
 KEY = "s" * 40
@@ -39,7 +43,7 @@ PRIVATE = "/api/v2/mix/*"
 class Service:
     """A gateway service for one emulator account, restartable on the same database."""
 
-    def __init__(self, emu: BitgetEmulator, db: Path, account: str = "acct-1") -> None:
+    def __init__(self, emu: BitgetEmulator, db_url: str, account: str = "acct-1") -> None:
         self.emu = emu
         self.account = load_account(
             {
@@ -52,7 +56,7 @@ class Service:
                 "retry": {"max_attempts": 2, "initial_wait": 0.001, "max_wait": 0.002},
             }
         )
-        self.db = f"sqlite:///{db}"
+        self.db = db_url
         self.server: ThreadedServer | None = None
         self.port = 0
         self.clients: list[RemoteGateway] = []
@@ -85,7 +89,19 @@ class Service:
 
 @pytest.fixture
 def service(make_emulator: Callable[..., BitgetEmulator], tmp_path: Path) -> Iterator[Service]:
-    svc = Service(make_emulator(), tmp_path / "gateway.db").start()
+    yield from _serve(make_emulator(), f"sqlite:///{tmp_path / 'gateway.db'}")
+
+
+@pytest.fixture
+def any_db_service(
+    make_emulator: Callable[..., BitgetEmulator], db_url: str
+) -> Iterator[Service]:
+    """The service with its client-id memory on SQLite, then on PostgreSQL."""
+    yield from _serve(make_emulator(), db_url)
+
+
+def _serve(emu: BitgetEmulator, db_url: str) -> Iterator[Service]:
+    svc = Service(emu, db_url).start()
     yield svc
     svc.stop()
     for client in svc.clients:
@@ -143,8 +159,9 @@ def test_the_remote_gateway_trades_like_the_ccxt_one(service: Service) -> None:
 
 
 def test_a_resent_client_id_returns_the_first_result_even_after_a_restart(
-    service: Service,
+    any_db_service: Service,
 ) -> None:
+    service = any_db_service
     emu = service.emu
     gateway = service.gateway()
     leg = _leg(1, "BTCUSDT", Side.BUY, "0.01")
@@ -159,15 +176,73 @@ def test_a_resent_client_id_returns_the_first_result_even_after_a_restart(
     assert _orders(emu, again[1].client_id) == 1
 
 
-def test_a_client_id_sent_before_a_crash_is_looked_up_not_resent(service: Service) -> None:
+def test_a_client_id_sent_before_a_crash_is_looked_up_not_resent(
+    any_db_service: Service,
+) -> None:
+    service = any_db_service
     emu = service.emu
     leg = _leg(1, "BTCUSDT", Side.BUY, "0.01")
     service.gateway().place_orders([leg])
     memory = service.app.state.service.memory
     memory.mark_sent([leg.client_id])  # as if the service died before recording the answer
+    assert memory.known([leg.client_id])[leg.client_id] == (SENT, None)
     again = service.gateway().place_orders([leg])
     assert again[0].status is OrderStatus.FILLED
     assert _orders(emu, leg.client_id) == 1
+    service.stop()  # waits for the recorder thread: the answer is recorded after the response
+    service.start()
+    state, data = service.app.state.service.memory.known([leg.client_id])[leg.client_id]
+    assert (state, data["client_id"], data["status"]) == (DONE, leg.client_id, "filled")
+
+
+def test_two_requests_with_one_client_id_at_once_place_one_order(
+    any_db_service: Service,
+) -> None:
+    service = any_db_service
+    emu = service.emu
+    service.gateway().markets()  # warm: both requests reach the service together
+    emu.faults.latency(0.3, path="/api/v2/mix/order/place-order")  # the first is in flight
+    legs = [_leg(1, "BTCUSDT", Side.BUY, "0.01"), _leg(1, "ETHUSDT", Side.BUY, "0.1")]
+    clients = [service.gateway(), service.gateway()]  # two sessions, one account
+    start = threading.Barrier(2)
+
+    def send(client: RemoteGateway) -> list[Any]:
+        start.wait()
+        return client.place_orders(legs)
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(send, clients)
+    assert first == second
+    assert [_orders(emu, leg.client_id) for leg in legs] == [1, 1]
+
+
+def test_concurrent_claims_of_one_client_id_give_it_to_exactly_one(db_url: str) -> None:
+    # two services on one database (a restart overlapping the old process, a replica)
+    memories = [OrderMemory(db_url, "acct-1") for _ in range(2)]
+    ids = [client_order_id("claim", 1, f"S{i}USDT", "open") for i in range(40)]
+    start = threading.Barrier(4)
+
+    def claim(n: int) -> set[str]:
+        memory = memories[n % 2]
+        start.wait()
+        mine: set[str] = set()
+        for k in range(0, len(ids), 5):  # batches of 5, as sessions send them
+            batch = ids[k : k + 5]
+            known = memory.claim(batch)
+            assert all(state == SENT for state, _ in known.values())
+            mine.update(c for c in batch if c not in known)
+        return mine
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            won = list(pool.map(claim, range(4)))
+        assert sorted(c for w in won for c in w) == sorted(ids)  # each id claimed once
+        memories[0].record({ids[0]: {"status": "filled"}})
+        assert memories[1].known([ids[0]]) == {ids[0]: (DONE, {"status": "filled"})}
+        assert memories[1].claim([ids[0]]) == {ids[0]: (DONE, {"status": "filled"})}
+    finally:
+        for memory in memories:
+            memory.close()
 
 
 @pytest.mark.parametrize(

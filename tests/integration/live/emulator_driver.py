@@ -27,6 +27,12 @@ service instead (``aifap serve gateway`` in its own process, see
 URL and a token, and no keys. A run's ``kill_gateway`` (``{"after_orders": n,
 "down_s": s}``) SIGKILLs the service once the exchange has seen ``n`` more order
 placements and starts it again ``s`` seconds later.
+
+A run with ``"papermill": speed`` runs the session as production does: the live
+template under papermill (``run_live_notebook``, output ``<workdir>/session.ipynb``),
+in a kernel of its own, on a replay clock at ``speed``. The session's clock is then
+out of reach, so the exchange's runs at the same speed from the run's start: ahead of
+the session's by the kernel's start-up, never behind it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -62,6 +69,29 @@ class _Clocks:
             self.fallback.set(ms)
             return ms
         return self.fallback()
+
+
+class _Paced:
+    """A replay clock running at ``speed`` from ``start_ms``, as from now."""
+
+    def __init__(self, start_ms: int, speed: float) -> None:
+        self.start_ms, self.speed, self.began = start_ms, speed, time.monotonic()
+
+    def ms(self) -> int:
+        return self.start_ms + round((time.monotonic() - self.began) * self.speed * 1000)
+
+
+def _papermill(config: dict[str, Any], clocks: _Clocks, speed: float, directory: Path) -> int:
+    """Run the session through the live template under papermill; return its exit code."""
+    import yaml
+
+    from aifap.deploy.papermill_run import run_live_notebook
+
+    path = directory / "papermill-session.yaml"
+    config = {**config, "clock": {**config["clock"], "speed": speed}}
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    clocks.current = _Paced(clocks(), speed)
+    return run_live_notebook(path, echo=None).exit_code
 
 
 def _install(clocks: _Clocks) -> None:
@@ -248,7 +278,15 @@ def main(spec_path: str) -> int:
             saved = {k: os.environ.get(k) for k in run.get("env", {})}
             os.environ.update(run.get("env", {}))
             try:
-                code = run_session({**config, **run.get("config", {})}, log_stdout=False)
+                if run.get("papermill"):
+                    code = _papermill(
+                        {**config, **run.get("config", {})},
+                        clocks,
+                        float(run["papermill"]),
+                        Path(spec["out"]).parent,
+                    )
+                else:
+                    code = run_session({**config, **run.get("config", {})}, log_stdout=False)
             finally:
                 for key, value in saved.items():
                     os.environ.pop(key, None) if value is None else os.environ.update({key: value})

@@ -2,7 +2,8 @@
 
 The session runs through ccxt's real ``bitget`` class against the emulator
 (``emulator_driver.py``), where every BTCUSDT market order fills 40% at once and the
-rest at the next bar. The close leg of the flip is therefore still partly filled when
+rest at the next bar (through the session's own ccxt gateway, and through the gateway
+service). The close leg of the flip is therefore still partly filled when
 the executor looks it up, so the open leg must not be sent in that cycle; the next
 cycle plans again from the real (flat) position and opens the short.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.emulator_sessions import assert_book_matches_journal, demo, drive
+from helpers.emulator_sessions import GATEWAYS, assert_book_matches_journal, demo, drive
 from live_helpers import positions_json
 
 TARGET = Decimal("0.3")
@@ -29,11 +30,12 @@ def flip(context, config_dict):
 '''
 
 
-def _flip_run(session_run, tmp_path: Path) -> Any:
+def _flip_run(session_run, tmp_path: Path, gateway: str) -> Any:
     strategy = tmp_path / "flip_strategy.py"
     strategy.write_text(FLIP_STRATEGY, encoding="utf-8")
     return demo(
         session_run,
+        gateway,
         strategy=f"{strategy}:flip",
         strategy_name="flip",
         symbols=["BTCUSDT"],
@@ -42,8 +44,9 @@ def _flip_run(session_run, tmp_path: Path) -> Any:
 
 
 @pytest.mark.slow
-def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, tmp_path):
-    run = _flip_run(session_run, tmp_path)
+@GATEWAYS
+def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, tmp_path, gateway):
+    run = _flip_run(session_run, tmp_path, gateway)
     [state] = drive(run, [{"partial_fills": [{"ratio": 0.4, "symbol": "BTCUSDT"}]}])
     assert state["code"] == 0, run.log()[-3000:]
     journal = run.journal()

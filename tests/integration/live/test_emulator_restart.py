@@ -123,9 +123,10 @@ def _weights(cycle, leverage: Decimal) -> tuple[dict[str, Decimal], dict[str, De
     return targets, weights
 
 
+@GATEWAYS
 @pytest.mark.parametrize("policy", ["refuse", "adopt"])
-def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy):
-    run = demo(session_run, trading_duration="45m")
+def test_position_changed_by_hand_on_the_exchange_while_down(session_run, policy, gateway):
+    run = demo(session_run, gateway, trading_duration="45m")
     by_hand = {"order": {"symbol": "BTC/USDT:USDT", "side": "buy", "amount": 0.01}}
     first, second = drive(
         run,

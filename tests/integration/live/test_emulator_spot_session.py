@@ -1,5 +1,8 @@
 """End to end: spot demo sessions through ccxt's real ``bitget`` class against the emulator.
 
+Each test runs twice: the session's own ccxt gateway, and the gateway service
+(``aifap serve gateway``) holding the keys.
+
 The emulator charges spot as Bitget does (a buy's fee out of the coin received, a
 sell's out of the USDT received, market buys sized in USDT). One strategy walks the
 session through a buy-and-hold with all the cash, a hold, a rotation from BTC to XRP,
@@ -23,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers.emulator_sessions import GATEWAYS, demo
 from helpers.emulator_sessions import drive as _drive
 from live_helpers import STRATEGIES, SessionRun, positions_json
 
@@ -54,10 +58,10 @@ TRADES = {  # cycle: the (symbol, side) of its orders, in plan order
 BASES = {"BTCUSDT": "BTC", "XRPUSDT": "XRP"}
 
 
-def _spot(session_run) -> SessionRun:
-    return session_run(
-        exchange="bitget",
-        mode="demo",
+def _spot(session_run, gateway: str) -> SessionRun:
+    run: SessionRun = demo(
+        session_run,
+        gateway,
         market="spot",
         leverage=1,
         symbols=["BTCUSDT", "XRPUSDT"],
@@ -65,10 +69,10 @@ def _spot(session_run) -> SessionRun:
         strategy_name="spot",
         config_dict={"books": BOOKS},
         allocation=int(ALLOCATION),
-        credentials={"api_key": "demo-key", "secret": "demo-secret", "password": "demo-pass"},
         trading_duration="2h",
         threshold="0.05",  # the weights' drift between cycles trades nothing
     )
+    return run
 
 
 def _account(fills: list[dict[str, Any]], before_ms: int | None = None) -> dict[str, Decimal]:
@@ -135,17 +139,21 @@ def _assert_spot_session(run: SessionRun, state: dict[str, Any]) -> None:
     assert spot["XRP"] < 1
 
 
-def test_spot_session_buys_rotates_sells_and_exits_with_the_emulator_to_the_cent(session_run):
-    run = _spot(session_run)
+@GATEWAYS
+def test_spot_session_buys_rotates_sells_and_exits_with_the_emulator_to_the_cent(
+    session_run, gateway
+):
+    run = _spot(session_run, gateway)
     [state] = _drive(run, [{}])
     assert state["code"] == 0, run.log()[-3000:]
     _assert_spot_session(run, state)
 
 
+@GATEWAYS
 def test_spot_session_killed_mid_rotation_and_after_an_exit_restarts_without_foreign(
-    session_run,
+    session_run, gateway
 ):
-    run = _spot(session_run)
+    run = _spot(session_run, gateway)
     first, second, third = _drive(
         run,
         [
