@@ -167,8 +167,9 @@ def latency(
     keys = ("ack", "planned", "handed", "done")
     results: dict[str, Any] = {f"{lim}_{k}": [] for lim in variants for k in keys}
     try:
-        for limiter in variants:
-            for run in range(runs + 1):  # the first run warms imports and caches
+        # variants interleaved run by run, so a change in the machine's load hits all alike
+        for run in range(runs + 1):  # the first run warms imports and caches
+            for limiter in variants:
                 sid = f"b{limiter}{run}"
                 cfg = make_config({
                     "session_id": sid, "trader": "bench", "strategy_name": "eq",
@@ -233,6 +234,93 @@ def latency(
     finally:
         emu.stop()
     return results
+
+
+def hops(calls: int, latency_s: float) -> dict[str, Any]:
+    """Time single gateway calls direct (ccxt in this process) and through the service.
+
+    One account, one service (its own process), one emulator (its own process, every
+    request ``latency_s``); ``calls`` rounds, each: ``balance_and_positions`` and a
+    batch of 5 market orders (new client ids), direct then remote, interleaved so load
+    changes hit both. Returns per-call wall seconds by ``{variant}_{call}``, the
+    service's ``Server-Timing`` stages per order batch, and CPU seconds of this process
+    and of the service.
+    """
+    import logging
+    import multiprocessing
+
+    import psutil
+    from remote_emulator import RemoteEmulator
+
+    from aifap.auth.tokens import issue_token
+    from aifap.core.orders import OrderRequest, Side, client_order_id
+    from aifap.exchange.ccxt.gateway import CcxtGateway
+    from aifap.exchange.ccxt.gateway_config import CcxtConfig
+    from aifap.exchange.remote.client import RemoteGateway
+
+    emu = RemoteEmulator(build_emulator, latency_s)
+    tmp = Path(tempfile.mkdtemp(prefix="aifap-bench-hops-"))
+    sid = "hops"
+    service, service_url = _gateway_service(multiprocessing.get_context("fork"), tmp, sid, emu.url)
+    stages: list[dict[str, float]] = []
+
+    class _Stages(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.args and str(record.args[1]) == "/orders":
+                header = str(record.args[-1])
+                stages.append({k.split(";")[0].strip(): float(k.split("dur=")[1])
+                               for k in header.split(",") if "dur=" in k})
+
+    client_log = logging.getLogger("aifap.exchange.remote.client")
+    client_log.setLevel(logging.DEBUG)
+    client_log.addHandler(_Stages())
+    direct = CcxtGateway(CcxtConfig(
+        venue="bitget", api_key=sid, secret="s", password="p", demo=True, api_url=emu.url,
+        rate_limit=False, confirm_orders=False))
+    token = issue_token(sid, [f"gateway:{sid}"], ttl="1h", key=SIGNING_KEY)
+    remote = RemoteGateway(service_url, token)
+    gateways = {"direct": direct, "remote": remote}
+    out: dict[str, Any] = {f"{v}_{c}": [] for v in gateways for c in ("account", "orders")}
+    try:
+        specs = direct.markets()
+        for gateway in gateways.values():
+            gateway.prepare(SYMBOLS)
+        prices = direct.reference_prices(SYMBOLS, fresh=True)
+        amounts = {}  # twice the minimum order, in whole amount steps
+        for s, spec in specs.items():
+            if s in prices:
+                least = max(spec.min_amount, spec.min_notional / prices[s], spec.amount_step)
+                amounts[s] = (least * 2 / spec.amount_step).to_integral_value(
+                    rounding="ROUND_CEILING") * spec.amount_step
+        cpu = time.process_time()
+        served = psutil.Process(service.pid)
+        served_cpu = sum(served.cpu_times()[:2])
+        for n in range(calls + 1):  # round 0 warms connections and caches
+            for variant, gateway in gateways.items():
+                began = time.perf_counter()
+                gateway.balance_and_positions()
+                account = time.perf_counter() - began
+                symbols = SYMBOLS[(n % 4) * 5 : (n % 4) * 5 + 5]
+                side = Side.BUY if n % 8 < 4 else Side.SELL
+                batch = [OrderRequest(client_order_id(variant, n, s, "open"), s, side, amounts[s])
+                         for s in symbols]
+                began = time.perf_counter()
+                placed = gateway.place_orders(batch)
+                orders = time.perf_counter() - began
+                assert all(o.status.value != "rejected" for o in placed), placed
+                if n:
+                    out[f"{variant}_account"].append(account)
+                    out[f"{variant}_orders"].append(orders)
+        out["cpu_bench"] = time.process_time() - cpu
+        out["cpu_service"] = sum(served.cpu_times()[:2]) - served_cpu
+        out["stages"] = stages[-calls:]
+    finally:
+        direct.close()
+        remote.close()
+        service.terminate()
+        service.join()
+        emu.stop()
+    return out
 
 
 MOMENTUM = '''
@@ -304,17 +392,37 @@ def _stats(values: list[float]) -> str:
     return f"{statistics.median(ms):.0f} | {p90:.0f} | {ms[0]:.0f} | {ms[-1]:.0f}"
 
 
+def _print_hops(out: dict[str, Any], latency_s: float) -> None:
+    load = os.getloadavg()
+    runs = len(out["direct_orders"])
+    print(f"one gateway call, {latency_s * 1000:g} ms per exchange request; {runs} rounds; "
+          f"load average {load[0]:.2f} / {load[1]:.2f}; {os.cpu_count()} cores")
+    print("| call | direct: median | p90 | min | max (ms) | remote: median | p90 | min | max "
+          "| remote - direct (medians) |")
+    for call in ("account", "orders"):
+        direct, remote = out[f"direct_{call}"], out[f"remote_{call}"]
+        gap = (statistics.median(remote) - statistics.median(direct)) * 1000
+        print(f"| {call} | {_stats(direct)} | {_stats(remote)} | {gap:+.1f} |")
+    names = sorted({k for row in out["stages"] for k in row})
+    print("service stages per order batch, median ms: " + ", ".join(
+        f"{k} {statistics.median(row.get(k, 0.0) for row in out['stages']):.2f}" for k in names))
+    print(f"CPU seconds: bench process {out['cpu_bench']:.2f}, service {out['cpu_service']:.2f} "
+          f"({runs + 1} rounds of both variants)")
+
+
 def main() -> None:
     """Run the benchmarks and print Markdown rows for benches/README.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
-    parser.add_argument("--only", choices=["latency", "promote"], default=None)
+    parser.add_argument("--only", choices=["latency", "promote", "hops"], default=None)
     parser.add_argument("--gateway", action="store_true",
                         help="time direct (limiter off) against the gateway service (remote)")
     parser.add_argument("--timeline", action="store_true",
                         help="print the last run's requests as the emulator saw them")
     args = parser.parse_args()
+    if args.only == "hops":
+        _print_hops(hops(args.runs, args.latency), args.latency)
     if args.only in (None, "latency"):
         floor = 6 * args.latency * 1000
         variants = ("off", "remote") if args.gateway else ("off", "on")

@@ -20,6 +20,8 @@ Errors::
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -223,6 +225,40 @@ def verify_token(
             f"token scopes must include {scope}, were {', '.join(claims.scopes) or 'none'}"
         )
     return claims
+
+
+class TokenVerifier:
+    """``verify_token`` for one scope, each valid token's claims remembered until it expires.
+
+    A service verifying the same few tokens on every request (a session's) pays the
+    signature check once per token, not once per request; a remembered token is still
+    refused from its ``exp`` on. Refused tokens are not remembered.
+
+    Args:
+        scope: the scope every token must cover.
+        key: the signing key (default: ``secret_key()``).
+        size: tokens remembered at most (all are forgotten when it is reached).
+    """
+
+    def __init__(self, scope: str, *, key: str | None = None, size: int = 1024) -> None:
+        self.scope = scope
+        self.key = key if key is not None else secret_key()
+        self.size = size
+        self._known: dict[str, tuple[float, TokenClaims]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, token: str | None) -> TokenClaims:
+        """Return the claims of ``token``; raise as ``verify_token`` does."""
+        if token:
+            hit = self._known.get(token)
+            if hit is not None and time.time() < hit[0]:
+                return hit[1]
+        claims = verify_token(token, scope=self.scope, key=self.key)
+        with self._lock:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[str(token)] = (claims.expires_at.timestamp(), claims)
+        return claims
 
 
 def bearer(header: str | None) -> str | None:

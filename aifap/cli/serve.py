@@ -111,4 +111,5 @@ def gateway_command(
         f"serving gateway {config.account} ({config.venue} {config.market.value} {mode}) "
         f"on http://{host}:{port}; client ids in {redact_url(url)}"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # no access log (a line per order request); httptools and uvloop when installed
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from aifap.core.errors import ConfigError, TransientGatewayError
 from aifap.core.markets import MarketSpec, MarketType
@@ -42,6 +43,14 @@ log = logging.getLogger(__name__)
 
 API = "/v1"
 TRANSIENT_STATUS = (502, 503, 504)
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+class _Account(TypedDict):
+    """What ``/account`` answers."""
+
+    balance: Balance
+    positions: list[Position]
 
 
 class RemoteGateway:
@@ -102,7 +111,7 @@ class RemoteGateway:
 
     # ---- transport -------------------------------------------------------------------
 
-    def _once(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _once(self, method: str, path: str, tp: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
         try:
             response = self._http.request(method, API + path, **kwargs)
@@ -113,10 +122,6 @@ class RemoteGateway:
                 f"{type(exc).__name__}: {exc}"
             ) from exc
         self._reachable(True)
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s: %.1f ms (%.4f-%.4f); service %s",
@@ -124,8 +129,12 @@ class RemoteGateway:
                 response.headers.get("server-timing", "-"),
             )  # fmt: skip
         if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
             raise wire.error_from(body, response.status_code)
-        return body
+        return wire.load_json(tp, response.content)  # parsed and checked in one step
 
     def _reachable(self, up: bool, cause: str = "") -> None:
         """Log and notify a change between reachable and unreachable (once per change)."""
@@ -150,11 +159,12 @@ class RemoteGateway:
             except Exception:  # an alert that fails must not fail the order
                 log.exception("notifying %s failed", kind)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, tp: Any = Any, **kwargs: Any) -> Any:
+        """Return the service's answer to one request as a ``tp``, retried under the policy."""
         what = f"gateway {method} {path.split('?')[0]}"
 
         def once() -> Any:
-            return self._once(method, path, **kwargs)
+            return self._once(method, path, tp, **kwargs)
 
         once.__qualname__ = what
         return self.policy.call(once)
@@ -165,7 +175,7 @@ class RemoteGateway:
         """Return the service's account description (venue, market type, quirks)."""
         with self._lock:
             if self._info is None:
-                info: dict[str, Any] = self._call("GET", "/info")
+                info: dict[str, Any] = self._call("GET", "/info", dict[str, Any])
                 if info.get("market_type") != self.market_type.value:
                     raise ConfigError(
                         f"market must be the gateway account's ({info.get('market_type')}), "
@@ -212,44 +222,45 @@ class RemoteGateway:
     def markets(self) -> dict[str, MarketSpec]:
         """Return the tradable markets by compact symbol (read once)."""
         if self._specs is None:
-            data = self._call("GET", "/markets")
-            self._specs = {s: wire.load(MarketSpec, m) for s, m in data.items()}
+            self._specs = self._call("GET", "/markets", dict[str, MarketSpec])
         return self._specs
 
     def balance(self) -> Balance:
         """Return the wallet balance in the quote currency."""
-        result: Balance = wire.load(Balance, self._call("GET", "/balance"))
+        result: Balance = self._call("GET", "/balance", Balance)
         return result
 
     def positions(self) -> list[Position]:
         """Return open positions."""
-        result: list[Position] = wire.load(list[Position], self._call("GET", "/positions"))
+        result: list[Position] = self._call("GET", "/positions", list[Position])
         return result
 
     def balance_and_positions(self) -> tuple[Balance, list[Position]]:
         """Return ``balance()`` and ``positions()`` in one round trip."""
-        data = self._call("GET", "/account")
-        return wire.load(Balance, data["balance"]), wire.load(list[Position], data["positions"])
+        data = self._call("GET", "/account", _Account)
+        return data["balance"], data["positions"]
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         """Return open orders, for one symbol or all."""
         params = {} if symbol is None else {"symbol": symbol}
-        result: list[Order] = wire.load(
-            list[Order], self._call("GET", "/orders/open", params=params)
-        )
+        result: list[Order] = self._call("GET", "/orders/open", list[Order], params=params)
         return result
 
     def fetch_order(self, client_id: str, symbol: str) -> Order | None:
         """Return the order with ``client_id``, or None if the exchange never saw it."""
-        data = self._call("GET", f"/orders/{client_id}", params={"symbol": symbol})
-        return None if data is None else wire.load(Order, data)
+        found: Order | None = self._call(
+            "GET", f"/orders/{client_id}", Order | None, params={"symbol": symbol}
+        )
+        return found
 
     def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
         """Send up to 5 orders; a re-send after a lost answer returns the first result."""
         if not batch:
             return []
-        body = {"orders": wire.dump(list(batch), list[OrderRequest])}
-        result: list[Order] = wire.load(list[Order], self._call("POST", "/orders", json=body))
+        body = wire.dump_json({"orders": list(batch)}, dict[str, list[OrderRequest]])
+        result: list[Order] = self._call(
+            "POST", "/orders", list[Order], content=body, headers=JSON_BODY
+        )
         return result
 
     def cancel(
@@ -274,8 +285,8 @@ class RemoteGateway:
 
     def stops(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """Return the (take profit, stop loss) covering the position in ``symbol``."""
-        take_profit, stop_loss = wire.load(
-            tuple[Decimal | None, Decimal | None], self._call("GET", f"/stops/{symbol}")
+        take_profit, stop_loss = self._call(
+            "GET", f"/stops/{symbol}", tuple[Decimal | None, Decimal | None]
         )
         return take_profit, stop_loss
 
@@ -284,7 +295,7 @@ class RemoteGateway:
         if symbols is not None and not symbols:
             return []
         params = _history_params(since, symbols)
-        result: list[Fill] = wire.load(list[Fill], self._call("GET", "/fills", params=params))
+        result: list[Fill] = self._call("GET", "/fills", list[Fill], params=params)
         return result
 
     def funding(
@@ -294,8 +305,9 @@ class RemoteGateway:
         if symbols is not None and not symbols:
             return []
         params = _history_params(since, symbols)
-        data = self._call("GET", "/funding", params=params)
-        result: list[FundingPayment] = wire.load(list[FundingPayment], data)
+        result: list[FundingPayment] = self._call(
+            "GET", "/funding", list[FundingPayment], params=params
+        )
         return result
 
     def ohlcv(
@@ -333,8 +345,9 @@ class RemoteGateway:
         self, symbols: Sequence[str], *, fresh: bool = False
     ) -> dict[str, Decimal]:
         """Return the last prices the service checks orders at (``fresh``: ask now)."""
-        data = self._call("POST", "/prices", json={"symbols": list(symbols), "fresh": fresh})
-        return {s: Decimal(p) for s, p in data.items()}
+        body = {"symbols": list(symbols), "fresh": fresh}
+        prices: dict[str, Decimal] = self._call("POST", "/prices", dict[str, Decimal], json=body)
+        return prices
 
     def close(self) -> None:
         """Close the HTTP connections and the background thread."""

@@ -16,13 +16,14 @@ Errors answer ``{"error": {"type", "message", "fields"}}`` (:mod:`.wire`), which
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -30,12 +31,15 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from aifap.auth.tokens import TokenClaims, bearer, secret_key, verify_token
+from aifap.auth.tokens import TokenClaims, TokenVerifier, bearer, secret_key
 from aifap.core.errors import AifapError
+from aifap.core.markets import MarketSpec
 from aifap.core.orders import Fill, Order, OrderRequest
+from aifap.core.portfolio import Position
 from aifap.exchange.ccxt.gateway import CcxtGateway
-from aifap.exchange.gateway import BATCH_SIZE, FundingPayment
+from aifap.exchange.gateway import BATCH_SIZE, Balance, FundingPayment
 from aifap.exchange.remote import wire
 from aifap.exchange.remote.account import AccountConfig
 from aifap.exchange.remote.store import DONE, SENT, OrderMemory
@@ -115,6 +119,17 @@ class GatewayService:
         The wait for a free thread counts as the request's ``queue`` stage, the call as
         ``run`` (its own stages, such as ``db`` and ``exchange``, are inside it).
         """
+        return self._submit(fn, *args, **kwargs).result()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Await ``fn(*args, **kwargs)`` run on an exchange thread (see :meth:`run`).
+
+        The request's coroutine waits on the event loop: one hand-off to the exchange
+        thread and one back, not through the web server's thread pool as well.
+        """
+        return await asyncio.wrap_future(self._submit(fn, *args, **kwargs))
+
+    def _submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         context = contextvars.copy_context()
         submitted = time.perf_counter()
 
@@ -129,7 +144,7 @@ class GatewayService:
             finally:
                 current.add("run", time.perf_counter() - began)
 
-        return self.executor.submit(context.run, timed).result()
+        return self.executor.submit(context.run, timed)
 
     def warm(self) -> int:
         """Load the markets and build every exchange thread's client; return the market count."""
@@ -263,13 +278,18 @@ class GatewayRoute(APIRoute):
         return guarded
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    """Return ``data`` (already JSON-ready) as a JSON response."""
-    import json
-
+def json_response(data: Any, status: int = 200, tp: Any = Any) -> Response:
+    """Return ``data`` (of type ``tp``; default: JSON-ready data) as a JSON response."""
     with stage("encode"):
-        body = json.dumps(data)
+        body = wire.dump_json(data, tp)
     return Response(body, status_code=status, media_type="application/json")
+
+
+class AccountOut(TypedDict):
+    """What ``/account`` answers."""
+
+    balance: Balance
+    positions: list[Position]
 
 
 class OrdersIn(BaseModel):
@@ -305,118 +325,122 @@ Symbols = Annotated[list[str] | None, Query(description="Only these symbols.")]
 
 
 def gateway_router(service: GatewayService, key: str) -> APIRouter:
-    """Return the ``/v1`` routes of ``service``, each behind a ``gateway:ACCOUNT`` token."""
-    scope = service.account.scope
+    """Return the ``/v1`` routes of ``service``, each behind a ``gateway:ACCOUNT`` token.
 
-    def authorized(request: Request) -> TokenClaims:
+    The handlers are coroutines that await the exchange threads (``service.call``);
+    a token's verification is remembered until it expires (``TokenVerifier``).
+    """
+    verify = TokenVerifier(scope=service.account.scope, key=key)
+
+    async def authorized(request: Request) -> TokenClaims:
         with stage("auth"):
-            return verify_token(bearer(request.headers.get("authorization")), scope=scope, key=key)
+            return verify(bearer(request.headers.get("authorization")))
 
     router = APIRouter(
         prefix=API, route_class=GatewayRoute, dependencies=[Depends(authorized)],
         tags=["gateway"],
     )  # fmt: skip
     gw = service.gateway
+    call = service.call
 
     @router.get("/info")
-    def info() -> Response:
+    async def info() -> Response:
         """The account's venue, market type and what its fills can tell."""
-        return json_response(service.info())
+        return json_response(await call(service.info))
 
     @router.get("/markets")
-    def markets() -> Response:
+    async def markets() -> Response:
         """Tradable markets by compact symbol."""
-        return json_response({s: wire.dump(m, type(m)) for s, m in service.run(gw.markets).items()})
+        found = await call(gw.markets)
+        return json_response(found, tp=dict[str, MarketSpec])
 
     @router.get("/balance")
-    def balance() -> Response:
+    async def balance() -> Response:
         """The wallet balance in the quote currency."""
-        value = service.run(gw.balance)
-        return json_response(wire.dump(value, type(value)))
+        return json_response(await call(gw.balance), tp=Balance)
 
     @router.get("/positions")
-    def positions() -> Response:
+    async def positions() -> Response:
         """Open positions."""
-        return json_response([wire.dump(p, type(p)) for p in service.run(gw.positions)])
+        return json_response(await call(gw.positions), tp=list[Position])
 
     @router.get("/account")
-    def account() -> Response:
+    async def account() -> Response:
         """Balance and positions, read concurrently."""
-        bal, held = service.run(gw.balance_and_positions)
-        rows = [wire.dump(p, type(p)) for p in held]
-        return json_response({"balance": wire.dump(bal, type(bal)), "positions": rows})
+        bal, held = await call(gw.balance_and_positions)
+        return json_response({"balance": bal, "positions": held}, tp=AccountOut)
 
     @router.get("/orders/open")
-    def open_orders(symbol: str | None = None) -> Response:
+    async def open_orders(symbol: str | None = None) -> Response:
         """Open orders, for one symbol or all."""
-        return json_response([wire.dump(o, Order) for o in service.run(gw.open_orders, symbol)])
+        return json_response(await call(gw.open_orders, symbol), tp=list[Order])
 
     @router.get("/orders/{client_id}")
-    def fetch_order(client_id: str, symbol: str) -> Response:
+    async def fetch_order(client_id: str, symbol: str) -> Response:
         """The order with this client id (null: the exchange never saw it)."""
-        order = service.run(gw.fetch_order, client_id, symbol)
-        return json_response(None if order is None else wire.dump(order, Order))
+        return json_response(await call(gw.fetch_order, client_id, symbol), tp=Order | None)
 
     @router.post("/orders")
-    def place_orders(body: OrdersIn) -> Response:
+    async def place_orders(body: OrdersIn) -> Response:
         """Place up to 5 orders; a known client id answers its first result, never a new order."""
-        return json_response(
-            [wire.dump(o, Order) for o in service.run(service.place_orders, body.orders)]
-        )
+        return json_response(await call(service.place_orders, body.orders), tp=list[Order])
 
     @router.post("/orders/cancel")
-    def cancel(body: CancelIn) -> Response:
+    async def cancel(body: CancelIn) -> Response:
         """Cancel one order by client id or exchange id."""
-        service.run(gw.cancel, body.symbol, client_id=body.client_id, order_id=body.order_id)
+        await call(gw.cancel, body.symbol, client_id=body.client_id, order_id=body.order_id)
         return json_response({"ok": True})
 
     @router.post("/stops")
-    def set_stops(body: StopsIn) -> Response:
+    async def set_stops(body: StopsIn) -> Response:
         """Set or replace the SL/TP covering a position."""
-        service.run(
+        await call(
             gw.set_stops, body.symbol, take_profit=body.take_profit, stop_loss=body.stop_loss
         )
         return json_response({"ok": True})
 
     @router.get("/stops/{symbol}")
-    def stops(symbol: str) -> Response:
+    async def stops(symbol: str) -> Response:
         """The (take profit, stop loss) covering a position."""
-        take_profit, stop_loss = service.run(gw.stops, symbol)
-        return json_response(wire.dump((take_profit, stop_loss), tuple[Decimal | None, ...]))
+        found = await call(gw.stops, symbol)
+        return json_response(found, tp=tuple[Decimal | None, Decimal | None])
 
     @router.post("/prepare")
-    def prepare(body: SymbolsIn) -> Response:
+    async def prepare(body: SymbolsIn) -> Response:
         """Set position mode, margin mode and leverage of these symbols; refresh their prices."""
-        service.run(gw.prepare, body.symbols)
-        service.run(gw.reference_prices, body.symbols)
+
+        def ready() -> None:
+            gw.prepare(body.symbols)
+            gw.reference_prices(body.symbols)
+
+        await call(ready)
         return json_response({"ok": True})
 
     @router.post("/prices")
-    def prices(body: SymbolsIn) -> Response:
+    async def prices(body: SymbolsIn) -> Response:
         """The reference prices orders are checked at (``fresh``: ask the exchange now)."""
-        found = service.run(gw.reference_prices, body.symbols, fresh=body.fresh)
+        found = await call(gw.reference_prices, body.symbols, fresh=body.fresh)
         return json_response({s: format(p, "f") for s, p in found.items()})
 
     @router.get("/fills")
-    def fills(since: datetime, symbols: Symbols = None) -> Response:
+    async def fills(since: datetime, symbols: Symbols = None) -> Response:
         """Executions at or after ``since``, oldest first."""
-        return json_response([wire.dump(f, Fill) for f in service.run(gw.fills, since, symbols)])
+        return json_response(await call(gw.fills, since, symbols), tp=list[Fill])
 
     @router.get("/funding")
-    def funding(since: datetime, symbols: Symbols = None) -> Response:
+    async def funding(since: datetime, symbols: Symbols = None) -> Response:
         """Funding settlements at or after ``since``, oldest first."""
-        rows = service.run(gw.funding, since, symbols)
-        return json_response([wire.dump(f, FundingPayment) for f in rows])
+        return json_response(await call(gw.funding, since, symbols), tp=list[FundingPayment])
 
     @router.get("/ohlcv/{symbol}")
-    def ohlcv(
+    async def ohlcv(
         symbol: str,
         timeframe: str = "1m",
         since: datetime | None = None,
         limit: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         """Completed bars as ``[ms, open, high, low, close, volume]`` rows."""
-        frame = service.run(gw.ohlcv, symbol, timeframe, since=since, limit=limit)
+        frame = await call(gw.ohlcv, symbol, timeframe, since=since, limit=limit)
         return json_response(wire.dump_bars(frame))
 
     return router

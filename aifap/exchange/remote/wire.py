@@ -44,6 +44,16 @@ def load(tp: Any, data: Any) -> Any:
     return _adapter(tp).validate_python(data)
 
 
+def dump_json(value: Any, tp: Any = Any) -> bytes:
+    """Return ``value`` (of type ``tp``) as JSON text: :func:`dump`, encoded in one step."""
+    return _adapter(tp).dump_json(value)
+
+
+def load_json(tp: Any, text: bytes | str) -> Any:
+    """Return the ``tp`` value of :func:`dump_json`'s output, parsed and checked in one step."""
+    return _adapter(tp).validate_json(text)
+
+
 def dump_bars(frame: pd.DataFrame) -> dict[str, Any]:
     """Return an ``aifap.core.bars`` frame as rows ``[ms, open, high, low, close, volume]``."""
     ms = (frame.index.asi8 // 1_000_000).tolist() if len(frame) else []

@@ -12,6 +12,7 @@ from aifap.auth.tokens import (
     ScopeError,
     TokenError,
     TokenExpiredError,
+    TokenVerifier,
     bearer,
     issue_token,
     parse_ttl,
@@ -136,3 +137,41 @@ def test_admin_token_prints_a_scoped_token(monkeypatch):
     assert claims.session_id == "sess-1"
     assert claims.subject == "sess-1"
     assert claims.expires_at - claims.issued_at == timedelta(hours=2)
+
+
+def test_the_verifier_remembers_a_valid_token_until_it_expires(monkeypatch):
+    import aifap.auth.tokens as tokens
+
+    verify = TokenVerifier("gateway:acct", key=KEY)
+    now = datetime.now(UTC)
+    token = issue_token("sess-1", ["gateway:acct"], ttl="1h", key=KEY, now=now)
+    calls = []
+    real = tokens.verify_token
+    monkeypatch.setattr(tokens, "verify_token", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = verify(token)
+    assert verify(token) == first
+    assert len(calls) == 1  # the signature was checked once
+    # past its expiry it is not taken from memory: verified again (and refused by jwt then)
+    monkeypatch.setattr(tokens.time, "time", lambda: (now + timedelta(hours=2)).timestamp())
+    verify(token)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [
+        (None, TokenError),
+        ("garbage", TokenError),
+        ("other-account", ScopeError),
+        ("other-key", TokenError),
+    ],
+)
+def test_the_verifier_refuses_what_verify_token_refuses_every_time(token, error):
+    verify = TokenVerifier("gateway:acct", key=KEY)
+    if token == "other-account":
+        token = issue_token("s", ["gateway:other"], ttl="1h", key=KEY)
+    elif token == "other-key":
+        token = issue_token("s", ["gateway:acct"], ttl="1h", key="o" * 40)
+    for _ in range(2):  # a refusal is not remembered as anything
+        with pytest.raises(error):
+            verify(token)
