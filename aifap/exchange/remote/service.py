@@ -150,7 +150,7 @@ class GatewayService:
         """Load the markets and build every exchange thread's client; return the market count."""
         count = len(self.gateway.markets())
         if not self._warm:
-            self.memory.known(["-"])  # opens the database connection the first batch uses
+            self.memory.warm(BATCH_SIZE)  # connection, statements and write path of a batch
             self.gateway.pool.warm(self.executor, WORKERS)
             self.gateway.prepare([])  # the gateway's own order threads
             self._warm = True

@@ -17,13 +17,15 @@ re-sent); a claim always commits durably, before the exchange sees its id.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, String, Text, TextClause, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from aifap.db import Base, make_engine, migrate, session_factory
@@ -58,7 +60,34 @@ class OrderMemory:
         self._engine = make_engine(url, pooled=True)
         self._sessions = session_factory(self._engine)
         self._postgres = self._engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps
+        # in steps of up to 100 ms (its busy handler): the claim of the next batch would
+        # wait out the recording of the last one that way. A lock of this process wakes it
+        # as soon as the other write commits. PostgreSQL locks rows: no wait to avoid.
+        self._writing: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self._postgres else threading.Lock()
+        )
+
+    def warm(self, batch_size: int) -> None:
+        """Open the connection and run the claim and the upsert once per batch size, undone.
+
+        The first write on a connection sets up its WAL access: the first batch of
+        orders should not pay for it. Nothing is left in the table.
+        """
+        with self._writing, self._engine.connect() as connection:
+            for n in range(1, batch_size + 1):
+                ids = [f"-warm-{k}" for k in range(n)]
+                connection.execute(_claim_sql(n), self._params(ids, SENT, [None] * n, 0))
+                connection.execute(_upsert_sql(n), self._params(ids, DONE, [None] * n, 0))
+            connection.rollback()
+
+    def _params(self, ids: list[str], state: str, data: list[Any], now: int) -> dict[str, Any]:
+        """Return the bound values of ``_claim_sql`` / ``_upsert_sql`` for these rows."""
+        params: dict[str, Any] = {"account": self.account, "state": state, "now": now}
+        for k, (client_id, value) in enumerate(zip(ids, data, strict=True)):
+            params[f"c{k}"] = client_id
+            params[f"r{k}"] = None if value is None else json.dumps(value, sort_keys=True)
+        return params
 
     def known(self, client_ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
         """Return ``{client_id: (state, result JSON data or None)}`` for the known ids."""
@@ -88,55 +117,57 @@ class OrderMemory:
         ids = list(dict.fromkeys(client_ids))
         if not ids:
             return {}
-        now = int(time.time() * 1000)
-        rows = [
-            {"account": self.account, "client_id": c, "state": SENT, "result": None,
-             "updated_ms": now} for c in ids
-        ]  # fmt: skip
-        statement = (
-            self._insert(GatewayOrder)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["account", "client_id"])
-            .returning(GatewayOrder.client_id)
-        )
-        with self._sessions.begin() as db:
-            claimed = set(db.scalars(statement))
+        params = self._params(ids, SENT, [None] * len(ids), int(time.time() * 1000))
+        with self._writing, self._sessions.begin() as db:
+            claimed = set(db.scalars(_claim_sql(len(ids)), params))
             others = [c for c in ids if c not in claimed]
             return self._known(db, others) if others else {}
 
-    def mark_sent(self, client_ids: Iterable[str]) -> None:
-        """Record that requests for ``client_ids`` are about to leave."""
-        self._write(dict.fromkeys(client_ids, (SENT, None)))
-
     def record(self, results: dict[str, Any]) -> None:
         """Record what the exchange returned for each client id (JSON-ready data)."""
-        self._write({cid: (DONE, data) for cid, data in results.items()}, durable=False)
+        self._write(DONE, results, durable=False)
 
-    def _write(self, rows: dict[str, tuple[str, Any]], *, durable: bool = True) -> None:
-        """Upsert ``rows`` in one statement and one commit."""
+    def mark_sent(self, client_ids: Iterable[str]) -> None:
+        """Record that requests for ``client_ids`` are about to leave."""
+        self._write(SENT, dict.fromkeys(client_ids))
+
+    def _write(self, state: str, rows: dict[str, Any], *, durable: bool = True) -> None:
+        """Upsert ``rows`` (client id: result) in ``state``: one statement, one commit."""
         if not rows:
             return
-        now = int(time.time() * 1000)
-        values = [
-            {"account": self.account, "client_id": client_id, "state": state,
-             "result": None if data is None else json.dumps(data, sort_keys=True),
-             "updated_ms": now}
-            for client_id, (state, data) in rows.items()
-        ]  # fmt: skip
-        statement = self._insert(GatewayOrder).values(values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["account", "client_id"],
-            set_={
-                "state": statement.excluded.state,
-                "result": statement.excluded.result,
-                "updated_ms": statement.excluded.updated_ms,
-            },
-        )
-        with self._sessions.begin() as db:
+        params = self._params(list(rows), state, list(rows.values()), int(time.time() * 1000))
+        with self._writing, self._engine.begin() as connection:
             if self._postgres and not durable:
-                db.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            db.execute(statement)
+                connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            connection.execute(_upsert_sql(len(rows)), params)
 
     def close(self) -> None:
         """Close the database connections."""
         self._engine.dispose()
+
+
+# One SQL text per row count (SQLAlchemy caches each compiled): a multi-row ``insert()``
+# construct is compiled anew on every call, which costs more than the database does.
+# The ``ON CONFLICT`` clauses read the same in SQLite and PostgreSQL.
+_COLUMNS = "INSERT INTO gateway_orders (account, client_id, state, result, updated_ms) VALUES "
+_KEY = " ON CONFLICT (account, client_id) "
+
+
+def _values(n: int) -> str:
+    return ", ".join(f"(:account, :c{k}, :state, :r{k}, :now)" for k in range(n))
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_sql(n: int) -> TextClause:
+    """Insert ``n`` ids unless known; return the ids inserted."""
+    return text(_COLUMNS + _values(n) + _KEY + "DO NOTHING RETURNING client_id")
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_sql(n: int) -> TextClause:
+    """Insert or overwrite ``n`` rows."""
+    return text(
+        _COLUMNS + _values(n) + _KEY
+        + "DO UPDATE SET state = excluded.state, result = excluded.result, "
+        "updated_ms = excluded.updated_ms"
+    )  # fmt: skip
