@@ -274,9 +274,9 @@ def hops(calls: int, latency_s: float) -> dict[str, Any]:
     client_log = logging.getLogger("aifap.exchange.remote.client")
     client_log.setLevel(logging.DEBUG)
     client_log.addHandler(_Stages())
-    direct = CcxtGateway(CcxtConfig(
-        venue="bitget", api_key=sid, secret="s", password="p", demo=True, api_url=emu.url,
-        rate_limit=False, confirm_orders=False))
+    direct = CcxtGateway(CcxtConfig(  # an account of its own, trading as the service's does
+        venue="bitget", api_key=f"{sid}-direct", secret="s", password="p", demo=True,
+        api_url=emu.url, rate_limit=False, confirm_orders=False))
     token = issue_token(sid, [f"gateway:{sid}"], ttl="1h", key=SIGNING_KEY)
     remote = RemoteGateway(service_url, token)
     gateways = {"direct": direct, "remote": remote}
