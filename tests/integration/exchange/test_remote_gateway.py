@@ -28,6 +28,7 @@ from aifap.core.errors import (
 from aifap.core.orders import OrderRequest, OrderStatus, Side, client_order_id
 from aifap.exchange.emulator import BitgetEmulator
 from aifap.exchange.emulator.server import ThreadedServer
+from aifap.exchange.factories import REACHABLE, UNREACHABLE
 from aifap.exchange.remote.account import load_account
 from aifap.exchange.remote.client import RemoteGateway
 from aifap.exchange.remote.service import create_app
@@ -295,7 +296,8 @@ def test_rejections_cross_the_wire_as_the_same_class(service: Service) -> None:
 
 
 def test_an_unreachable_service_is_transient_then_exhausts_the_budget(service: Service) -> None:
-    gateway = service.gateway()
+    notices: list[tuple[str, str]] = []
+    gateway = service.gateway(notify=lambda kind, message: notices.append((kind, message)))
     gateway.markets()
     service.stop()
     with pytest.raises(RetryExhaustedError, match="must be reachable"):
@@ -303,6 +305,11 @@ def test_an_unreachable_service_is_transient_then_exhausts_the_budget(service: S
     service.start()
     assert gateway.balance().wallet == Decimal(10_000)
     gateway.close()
+    # told once when it went (not per attempt), once when it came back; no token inside
+    assert [kind for kind, _ in notices] == [UNREACHABLE, REACHABLE]
+    assert service.url in notices[0][1]
+    assert "retrying" in notices[0][1]
+    assert not any("Bearer" in message for _, message in notices)
 
 
 def test_a_session_for_another_market_type_is_refused(service: Service) -> None:
