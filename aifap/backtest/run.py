@@ -236,45 +236,58 @@ def _transactions(out: RunOutput) -> pd.DataFrame:
     log = out.fills
     return pd.DataFrame(
         {
-            "amount": np.array(log.signed_base, dtype="float64"),
-            "price": np.array(log.price, dtype="float64"),
-            "symbol": pd.Series(log.symbol, dtype="object").to_numpy(),
+            "amount": np.frombuffer(log.signed_base, dtype=np.float64).copy(),
+            "price": np.frombuffer(log.price, dtype=np.float64).copy(),
+            "symbol": log.symbol_names(),
         },
         index=log.index(),
     )
 
 
 def _orders(out: RunOutput) -> pd.DataFrame:
-    log = out.fills
-    filled = pd.DataFrame(
-        {
-            "timestamp": log.index(),
-            "symbol": log.symbol,
-            "side": log.side,
-            "amount": np.array(log.amount, dtype="float64"),
-            "price": np.array(log.price, dtype="float64"),
-            "fee": np.array(log.fee, dtype="float64"),
-            "realized_pnl": np.array(log.realized_pnl, dtype="float64"),
-            "reason": log.reason,
-            "client_id": log.client_id,
-            "status": "filled",
-        }
+    """Fills, then the dropped legs, in time order (fills first at one time), column by column.
+
+    Each column is built from the log's typed arrays and set on the frame before the
+    next is made: no intermediate frame of all columns, no concatenated copy.
+    """
+    log, dropped = out.fills, out.dropped
+    n, m = len(log), len(dropped)
+    times = np.empty(n + m, dtype=np.int64)
+    times[:n] = np.frombuffer(log.time_ns, dtype=np.int64)
+    if m:
+        times[n:] = pd.DatetimeIndex([bar for bar, _ in dropped]).as_unit("ns").asi8
+    order = np.argsort(times, kind="stable") if m else None
+
+    def column(filled: np.ndarray | list[Any], rest: list[Any] | float | None) -> np.ndarray:
+        if not m:
+            return np.asarray(filled, dtype=np.float64 if _is_float(filled) else object)
+        values = np.empty(n + m, dtype=np.float64 if _is_float(filled) else object)
+        values[:n] = filled
+        values[n:] = rest
+        assert order is not None
+        return np.asarray(values[order])
+
+    frame = pd.DataFrame(
+        {"timestamp": pd.DatetimeIndex(times[order] if m else times).tz_localize("UTC")}
     )
-    if not out.dropped:
-        return filled
-    dropped = pd.DataFrame(
-        {
-            "timestamp": pd.DatetimeIndex([bar for bar, _ in out.dropped]).as_unit("ns"),
-            "symbol": [leg.symbol for _, leg in out.dropped],
-            "side": ["buy" if leg.amount > 0 else "sell" for _, leg in out.dropped],
-            "amount": [float(abs(leg.amount)) for _, leg in out.dropped],
-            "price": np.nan,
-            "fee": 0.0,
-            "realized_pnl": 0.0,
-            "reason": [leg.reason for _, leg in out.dropped],
-            "client_id": None,
-            "status": "dropped",
-        }
+    legs = [leg for _, leg in dropped]
+    frame["symbol"] = column(log.symbol_names(), [leg.symbol for leg in legs])
+    frame["side"] = column(log.side_names(), ["buy" if leg.amount > 0 else "sell" for leg in legs])
+    frame["amount"] = column(
+        np.frombuffer(log.amount, dtype=np.float64), [float(abs(leg.amount)) for leg in legs]
     )
-    frame = pd.concat([filled, dropped], ignore_index=True) if len(filled) else dropped
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame["price"] = column(np.frombuffer(log.price, dtype=np.float64), np.nan)
+    frame["fee"] = column(np.frombuffer(log.fee, dtype=np.float64), 0.0)
+    frame["realized_pnl"] = column(np.frombuffer(log.realized_pnl, dtype=np.float64), 0.0)
+    frame["reason"] = column(log.reason_names(), [leg.reason for leg in legs])
+    ids = column(log.client_ids(), None)
+    # dtype as pd.concat gave it: str for fills alone, object once dropped legs' None join
+    frame["client_id"] = pd.Series(ids, dtype=object) if m else ids
+    status = np.empty(n + m, dtype=object)
+    status[:n], status[n:] = "filled", "dropped"
+    frame["status"] = status[order] if m else status
+    return frame
+
+
+def _is_float(values: np.ndarray | list[Any]) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype == np.float64

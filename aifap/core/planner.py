@@ -427,9 +427,7 @@ def plan(
     """
     if targets is None:
         return Plan()
-    legs = plan_legs(
-        targets, portfolio, markets, prices, leverage=leverage, threshold=threshold
-    )
+    legs = plan_legs(targets, portfolio, markets, prices, leverage=leverage, threshold=threshold)
     return Plan(
         orders=tuple(order_request(leg, session_id, cycle) for leg in legs.legs),
         stop_updates=tuple(
