@@ -27,20 +27,18 @@ import pandas as pd
 
 from aifap.backtest.data import funding_events
 from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
-from aifap.backtest.log import LEG_CODES, REASON_CODES, FillLog
+from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.orders import FillReason, OrderRequest
+from aifap.core.orders import OrderRequest
 from aifap.core.planner import DroppedLeg, plan, plan_legs
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
-
-REBALANCE = REASON_CODES[FillReason.REBALANCE]
 
 
 @dataclass
@@ -118,6 +116,7 @@ class Engine:
         # marks for the PV product: 0 before a symbol's first bar (never held then)
         self.marks = np.nan_to_num(self.close) if np.isnan(self.close).any() else self.close
         self.cs = np.array([float(markets[s].contract_size) for s in self.symbols])
+        self.cs_list: list[float] = self.cs.tolist()
         self.ledger = Ledger(cfg.capital, self.markets, leverage=cfg.leverage)
         n = len(self.symbols)
         self.size = np.zeros(n)
@@ -367,7 +366,7 @@ class Engine:
         ``known``: Decimals of the planning closes; an open equal to one (the usual
         case: a bar opens at the previous close) reuses it.
         """
-        columns, cs = self.arrays.columns, self.cs
+        columns, cs = self.arrays.columns, self.cs_list
         opens = self.open[fill_row].tolist()
         prices: dict[str, Decimal] = {}
         for order in orders:
@@ -390,26 +389,11 @@ class Engine:
         self.dropped.extend((bar, leg) for leg in dropped)
         if not booked:
             return False
-        when_ns = int(self.arrays.times[fill_row])
-        add = self.fills.add_raw
-        touched: dict[str, None] = {}
-        for order, amount, price, fee, fee_quote, realized in booked:
-            symbol = order.symbol
-            col = columns[symbol]
-            add(
-                when_ns,
-                col,
-                order.side,
-                amount,
-                cs[col],
-                price,
-                fee if fee_quote is None else fee_quote,
-                realized,
-                REBALANCE,
-                cycle,
-                LEG_CODES[order.leg],
-            )
-            touched[symbol] = None
+        cols = [columns[b.order.symbol] for b in booked]
+        self.fills.add_booked(
+            int(self.arrays.times[fill_row]), cycle, booked, cols, [cs[c] for c in cols]
+        )
+        touched = dict.fromkeys(b.order.symbol for b in booked)
         for symbol in touched:
             self._sync(symbol)
         return True

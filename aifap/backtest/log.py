@@ -18,11 +18,13 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from aifap.backtest.execute import Booked
 from aifap.core.orders import Fill, FillReason, Side, client_order_id
 from aifap.core.planner import CLOSE, OPEN, REDUCE, STOPS
 
 REASONS = tuple(FillReason)
 REASON_CODES = {reason: code for code, reason in enumerate(REASONS)}
+REBALANCE = REASON_CODES[FillReason.REBALANCE]
 LEGS = (CLOSE, REDUCE, OPEN, STOPS)
 LEG_CODES = {leg: code for code, leg in enumerate(LEGS)}
 NO_CYCLE = -1  # a fill no plan ordered (a triggered stop): no client order id
@@ -100,6 +102,38 @@ class FillLog:
         self.reason.append(reason)
         self.cycle.append(cycle)
         self.leg.append(leg)
+
+    def add_booked(
+        self,
+        time_ns: int,
+        cycle: int,
+        booked: Sequence[Booked],
+        columns: Sequence[int],
+        contract_sizes: Sequence[float],
+    ) -> None:
+        """Record the rebalancing fills of one cycle at once (``columns``: each one's symbol).
+
+        The same values as :meth:`add_raw` per fill, a column at a time.
+        """
+        n = len(booked)
+        amounts = [float(b.amount) for b in booked]
+        sells = [b.order.side is Side.SELL for b in booked]
+        self.time_ns.extend([time_ns] * n)
+        self.column.extend(columns)
+        self.sell.extend(sells)
+        self.amount.extend(amounts)
+        self.signed_base.extend(
+            [
+                -a * cs if sell else a * cs
+                for a, cs, sell in zip(amounts, contract_sizes, sells, strict=True)
+            ]
+        )
+        self.price.extend([float(b.price) for b in booked])
+        self.fee.extend([float(b.fee if b.fee_quote is None else b.fee_quote) for b in booked])
+        self.realized_pnl.extend([float(b.realized_pnl) for b in booked])
+        self.reason.extend([REBALANCE] * n)
+        self.cycle.extend([cycle] * n)
+        self.leg.extend([LEG_CODES[b.order.leg] for b in booked])
 
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""
