@@ -138,6 +138,15 @@ class Engine:
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
 
+    def release_bars(self) -> None:
+        """Drop this engine's references to the bars, once the run's results need no bars.
+
+        The bars themselves are freed when nothing else holds them (a strategy may keep
+        its ``context``, and with it the history, alive).
+        """
+        del self.open, self.high, self.low, self.close, self.marks
+        del self.context, self.arrays
+
     # -- bookkeeping ------------------------------------------------------------------
 
     def _bar_time(self, row: int) -> pd.Timestamp:

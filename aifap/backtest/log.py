@@ -11,7 +11,7 @@ uses), so a year of trade-heavy rebalancing keeps no 2 million id strings alive.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -137,7 +137,7 @@ class FillLog:
 
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""
-        stamps = np.frombuffer(self.time_ns, dtype=np.int64).view("datetime64[ns]")
+        stamps = np.array(self.time_ns, dtype=np.int64).view("datetime64[ns]")  # a copy
         return pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
 
     def symbol_names(self) -> np.ndarray:
@@ -155,16 +155,31 @@ class FillLog:
         names = np.array([r.value for r in REASONS], dtype=object)
         return np.asarray(names[np.frombuffer(self.reason, dtype=np.int8)])
 
-    def client_ids(self) -> list[str | None]:
-        """Return each fill's client order id: the planner's id of its leg, else None."""
+    def client_ids(self, rows: Iterable[int]) -> Iterator[str | None]:
+        """Yield the client order id of each fill row in ``rows`` (None for a row < 0).
+
+        A fill's id is its planner leg's (:func:`aifap.core.orders.client_order_id` of
+        session, cycle, symbol, leg); a fill no plan ordered has the id it was logged with,
+        if any. A generator: a year's ids need not all be Python strings at once.
+        """
         symbols, session, named = self.symbols, self.session_id, self.named
-        ids: list[str | None] = []
-        add = ids.append
-        for row, (cycle, column, leg) in enumerate(
-            zip(self.cycle, self.column, self.leg, strict=True)
-        ):
+        cycles, columns, legs = self.cycle, self.column, self.leg
+        for row in rows:
+            if row < 0:
+                yield None
+                continue
+            cycle = cycles[row]
             if cycle == NO_CYCLE:
-                add(named.get(row))
+                yield named.get(row)
             else:
-                add(client_order_id(session, cycle, symbols[column], LEGS[leg]))
-        return ids
+                yield client_order_id(session, cycle, symbols[columns[row]], LEGS[legs[row]])
+
+    def release(self) -> None:
+        """Empty the log (once the result frames are built: its columns are then copies)."""
+        for name in (
+            "time_ns", "column", "sell", "amount", "signed_base", "price", "fee",
+            "realized_pnl", "reason", "cycle", "leg",
+        ):  # fmt: skip
+            column = getattr(self, name)
+            del column[:]
+        self.named.clear()

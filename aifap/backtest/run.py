@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aifap.backtest.data import load, parse_time
 from aifap.backtest.engine import Engine, RunConfig, RunOutput, rebalance_rows
@@ -173,6 +174,7 @@ def backtest(
         "timeframe": arrays.timeframe,
         "on_error": on_error,
     }
+    del arrays, loaded  # the bars are released once the results no longer need them
     return build_result(out, engine, settings)
 
 
@@ -188,6 +190,8 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     equity = pd.Series(values, index=index, name="equity")
     returns = core_metrics.daily_returns(equity, initial=float(cfg.capital))
     positions = _positions(out, engine, closes, equity.to_numpy()[1:])
+    del arrays
+    engine.release_bars()  # the frames below need no bars: a year of 1m bars is ~400 MB
     transactions = _transactions(out)
     orders = _orders(out)
     ledger = out.ledger
@@ -202,6 +206,7 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     table["skipped_rebalances"] = len(out.errors)
     table["dropped_legs"] = len(out.dropped)
     table["realized_pnl"] = float(ledger.realized_pnl)
+    out.fills.release()
     return BacktestResult(
         equity=equity,
         returns=returns,
@@ -259,8 +264,8 @@ def _orders(out: RunOutput) -> pd.DataFrame:
     order = np.argsort(times, kind="stable") if m else None
 
     def column(filled: np.ndarray | list[Any], rest: list[Any] | float | None) -> np.ndarray:
-        if not m:
-            return np.asarray(filled, dtype=np.float64 if _is_float(filled) else object)
+        if not m:  # a copy: the log's buffers are emptied afterwards
+            return np.array(filled, dtype=np.float64 if _is_float(filled) else object)
         values = np.empty(n + m, dtype=np.float64 if _is_float(filled) else object)
         values[:n] = filled
         values[n:] = rest
@@ -280,9 +285,10 @@ def _orders(out: RunOutput) -> pd.DataFrame:
     frame["fee"] = column(np.frombuffer(log.fee, dtype=np.float64), 0.0)
     frame["realized_pnl"] = column(np.frombuffer(log.realized_pnl, dtype=np.float64), 0.0)
     frame["reason"] = column(log.reason_names(), [leg.reason for leg in legs])
-    ids = column(log.client_ids(), None)
-    # dtype as pd.concat gave it: str for fills alone, object once dropped legs' None join
-    frame["client_id"] = pd.Series(ids, dtype=object) if m else ids
+    rows = (int(r) if r < n else -1 for r in order) if order is not None else range(n)
+    ids = pa.array(log.client_ids(rows), type=pa.string(), size=n + m)  # no list of n ids
+    frame["client_id"] = pd.array(ids, dtype="str")  # NaN: a stop fill or a dropped leg
+    del ids
     status = np.empty(n + m, dtype=object)
     status[:n], status[n:] = "filled", "dropped"
     frame["status"] = status[order] if m else status
