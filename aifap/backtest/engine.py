@@ -330,27 +330,15 @@ class Engine:
         known: dict[float, Decimal] = {}
         marks = self._marks(row, symbols, known)
         cfg = self.cfg
+        book = self.ledger.portfolio()  # the planner marks at `marks` itself
+        knobs = {"leverage": cfg.leverage, "threshold": cfg.threshold}
         orders: Sequence[Ordered]
         if self.fast:  # the client order ids are derived when the orders frame is built
-            legs = plan_legs(  # the planner marks at `marks` itself
-                targets,
-                self.ledger.portfolio(),
-                self.markets,
-                marks,
-                leverage=cfg.leverage,
-                threshold=cfg.threshold,
-            )
+            legs = plan_legs(targets, book, self.markets, marks, **knobs)
             orders, stops, dropped = legs.legs, legs.stops, legs.dropped
         else:  # another fill model gets the orders gateways get
             result = plan(
-                targets,
-                self.ledger.portfolio(),
-                self.markets,
-                marks,
-                leverage=cfg.leverage,
-                threshold=cfg.threshold,
-                session_id=cfg.session_id,
-                cycle=cycle,
+                targets, book, self.markets, marks, session_id=cfg.session_id, cycle=cycle, **knobs
             )
             orders, dropped = result.orders, result.dropped
             stops = tuple((u.symbol, u.take_profit, u.stop_loss) for u in result.stop_updates)
