@@ -20,27 +20,25 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import funding_events
-from aifap.backtest.execute import execute_orders, execute_through_fills
+from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
 from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
-from aifap.core.orders import FillReason, OrderRequest
-from aifap.core.planner import DroppedLeg, plan
+from aifap.core.orders import OrderRequest
+from aifap.core.planner import DroppedLeg, plan, plan_legs
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
-
-REBALANCE = FillReason.REBALANCE.value
 
 
 @dataclass
@@ -118,6 +116,7 @@ class Engine:
         # marks for the PV product: 0 before a symbol's first bar (never held then)
         self.marks = np.nan_to_num(self.close) if np.isnan(self.close).any() else self.close
         self.cs = np.array([float(markets[s].contract_size) for s in self.symbols])
+        self.cs_list: list[float] = self.cs.tolist()
         self.ledger = Ledger(cfg.capital, self.markets, leverage=cfg.leverage)
         n = len(self.symbols)
         self.size = np.zeros(n)
@@ -133,11 +132,20 @@ class Engine:
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
-        self.fills = FillLog()
+        self.fills = FillLog(self.symbols, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
+
+    def release_bars(self) -> None:
+        """Drop this engine's references to the bars, once the run's results need no bars.
+
+        The bars themselves are freed when nothing else holds them (a strategy may keep
+        its ``context``, and with it the history, alive).
+        """
+        del self.open, self.high, self.low, self.close, self.marks
+        del self.context, self.arrays
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -230,7 +238,7 @@ class Engine:
         fill = self.fill_model.stop_fill(
             position, self.markets[symbol], reason, Decimal(price), self._bar_time(row)
         )
-        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), self.cs[col])
+        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), col, self.cs[col])
         self._sync(symbol)
         self._state_changed(row)
         return None
@@ -321,37 +329,41 @@ class Engine:
         symbols = held | set(targets)
         known: dict[float, Decimal] = {}
         marks = self._marks(row, symbols, known)
-        result = plan(  # the planner marks at `marks` itself
-            targets,
-            self.ledger.portfolio(),
-            self.markets,
-            marks,
-            leverage=self.cfg.leverage,
-            threshold=self.cfg.threshold,
-            session_id=self.cfg.session_id,
-            cycle=cycle,
-        )
-        self.dropped.extend((bar, leg) for leg in result.dropped)
+        cfg = self.cfg
+        book = self.ledger.portfolio()  # the planner marks at `marks` itself
+        knobs = {"leverage": cfg.leverage, "threshold": cfg.threshold}
+        orders: Sequence[Ordered]
+        if self.fast:  # the client order ids are derived when the orders frame is built
+            legs = plan_legs(targets, book, self.markets, marks, **knobs)
+            orders, stops, dropped = legs.legs, legs.stops, legs.dropped
+        else:  # another fill model gets the orders gateways get
+            result = plan(
+                targets, book, self.markets, marks, session_id=cfg.session_id, cycle=cycle, **knobs
+            )
+            orders, dropped = result.orders, result.dropped
+            stops = tuple((u.symbol, u.take_profit, u.stop_loss) for u in result.stop_updates)
+        self.dropped.extend((bar, leg) for leg in dropped)
         fill_row = row + 1
-        if result.orders and self._fill(result.orders, fill_row, known, bar):
+        if orders and self._fill(orders, fill_row, known, bar, cycle):
             self._state_changed(fill_row)
-        for update in result.stop_updates:
-            self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
-            self._sync(update.symbol)
+        for symbol, take_profit, stop_loss in stops:
+            self.ledger.set_stops(symbol, take_profit, stop_loss)
+            self._sync(symbol)
 
     def _fill(
         self,
-        orders: Sequence[OrderRequest],
+        orders: Sequence[Ordered],
         fill_row: int,
         known: Mapping[float, Decimal],
         bar: pd.Timestamp,
+        cycle: int,
     ) -> bool:
         """Fill ``orders`` at the open of ``fill_row`` and book them; tell whether any filled.
 
         ``known``: Decimals of the planning closes; an open equal to one (the usual
         case: a bar opens at the previous close) reuses it.
         """
-        columns, cs = self.arrays.columns, self.cs
+        columns, cs = self.arrays.columns, self.cs_list
         opens = self.open[fill_row].tolist()
         prices: dict[str, Decimal] = {}
         for order in orders:
@@ -364,29 +376,21 @@ class Engine:
             )
         else:
             booked, dropped = execute_through_fills(
-                orders, self.ledger, self.fill_model, self.markets, prices, self._bar_time(fill_row)
+                cast(Sequence[OrderRequest], orders),  # plan()'s orders on this path
+                self.ledger,
+                self.fill_model,
+                self.markets,
+                prices,
+                self._bar_time(fill_row),
             )
         self.dropped.extend((bar, leg) for leg in dropped)
         if not booked:
             return False
-        when_ns = int(self.arrays.times[fill_row])
-        add = self.fills.add_raw
-        touched: dict[str, None] = {}
-        for order, amount, price, fee, fee_quote, realized in booked:
-            symbol = order.symbol
-            add(
-                when_ns,
-                symbol,
-                order.side,
-                amount,
-                cs[columns[symbol]],
-                price,
-                fee if fee_quote is None else fee_quote,
-                realized,
-                REBALANCE,
-                order.client_id,
-            )
-            touched[symbol] = None
+        cols = [columns[b.order.symbol] for b in booked]
+        self.fills.add_booked(
+            int(self.arrays.times[fill_row]), cycle, booked, cols, [cs[c] for c in cols]
+        )
+        touched = dict.fromkeys(b.order.symbol for b in booked)
         for symbol in touched:
             self._sync(symbol)
         return True

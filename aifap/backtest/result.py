@@ -30,6 +30,7 @@ class BacktestResult:
         orders: every fill with its reason, client id, fee (its value in the quote, also
             for a spot buy's fee charged in the base) and realized PnL, plus the legs
             the planner dropped (``status='dropped'``, with the reason: spot dust too).
+            ``client_id`` is a ``str`` column, NaN for stop fills and dropped legs.
         metrics: :func:`aifap.core.metrics.summary` of ``equity`` plus trade counts.
         errors: the rebalances skipped with ``on_error='skip'`` (time, message).
         config: the arguments of the run.

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aifap.backtest.data import load, parse_time
 from aifap.backtest.engine import Engine, RunConfig, RunOutput, rebalance_rows
@@ -173,6 +174,7 @@ def backtest(
         "timeframe": arrays.timeframe,
         "on_error": on_error,
     }
+    del arrays, loaded  # the bars are released once the results no longer need them
     return build_result(out, engine, settings)
 
 
@@ -188,6 +190,8 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     equity = pd.Series(values, index=index, name="equity")
     returns = core_metrics.daily_returns(equity, initial=float(cfg.capital))
     positions = _positions(out, engine, closes, equity.to_numpy()[1:])
+    del arrays
+    engine.release_bars()  # the frames below need no bars: a year of 1m bars is ~400 MB
     transactions = _transactions(out)
     orders = _orders(out)
     ledger = out.ledger
@@ -202,6 +206,7 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     table["skipped_rebalances"] = len(out.errors)
     table["dropped_legs"] = len(out.dropped)
     table["realized_pnl"] = float(ledger.realized_pnl)
+    out.fills.release()
     return BacktestResult(
         equity=equity,
         returns=returns,
@@ -236,45 +241,59 @@ def _transactions(out: RunOutput) -> pd.DataFrame:
     log = out.fills
     return pd.DataFrame(
         {
-            "amount": np.array(log.signed_base, dtype="float64"),
-            "price": np.array(log.price, dtype="float64"),
-            "symbol": pd.Series(log.symbol, dtype="object").to_numpy(),
+            "amount": np.frombuffer(log.signed_base, dtype=np.float64).copy(),
+            "price": np.frombuffer(log.price, dtype=np.float64).copy(),
+            "symbol": log.symbol_names(),
         },
         index=log.index(),
     )
 
 
 def _orders(out: RunOutput) -> pd.DataFrame:
-    log = out.fills
-    filled = pd.DataFrame(
-        {
-            "timestamp": log.index(),
-            "symbol": log.symbol,
-            "side": log.side,
-            "amount": np.array(log.amount, dtype="float64"),
-            "price": np.array(log.price, dtype="float64"),
-            "fee": np.array(log.fee, dtype="float64"),
-            "realized_pnl": np.array(log.realized_pnl, dtype="float64"),
-            "reason": log.reason,
-            "client_id": log.client_id,
-            "status": "filled",
-        }
+    """Fills, then the dropped legs, in time order (fills first at one time), column by column.
+
+    Each column is built from the log's typed arrays and set on the frame before the
+    next is made: no intermediate frame of all columns, no concatenated copy.
+    """
+    log, dropped = out.fills, out.dropped
+    n, m = len(log), len(dropped)
+    times = np.empty(n + m, dtype=np.int64)
+    times[:n] = np.frombuffer(log.time_ns, dtype=np.int64)
+    if m:
+        times[n:] = pd.DatetimeIndex([bar for bar, _ in dropped]).as_unit("ns").asi8
+    order = np.argsort(times, kind="stable") if m else None
+
+    def column(filled: np.ndarray | list[Any], rest: list[Any] | float | None) -> np.ndarray:
+        if not m:  # a copy: the log's buffers are emptied afterwards
+            return np.array(filled, dtype=np.float64 if _is_float(filled) else object)
+        values = np.empty(n + m, dtype=np.float64 if _is_float(filled) else object)
+        values[:n] = filled
+        values[n:] = rest
+        assert order is not None
+        return np.asarray(values[order])
+
+    frame = pd.DataFrame(
+        {"timestamp": pd.DatetimeIndex(times[order] if m else times).tz_localize("UTC")}
     )
-    if not out.dropped:
-        return filled
-    dropped = pd.DataFrame(
-        {
-            "timestamp": pd.DatetimeIndex([bar for bar, _ in out.dropped]).as_unit("ns"),
-            "symbol": [leg.symbol for _, leg in out.dropped],
-            "side": ["buy" if leg.amount > 0 else "sell" for _, leg in out.dropped],
-            "amount": [float(abs(leg.amount)) for _, leg in out.dropped],
-            "price": np.nan,
-            "fee": 0.0,
-            "realized_pnl": 0.0,
-            "reason": [leg.reason for _, leg in out.dropped],
-            "client_id": None,
-            "status": "dropped",
-        }
+    legs = [leg for _, leg in dropped]
+    frame["symbol"] = column(log.symbol_names(), [leg.symbol for leg in legs])
+    frame["side"] = column(log.side_names(), ["buy" if leg.amount > 0 else "sell" for leg in legs])
+    frame["amount"] = column(
+        np.frombuffer(log.amount, dtype=np.float64), [float(abs(leg.amount)) for leg in legs]
     )
-    frame = pd.concat([filled, dropped], ignore_index=True) if len(filled) else dropped
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame["price"] = column(np.frombuffer(log.price, dtype=np.float64), np.nan)
+    frame["fee"] = column(np.frombuffer(log.fee, dtype=np.float64), 0.0)
+    frame["realized_pnl"] = column(np.frombuffer(log.realized_pnl, dtype=np.float64), 0.0)
+    frame["reason"] = column(log.reason_names(), [leg.reason for leg in legs])
+    rows = (int(r) if r < n else -1 for r in order) if order is not None else range(n)
+    ids = pa.array(log.client_ids(rows), type=pa.string(), size=n + m)  # no list of n ids
+    frame["client_id"] = pd.array(ids, dtype="str")  # NaN: a stop fill or a dropped leg
+    del ids
+    status = np.empty(n + m, dtype=object)
+    status[:n], status[n:] = "filled", "dropped"
+    frame["status"] = status[order] if m else status
+    return frame
+
+
+def _is_float(values: np.ndarray | list[Any]) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype == np.float64

@@ -202,6 +202,15 @@ def affordable(market: MarketSpec, amount: Decimal, price: Decimal, cash: Decima
     return max(fits, Decimal(0))
 
 
+def unaffordable(
+    symbol: str, amount: Decimal, executed: Decimal, cash: Decimal
+) -> InsufficientFundsError:
+    """Return the error of a spot buy of ``amount`` at ``executed`` not one step of which fits."""
+    return InsufficientFundsError(
+        f"{symbol}: spot buy cost must be <= the free cash {cash}, was {amount * executed}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FillModel:
     """Turn orders and triggered stops into fills; shared by the backtester and paper.
@@ -233,10 +242,7 @@ class FillModel:
         if cash is not None and order.side is Side.BUY and not market.is_futures:
             amount = affordable(market, amount, executed, cash)
             if amount <= 0:
-                raise InsufficientFundsError(
-                    f"{order.symbol}: spot buy cost must be <= the free cash {cash}, "
-                    f"was {order.amount * executed}"
-                )
+                raise unaffordable(order.symbol, order.amount, executed, cash)
         return self._fill(
             market,
             order.symbol,

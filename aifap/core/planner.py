@@ -23,13 +23,19 @@ Backtest, paper and live all call :func:`plan`; none has a copy of these rules:
 - Orders come closes and reductions first (freed margin funds the opens), then
   opens; :func:`batches` cuts them into groups of 5 for concurrent sending.
 - ``None`` targets mean "no opinion": the plan is empty and positions are kept.
+
+:func:`plan_legs` decides; :func:`plan` is it plus the deterministic client order ids
+(:class:`OrderRequest`, :class:`StopUpdate`) that gateways need. The backtester calls
+:func:`plan_legs` and derives the same ids from (session, cycle, symbol, leg) only when
+it builds its orders frame, sparing a hash and a validated object per order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import NamedTuple
 
 from aifap.core.errors import ConfigError
 from aifap.core.fills import affordable
@@ -47,6 +53,41 @@ CLOSE = "close"
 REDUCE = "reduce"
 OPEN = "open"
 STOPS = "stops"
+
+
+class Leg(NamedTuple):
+    """One order the planner decided, before its client order id (see :class:`OrderRequest`).
+
+    ``amount`` is unsigned and rounded to the market's precision; ``side`` gives the
+    direction; ``leg`` is the leg name that goes into the client order id.
+    """
+
+    symbol: str
+    side: Side
+    amount: Decimal
+    reduce_only: bool
+    take_profit: Decimal | None
+    stop_loss: Decimal | None
+    leg: str
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """Return the amount with the side's sign (+ buy, - sell)."""
+        return self.amount if self.side is Side.BUY else -self.amount
+
+
+class LegPlan(NamedTuple):
+    """What :func:`plan_legs` decides: legs (closes first), stop moves, dropped legs.
+
+    ``stops`` holds ``(symbol, take_profit, stop_loss)`` of held positions whose SL/TP
+    change without a trade.
+    """
+
+    legs: tuple[Leg, ...]
+    stops: tuple[tuple[str, Decimal | None, Decimal | None], ...]
+    dropped: tuple[DroppedLeg, ...]
+    equity: Decimal
+    current_weights: dict[str, Decimal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,42 +153,31 @@ def _check_leverage(leverage: Decimal, market: MarketSpec) -> None:
 
 
 class _Builder:
-    """Collect the legs of one plan; ids come from (session, cycle, symbol, leg)."""
+    """Collect the legs of one plan (client order ids come later, in :func:`plan`)."""
 
-    def __init__(self, session_id: str, cycle: int) -> None:
-        self.session_id = session_id
-        self.cycle = cycle
-        self.reducing: list[OrderRequest] = []
-        self.opening: list[OrderRequest] = []
-        self.stops: list[StopUpdate] = []
+    def __init__(self) -> None:
+        self.reducing: list[Leg] = []
+        self.opening: list[Leg] = []
+        self.stops: list[tuple[str, Decimal | None, Decimal | None]] = []
         self.dropped: list[DroppedLeg] = []
 
     def order(
         self, symbol: str, leg: str, signed: Decimal, target: TargetWeight | None, *, reduce: bool
     ) -> None:
         keep = target is not None and leg != CLOSE
-        request = OrderRequest(  # positional: this runs per order
-            client_order_id(self.session_id, self.cycle, symbol, leg),
+        request = Leg(  # positional: this runs per order
             symbol,
             Side.BUY if signed > ZERO else Side.SELL,
             abs(signed),
             reduce,
             target.take_profit if keep else None,  # type: ignore[union-attr]
             target.stop_loss if keep else None,  # type: ignore[union-attr]
-            None,
             leg,
         )
         (self.reducing if reduce else self.opening).append(request)
 
     def stop_update(self, symbol: str, target: TargetWeight) -> None:
-        self.stops.append(
-            StopUpdate(
-                client_order_id(self.session_id, self.cycle, symbol, STOPS),
-                symbol,
-                target.take_profit,
-                target.stop_loss,
-            )
-        )
+        self.stops.append((symbol, target.take_profit, target.stop_loss))
 
     def drop(self, symbol: str, leg: str, amount: Decimal, reason: str) -> None:
         self.dropped.append(DroppedLeg(symbol, leg, amount, reason))
@@ -201,7 +231,7 @@ def _cap_spot_buys(
         market = markets[order.symbol]
         if not market.is_futures and order.side is Side.SELL and order.symbol in marks:
             cash += order.amount * market.contract_size * marks[order.symbol]
-    opening: list[OrderRequest] = []
+    opening: list[Leg] = []
     for order in out.opening:
         market = markets[order.symbol]
         if market.is_futures or order.side is not Side.BUY:
@@ -219,7 +249,7 @@ def _cap_spot_buys(
                     f"spot buy capped at the cash {cash}: {reason}",
                 )
                 continue
-            order = replace(order, amount=amount)
+            order = order._replace(amount=amount)
         cash -= amount * market.contract_size * mark
         opening.append(order)
     out.opening = opening
@@ -290,6 +320,79 @@ def _plan_symbol(
     out.order(symbol, leg, delta, target, reduce=reduces)
 
 
+def plan_legs(
+    targets: Mapping[str, TargetWeight],
+    portfolio: Portfolio,
+    markets: Mapping[str, MarketSpec],
+    prices: Mapping[str, Decimal | float],
+    *,
+    leverage: Decimal | float | int = 1,
+    threshold: Decimal | float = Decimal("0.01"),
+) -> LegPlan:
+    """Decide the legs that move ``portfolio`` to ``targets`` (:func:`plan` without ids).
+
+    Same arguments and rules as :func:`plan` (``targets`` must not be None); the legs
+    come reduce-only first, then opens, each group in symbol order.
+    """
+    lev = to_decimal(leverage)
+    thr = to_decimal(threshold)
+    positions = portfolio.positions
+    symbols: Iterable[str] = sorted(set(targets) | set(positions))
+    marks: dict[str, Decimal] = {}
+    for symbol in symbols:
+        price = prices.get(symbol)
+        if price is not None:
+            value = to_decimal(price)
+            if value.is_finite():
+                marks[symbol] = value
+    unrealized = ZERO
+    for symbol, position in positions.items():
+        mark = marks.get(symbol, position.mark_price)
+        unrealized += position.size * position.contract_size * (mark - position.entry_price)
+    equity = portfolio.balance + unrealized
+    out = _Builder()
+    weights: dict[str, Decimal] = {}
+    check = lev != ONE  # leverage 1 is within every market's limits (max_leverage >= 1)
+    for symbol in symbols:
+        market = markets.get(symbol)
+        if market is None:
+            raise ConfigError(f"{symbol}: symbol must have a market spec")
+        target = targets.get(symbol)
+        if target is not None and target.weight != ZERO:
+            if check:
+                _check_leverage(lev, market)
+            if target.take_profit is not None or target.stop_loss is not None:
+                target = _rounded_stops(target, market)
+        held = positions.get(symbol)
+        price = marks.get(symbol)
+        current = ZERO
+        if held is not None and held.size != ZERO and equity > ZERO:
+            margin = _margin(held, price if price is not None else held.mark_price)
+            current = margin / equity if held.size > ZERO else -margin / equity
+            weights[symbol] = current
+        _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
+    if portfolio.cash is not None:
+        _cap_spot_buys(out, markets, marks, portfolio.cash)
+    return LegPlan(
+        (*out.reducing, *out.opening), tuple(out.stops), tuple(out.dropped), equity, weights
+    )
+
+
+def order_request(leg: Leg, session_id: str, cycle: int) -> OrderRequest:
+    """Return ``leg`` as the order gateways send, with its deterministic client order id."""
+    return OrderRequest(
+        client_order_id(session_id, cycle, leg.symbol, leg.leg),
+        leg.symbol,
+        leg.side,
+        leg.amount,
+        leg.reduce_only,
+        leg.take_profit,
+        leg.stop_loss,
+        None,
+        leg.leg,
+    )
+
+
 def plan(
     targets: Mapping[str, TargetWeight] | None,
     portfolio: Portfolio,
@@ -324,49 +427,14 @@ def plan(
     """
     if targets is None:
         return Plan()
-    lev = to_decimal(leverage)
-    thr = to_decimal(threshold)
-    positions = portfolio.positions
-    symbols: Iterable[str] = sorted(set(targets) | set(positions))
-    marks: dict[str, Decimal] = {}
-    for symbol in symbols:
-        price = prices.get(symbol)
-        if price is not None:
-            value = to_decimal(price)
-            if value.is_finite():
-                marks[symbol] = value
-    unrealized = ZERO
-    for symbol, position in positions.items():
-        mark = marks.get(symbol, position.mark_price)
-        unrealized += position.size * position.contract_size * (mark - position.entry_price)
-    equity = portfolio.balance + unrealized
-    out = _Builder(session_id, cycle)
-    weights: dict[str, Decimal] = {}
-    check = lev != ONE  # leverage 1 is within every market's limits (max_leverage >= 1)
-    for symbol in symbols:
-        market = markets.get(symbol)
-        if market is None:
-            raise ConfigError(f"{symbol}: symbol must have a market spec")
-        target = targets.get(symbol)
-        if target is not None and target.weight != ZERO:
-            if check:
-                _check_leverage(lev, market)
-            if target.take_profit is not None or target.stop_loss is not None:
-                target = _rounded_stops(target, market)
-        held = positions.get(symbol)
-        price = marks.get(symbol)
-        current = ZERO
-        if held is not None and held.size != ZERO and equity > ZERO:
-            margin = _margin(held, price if price is not None else held.mark_price)
-            current = margin / equity if held.size > ZERO else -margin / equity
-            weights[symbol] = current
-        _plan_symbol(out, symbol, target, held, market, price, equity, current, lev, thr)
-    if portfolio.cash is not None:
-        _cap_spot_buys(out, markets, marks, portfolio.cash)
+    legs = plan_legs(targets, portfolio, markets, prices, leverage=leverage, threshold=threshold)
     return Plan(
-        orders=(*out.reducing, *out.opening),
-        stop_updates=tuple(out.stops),
-        dropped=tuple(out.dropped),
-        equity=equity,
-        current_weights=weights,
+        orders=tuple(order_request(leg, session_id, cycle) for leg in legs.legs),
+        stop_updates=tuple(
+            StopUpdate(client_order_id(session_id, cycle, symbol, STOPS), symbol, tp, sl)
+            for symbol, tp, sl in legs.stops
+        ),
+        dropped=legs.dropped,
+        equity=legs.equity,
+        current_weights=legs.current_weights,
     )

@@ -2,8 +2,10 @@
 
 Reference: the planner and ledger as they were before the fast path (frozen copies beside
 this file), ``FillModel.market_fill`` and ``Ledger.apply`` per order: what paper and live
-ran. Fast: today's ``plan`` + ``execute_orders`` (``Ledger.book``, no ``Fill`` objects):
-what the backtester runs.
+ran. Fast: today's ``plan_legs`` + ``execute_orders`` (``Ledger.book``, no ``Fill`` or
+``OrderRequest`` objects) with the client order ids derived afterwards from (session,
+cycle, symbol, leg) as ``FillLog.client_ids`` does: what the backtester runs. Today's
+``plan`` (what paper and live run now) must give the reference plans too.
 Over random spot and futures markets (steps, minimums, contract sizes), weights, stops,
 thresholds, leverage, fees, slippage and prices, cycle after cycle, both must give the
 same orders, dropped legs, fills, fees and ledgers, down to each Decimal's representation.
@@ -24,7 +26,8 @@ from aifap.core.errors import InsufficientFundsError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.planner import DroppedLeg, plan
+from aifap.core.orders import client_order_id
+from aifap.core.planner import STOPS, DroppedLeg, Plan, StopUpdate, order_request, plan, plan_legs
 from aifap.core.weights import TargetWeight
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -115,12 +118,13 @@ def reference_cycle(ledger, model, markets, targets, marks, opens, cycle, **knob
 
 
 def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
-    result = plan(targets, ledger.portfolio(), markets, marks, cycle=cycle, **knobs)
-    fill_prices = {o.symbol: price(opens[o.symbol]) for o in result.orders}
-    booked, dropped = execute_orders(result.orders, ledger, model, markets, fill_prices)
+    gateways = plan(targets, ledger.portfolio(), markets, marks, cycle=cycle, **knobs)
+    legs = plan_legs(targets, ledger.portfolio(), markets, marks, **knobs)
+    fill_prices = {o.symbol: price(opens[o.symbol]) for o in legs.legs}
+    booked, dropped = execute_orders(legs.legs, ledger, model, markets, fill_prices)
     fills = [
         (
-            b.order.client_id,
+            client_order_id("backtest", cycle, b.order.symbol, b.order.leg),
             b.order.symbol,
             b.order.side,
             b.amount,
@@ -131,9 +135,19 @@ def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
         )
         for b in booked
     ]
-    for update in result.stop_updates:
-        ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
-    return result, fills, dropped
+    for symbol, take_profit, stop_loss in legs.stops:
+        ledger.set_stops(symbol, take_profit, stop_loss)
+    derived = Plan(  # the legs with the ids the backtester derives for its orders frame
+        orders=tuple(order_request(leg, "backtest", cycle) for leg in legs.legs),
+        stop_updates=tuple(
+            StopUpdate(client_order_id("backtest", cycle, s, STOPS), s, tp, sl)
+            for s, tp, sl in legs.stops
+        ),
+        dropped=legs.dropped,
+        equity=legs.equity,
+        current_weights=legs.current_weights,
+    )
+    return (derived, gateways), fills, dropped
 
 
 def book_state(ledger):
@@ -170,7 +184,9 @@ def test_fast_path_gives_the_reference_orders_fills_and_ledger(
     for cycle, (targets, marks, opens) in enumerate(data.draw(cycles(futures))):
         expected = reference_cycle(ref, model, specs, targets, marks, opens, cycle, **knobs)
         got = fast_cycle(fast, model, specs, targets, marks, opens, cycle, **knobs)
-        assert repr(got[0]) == repr(expected[0])  # orders, stop updates, drops, equity, weights
+        derived, gateways = got[0]
+        assert repr(derived) == repr(expected[0])  # orders, stop updates, drops, equity, weights
+        assert repr(gateways) == repr(expected[0])  # plan(), as paper and live call it
         assert repr(got[1]) == repr(expected[1])  # fills: amount, price, fee, realized PnL
         assert repr(got[2]) == repr(expected[2])  # spot buys the cash no longer covers
         assert book_state(fast) == book_state(ref)
