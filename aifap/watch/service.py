@@ -21,11 +21,11 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from pydantic_core import to_json
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -94,13 +94,17 @@ def page_response(reader: ResultsReader, session_id: str, page: results.Page) ->
 
     The rows are built by :mod:`aifap.watch.results` with exactly the documented fields
     and types, so they skip FastAPI's per-row validation against the response model
-    (which stays on the route for the OpenAPI schema); pydantic's own serializer writes
-    the same JSON the model would (times ``…Z``, decimals as strings, NaN as null).
+    (which stays on the route for the OpenAPI schema); orjson writes the same JSON the
+    model would (times ``…Z``, decimals as their exact text, NaN as null) in a fraction
+    of the time.
     An empty page answers 404 if the session itself is unknown.
     """
     if not page.items:
         reader.require(session_id)
-    body = to_json({"items": page.items, "next_cursor": page.next_cursor})
+    body = orjson.dumps(
+        {"items": page.items, "next_cursor": page.next_cursor}, default=str,
+        option=orjson.OPT_UTC_Z,
+    )  # fmt: skip
     return Response(body, media_type="application/json")
 
 
