@@ -165,7 +165,8 @@ def line_chart(
         parts.append(
             f'<g class="aifap-hit" data-x="{int(ts_ms[i])}" data-y="{float(values[i])!r}">'
             f"<title>{escape(' · '.join(lines))}</title>"
-            f'<rect x="{edges[c]:.1f}" y="{top}" width="{edges[c + 1] - edges[c]:.1f}" '
+            f'<rect class="aifap-hit-area" x="{edges[c]:.1f}" y="{top}" '
+            f'width="{edges[c + 1] - edges[c]:.1f}" '
             f'height="{plot_h}" fill="transparent"/>'
             f'<circle class="aifap-mark" cx="{xs[i]:.1f}" cy="{ys[i]:.1f}" r="4" fill="{color}"/>'
             f"{_tip(float(xs[i]), top + 4, lines, width)}</g>"

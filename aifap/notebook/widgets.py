@@ -30,8 +30,9 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from aifap.core.downsample import MAX_POINTS
 from aifap.core.errors import ConfigError
-from aifap.notebook.dashboard_data import MAX_POINTS, SessionSource, SessionView
+from aifap.notebook.dashboard_data import SessionSource, SessionView
 from aifap.notebook.svg_charts import CHART_CSS, bar_chart, line_chart, pie_chart
 
 log = logging.getLogger(__name__)

@@ -65,7 +65,7 @@ def test_every_panel_shows_the_sessions_numbers(finished_session, voila, page):
     assert line["last"] == pytest.approx(float(last.pv))
     assert line["hover"][-1].endswith(f"{float(last.pv):,.2f} USDT")
     tip = page.locator(".aifap-pv .aifap-hit").last
-    tip.hover()
+    tip.locator(".aifap-hit-area").hover()
     assert tip.locator(".aifap-tip").evaluate("e => getComputedStyle(e).visibility") == "visible"
 
     # Position Allocation and Position Sizes (USDT): the last snapshot's open positions
