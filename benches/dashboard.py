@@ -12,7 +12,7 @@ The results database holds one session with 30 days of per-minute finwatcher sna
    rows newer than the ones held).
 2. **First render**: from ``start_dashboard`` (Voila starts, preheats a kernel that runs
    the template) to every panel drawn in Debian's Chromium (three stat panels with
-   values, three plotly charts with their data, the positions table). The browser is
+   values, the three SVG charts with their data, the positions table). The browser is
    launched beforehand (its launch time is printed separately). Target <= 3 s.
 3. **Page load on a running server** (the preheated kernel refilled): ``goto`` to every
    panel drawn, ``--runs`` times.
@@ -44,9 +44,8 @@ SESSION = "bench"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DRAWN = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  const ready = plots.filter(p => p.data && p.data[0] &&
-      ((p.data[0].y && p.data[0].y.length) || (p.data[0].values && p.data[0].values.length)));
+  const ready = [...document.querySelectorAll('svg.aifap-chart')].filter(
+      c => Number(c.dataset.points) > 0);
   const stats = [...document.querySelectorAll('.aifap-stat')].filter(s => s.dataset.value);
   return ready.length >= 3 && stats.length >= 2 &&
       document.querySelectorAll('.aifap-positions tbody tr').length === 20;

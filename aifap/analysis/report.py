@@ -30,14 +30,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from aifap.core import metrics as core_metrics
-from aifap.db import make_engine
-from aifap.watch.results import ResultsReader
+
+if TYPE_CHECKING:  # the kernel only loads results directories: no SQLAlchemy there
+    from aifap.watch.results import ResultsReader
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,9 @@ def export_session(
     Raises:
         aifap.watch.results.SessionNotFound: no session has this id.
     """
+    from aifap.db import make_engine
+    from aifap.watch.results import ResultsReader
+
     reader = ResultsReader(make_engine(url))
     reader.require(session_id)
     out = Path(directory)

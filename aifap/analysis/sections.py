@@ -106,7 +106,9 @@ def show_equity(data: ReportData) -> None:
         _display('<p class="note">No portfolio values recorded yet: nothing to plot.</p>')
         return
     what = "finwatcher snapshot" if data.kind == "session" else "bar"
-    _show_figure(plot_equity(data.equity, title=f"Portfolio value (every {what})"))
+    figure = plot_equity(data.equity, title=f"Portfolio value (every {what})")
+    figure.tight_layout()
+    _show_figure(figure)
 
 
 def show_panels(data: ReportData) -> None:

@@ -204,7 +204,7 @@ def start_dashboard(
     Raises:
         DashboardError: Voila exited or did not listen within ``timeout`` seconds.
     """
-    missing = [m for m in ("voila", "plotly", "anywidget") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("voila", "ipywidgets") if importlib.util.find_spec(m) is None]
     if missing and python == sys.executable:
         raise DashboardError(
             f"the dashboards need {', '.join(missing)}: pip install 'aifap[notebook]'"

@@ -6,7 +6,8 @@ the newest ``watch_snapshots`` row's ROE, Sharpe (√365) and max drawdown, comp
 
 Queries stay cheap on a month of per-minute snapshots: the (session_id, ts_ms) unique
 index serves every snapshot query, :class:`EquityCache` fetches only the rows newer
-than the ones it holds, and the PV series is downsampled (:func:`downsample`) to at most
+than the ones it holds, and the PV series is downsampled
+(:func:`aifap.core.downsample.downsample`) to at most
 ``max_points`` before it reaches the browser.
 """
 
@@ -25,11 +26,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Double, Engine, cast, func, inspect, select
 
+from aifap.core.downsample import MAX_POINTS, downsample
 from aifap.live.heartbeat import read_heartbeat
 from aifap.live.models import LiveEvent, LiveFill, LiveOrder, LiveSession
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
-MAX_POINTS = 2000
 RECENT = 15
 STALE_AFTER = 30.0  # wall seconds a running session's heartbeat may be old
 
@@ -294,32 +295,6 @@ def recent_alerts(engine: Engine, session_id: str, limit: int = RECENT) -> pd.Da
             .limit(limit)
         ).all()
     return _times(_frame(rows, columns), "ts_ms").rename(columns={"ts_ms": "time"})
-
-
-def downsample(ts_ms: np.ndarray, values: np.ndarray, max_points: int = MAX_POINTS) -> np.ndarray:
-    """Return the indices of at most ``max_points`` observations that keep the curve's shape.
-
-    Equal-time buckets keep their first, lowest, highest and last observation (M4), so
-    peaks and drawdowns survive; the very first and last observations are always kept.
-    """
-    n = len(ts_ms)
-    if n <= max_points:
-        return np.arange(n)
-    buckets = max(1, max_points // 4)
-    span = int(ts_ms[-1] - ts_ms[0]) or 1
-    which = np.minimum(((ts_ms - ts_ms[0]) * buckets) // span, buckets - 1)
-    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    lows = np.minimum.reduceat(values, starts)
-    highs = np.maximum.reduceat(values, starts)
-    keep = [starts, ends]
-    for target in (lows, highs):
-        # first index in each bucket whose value equals the bucket's extreme
-        hit = values == np.repeat(target, ends - starts + 1)
-        idx = np.flatnonzero(hit)
-        first = np.unique(np.searchsorted(idx, starts))
-        keep.append(idx[first[first < len(idx)]])
-    return np.unique(np.concatenate(keep))
 
 
 class EquityCache:

@@ -1,4 +1,4 @@
-"""The Voila dashboards' widgets: the seed's Grafana layout in ipywidgets and plotly.
+"""The Voila dashboards' widgets: the seed's Grafana layout in ipywidgets and SVG charts.
 
 :class:`SessionDashboard` shows one session: three stat panels (ROE, Sharpe Ratio, Max
 Drawdown), Portfolio Value Over Time, Position Allocation (pie), Position Sizes (USDT)
@@ -6,6 +6,10 @@ Drawdown), Portfolio Value Over Time, Position Allocation (pie), Position Sizes 
 session's state and heartbeat age; it refreshes itself from a timer in the kernel
 (:class:`Refresher`), so new snapshots appear without a page reload. The fleet view
 is in :mod:`aifap.notebook.fleet_widgets`.
+
+The charts are SVG drawn in the kernel (:mod:`aifap.notebook.svg_charts`, hover shows
+each value), not plotly widgets: a page load then costs the browser little more than
+Voila itself (``benches/README.md``).
 
 Elements carry ``aifap-*`` classes and ``data-*`` attributes with the raw values, so
 browser tests read exactly what is drawn.
@@ -19,16 +23,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
+from aifap.core.downsample import MAX_POINTS
 from aifap.core.errors import ConfigError
-from aifap.notebook.dashboard_data import MAX_POINTS, PositionRow, SessionSource, SessionView
+from aifap.notebook.dashboard_data import SessionSource, SessionView
+from aifap.notebook.svg_charts import CHART_CSS, bar_chart, line_chart, pie_chart
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,9 @@ CSS = f"""<style>
 .aifap-dash .widget-html-content {{ color: {TEXT}; }}
 .aifap-dash .widget-label {{ color: {TEXT}; }}
 .aifap-card > * {{ flex: 1 1 auto; width: 100%; min-width: 0; }}
-</style>"""
+.aifap-row {{ display: flex; }}
+.aifap-row > .aifap-card {{ flex: 1 1 0%; min-width: 0; }}
+{CHART_CSS}</style>"""
 
 
 def esc(value: Any) -> str:
@@ -179,115 +186,26 @@ def positions_html(view: SessionView) -> str:
     )
 
 
-def sync_state(fig: go.FigureWidget) -> go.FigureWidget:
-    """Copy the figure's data and layout into its synced state; return the figure.
-
-    A figure nested in a container is never asked for its mimebundle, where plotly
-    would do this, so its page would draw the state it had when it was created.
-    """
-    fig._widget_layout = deepcopy(fig._layout_obj._props)
-    fig._widget_data = deepcopy(fig._data)
-    return fig
-
-
-def _layout(fig: go.FigureWidget, height: int, title: str) -> None:
-    fig.update_layout(
-        template="plotly_dark",
-        autosize=True,
-        title={"text": title, "x": 0.01, "font": {"size": 15, "color": TEXT}},
-        height=height,
-        margin={"l": 55, "r": 20, "t": 45, "b": 35},
-        paper_bgcolor=CARD,
-        plot_bgcolor=CARD,
-        font={"color": TEXT},
+def charts_html(view: SessionView, colors: Sequence[str]) -> str:
+    """Return Portfolio Value Over Time, Position Allocation and Position Sizes (USDT)."""
+    equity, positions = view.equity, view.positions
+    index = pd.DatetimeIndex(equity.index)
+    ts = index.as_unit("ms").asi8 if len(equity) else np.empty(0, "int64")
+    line = line_chart(
+        np.asarray(ts, dtype="int64"), equity.to_numpy(dtype="float64"),
+        title="Portfolio Value Over Time", color=GREEN, fill="rgba(0,255,136,0.12)",
+        empty="Waiting for the first snapshot",
+    )  # fmt: skip
+    labels = [p.symbol for p in positions]
+    values = [p.notional for p in positions]
+    pie = pie_chart(labels, values, colors, title="Position Allocation", empty="No open positions")
+    bars = bar_chart(labels, values, colors, title="Position Sizes (USDT)",
+                     empty="No open positions")  # fmt: skip
+    return (
+        f'<div class="aifap-card aifap-pv">{line}</div>'
+        f'<div class="aifap-row"><div class="aifap-card aifap-pie">{pie}</div>'
+        f'<div class="aifap-card aifap-bars">{bars}</div></div>'
     )
-
-
-def _empty(fig: go.FigureWidget, text: str) -> None:
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(
-        text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-        font={"size": 16, "color": MUTED},
-    )  # fmt: skip
-
-
-def pv_figure(equity: pd.Series) -> go.FigureWidget:
-    """Return "Portfolio Value Over Time" (neon line with a fill, range buttons top right)."""
-    times = list(equity.index.tz_convert(None)) if len(equity) else []
-    fig = go.FigureWidget(
-        data=[
-            go.Scatter(
-                x=times, y=equity.to_list(), mode="lines", name="PV", fill="tozeroy",
-                line={"color": GREEN, "width": 2},
-                fillcolor="rgba(0,255,136,0.12)",
-                hovertemplate="%{x|%Y-%m-%d %H:%M}<br>%{y:,.2f} USDT<extra></extra>",
-            )
-        ]
-    )  # fmt: skip
-    _layout(fig, 380, "Portfolio Value Over Time")
-    fig.update_xaxes(
-        gridcolor=BORDER,
-        rangeselector={
-            "buttons": [
-                {"count": 1, "label": "1h", "step": "hour", "stepmode": "backward"},
-                {"count": 1, "label": "1d", "step": "day", "stepmode": "backward"},
-                {"count": 7, "label": "7d", "step": "day", "stepmode": "backward"},
-                {"step": "all", "label": "all"},
-            ],
-            "x": 1, "xanchor": "right", "y": 1.12,
-            "bgcolor": BORDER, "activecolor": BLUE, "font": {"color": TEXT},
-        },
-    )  # fmt: skip
-    fig.update_yaxes(gridcolor=BORDER, tickprefix="$", tickformat=",.0f")
-    if len(equity):
-        lo, hi = float(equity.min()), float(equity.max())
-        pad = max((hi - lo) * 0.08, abs(hi) * 0.002, 1e-9)
-        fig.update_yaxes(range=[lo - pad, hi + pad])  # the fill goes to zero, off the chart
-    else:
-        _empty(fig, "Waiting for the first snapshot")
-    return sync_state(fig)
-
-
-def pie_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.FigureWidget:
-    """Return "Position Allocation": each open position's share of the notional."""
-    fig = go.FigureWidget(
-        data=[go.Pie(labels=[p.symbol for p in positions], values=[p.notional for p in positions],
-                     hole=0.35, sort=False, textinfo="label+percent",
-                     marker={"colors": list(colors), "line": {"color": CARD, "width": 2}})]
-    )  # fmt: skip
-    _layout(fig, 320, "Position Allocation")
-    if not positions:
-        _empty(fig, "No open positions")
-    return sync_state(fig)
-
-
-def bars_figure(positions: Sequence[PositionRow], colors: Sequence[str]) -> go.FigureWidget:
-    """Return "Position Sizes (USDT)": horizontal bars of each position's notional."""
-    fig = go.FigureWidget(
-        data=[go.Bar(x=[p.notional for p in positions], y=[p.symbol for p in positions],
-                     orientation="h", texttemplate="%{x:,.0f}", textposition="auto",
-                     marker={"color": list(colors)})]
-    )  # fmt: skip
-    _layout(fig, 320, "Position Sizes (USDT)")
-    fig.update_xaxes(gridcolor=BORDER, tickformat=",.0f")
-    fig.update_yaxes(autorange="reversed")
-    if not positions:
-        _empty(fig, "No open positions")
-    return sync_state(fig)
-
-
-def replace_child(box: widgets.Box, child: widgets.Widget) -> None:
-    """Show ``child`` in ``box`` instead of what it held (closed, freeing its model).
-
-    Charts are replaced whole rather than updated: plotly's incremental update messages
-    did not reach pages reliably under Voila (ipywidgets 8, anywidget), a new widget's
-    full state always does, and the charts change once per snapshot at most.
-    """
-    old = box.children
-    box.children = (child,)
-    for widget in old:
-        widget.close()
 
 
 def card(child: widgets.Widget, *classes: str, flex: str | None = None) -> widgets.Box:
@@ -349,6 +267,11 @@ class Refresher:
 class SessionDashboard:
     """One session's dashboard (see the module docstring).
 
+    Four HTML widgets under one box: the header (state, heartbeat, empty state, the
+    three stat panels), the charts, the tables and the footer. Few widgets keep the
+    page light; each is resent only when its markup changed (the charts once per new
+    snapshot, the header's heartbeat age every refresh).
+
     Args:
         source: where the session's data comes from.
         refresh_seconds: how often it reloads while shown (0: never).
@@ -359,50 +282,18 @@ class SessionDashboard:
         self.refresh_seconds = refresh_seconds
         self.view: SessionView | None = None
         self.header = widgets.HTML()
-        self.empty = widgets.HTML()
-        self.stats = [widgets.HTML() for _ in range(3)]
-        self.pv_box = card(widgets.HTML(), "aifap-pv")
-        self.pie_box = card(widgets.HTML(), "aifap-pie")
-        self.bars_box = card(widgets.HTML(), "aifap-bars")
-        self.positions = widgets.HTML()
-        self.orders = widgets.HTML()
-        self.fills = widgets.HTML()
-        self.alerts = widgets.HTML()
+        self.charts = widgets.HTML()
+        self.tables = widgets.HTML()
         self.footer = widgets.HTML()
         self._colors: dict[str, str] = {}
         self._drawn: tuple[int, int | None] | None = None
         self.error: str | None = None
-        self.widget = self._build()
-        self.refresher = Refresher(self.refresh, refresh_seconds)
-
-    def _build(self) -> widgets.VBox:
-        empty = card(self.empty, "aifap-empty")
-        self._empty_box = empty
-        stats = widgets.HBox(
-            [card(w, f"aifap-stat-{k}") for w, k in
-             zip(self.stats, ("roe", "sharpe", "max_drawdown"), strict=True)]
-        )  # fmt: skip
-        charts = widgets.HBox([self.pie_box, self.bars_box])
-        tables = widgets.HBox(
-            [card(self.orders, "aifap-orders-card"), card(self.fills, "aifap-fills-card")]
-        )
-        root = widgets.VBox(
-            [
-                widgets.HTML(CSS),
-                card(self.header, "aifap-header"),
-                empty,
-                stats,
-                self.pv_box,
-                charts,
-                card(self.positions, "aifap-positions-card"),
-                tables,
-                card(self.alerts, "aifap-alerts-card"),
-                self.footer,
-            ]
-        )
+        root = widgets.VBox([widgets.HTML(CSS), self.header, self.charts, self.tables,
+                             self.footer])  # fmt: skip
         root.add_class("aifap-dash")
         root.add_class("aifap-session-dashboard")
-        return root
+        self.widget = root
+        self.refresher = Refresher(self.refresh, refresh_seconds)
 
     def _color(self, symbol: str) -> str:
         if symbol not in self._colors:
@@ -430,32 +321,31 @@ class SessionDashboard:
         if view.info is not None:
             for symbol in view.info.symbols:
                 self._color(symbol)
-        self.header.value = self._header(view)
-        self._empty_box.layout.display = "flex" if view.empty else "none"
-        self.empty.value = (
-            f'<div class="aifap-empty-state" data-session="{esc(view.session_id)}">'
-            f"<b>No snapshots yet.</b> Session <code>{esc(view.session_id)}</code> is "
-            f"{esc(view.liveness.state)}; its metrics appear with finwatcher's first snapshot"
-            f"{self._every()}.</div>"
-            if view.empty
-            else ""
-        )
-        for widget, text in zip(self.stats, stat_panels(view), strict=True):
-            widget.value = text
         drawn = (view.snapshots, view.stats.ts_ms if view.stats else None)
         if drawn != self._drawn:
-            self._draw_charts(view)
+            self.charts.value = charts_html(view, [self._color(p.symbol) for p in view.positions])
             self._drawn = drawn
-        self.positions.value = "<h3>Open positions</h3>" + positions_html(view)
+        stats = "".join(
+            f'<div class="aifap-card aifap-stat-{key}">{panel}</div>'
+            for key, panel in zip(("roe", "sharpe", "max_drawdown"), stat_panels(view),
+                                  strict=True)
+        )  # fmt: skip
+        self.header.value = (
+            f'<div class="aifap-card aifap-header">{self._header(view)}</div>'
+            f'{self._empty_state(view)}<div class="aifap-row">{stats}</div>'
+        )
         money = {"amount": _plain, "price": _plain, "fee": _plain}
-        self.orders.value = "<h3>Recent orders</h3>" + table_html(
-            view.orders, "aifap-orders", "No orders yet", money
+        orders = table_html(view.orders, "aifap-orders", "No orders yet", money)
+        fills = table_html(view.fills, "aifap-fills", "No fills yet", money)
+        alerts = table_html(view.alerts, "aifap-alerts", "No alerts yet", {})
+        self.tables.value = (
+            '<div class="aifap-card aifap-positions-card"><h3>Open positions</h3>'
+            f"{positions_html(view)}</div>"
+            '<div class="aifap-row"><div class="aifap-card aifap-orders-card">'
+            f"<h3>Recent orders</h3>{orders}</div>"
+            f'<div class="aifap-card aifap-fills-card"><h3>Recent fills</h3>{fills}</div></div>'
+            f'<div class="aifap-card aifap-alerts-card"><h3>Recent alerts</h3>{alerts}</div>'
         )
-        self.fills.value = "<h3>Recent fills</h3>" + table_html(
-            view.fills, "aifap-fills", "No fills yet", money
-        )
-        self.alerts.value = "<h3>Recent alerts</h3>" + table_html(
-            view.alerts, "aifap-alerts", "No alerts yet", {})  # fmt: skip
         self.footer.value = (
             f'<div class="aifap-footer aifap-muted" data-refreshed="{time.time():.3f}">'
             f"updated {datetime.now(UTC).strftime('%H:%M:%S')} UTC{self._every()}</div>"
@@ -463,6 +353,16 @@ class SessionDashboard:
 
     def _every(self) -> str:
         return f" (refreshing every {self.refresh_seconds:g} s)" if self.refresh_seconds else ""
+
+    def _empty_state(self, view: SessionView) -> str:
+        if not view.empty:
+            return ""
+        return (
+            f'<div class="aifap-card aifap-empty"><div class="aifap-empty-state" '
+            f'data-session="{esc(view.session_id)}"><b>No snapshots yet.</b> Session '
+            f"<code>{esc(view.session_id)}</code> is {esc(view.liveness.state)}; its metrics "
+            f"appear with finwatcher's first snapshot{self._every()}.</div></div>"
+        )
 
     def _header(self, view: SessionView) -> str:
         live, info, stats = view.liveness, view.info, view.stats
@@ -492,12 +392,6 @@ class SessionDashboard:
             f"{clock_text(stats.ts_ms if stats else None)}, {view.snapshots} snapshots</span>"
             f'<span class="aifap-muted">{ended}</span></div>'
         )
-
-    def _draw_charts(self, view: SessionView) -> None:
-        colors = [self._color(p.symbol) for p in view.positions]
-        replace_child(self.pv_box, pv_figure(view.equity))
-        replace_child(self.pie_box, pie_figure(view.positions, colors))
-        replace_child(self.bars_box, bars_figure(view.positions, colors))
 
     def start(self) -> SessionDashboard:
         """Start refreshing every ``refresh_seconds``; return self."""

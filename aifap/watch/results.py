@@ -212,6 +212,26 @@ def _limit(limit: int) -> int:
     return limit
 
 
+def _fetch(
+    engine: Engine,
+    query: Select[Any],
+    keys: Sequence[ColumnElement[Any]],
+    key_types: Sequence[type],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[str], Sequence[Any], bool]:
+    # one page of raw rows ordered by ``keys`` after ``cursor``: (names, rows, more follow)
+    size = _limit(limit)
+    if cursor:
+        query = query.where(_after(keys, decode_cursor(cursor, key_types)))
+    query = query.order_by(*keys).limit(size + 1)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        names = list(result.keys())
+        rows = result.all()
+    return names, rows[:size], len(rows) > size
+
+
 def _page(
     engine: Engine,
     query: Select[Any],
@@ -222,16 +242,8 @@ def _page(
     limit: int,
     cursor: str | None,
 ) -> Page:
-    size = _limit(limit)
-    if cursor:
-        query = query.where(_after(keys, decode_cursor(cursor, key_types)))
-    query = query.order_by(*keys).limit(size + 1)
-    with engine.connect() as conn:
-        result = conn.execute(query)
-        names = list(result.keys())
-        rows = [dict(zip(names, row, strict=True)) for row in result.all()]
-    more = len(rows) > size
-    rows = rows[:size]
+    names, raw, more = _fetch(engine, query, keys, key_types, limit, cursor)
+    rows = [dict(zip(names, row, strict=True)) for row in raw]
     following = encode_cursor(key_of(rows[-1])) if more and rows else None
     return Page([_exact(convert(r)) for r in rows], following)
 
@@ -435,15 +447,23 @@ class ResultsReader:
         ]
 
     def snapshots(self, session_id: str, span: TimeRange, limit: int, cursor: str | None) -> Page:
-        """Return finwatcher's metrics rows, oldest first."""
+        """Return finwatcher's metrics rows, oldest first.
+
+        The hot path of the service (pages of up to 5,000 rows): every column arrives
+        as a float or an int, so rows are built straight from the tuples.
+        """
         s = WatchSnapshot.__table__.c
         query = select(*self._snapshot_columns()).where(
             s.session_id == session_id, *span.where(s.ts_ms)
         )
-        return _page(
-            self.engine, query, [s.ts_ms], [int], lambda r: [r["ts_ms"]], self._snapshot_row,
-            limit, cursor,
-        )  # fmt: skip
+        _, rows, more = _fetch(self.engine, query, [s.ts_ms], [int], limit, cursor)
+        items = [
+            {"time": _EPOCH + timedelta(milliseconds=ts), "ts_ms": ts, "pv": pv,
+             "balance": balance, "roe": roe, "upnl": upnl, "sharpe": sharpe,
+             "max_drawdown": drawdown, "funding_fees": funding}
+            for ts, pv, balance, roe, upnl, sharpe, drawdown, funding in rows
+        ]  # fmt: skip
+        return Page(items, encode_cursor([items[-1]["ts_ms"]]) if more and items else None)
 
     def snapshot_count(self, session_id: str) -> int:
         """Return how many snapshots the session has."""

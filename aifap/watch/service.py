@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -30,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aifap.db import database_url, make_engine
 from aifap.redaction import redact_url
+from aifap.watch import results
 from aifap.watch.results import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -85,6 +87,25 @@ class ResultsRoute(APIRoute):
                 )
 
         return guarded
+
+
+def page_response(reader: ResultsReader, session_id: str, page: results.Page) -> Response:
+    """Return ``page`` as its JSON body, written directly from the reader's rows.
+
+    The rows are built by :mod:`aifap.watch.results` with exactly the documented fields
+    and types, so they skip FastAPI's per-row validation against the response model
+    (which stays on the route for the OpenAPI schema); orjson writes the same JSON the
+    model would (times ``…Z``, decimals as their exact text, NaN as null) in a fraction
+    of the time.
+    An empty page answers 404 if the session itself is unknown.
+    """
+    if not page.items:
+        reader.require(session_id)
+    body = orjson.dumps(
+        {"items": page.items, "next_cursor": page.next_cursor}, default=str,
+        option=orjson.OPT_UTC_Z,
+    )  # fmt: skip
+    return Response(body, media_type="application/json")
 
 
 def readiness(reader: ResultsReader, url: str) -> JSONResponse:
@@ -155,8 +176,8 @@ def results_router(engine: Engine) -> APIRouter:
         latest: Annotated[bool, Query(description="Only the newest snapshot's.")] = False,
     ) -> Any:
         """Return the open positions of each snapshot, by time then symbol."""
-        reader.require(session_id)
-        return reader.positions(session_id, span, limit, cursor, latest=latest)
+        page = reader.positions(session_id, span, limit, cursor, latest=latest)
+        return page_response(reader, session_id, page)
 
     for name in ("orders", "fills", "alerts"):
         _add_page(router, reader, name)
@@ -182,9 +203,8 @@ def _add_page(router: APIRouter, reader: ResultsReader, name: str) -> None:
 
     def endpoint(
         session_id: str, span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-    ) -> Any:
-        reader.require(session_id)
-        return fetch(session_id, span, limit, cursor)
+    ) -> Response:
+        return page_response(reader, session_id, fetch(session_id, span, limit, cursor))
 
     endpoint.__name__ = endpoint.__qualname__ = name  # the operation id and summary
     endpoint.__doc__ = doc
@@ -196,7 +216,7 @@ def _add_page(router: APIRouter, reader: ResultsReader, name: str) -> None:
 def create_app(url: str | None = None) -> FastAPI:
     """Return the results service over the results database at ``url`` (default: settings)."""
     db_url = url or database_url("results")
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, pooled=True)  # SQLite: no connect and pragmas per request
     app = FastAPI(
         title="AIFAP results service",
         version="1",

@@ -115,26 +115,29 @@ def journal(url: str, session_id: str) -> Journal:
     return Journal(make_engine(url, fresh=True), session_id)
 
 
-def wait_rendered(page: Any, plots: int, timeout_ms: int = RENDER_TIMEOUT_MS) -> float:
-    """Wait until the dashboard's widgets and ``plots`` plotly charts are drawn; return seconds."""
+def wait_rendered(page: Any, charts: int, timeout_ms: int = RENDER_TIMEOUT_MS) -> float:
+    """Wait until the dashboard's widgets and ``charts`` SVG charts are drawn; return seconds."""
     start = time.monotonic()
     page.wait_for_selector(".aifap-dash", timeout=timeout_ms)
     page.wait_for_function(
-        "n => [...document.querySelectorAll('.js-plotly-plot')]"
-        ".filter(e => e.querySelector('.main-svg')).length >= n",
-        arg=plots,
+        "n => document.querySelectorAll('svg.aifap-chart').length >= n", arg=charts,
         timeout=timeout_ms,
-    )
+    )  # fmt: skip
     return time.monotonic() - start
 
 
-def plot_data(page: Any, card: str) -> list[dict[str, Any]]:
-    """Return the traces plotly drew in the card with class ``card``."""
+def chart_data(page: Any, card: str) -> dict[str, Any]:
+    """Return what the chart in the card with class ``card`` drew: its points or labels/values."""
     return page.evaluate(
         f"""() => {{
-            const el = document.querySelector('.{card} .js-plotly-plot');
-            return el ? el.data.map(t => ({{x: Array.from(t.x || []), y: Array.from(t.y || []),
-                labels: Array.from(t.labels || []), values: Array.from(t.values || [])}})) : null;
+            const svg = document.querySelector('.{card} svg.aifap-chart');
+            const marks = [...svg.querySelectorAll('[data-label]')];
+            return {{points: Number(svg.dataset.points),
+                     first: svg.dataset.first === undefined ? null : Number(svg.dataset.first),
+                     last: svg.dataset.last === undefined ? null : Number(svg.dataset.last),
+                     labels: marks.map(m => m.dataset.label),
+                     values: marks.map(m => Number(m.dataset.value)),
+                     hover: [...svg.querySelectorAll('.aifap-hit title')].map(t => t.textContent)}};
         }}"""
     )
 

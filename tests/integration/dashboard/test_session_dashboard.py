@@ -9,10 +9,10 @@ import pytest
 from dash_helpers import (
     RENDER_TIMEOUT_MS,
     add_snapshot,
+    chart_data,
     copy_db,
     equity,
     journal,
-    plot_data,
     stat,
     wait_rendered,
 )
@@ -35,7 +35,7 @@ def test_every_panel_shows_the_sessions_numbers(finished_session, voila, page):
     url, sid = finished_session["url"], finished_session["session_id"]
     running = voila(sid, url, finished_session["config_path"].parent)
     page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
-    wait_rendered(page, plots=3)
+    wait_rendered(page, charts=3)
 
     # the stat panels are the core's metrics over the session's PV series
     pv = equity(url, sid)
@@ -57,17 +57,24 @@ def test_every_panel_shows_the_sessions_numbers(finished_session, voila, page):
         "e => getComputedStyle(e).color")
     assert roe_color in ("rgb(0, 255, 136)", "rgb(255, 107, 107)")
 
-    # Portfolio Value Over Time: every snapshot (fewer than 2,000), ending at the last PV
-    (line,) = plot_data(page, "aifap-pv")
-    assert len(line["y"]) == len(pv)
-    assert line["y"][-1] == pytest.approx(float(last.pv))
+    # Portfolio Value Over Time: every snapshot (fewer than 2,000), from the first PV to
+    # the last; hovering a point shows its value
+    line = chart_data(page, "aifap-pv")
+    assert line["points"] == len(pv)
+    assert line["first"] == pytest.approx(float(pv.iloc[0]))
+    assert line["last"] == pytest.approx(float(last.pv))
+    assert line["hover"][-1].endswith(f"{float(last.pv):,.2f} USDT")
+    tip = page.locator(".aifap-pv .aifap-hit").last
+    tip.locator(".aifap-hit-area").hover()
+    assert tip.locator(".aifap-tip").evaluate("e => getComputedStyle(e).visibility") == "visible"
 
     # Position Allocation and Position Sizes (USDT): the last snapshot's open positions
     held = {p.symbol: float(abs(p.size) * p.mark_price) for p in last.positions if p.size}
-    (pie,) = plot_data(page, "aifap-pie")
+    pie = chart_data(page, "aifap-pie")
     assert dict(zip(pie["labels"], pie["values"], strict=True)) == pytest.approx(held)
-    (bars,) = plot_data(page, "aifap-bars")
-    assert dict(zip(bars["y"], bars["x"], strict=True)) == pytest.approx(held)
+    bars = chart_data(page, "aifap-bars")
+    assert dict(zip(bars["labels"], bars["values"], strict=True)) == pytest.approx(held)
+    assert len(bars["hover"]) == len(held)
     rows = page.locator(".aifap-positions tbody tr")
     assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.symbol)")) == sorted(held)
 
@@ -89,7 +96,7 @@ def test_a_new_snapshot_appears_without_a_reload(finished_session, voila, page, 
     url = copy_db(finished_session["url"], tmp_path / "db")
     running = voila(sid, url, finished_session["config_path"].parent, refresh=1.0)
     page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
-    wait_rendered(page, plots=3)
+    wait_rendered(page, charts=3)
     before = int(page.locator(".aifap-last-snapshot").get_attribute("data-count"))
     page.evaluate("window.__aifapNoReload = true")
 
@@ -101,13 +108,10 @@ def test_a_new_snapshot_appears_without_a_reload(finished_session, voila, page, 
     assert page.evaluate("window.__aifapNoReload") is True
     assert _close(stat(page, "roe")[0], snapshot.roe)
     assert _close(stat(page, "max_drawdown")[0], snapshot.max_drawdown)
-    page.wait_for_function(
-        "pv => document.querySelector('.aifap-pv .js-plotly-plot').data[0].y.at(-1) === pv",
-        arg=float(snapshot.pv), timeout=30_000)
-    page.wait_for_function(  # each chart is a new widget: each renders in its own time
-        "() => { const p = document.querySelector('.aifap-pie .js-plotly-plot');"
-        " return p && p.data && p.data[0].labels.join() === 'BTCUSDT'; }", timeout=30_000)
-    (pie,) = plot_data(page, "aifap-pie")
+    page.wait_for_selector(f'.aifap-pv svg[data-points="{before + 1}"]', timeout=30_000)
+    assert chart_data(page, "aifap-pv")["last"] == float(snapshot.pv)
+    pie = chart_data(page, "aifap-pie")
+    assert pie["labels"] == ["BTCUSDT"]
     assert pie["values"] == [pytest.approx(0.05 * 61000)]
 
 
@@ -123,8 +127,9 @@ def test_a_session_without_snapshots_shows_the_empty_state(voila, page, tmp_path
     assert page.locator(".aifap-state").get_attribute("data-state") == "not started"
     for key in ("roe", "sharpe", "max_drawdown"):
         assert stat(page, key) == ("", "—")
-    wait_rendered(page, plots=3)
+    wait_rendered(page, charts=3)
     assert "Waiting for the first snapshot" in page.locator(".aifap-pv").inner_text()
+    assert "No open positions" in page.locator(".aifap-pie").inner_text()
     assert page.locator(".aifap-positions").get_attribute("data-rows") == "0"
 
     # the first snapshot replaces the empty state, still without a reload

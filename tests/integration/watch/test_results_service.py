@@ -10,6 +10,7 @@ import pytest
 
 from aifap.exchange.emulator.server import ThreadedServer
 from aifap.testing.results import START, write_session
+from aifap.watch.schemas import AlertRow, FillRow, OrderRow, Page, PositionRow, SnapshotRow
 from aifap.watch.service import create_app
 
 
@@ -71,6 +72,22 @@ def test_positions_fills_alerts_and_sessions_page_by_cursor(served):
     assert client.get("/sessions/sess/orders").json() == {"items": [], "next_cursor": None}
     latest = client.get("/sessions/sess/positions", params={"latest": "true"}).json()["items"]
     assert {p["ts_ms"] for p in latest} == {keys[-1][0]}
+
+
+@pytest.mark.parametrize(
+    ("name", "row"),
+    [("snapshots", SnapshotRow), ("positions", PositionRow), ("orders", OrderRow),
+     ("fills", FillRow), ("alerts", AlertRow)],
+)  # fmt: skip
+def test_pages_are_exactly_what_their_documented_models_serialize(served, name, row):
+    # the pages are written without per-row validation: they must still be the schema's JSON
+    client, _ = served
+    answer = client.get(f"/sessions/sess/{name}", params={"limit": 50})
+    assert answer.headers["content-type"] == "application/json"
+    model = Page[row].model_validate_json(answer.content, strict=False)
+    assert model.model_dump(mode="json") == answer.json()
+    for item in answer.json()["items"]:
+        assert set(item) == set(row.model_fields)
 
 
 def test_time_range_filters_start_inclusive_end_exclusive(served):

@@ -71,7 +71,8 @@ def test_a_fresh_database_gives_the_empty_state(tmp_path):
     assert view.equity.empty
     dashboard = SessionDashboard(SessionSource(engine, "nobody"), refresh_seconds=0)
     dashboard.refresh()
-    assert "No snapshots yet" in dashboard.empty.value
+    assert "No snapshots yet" in dashboard.header.value
+    assert "Waiting for the first snapshot" in dashboard.charts.value
     assert all('data-value=""' in panel for panel in stat_panels(view))
 
 
