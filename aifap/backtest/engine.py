@@ -34,13 +34,31 @@ from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import FillReason, OrderRequest
-from aifap.core.planner import DroppedLeg, plan
+from aifap.core.planner import DroppedLeg, Plan, plan
+from aifap.core.weights import TargetWeight
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
 
 REBALANCE = FillReason.REBALANCE.value
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """What one rebalance decided, for an observer (``backtest(..., on_cycle=...)``).
+
+    ``targets`` is None when the strategy had no opinion (or failed: ``error``);
+    ``plan`` is None when nothing was planned (no opinion, or flat and holding nothing).
+    """
+
+    cycle: int
+    now: pd.Timestamp
+    targets: dict[str, TargetWeight] | None
+    plan: Plan | None
+    error: str | None = None
+    prices: Mapping[str, float] = field(default_factory=dict)  # the closes it decided on
+    state: Any = None  # ``context.state`` after the call (the live object, not a copy)
 
 
 @dataclass
@@ -58,6 +76,7 @@ class RunConfig:
     session_id: str = "backtest"
     config: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
+    on_cycle: Callable[[CycleRecord], None] | None = None
 
 
 @dataclass
@@ -300,9 +319,9 @@ class Engine:
         bar = ctx.now
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
+        prices = self._prices(row)
         try:
             output = call_strategy(self.strategy, ctx, self.cfg.config, bar=bar)
-            prices = self._prices(row)
             targets = validate_output(
                 output,
                 self.markets,
@@ -315,8 +334,10 @@ class Engine:
                 raise
             log.warning("skipping the rebalance at %s: %s", bar, exc)
             self.errors.append((bar, str(exc)))
+            self._observe(CycleRecord(cycle, bar, None, None, str(exc), prices, ctx.state))
             return
         if targets is None or (not targets and not held):
+            self._observe(CycleRecord(cycle, bar, targets, None, None, prices, ctx.state))
             return
         symbols = held | set(targets)
         known: dict[float, Decimal] = {}
@@ -332,12 +353,17 @@ class Engine:
             cycle=cycle,
         )
         self.dropped.extend((bar, leg) for leg in result.dropped)
+        self._observe(CycleRecord(cycle, bar, targets, result, None, prices, ctx.state))
         fill_row = row + 1
         if result.orders and self._fill(result.orders, fill_row, known, bar):
             self._state_changed(fill_row)
         for update in result.stop_updates:
             self.ledger.set_stops(update.symbol, update.take_profit, update.stop_loss)
             self._sync(update.symbol)
+
+    def _observe(self, record: CycleRecord) -> None:
+        if self.cfg.on_cycle is not None:
+            self.cfg.on_cycle(record)
 
     def _fill(
         self,
