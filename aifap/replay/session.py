@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketSpec
@@ -20,7 +21,7 @@ from aifap.live.codec import targets_from_dict
 from aifap.live.config import SessionConfig, SessionRef, make_config
 from aifap.live.journal import Journal
 from aifap.live.models import LiveCycle, LiveOrder
-from aifap.parity.records import ZERO, CycleView, SideView, Trade
+from aifap.replay.records import ZERO, CycleView, SideView, Trade
 from aifap.watch.snapshots import SnapshotStore
 
 RAN_STATES = frozenset({"planned", "executing", "done"})
@@ -33,6 +34,7 @@ class SessionPeriod:
     config: SessionConfig
     start_ms: int
     end_ms: int
+    workdir: Path | None = None
 
 
 def session_period(ref: SessionRef) -> tuple[SessionPeriod, Journal]:
@@ -45,7 +47,8 @@ def session_period(ref: SessionRef) -> tuple[SessionPeriod, Journal]:
         )
     config = ref.config if ref.config is not None else make_config(json.loads(row.config_json))
     end = row.stopped_ms if row.stopped_ms is not None else row.clock_ms
-    return SessionPeriod(config, row.started_ms, end), journal
+    workdir = Path(row.workdir) if row.workdir else None
+    return SessionPeriod(config, row.started_ms, end, workdir), journal
 
 
 def _cycle(row: LiveCycle, failed: set[int], orders: list[LiveOrder], cs: dict[str, Decimal]) -> (

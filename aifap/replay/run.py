@@ -9,11 +9,11 @@ from typing import Any
 
 from aifap.core.timeconv import from_ms
 from aifap.live.config import SessionRef, resolve_session
-from aifap.parity.compare import cycle_rows, first_difference
-from aifap.parity.decompose import CATEGORIES, LABELS, Decomposition, decompose
-from aifap.parity.records import SideView
-from aifap.parity.replay import Replay, run_replay
-from aifap.parity.session import read_session, session_period
+from aifap.replay.compare import cycle_rows, first_difference
+from aifap.replay.decompose import CATEGORIES, LABELS, Decomposition, decompose
+from aifap.replay.records import SideView
+from aifap.replay.rerun import Replay, run_replay
+from aifap.replay.session import read_session, session_period
 
 
 def _cents(value: Decimal) -> float:
@@ -29,7 +29,7 @@ class ParityReport:
         gap: the PV gap at the end, session minus replay, as both reported it
             (finwatcher's last snapshot; the backtest's last PV).
         decomposition: the gap from both sides' fills and funding in six components.
-        cycles: one row per rebalance boundary (:func:`aifap.parity.compare.cycle_rows`).
+        cycles: one row per rebalance boundary (:func:`aifap.replay.compare.cycle_rows`).
         first_difference: the first boundary where the targets differ, both inputs.
         replay: the backtest (its :class:`~aifap.backtest.BacktestResult` in ``.result``).
         paths: ``written`` files (``json``, ``html``) once saved.
@@ -43,6 +43,7 @@ class ParityReport:
     decomposition: Decomposition
     cycles: list[dict[str, Any]]
     first_difference: dict[str, Any] | None
+    workdir: Path | None = None
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -106,7 +107,7 @@ class ParityReport:
 
     def save(self, out: str | Path, *, html: bool = True) -> dict[str, Path]:
         """Write ``<session>_parity.json`` (and the HTML report) into ``out``."""
-        from aifap.parity.report import write_report
+        from aifap.replay.report import write_report
 
         self.written = write_report(self, Path(out), html=html)
         return self.written
@@ -129,6 +130,7 @@ def parity_of(ref: SessionRef) -> ParityReport:
         decomposition=parts,
         cycles=rows,
         first_difference=first_difference(session, replay.side, rows),
+        workdir=period.workdir,
     )
 
 
@@ -141,7 +143,9 @@ def parity(
         session: the session's working directory, its ``session.yaml``, a session
             handle (``aifap.promote``'s), or a session id (with ``db``).
         db: the results database URL (default: the config's, or the settings').
-        out: write the JSON summary and the HTML report into this directory.
+        out: write the JSON summary and the HTML report into this directory
+            (``report.save(dir)`` later does the same; ``aifap parity`` writes into the
+            session's ``<workdir>/parity/``, where its dashboard finds the report).
         html: with ``out``, also render the HTML report (papermill).
 
     Raises:

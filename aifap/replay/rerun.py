@@ -26,8 +26,8 @@ from aifap.core.markets import MarketSpec
 from aifap.core.timeconv import from_ms
 from aifap.core.timeframes import timeframe_seconds
 from aifap.live.wiring import open_bars
-from aifap.parity.records import ZERO, CycleView, SideView, Trade
-from aifap.parity.session import SessionPeriod
+from aifap.replay.records import ZERO, CycleView, SideView, Trade
+from aifap.replay.session import SessionPeriod
 from aifap.strategy import load_strategy
 
 MS = 1_000_000  # ns per ms

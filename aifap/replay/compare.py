@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from aifap.core.timeconv import from_ms
-from aifap.parity.records import ZERO, CycleView, SideView, Trade, same_target, targets_json
+from aifap.replay.records import ZERO, CycleView, SideView, Trade, same_target, targets_json
 
 PROBLEM_STATES = ("rejected", "canceled", "missing", "skipped", "intended", "open")
 

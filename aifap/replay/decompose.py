@@ -40,8 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from aifap.parity.records import ZERO, SideView, Trade, same_target
-from aifap.parity.replay import Marks
+from aifap.replay.records import ZERO, SideView, Trade, same_target
+from aifap.replay.rerun import Marks
 
 CATEGORIES = ("targets", "execution", "fees", "funding", "unfilled", "timing")
 LABELS = {

@@ -21,10 +21,28 @@ from aifap.analysis.report import TEMPLATE, render_report
 from aifap.analysis.sections import STYLE
 
 if TYPE_CHECKING:
-    from aifap.parity.run import ParityReport
+    from aifap.replay.run import ParityReport
 
 PARITY_TEMPLATE = TEMPLATE.with_name("parity.ipynb")
 REPORT_NAME = "{session}_parity"
+
+
+def default_out(report: ParityReport) -> Path:
+    """Return where a parity report goes by default: ``<workdir>/parity`` (else ``./parity``)."""
+    return report_dir(report.workdir) if report.workdir is not None else Path("parity")
+
+
+def report_dir(workdir: str | Path) -> Path:
+    """Return a session's own parity folder (where its dashboard looks for the report)."""
+    return Path(workdir) / "parity"
+
+
+def find_report(workdir: str | Path | None, session_id: str) -> Path | None:
+    """Return the session's HTML parity report in its working directory, if written."""
+    if workdir is None:
+        return None
+    path = report_dir(workdir) / report_names(session_id)[1]
+    return path if path.is_file() else None
 
 
 def report_names(session_id: str) -> tuple[str, str]:
@@ -96,6 +114,10 @@ def _money(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):+,.2f}"
 
 
+def _plain(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):,.2f}"
+
+
 def show_summary(document: dict[str, Any], title: str) -> None:
     """Show the title, the period, both PVs, the gap and its components."""
     e = html.escape
@@ -116,7 +138,7 @@ def show_summary(document: dict[str, Any], title: str) -> None:
         f"<tr><th>not accounted for</th><td>{_money(document['unexplained'])}</td></tr></table>"
         f"<p class='note'>Largest component: {e(largest)}. Each component is valued from "
         "both sides' fills and funding at the period's last closes; see "
-        "<code>aifap.parity.decompose</code> for the rules.</p>"
+        "<code>aifap.replay.decompose</code> for the rules.</p>"
     )
 
 
@@ -184,7 +206,7 @@ def show_cycles(document: dict[str, Any]) -> None:
             f"<td>{row['orders_partial']}</td><td>{row['orders_problem']}</td>"
             f"<td style='text-align:left'>{e(legs)}</td>"
             f"<td>{row['fees_session']:.2f} / {row['fees_backtest']:.2f}</td>"
-            f"<td>{_money(row['equity_session'])} / {_money(row['equity_backtest'])}</td></tr>"
+            f"<td>{_plain(row['equity_session'])} / {_plain(row['equity_backtest'])}</td></tr>"
         )
     _show(
         "<h3>Cycle by cycle</h3><table><tr><th>boundary</th><th>cycle</th><th>state</th>"
