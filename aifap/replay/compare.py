@@ -65,43 +65,45 @@ def cycle_rows(session: SideView, replay: SideView) -> list[dict[str, Any]]:
         live, bt = session.cycles.get(time_ms), replay.cycles.get(time_ms)
         lf, bf = live_fills.get(time_ms, []), bt_fills.get(time_ms, [])
         states = list(live.order_states.values()) if live else []
-        symbols = sorted(
-            set(live.planned if live else ()) | set(bt.planned if bt else ())
-        )
+        symbols = sorted(set(live.planned if live else ()) | set(bt.planned if bt else ()))
         legs = []
         for symbol in symbols:
             lq, lp = _avg(lf, symbol)
             bq, bp = _avg(bf, symbol)
-            legs.append({
-                "symbol": symbol,
-                "planned_session": _num(live.planned.get(symbol) if live else None),
-                "planned_backtest": _num(bt.planned.get(symbol) if bt else None),
-                "filled_session": float(lq),
-                "filled_backtest": float(bq),
-                "price_session": _num(lp),
-                "price_backtest": _num(bp),
-                "price_diff": None if lp is None or bp is None else float(lp - bp),
-            })
-        rows.append({
-            "time": from_ms(time_ms).isoformat(),
-            "time_ms": time_ms,
-            "cycle": live.number if live else None,
-            "session_state": live.status if live else "missing",
-            "session_reason": live.reason if live else None,
-            "backtest_ran": bt is not None,
-            "targets_equal": targets_equal(live, bt),
-            "targets_session": targets_json(live.targets) if live else None,
-            "targets_backtest": targets_json(bt.targets) if bt else None,
-            "orders_planned": len(states),
-            "orders_filled": states.count("filled"),
-            "orders_partial": states.count("partially_filled"),
-            "orders_problem": sum(states.count(s) for s in PROBLEM_STATES),
-            "legs": legs,
-            "fees_session": float(sum((t.fee for t in lf), ZERO)),
-            "fees_backtest": float(sum((t.fee for t in bf), ZERO)),
-            "equity_session": _num(live.equity if live else None),
-            "equity_backtest": _num(bt.equity if bt else None),
-        })
+            legs.append(
+                {
+                    "symbol": symbol,
+                    "planned_session": _num(live.planned.get(symbol) if live else None),
+                    "planned_backtest": _num(bt.planned.get(symbol) if bt else None),
+                    "filled_session": float(lq),
+                    "filled_backtest": float(bq),
+                    "price_session": _num(lp),
+                    "price_backtest": _num(bp),
+                    "price_diff": None if lp is None or bp is None else float(lp - bp),
+                }
+            )
+        rows.append(
+            {
+                "time": from_ms(time_ms).isoformat(),
+                "time_ms": time_ms,
+                "cycle": live.number if live else None,
+                "session_state": live.status if live else "missing",
+                "session_reason": live.reason if live else None,
+                "backtest_ran": bt is not None,
+                "targets_equal": targets_equal(live, bt),
+                "targets_session": targets_json(live.targets) if live else None,
+                "targets_backtest": targets_json(bt.targets) if bt else None,
+                "orders_planned": len(states),
+                "orders_filled": states.count("filled"),
+                "orders_partial": states.count("partially_filled"),
+                "orders_problem": sum(states.count(s) for s in PROBLEM_STATES),
+                "legs": legs,
+                "fees_session": float(sum((t.fee for t in lf), ZERO)),
+                "fees_backtest": float(sum((t.fee for t in bf), ZERO)),
+                "equity_session": _num(live.equity if live else None),
+                "equity_backtest": _num(bt.equity if bt else None),
+            }
+        )
     return rows
 
 

@@ -86,7 +86,7 @@ class _Gaps:
         return sum(self.parts.values(), ZERO)
 
     def apply(self, delta: Decimal, label: str) -> None:
-        """Add ``delta`` to the gap: a shrinking gap keeps its labels' mix, growth is ``label``'s."""
+        """Add ``delta``: a shrinking gap keeps its labels' mix, growth is ``label``'s."""
         if delta == 0:
             return
         before = self.total
@@ -138,12 +138,12 @@ def _cycle_cause(session: SideView, replay: SideView, time_ms: int, symbol: str)
         return "unfilled"
     if bt is None:
         return "timing"
-    if (live.error is None) != (bt.error is None) or (live.targets is None) != (
-        bt.targets is None
-    ):
+    if (live.error is None) != (bt.error is None) or (live.targets is None) != (bt.targets is None):
         return "targets"
-    if live.targets is not None and bt.targets is not None and not same_target(
-        live.targets.get(symbol), bt.targets.get(symbol)
+    if (
+        live.targets is not None
+        and bt.targets is not None
+        and not same_target(live.targets.get(symbol), bt.targets.get(symbol))
     ):
         return "targets"
     return "sizing"
@@ -160,8 +160,9 @@ def _events(session: SideView, replay: SideView, marks: Marks) -> list[_Event]:
             bar = marks.bar_ms(trade.ts_ms)
             owner = owners[side.name].get(trade.client_id or "")
             if owner is None:  # a stop's execution (or another fill of the session's)
-                event = loose.setdefault((bar, _STOP, trade.symbol), _Event(bar, _STOP,
-                                                                             trade.symbol))
+                event = loose.setdefault(
+                    (bar, _STOP, trade.symbol), _Event(bar, _STOP, trade.symbol)
+                )
                 event.delta += sign[side.name] * trade.qty
                 continue
             time_ms, symbol = owner
@@ -212,8 +213,9 @@ def decompose(
         for t in side.trades:
             cost = _fee_cost(t, quotes.get(t.symbol, "USDT"), end[t.symbol])
             total += t.qty * (end[t.symbol] - t.price) - cost
-            flows.append((t.ts_ms, "execution", sign * t.qty * (marks.at(t.symbol, t.ts_ms)
-                                                                - t.price)))
+            flows.append(
+                (t.ts_ms, "execution", sign * t.qty * (marks.at(t.symbol, t.ts_ms) - t.price))
+            )
             flows.append((t.ts_ms, "fees", -sign * cost))
         pv[side.name] = total
     flows.sort(key=lambda f: f[0])

@@ -56,9 +56,7 @@ def summary_document(report: ParityReport) -> dict[str, Any]:
     return {
         **report.summary(),
         "cycle_rows": report.cycles,
-        "components_path": [
-            {"time_ms": t, **parts} for t, parts in report.decomposition.path
-        ],
+        "components_path": [{"time_ms": t, **parts} for t, parts in report.decomposition.path],
     }
 
 
@@ -158,8 +156,9 @@ def show_paths(document: dict[str, Any], pv: pd.DataFrame) -> None:
     if len(path):
         times = pd.to_datetime(path.pop("time_ms"), unit="ms", utc=True).dt.to_pydatetime()
         for column in path.columns:
-            bottom.step(times, path[column].to_numpy(), where="post",
-                        label=document["labels"][column])
+            bottom.step(
+                times, path[column].to_numpy(), where="post", label=document["labels"][column]
+            )
         bottom.legend(fontsize="small")
     bottom.set_ylabel("gap component")
     display(fig)
@@ -212,5 +211,6 @@ def show_cycles(document: dict[str, Any]) -> None:
         "<h3>Cycle by cycle</h3><table><tr><th>boundary</th><th>cycle</th><th>state</th>"
         "<th>same targets</th><th>filled</th><th>partial</th><th>not filled</th>"
         "<th>fills (session vs backtest)</th><th>fees</th><th>equity</th></tr>"
-        + "".join(lines) + "</table>"
+        + "".join(lines)
+        + "</table>"
     )

@@ -99,8 +99,13 @@ def run_replay(period: SessionPeriod) -> Replay:
 
     def observe(record: CycleRecord) -> None:
         time_ms = int(record.now.value // MS)
-        view = CycleView(time_ms=time_ms, ran=True, targets=record.targets, error=record.error,
-                         number=record.cycle)
+        view = CycleView(
+            time_ms=time_ms,
+            ran=True,
+            targets=record.targets,
+            error=record.error,
+            number=record.cycle,
+        )
         if record.plan is not None:
             view.equity = record.plan.equity
             view.weights = dict(record.plan.current_weights)
@@ -141,11 +146,17 @@ def run_replay(period: SessionPeriod) -> Replay:
             view.order_states[cid] = "filled" if cid in filled else "dropped"
     step_ms = timeframe_seconds(config.bar_timeframe) * 1000
     frames = {
-        s: source.bars(s, config.bar_timeframe, start=from_ms(period.start_ms - step_ms),
-                       end=from_ms(period.end_ms))
+        s: source.bars(
+            s,
+            config.bar_timeframe,
+            start=from_ms(period.start_ms - step_ms),
+            end=from_ms(period.end_ms),
+        )
         for s in config.symbols
     }
-    frames = {s: f[f.index.as_unit("ms").asi8 + step_ms <= period.end_ms] for s, f in frames.items()}
+    frames = {
+        s: f[f.index.as_unit("ms").asi8 + step_ms <= period.end_ms] for s, f in frames.items()
+    }
     equity = result.equity
     side = SideView(
         name="backtest",
@@ -158,9 +169,7 @@ def run_replay(period: SessionPeriod) -> Replay:
     return Replay(result, side, markets, Marks(step_ms, frames))
 
 
-def _trades(
-    result: BacktestResult, cs: dict[str, Decimal], quotes: dict[str, str]
-) -> list[Trade]:
+def _trades(result: BacktestResult, cs: dict[str, Decimal], quotes: dict[str, str]) -> list[Trade]:
     """Return the backtest's fills (a spot buy's fee as its value in the quote)."""
     orders = result.orders
     if len(orders) == 0:

@@ -51,9 +51,9 @@ def session_period(ref: SessionRef) -> tuple[SessionPeriod, Journal]:
     return SessionPeriod(config, row.started_ms, end, workdir), journal
 
 
-def _cycle(row: LiveCycle, failed: set[int], orders: list[LiveOrder], cs: dict[str, Decimal]) -> (
-    CycleView
-):
+def _cycle(
+    row: LiveCycle, failed: set[int], orders: list[LiveOrder], cs: dict[str, Decimal]
+) -> CycleView:
     strategy_failed = row.cycle in failed
     ran = row.state in RAN_STATES or strategy_failed
     view = CycleView(
@@ -73,8 +73,8 @@ def _cycle(row: LiveCycle, failed: set[int], orders: list[LiveOrder], cs: dict[s
         view.weights = {k: Decimal(v) for k, v in plan.get("current_weights", {}).items()}
     for order in orders:
         signed = order.amount if order.side == "buy" else -order.amount
-        view.planned[order.symbol] = (
-            view.planned.get(order.symbol, ZERO) + signed * cs.get(order.symbol, Decimal(1))
+        view.planned[order.symbol] = view.planned.get(order.symbol, ZERO) + signed * cs.get(
+            order.symbol, Decimal(1)
         )
         view.orders.setdefault(order.symbol, []).append(order.client_id)
         view.order_states[order.client_id] = order.status
