@@ -39,7 +39,8 @@ def parity_command(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", help="Results database URL (default: the session's, else the settings').",
+            "--db",
+            help="Results database URL (default: the session's, else the settings').",
             show_default=False,
         ),
     ] = None,
@@ -58,7 +59,7 @@ def parity_command(
     timing, the first cycle whose targets differ, and every cycle side by side.
     """
     from aifap.live.config import resolve_session
-    from aifap.replay.report import default_out
+    from aifap.replay.files import default_out
     from aifap.replay.run import parity_of
 
     ref = resolve_session(session, db)

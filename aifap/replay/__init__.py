@@ -10,6 +10,14 @@ add up (:mod:`aifap.replay.decompose`); and writes a JSON summary and an HTML re
 
 from __future__ import annotations
 
-from aifap.replay.run import ParityReport, parity
+from importlib import import_module
+from typing import Any
 
 __all__ = ["ParityReport", "parity"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import :mod:`aifap.replay.run` on first use (the dashboard needs only ``files``)."""
+    if name not in __all__:
+        raise AttributeError(f"module 'aifap.replay' has no attribute {name!r}")
+    return getattr(import_module("aifap.replay.run"), name)

@@ -19,36 +19,12 @@ import pandas as pd
 
 from aifap.analysis.report import TEMPLATE, render_report
 from aifap.analysis.sections import STYLE
+from aifap.replay.files import report_names
 
 if TYPE_CHECKING:
     from aifap.replay.run import ParityReport
 
 PARITY_TEMPLATE = TEMPLATE.with_name("parity.ipynb")
-REPORT_NAME = "{session}_parity"
-
-
-def default_out(report: ParityReport) -> Path:
-    """Return where a parity report goes by default: ``<workdir>/parity`` (else ``./parity``)."""
-    return report_dir(report.workdir) if report.workdir is not None else Path("parity")
-
-
-def report_dir(workdir: str | Path) -> Path:
-    """Return a session's own parity folder (where its dashboard looks for the report)."""
-    return Path(workdir) / "parity"
-
-
-def find_report(workdir: str | Path | None, session_id: str) -> Path | None:
-    """Return the session's HTML parity report in its working directory, if written."""
-    if workdir is None:
-        return None
-    path = report_dir(workdir) / report_names(session_id)[1]
-    return path if path.is_file() else None
-
-
-def report_names(session_id: str) -> tuple[str, str]:
-    """Return the JSON and HTML file names of a session's parity report."""
-    stem = REPORT_NAME.format(session=session_id)
-    return f"{stem}.json", f"{stem}.html"
 
 
 def summary_document(report: ParityReport) -> dict[str, Any]:
