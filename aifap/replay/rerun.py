@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aifap.backtest.data import default_markets
 from aifap.backtest.engine import CycleRecord
 from aifap.backtest.result import BacktestResult
 from aifap.backtest.run import backtest
-from aifap.core.bars import BarSource
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketSpec
 from aifap.core.timeconv import from_ms
@@ -72,12 +72,6 @@ class Replay:
     side: SideView
     markets: dict[str, MarketSpec]
     marks: Marks
-
-
-def _source_markets(source: BarSource, symbols: tuple[str, ...]) -> dict[str, MarketSpec]:
-    getter = getattr(source, "markets", None)
-    given: dict[str, MarketSpec] = getter() if callable(getter) else {}
-    return {s: given[s] for s in symbols if s in given}
 
 
 def _jsonable_state(state: Any) -> Any:
@@ -137,9 +131,8 @@ def run_replay(period: SessionPeriod) -> Replay:
         timeframe=config.bar_timeframe,
         on_cycle=observe,
     )
-    markets = _source_markets(source, config.symbols)
-    cs = {s: markets[s].contract_size if s in markets else Decimal(1) for s in config.symbols}
-    trades = _trades(result, cs, {s: m.quote for s, m in markets.items()})
+    markets = default_markets(source, config.symbols, config.market)
+    trades = _trades(result, markets)
     filled = {t.client_id for t in trades if t.client_id}
     for view in decided.values():
         for cid in view.order_states:
@@ -169,26 +162,31 @@ def run_replay(period: SessionPeriod) -> Replay:
     return Replay(result, side, markets, Marks(step_ms, frames))
 
 
-def _trades(result: BacktestResult, cs: dict[str, Decimal], quotes: dict[str, str]) -> list[Trade]:
-    """Return the backtest's fills (a spot buy's fee as its value in the quote)."""
+def _trades(result: BacktestResult, markets: dict[str, MarketSpec]) -> list[Trade]:
+    """Return the backtest's fills; a spot buy's fee back in the base coin it was taken in.
+
+    ``result.orders`` gives every fee as its value in the quote; a spot buy's fee was
+    ``fee_quote / price`` of the base coin (what the session's journal records).
+    """
     orders = result.orders
     if len(orders) == 0:
         return []
-    filled = orders[orders["status"] == "filled"]
     out = []
-    for row in filled.itertuples(index=False):
+    for row in orders[orders["status"] == "filled"].itertuples(index=False):
+        symbol = str(row.symbol)
+        market = markets[symbol]
         amount = Decimal(repr(float(row.amount)))
         price = Decimal(repr(float(row.price)))
         fee = Decimal(repr(float(row.fee)))
-        symbol = str(row.symbol)
+        in_base = row.side == "buy" and not market.is_futures
         out.append(
             Trade(
                 ts_ms=int(pd.Timestamp(row.timestamp).value // MS),
                 symbol=symbol,
-                qty=(amount if row.side == "buy" else -amount) * cs[symbol],
+                qty=(amount if row.side == "buy" else -amount) * market.contract_size,
                 price=price,
-                fee=fee,
-                fee_currency=quotes[symbol],
+                fee=fee / price if in_base else fee,
+                fee_currency=market.base if in_base else market.quote,
                 reason=str(row.reason),
                 client_id=None if row.client_id is None else str(row.client_id),
             )

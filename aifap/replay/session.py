@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from aifap.core.errors import ConfigError
 from aifap.core.markets import MarketSpec
 from aifap.db import make_engine
@@ -21,6 +23,7 @@ from aifap.live.codec import targets_from_dict
 from aifap.live.config import SessionConfig, SessionRef, make_config
 from aifap.live.journal import Journal
 from aifap.live.models import LiveCycle, LiveOrder
+from aifap.redaction import redact_url
 from aifap.replay.records import ZERO, CycleView, SideView, Trade
 from aifap.watch.snapshots import SnapshotStore
 
@@ -40,7 +43,13 @@ class SessionPeriod:
 def session_period(ref: SessionRef) -> tuple[SessionPeriod, Journal]:
     """Return the session's config, period and journal; raise ConfigError if it never ran."""
     journal = Journal(make_engine(ref.url), ref.session_id)
-    row = journal.session_row()
+    try:
+        row = journal.session_row()
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"SESSION's results database must be reachable and hold the sessions' tables, "
+            f"was {redact_url(ref.url)} ({type(getattr(exc, 'orig', None) or exc).__name__})"
+        ) from None
     if row is None:
         raise ConfigError(
             f"SESSION must have run (its results database has no session {ref.session_id!r})"

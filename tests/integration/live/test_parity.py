@@ -119,3 +119,17 @@ def test_a_strategy_reading_the_clock_or_random_state_differs_at_that_cycle(sess
     assert first["session"]["state"] == first["backtest"]["state"] == {"n": 3}
     assert report.summary()["cycles_with_different_targets"] == sum(not e for e in equal)
     assert report.components["targets"] != 0
+
+
+def test_parity_of_a_session_that_never_ran_says_so(tmp_path):
+    from aifap.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    migrate(url)
+    runner = CliRunner()
+    answer = runner.invoke(app, ["parity", "nosuch", "--db", url])
+    assert answer.exit_code == 1
+    assert "SESSION must have run (its results database has no session 'nosuch')" in str(
+        answer.exception)
+    empty = runner.invoke(app, ["parity", "nosuch", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert "must be reachable and hold the sessions' tables" in str(empty.exception)
