@@ -232,16 +232,24 @@ def decompose(
                     done[label] += size * (price - gap.mark)
             gap.mark = price
 
+    def advance(bar: int) -> None:  # book the fills up to the bar, value the gaps at its open
+        nonlocal cursor
+        while cursor < len(flows) and flows[cursor][0] < bar + marks.step_ms:
+            done[flows[cursor][1]] += flows[cursor][2]
+            cursor += 1
+        hold_to({s: marks.at(s, bar) for s in symbols})
+        path.append((bar, {k: float(v) for k, v in done.items()}))
+
+    # the components are also sampled where finwatcher took the session's PV
+    samples = sorted({marks.bar_ms(t) for t, _ in session.pv_path})
     last_bar: int | None = None
     for event in _events(session, replay, marks):
         if event.bar_ms != last_bar:
-            step = marks.step_ms
-            while cursor < len(flows) and flows[cursor][0] < event.bar_ms + step:
-                done[flows[cursor][1]] += flows[cursor][2]
-                cursor += 1
-            hold_to({s: marks.at(s, event.bar_ms) for s in symbols})
-            path.append((event.bar_ms, {k: float(v) for k, v in done.items()}))
+            while samples and samples[0] < event.bar_ms:
+                advance(samples.pop(0))
+            advance(event.bar_ms)
             last_bar = event.bar_ms
+            samples = [t for t in samples if t > event.bar_ms]
         gap = gaps[event.symbol]
         if event.kind != _CYCLE:
             gap.apply(event.delta, "timing")
@@ -251,6 +259,12 @@ def decompose(
                 label = max(CATEGORIES, key=lambda k: (abs(done[k]), -CATEGORIES.index(k)))
                 label = label if done[label] != 0 else "targets"
             gap.apply(delta, label)
+    last_close = max(
+        marks.bar_ms(int(f.index[-1].value // 1_000_000)) for f in marks.frames.values()
+    )
+    for bar in samples:
+        if bar <= last_close:
+            advance(bar)
     for _, label, value in flows[cursor:]:
         done[label] += value
     hold_to(end)

@@ -103,7 +103,9 @@ def show_summary(document: dict[str, Any], title: str) -> None:
     largest = labels[document["largest"]]
     _show(
         f"<h2>{e(title)}</h2>"
-        f"<p>{e(document['start'])} to {e(document['end'])}: {document['cycles']} rebalance "
+        f"<p>Strategy {e(str(document['strategy'].get('strategy')))} "
+        f"(version {e(str(document['strategy'].get('version') or 'not recorded'))}). "
+        f"{e(document['start'])} to {e(document['end'])}: {document['cycles']} rebalance "
         f"boundaries, {document['cycles_with_different_targets']} with different targets.</p>"
         f"<table><tr><th>PV of the session</th><td>{document['pv_session']:,.2f}</td></tr>"
         f"<tr><th>PV of the backtest</th><td>{document['pv_backtest']:,.2f}</td></tr>"

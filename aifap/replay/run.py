@@ -44,6 +44,7 @@ class ParityReport:
     cycles: list[dict[str, Any]]
     first_difference: dict[str, Any] | None
     workdir: Path | None = None
+    strategy: dict[str, str | None] = field(default_factory=dict)
     written: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -78,6 +79,7 @@ class ParityReport:
         accounted = self.decomposition.gap
         return {
             "session_id": self.session_id,
+            "strategy": self.strategy,
             "start": from_ms(self.start_ms).isoformat(),
             "end": from_ms(self.end_ms).isoformat(),
             "pv_session": _cents(self.session.reported_pv),
@@ -131,6 +133,10 @@ def parity_of(ref: SessionRef) -> ParityReport:
         cycles=rows,
         first_difference=first_difference(session, replay.side, rows),
         workdir=period.workdir,
+        strategy={
+            "strategy": period.config.strategy,
+            "version": period.config.strategy_version,
+        },
     )
 
 
