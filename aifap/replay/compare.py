@@ -91,6 +91,9 @@ def cycle_rows(session: SideView, replay: SideView) -> list[dict[str, Any]]:
                 "session_reason": live.reason if live else None,
                 "backtest_ran": bt is not None,
                 "targets_equal": targets_equal(live, bt),
+                "same_prices": None
+                if live is None or bt is None or not live.prices
+                else _same_prices(live.prices, bt.prices),
                 "targets_session": targets_json(live.targets) if live else None,
                 "targets_backtest": targets_json(bt.targets) if bt else None,
                 "orders_planned": len(states),

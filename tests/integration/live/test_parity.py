@@ -34,6 +34,7 @@ def test_a_paper_session_matches_its_replay_to_the_cent_with_identical_targets(s
     report = aifap.parity(config)
     assert len(report.cycles) == 4
     assert all(row["session_state"] == "done" for row in report.cycles)
+    assert all(row["same_prices"] for row in report.cycles)  # the bars the session saw
     assert report.identical_targets
     assert report.first_difference is None
     for row in report.cycles:  # every fill at the bar the backtest filled at
