@@ -10,7 +10,7 @@ schedule boundaries. What the backtester decided at each rebalance is recorded t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -43,21 +43,34 @@ class Marks:
 
     step_ms: int
     frames: dict[str, pd.DataFrame]
+    _arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def bar_ms(self, ts_ms: int) -> int:
         """Return the open time of the bar that holds ``ts_ms``."""
         return ts_ms - ts_ms % self.step_ms
 
+    def _columns(self, symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        found = self._arrays.get(symbol)
+        if found is None:
+            frame = self.frames[symbol]
+            found = (
+                frame.index.as_unit("ms").asi8,
+                frame["open"].to_numpy(dtype="float64"),
+                frame["close"].to_numpy(dtype="float64"),
+            )
+            self._arrays[symbol] = found
+        return found
+
     def at(self, symbol: str, ts_ms: int) -> Decimal:
         """Return the open of the bar holding ``ts_ms`` (carried over holes)."""
-        frame = self.frames[symbol]
-        stamps = frame.index.as_unit("ms").asi8
-        i = int(np.searchsorted(stamps, self.bar_ms(ts_ms), side="right")) - 1
+        stamps, opens, closes = self._columns(symbol)
+        bar = self.bar_ms(ts_ms)
+        i = int(np.searchsorted(stamps, bar, side="right")) - 1
         if i < 0:
             raise ConfigError(f"{symbol}: the bar source must have bars at {from_ms(ts_ms)}")
-        if stamps[i] == self.bar_ms(ts_ms):
-            return Decimal(repr(float(frame["open"].iloc[i])))
-        return Decimal(repr(float(frame["close"].iloc[i])))
+        return Decimal(repr(float(opens[i] if stamps[i] == bar else closes[i])))
 
     def end(self, symbol: str) -> Decimal:
         """Return the close of the period's last bar."""
