@@ -24,10 +24,13 @@ event by event, each part labelled with why it opened:
 - **timing**: what filled later than the cycle's bar (the rest of a partial fill, a
   cycle run late), and stop-loss / take-profit executions on one side only or at
   another bar (a stop that fired while the session was down);
-- at a cycle with identical targets the planner trades the carried gap away; the part
-  it keeps shrinks every label in proportion, and a part it adds (a size computed
-  from a different equity) is charged to the component that had moved the equity
-  most so far.
+- a cycle's planned difference re-targets the whole gap (the planner trades the
+  carried gap away): the part it keeps shrinks every label in proportion, a part it
+  adds is the cycle's cause's (targets, or a cycle missed), and at identical targets
+  (a size computed from a different equity) the component's that had moved the
+  equity most so far; a stop on one side only does the same with its own label. An
+  order's unfilled part and its late rest are added to their own labels, so the rest
+  undoes exactly the timing part its partial fill opened.
 
 Each label's gap is valued over the bars it is held, so the six components add up to
 the gap by construction; :class:`Decomposition` keeps both, and the report shows any
@@ -99,6 +102,11 @@ class _Gaps:
         else:
             self.parts = {label: after}
 
+    def add(self, delta: Decimal, label: str) -> None:
+        """Add ``delta`` to ``label``'s part alone (an order's own late rest, its unfilled part)."""
+        if delta != 0:
+            self.parts[label] = self.parts.get(label, ZERO) + delta
+
     def _scale(self, after: Decimal, before: Decimal) -> None:
         labels = [k for k, v in self.parts.items() if v != 0]
         if after == 0 or not labels:
@@ -120,7 +128,7 @@ class _Event:
     kind: int
     symbol: str
     delta: Decimal = ZERO  # stop and late events: the gap's change
-    parts: list[tuple[Decimal, str]] = field(default_factory=list)  # cycle events
+    parts: list[tuple[Decimal, str]] = field(default_factory=list)  # cycle events: planned
 
 
 def _owner(side: SideView) -> dict[str, tuple[int, str]]:
@@ -185,10 +193,10 @@ def _events(session: SideView, replay: SideView, marks: Marks) -> list[_Event]:
             got_b = eventual.get((time_ms, symbol, "backtest"), ZERO)
             now_l = immediate.get((time_ms, symbol, "session"), ZERO)
             now_b = immediate.get((time_ms, symbol, "backtest"), ZERO)
-            parts = [
+            parts = [  # the planned difference re-targets the whole gap; the rest is new
                 (a_l - a_b, _cycle_cause(session, replay, time_ms, symbol)),
-                ((got_l - a_l) - (got_b - a_b), "unfilled"),
-                ((now_l - got_l) - (now_b - got_b), "timing"),
+                ((got_l - a_l) - (got_b - a_b), "+unfilled"),
+                ((now_l - got_l) - (now_b - got_b), "+timing"),
             ]
             events.append(_Event(marks.bar_ms(time_ms), _CYCLE, symbol, parts=parts))
     events.sort(key=lambda e: (e.bar_ms, e.kind, e.symbol))
@@ -251,10 +259,16 @@ def decompose(
             last_bar = event.bar_ms
             samples = [t for t in samples if t > event.bar_ms]
         gap = gaps[event.symbol]
-        if event.kind != _CYCLE:
+        if event.kind == _LATE:  # the rest of an order: it undoes its own timing part
+            gap.add(event.delta, "timing")
+            continue
+        if event.kind == _STOP:
             gap.apply(event.delta, "timing")
             continue
         for delta, label in event.parts:
+            if label.startswith("+"):
+                gap.add(delta, label[1:])
+                continue
             if label == "sizing":
                 label = max(CATEGORIES, key=lambda k: (abs(done[k]), -CATEGORIES.index(k)))
                 label = label if done[label] != 0 else "targets"

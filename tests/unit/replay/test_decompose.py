@@ -123,6 +123,16 @@ def test_the_rest_of_a_partial_fill_a_bar_later_is_timing():
     assert parts.components["unfilled"] == 0
 
 
+def test_a_late_rest_undoes_its_own_timing_part_beside_different_targets():
+    backtest = _backtest_buys_one_at_bar_0_and_holds()
+    session = _side("session", [_cycle(0, "0.7", "1.4", "s0"), _cycle(3, "0.7", "0", "s3")],
+                    [_fill(0, "0.4", cid="s0", ms=10), _fill(2, "1", cid="s0")])  # fmt: skip
+    parts = _run(session, backtest)
+    assert parts.components["targets"] == D("0.4") * (END - 100)
+    assert parts.components["timing"] == -2  # 1 unit missing from open 100 to open 102
+    assert parts.components["unfilled"] == 0
+
+
 def test_a_stop_that_fires_on_one_side_only_is_execution_and_timing():
     backtest = _backtest_buys_one_at_bar_0_and_holds()
     session = _side(
