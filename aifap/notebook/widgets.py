@@ -524,7 +524,7 @@ def parity_link(parity: dict[str, Any] | None) -> str:
     """Return the header's link to the session's parity report (``aifap parity``), if any."""
     if parity is None:
         return ""
-    gap, value = parity["pv_gap"], parity["largest_value"]
+    gap, value = parity["pv_gap"], parity["largest_value"] or 0.0
     text = (
         f"parity: PV gap {'—' if gap is None else f'{gap:+,.2f}'} USDT, largest "
         f"{esc(parity['largest'])} {'—' if value is None else f'{value:+,.2f}'}"

@@ -56,6 +56,7 @@ LABELS = {
     "timing": "timing",
 }
 _CYCLE, _LATE, _STOP = 0, 1, 2
+HALF_CENT = Decimal("0.005")
 
 
 @dataclass
@@ -72,9 +73,10 @@ class Decomposition:
         return self.pv["session"] - self.pv["backtest"]
 
     @property
-    def largest(self) -> str:
-        """Return the component with the largest absolute value."""
-        return max(CATEGORIES, key=lambda k: (abs(self.components[k]), -CATEGORIES.index(k)))
+    def largest(self) -> str | None:
+        """Return the component with the largest absolute value (None: all under a cent)."""
+        name = max(CATEGORIES, key=lambda k: (abs(self.components[k]), -CATEGORIES.index(k)))
+        return name if abs(self.components[name]) >= HALF_CENT else None
 
 
 @dataclass

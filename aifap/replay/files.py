@@ -41,11 +41,11 @@ def find_report(workdir: str | Path | None, session_id: str) -> dict[str, Any] |
     except (OSError, ValueError):
         return None
     page = folder / html_name
-    largest = document.get("largest", "")
+    largest = document.get("largest") or ""
     return {
         "path": str(page.resolve()) if page.is_file() else None,
         "pv_gap": document.get("pv_gap"),
-        "largest": document.get("labels", {}).get(largest, largest),
+        "largest": document.get("labels", {}).get(largest, "none"),
         "largest_value": document.get("components", {}).get(largest),
     }
 

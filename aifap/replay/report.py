@@ -100,7 +100,7 @@ def show_summary(document: dict[str, Any], title: str) -> None:
         f"<tr><th>{e(labels[k])}</th><td>{_money(v)}</td></tr>"
         for k, v in document["components"].items()
     )
-    largest = labels[document["largest"]]
+    largest = labels.get(document["largest"], "none (every component is 0.00)")
     _show(
         f"<h2>{e(title)}</h2>"
         f"<p>Strategy {e(str(document['strategy'].get('strategy')))} "

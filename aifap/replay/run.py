@@ -58,8 +58,8 @@ class ParityReport:
         return self.decomposition.components
 
     @property
-    def largest(self) -> str:
-        """Return the name of the largest component."""
+    def largest(self) -> str | None:
+        """Return the name of the largest component (None when every one is 0.00)."""
         return self.decomposition.largest
 
     @property
@@ -100,11 +100,14 @@ class ParityReport:
     def headline(self) -> str:
         """Return the one line the command prints: the gap and its largest component."""
         largest = self.largest
-        value = self.components[largest]
+        part = (
+            "none (every component is 0.00)"
+            if largest is None
+            else f"{LABELS[largest]} {_cents(self.components[largest]):+.2f}"
+        )
         return (
             f"PV gap {_cents(self.gap):+.2f} (session {_cents(self.session.reported_pv):.2f} "
-            f"- backtest {_cents(self.replay.side.reported_pv):.2f}); largest component: "
-            f"{LABELS[largest]} {_cents(value):+.2f}"
+            f"- backtest {_cents(self.replay.side.reported_pv):.2f}); largest component: {part}"
         )
 
     def save(self, out: str | Path, *, html: bool = True) -> dict[str, Path]:

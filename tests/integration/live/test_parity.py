@@ -47,13 +47,14 @@ def test_a_paper_session_matches_its_replay_to_the_cent_with_identical_targets(s
     assert summary["pv_session"] == summary["pv_backtest"] != float(run.config["allocation"])
     assert all(summary["components"][k] == 0.0 for k in CATEGORIES)
     assert summary["unexplained"] == 0.0
+    assert summary["largest"] is None
 
     out = run.dir / "reports"
     result = CliRunner().invoke(app, ["parity", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].startswith("PV gap +0.00 (session ")
-    assert "largest component" in lines[0]
+    assert lines[0].endswith("largest component: none (every component is 0.00)")
     written = json.loads((out / "sess_parity.json").read_text())
     assert written["pv_gap"] == 0.0
     assert len(written["cycle_rows"]) == 4
