@@ -64,6 +64,22 @@ def test_a_paper_session_matches_its_replay_to_the_cent_with_identical_targets(s
     assert "<script src=\"http" not in page
 
 
+def test_a_spot_paper_session_matches_with_its_fees_in_the_base_coin(session_run):
+    run = session_run(market="spot", leverage=1, strategy=f"{STRATEGIES}:spot_tour",
+                      trading_duration="2h")  # fmt: skip
+    assert run.run() == 0, run.stderr
+
+    report = aifap.parity(run.write())
+    assert report.identical_targets
+    buys = [t for t in report.session.trades if t.qty > 0]
+    assert buys
+    assert all(t.fee_currency != "USDT" for t in buys)  # out of the coin received
+    assert report.summary()["pv_gap"] == 0.0
+    accounted = report.decomposition.pv
+    assert abs(accounted["session"] - report.session.reported_pv) < CENT
+    assert abs(accounted["backtest"] - report.replay.side.reported_pv) < CENT
+
+
 def test_emulator_session_with_faults_components_add_up_to_the_gap(session_run):
     run = demo(session_run, strategy=f"{STRATEGIES}:guarded", trading_duration="45m")
     latency = {"how": "latency", "seconds": 0.05, "path": "/api/v2/mix/order/*"}
