@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "backtest": "aifap.backtest.run",
     "load_config": "aifap.live.config",
     "load_strategy": "aifap.strategy",
+    "parity": "aifap.replay.run",
     "promote": "aifap.notebook.promote",
     "session_summary": "aifap.notebook.session_report",
 }

@@ -367,8 +367,12 @@ def render_report(
     title: str | None = None,
     name: str | None = None,
     timeout: float = 600.0,
+    template: Path = TEMPLATE,
 ) -> Path:
     """Render the tear-sheet notebook on ``results_dir`` into ``out`` (a directory or .html).
+
+    ``template``: another report notebook taking the same two parameters
+    (``results_dir``, ``title``), as the parity report does.
 
     Returns:
         The HTML file written.
@@ -386,7 +390,7 @@ def render_report(
         executed = Path(scratch) / "report.ipynb"
         with _thread_event_loop():
             pm.execute_notebook(
-                str(TEMPLATE),
+                str(template),
                 str(executed),
                 parameters={"results_dir": str(source), "title": title or ""},
                 kernel_name="python3",

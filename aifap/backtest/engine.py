@@ -34,11 +34,29 @@ from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import OrderRequest
-from aifap.core.planner import DroppedLeg, plan, plan_legs
+from aifap.core.planner import DroppedLeg, Plan, plan, plan_legs
+from aifap.core.weights import TargetWeight
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleRecord:
+    """What one rebalance decided, for an observer (``backtest(..., on_cycle=...)``).
+
+    ``targets`` is None when the strategy had no opinion (or failed: ``error``);
+    ``plan`` is None when nothing was planned (no opinion, or flat and holding nothing).
+    """
+
+    cycle: int
+    now: pd.Timestamp
+    targets: dict[str, TargetWeight] | None
+    plan: Plan | None
+    error: str | None = None
+    prices: Mapping[str, float] = field(default_factory=dict)  # the closes it decided on
+    state: Any = None  # ``context.state`` after the call (the live object, not a copy)
 
 
 @dataclass
@@ -56,6 +74,7 @@ class RunConfig:
     session_id: str = "backtest"
     config: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
+    on_cycle: Callable[[CycleRecord], None] | None = None
 
 
 @dataclass
@@ -308,9 +327,9 @@ class Engine:
         bar = ctx.now
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
+        prices = self._prices(row)
         try:
             output = call_strategy(self.strategy, ctx, self.cfg.config, bar=bar)
-            prices = self._prices(row)
             targets = validate_output(
                 output,
                 self.markets,
@@ -323,8 +342,10 @@ class Engine:
                 raise
             log.warning("skipping the rebalance at %s: %s", bar, exc)
             self.errors.append((bar, str(exc)))
+            self._observe(CycleRecord(cycle, bar, None, None, str(exc), prices, ctx.state))
             return
         if targets is None or (not targets and not held):
+            self._observe(CycleRecord(cycle, bar, targets, None, None, prices, ctx.state))
             return
         symbols = held | set(targets)
         known: dict[float, Decimal] = {}
@@ -333,15 +354,16 @@ class Engine:
         book = self.ledger.portfolio()  # the planner marks at `marks` itself
         knobs = {"leverage": cfg.leverage, "threshold": cfg.threshold}
         orders: Sequence[Ordered]
-        if self.fast:  # the client order ids are derived when the orders frame is built
+        if self.fast and cfg.on_cycle is None:  # client ids derived when the frame is built
             legs = plan_legs(targets, book, self.markets, marks, **knobs)
             orders, stops, dropped = legs.legs, legs.stops, legs.dropped
-        else:  # another fill model gets the orders gateways get
+        else:  # another fill model (or an observer) gets the orders gateways get
             result = plan(
                 targets, book, self.markets, marks, session_id=cfg.session_id, cycle=cycle, **knobs
             )
             orders, dropped = result.orders, result.dropped
             stops = tuple((u.symbol, u.take_profit, u.stop_loss) for u in result.stop_updates)
+            self._observe(CycleRecord(cycle, bar, targets, result, None, prices, ctx.state))
         self.dropped.extend((bar, leg) for leg in dropped)
         fill_row = row + 1
         if orders and self._fill(orders, fill_row, known, bar, cycle):
@@ -349,6 +371,10 @@ class Engine:
         for symbol, take_profit, stop_loss in stops:
             self.ledger.set_stops(symbol, take_profit, stop_loss)
             self._sync(symbol)
+
+    def _observe(self, record: CycleRecord) -> None:
+        if self.cfg.on_cycle is not None:
+            self.cfg.on_cycle(record)
 
     def _fill(
         self,

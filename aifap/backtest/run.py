@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aifap.backtest.data import load, parse_time
-from aifap.backtest.engine import Engine, RunConfig, RunOutput, rebalance_rows
+from aifap.backtest.engine import CycleRecord, Engine, RunConfig, RunOutput, rebalance_rows
 from aifap.backtest.result import BacktestResult
 from aifap.core import metrics as core_metrics
 from aifap.core.errors import ConfigError
@@ -57,6 +57,7 @@ def backtest(
     max_gross_weight: float = 1.0,
     timeframe: str | None = None,
     fill_model: FillModel | None = None,
+    on_cycle: Callable[[CycleRecord], None] | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``data`` and return its equity, returns, trades and metrics.
 
@@ -85,6 +86,9 @@ def backtest(
         max_gross_weight: the limit on Σ|weight| a strategy may return.
         timeframe: base timeframe to run on (default: the data's finest).
         fill_model: fees and slippage (default from ``fee_rate`` and ``slippage_bps``).
+        on_cycle: called at every rebalance with what it decided (a
+            :class:`~aifap.backtest.engine.CycleRecord`: targets, plan or error), as
+            ``aifap.parity`` compares a session with its replay cycle by cycle.
 
     Raises:
         ConfigError: an argument breaks a rule.
@@ -146,6 +150,7 @@ def backtest(
         last_row=last,
         on_error=on_error,
         config=dict(config or {}),
+        on_cycle=on_cycle,
     )
     model = fill_model or FillModel(
         NotionalFee(_positive("fee_rate", fee_rate, allow_zero=True)),

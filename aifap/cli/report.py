@@ -8,6 +8,7 @@ Only parsing lives here; the work is :mod:`aifap.analysis.report` and
     aifap report demo-momentum --db sqlite:///aifap-demo/results.db --out reports/
     aifap report backtest-out/ --out reports/       # what `aifap backtest --save` wrote
     aifap report schedule --every 1d SESSION... --out reports/   # or --cron "0 8 * * *"
+    aifap report aifap-demo/session --out reports/ --parity   # and the parity report
 
 ``aifap report SOURCE`` is short for ``aifap report create SOURCE``.
 """
@@ -69,6 +70,15 @@ Period = Annotated[
 ]
 
 
+WithParity = Annotated[
+    bool,
+    typer.Option(
+        "--parity",
+        help="Sessions only: also write the parity report (aifap parity) into --out.",
+    ),
+]
+
+
 @dataclass
 class Source:
     """A resolved report source: a session in a results database, or a backtest directory."""
@@ -108,17 +118,35 @@ def _period(text: str | None) -> timedelta | None:
     return value
 
 
-def render(source: Source, out: Path, period: timedelta | None) -> Path:
-    """Write the report of ``source`` into ``out`` and return its path."""
+def render(
+    source: Source, out: Path, period: timedelta | None, parity: bool = False
+) -> Path:
+    """Write the report of ``source`` into ``out`` (and its parity report) and return its path."""
     from aifap.analysis.report import backtest_report, session_report
 
     if source.backtest_dir is not None:
         if period is not None:
             raise typer.BadParameter("applies to sessions only", param_hint="--period")
+        if parity:
+            raise typer.BadParameter("applies to sessions only", param_hint="--parity")
         return backtest_report(source.backtest_dir, out)
     assert source.url is not None
     assert source.session_id is not None
-    return session_report(source.url, source.session_id, out, period=period)
+    path = session_report(source.url, source.session_id, out, period=period)
+    if parity:
+        write_parity(source, out)
+    return path
+
+
+def write_parity(source: Source, out: Path) -> list[Path]:
+    """Write the session's parity report (JSON and HTML) into ``out``; return the paths."""
+    from aifap.live.config import SessionRef
+    from aifap.replay.run import parity_of
+
+    assert source.url is not None
+    assert source.session_id is not None
+    report = parity_of(SessionRef(source.session_id, source.url, source.config))
+    return list(report.save(out).values())
 
 
 @report_app.command("create")
@@ -134,16 +162,26 @@ def create_command(
     out: Out,
     period: Period = None,
     db: Db = None,
+    parity: WithParity = False,
 ) -> None:
-    """Write SOURCE's tear sheet (one HTML file) into --out and print its path."""
+    """Write SOURCE's tear sheet (one HTML file) into --out and print its path.
+
+    With --parity, the session's parity report (aifap parity) is written beside it and
+    its JSON and HTML paths are printed after the tear sheet's.
+    """
     from aifap.watch.results import SessionNotFound
 
     resolved = resolve_source(source, db)
+    if parity and resolved.session_id is None:
+        raise typer.BadParameter("applies to sessions only", param_hint="--parity")
     try:
         path = render(resolved, out, _period(period))
+        extra = write_parity(resolved, out) if parity else []
     except SessionNotFound as exc:
         raise ConfigError(str(exc.args[0])) from None
     typer.echo(str(path))
+    for file in extra:
+        typer.echo(str(file))
 
 
 @report_app.command("schedule")
@@ -168,11 +206,13 @@ def schedule_command(
     once: Annotated[
         bool, typer.Option("--once", help="Run each report once now and exit (for tests).")
     ] = False,
+    parity: WithParity = False,
 ) -> None:
     """Report on SOURCES on a schedule and announce each report on its session's alert channel.
 
     A session given by its directory or session.yaml uses that session's alert channel;
     one given by id uses the settings' (AIFAP_DISCORD_WEBHOOK_URL, else the log).
+    With --parity each session's parity report is written beside its tear sheet.
     """
     from aifap.analysis.schedule import ReportTarget, make_trigger, schedule_reports
 
@@ -183,7 +223,7 @@ def schedule_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--cron") from exc
     window = _period(period)
-    targets = [_target(resolve_source(s, db), window) for s in sources]
+    targets = [_target(resolve_source(s, db), window, parity) for s in sources]
 
     def done(target: ReportTarget, path: Path) -> None:
         typer.echo(str(path))
@@ -199,7 +239,7 @@ def schedule_command(
     )
 
 
-def _target(source: Source, period: timedelta | None) -> Any:
+def _target(source: Source, period: timedelta | None, parity: bool = False) -> Any:
     from aifap.alerts.config import AlertConfig
     from aifap.analysis.schedule import ReportTarget
 
@@ -227,7 +267,7 @@ def _target(source: Source, period: timedelta | None) -> Any:
         alerts = AlertConfig.from_settings(session_id=sid, trader_label=sid)
     return ReportTarget(
         sid,
-        render=lambda out: render(source, out, period),
+        render=lambda out: render(source, out, period, parity),
         metrics=lambda: session_metrics(ResultsReader(make_engine(url)), sid),
         alerts=alerts,
         results_url=url,

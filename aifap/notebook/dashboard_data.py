@@ -29,6 +29,7 @@ from sqlalchemy import Double, Engine, cast, func, inspect, select
 from aifap.core.downsample import MAX_POINTS, downsample
 from aifap.live.heartbeat import read_heartbeat
 from aifap.live.models import LiveEvent, LiveFill, LiveOrder, LiveSession
+from aifap.replay.files import find_report
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
 RECENT = 15
@@ -114,6 +115,7 @@ class SessionView:
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)
     fills: pd.DataFrame = field(default_factory=pd.DataFrame)
     alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    parity: dict[str, Any] | None = None  # the parity report in <workdir>/parity/, if any
 
     @property
     def empty(self) -> bool:
@@ -382,6 +384,7 @@ class SessionSource:
             orders=recent_orders(self.engine, self.session_id, self.recent),
             fills=recent_fills(self.engine, self.session_id, self.recent),
             alerts=recent_alerts(self.engine, self.session_id, self.recent),
+            parity=find_report(self.workdir or (info.workdir if info else None), self.session_id),
         )
 
 

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -381,7 +382,7 @@ class SessionDashboard:
         )
         return (
             f'<div><span class="aifap-title">Session {esc(view.session_id)}</span> '
-            f'<span class="aifap-muted">{esc(strategy)}</span></div>'
+            f'<span class="aifap-muted">{esc(strategy)}</span>{parity_link(view.parity)}</div>'
             f'<div style="margin-top:4px">'
             f'<span class="aifap-badge aifap-state" data-state="{esc(live.state)}" '
             f'style="background:{color}">{esc(live.state)}</span> '
@@ -411,6 +412,21 @@ def engine_for(results_url: str | None) -> Any:
     from aifap.db import database_url, make_engine
 
     return make_engine(results_url or database_url("results"))
+
+
+def parity_link(parity: dict[str, Any] | None) -> str:
+    """Return the header's link to the session's parity report (``aifap parity``), if any."""
+    if parity is None:
+        return ""
+    gap, value = parity["pv_gap"], parity["largest_value"] or 0.0
+    text = (
+        f"parity: PV gap {'—' if gap is None else f'{gap:+,.2f}'} USDT, largest "
+        f"{esc(parity['largest'])} {'—' if value is None else f'{value:+,.2f}'}"
+    )
+    if parity["path"]:
+        href = esc(Path(parity["path"]).as_uri())
+        text = f'<a class="aifap-parity" href="{href}" target="_blank">{text}</a>'
+    return f' <span class="aifap-muted">· {text}</span>'
 
 
 def session_dashboard(

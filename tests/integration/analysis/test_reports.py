@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -129,3 +130,31 @@ def test_multi_day_session_report_with_a_period(tmp_path):
     assert headline(page)["Sharpe ratio (daily, √365)"] == format_value(last.sharpe, "ratio")
     assert images(page) >= 6
     assert "Worst drawdown periods" in page or "Top 5 drawdown periods" in page
+
+
+def test_report_with_parity_writes_the_parity_report_beside_the_tear_sheet(
+    paper_session, tmp_path
+):
+    config = load_config(paper_session)
+    out = tmp_path / "out"
+    answer = CliRunner().invoke(app, ["report", str(paper_session), "--out", str(out), "--parity"])
+    assert answer.exit_code == 0, answer.output
+    tear_sheet, summary, page = (Path(p) for p in answer.stdout.strip().splitlines()[-3:])
+    assert tear_sheet.name == "paper-report_tearsheet.html"
+    assert (summary.name, page.name) == ("paper-report_parity.json", "paper-report_parity.html")
+    document = json.loads(summary.read_text(encoding="utf-8"))
+    last = SnapshotStore(make_engine(config.results_url()), config.id).latest()
+    assert document["pv_session"] == round(float(last.pv), 2)
+    assert document["unexplained"] == 0.0
+    exact = sum(Decimal(v) for v in document["components_exact"].values())
+    assert abs(exact - Decimal(str(document["pv_gap"]))) <= Decimal("0.005")
+    assert "Cycle by cycle" in page.read_text(encoding="utf-8")
+
+
+def test_parity_applies_to_sessions_only(tmp_path):
+    saved = tmp_path / "bt"  # what `aifap backtest --save` writes, as far as SOURCE goes
+    saved.mkdir()
+    (saved / "metrics.json").write_text("{}", encoding="utf-8")
+    answer = CliRunner().invoke(app, ["report", str(saved), "--out", str(tmp_path), "--parity"])
+    assert answer.exit_code == 2
+    assert "applies to sessions only" in answer.output

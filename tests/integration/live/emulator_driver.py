@@ -204,6 +204,11 @@ def _state(emulator: BitgetEmulator) -> dict[str, Any]:
             r.demo for r in emulator.request_log.records(path="/api/v2/mix/order/*")
         ),
         "clock_ms": emulator.now_ms(),
+        "slowest_order_s": max(
+            (r.end - r.start for r in emulator.request_log.records(path="/api/v2/mix/order/*")
+             if r.end is not None),
+            default=0.0,
+        ),
     }
 
 

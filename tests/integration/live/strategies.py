@@ -83,3 +83,22 @@ def spot_tour(context, config_dict):
     context.state["n"] = n + 1
     books = config_dict.get("books", SPOT_TOUR)
     return dict(books[min(n, len(books) - 1)])
+
+
+def clocked(context, config_dict):
+    """Hold a fixed book, then from call ``from`` size BTC by the wall clock or random state.
+
+    Deterministic for the first calls; afterwards the backtest and the session read a
+    different clock (or random state), so their targets differ from that call on.
+    """
+    import random
+
+    n = context.state.get("n", 0) + 1
+    context.state["n"] = n
+    if n < int(config_dict.get("from", 3)):
+        return {"BTCUSDT": 0.3, "ETHUSDT": 0.2}
+    if config_dict.get("source") == "random":
+        noise = random.random()
+    else:
+        noise = (time.time_ns() % 10**9) / 10**9
+    return {"BTCUSDT": round(0.2 + noise / 10, 9), "ETHUSDT": 0.2}

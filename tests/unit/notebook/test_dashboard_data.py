@@ -126,3 +126,26 @@ def test_the_templates_read_the_launchers_environment(name):
         names += [launch.ENV_SESSION, launch.ENV_WORKDIR]
     assert all(n in source for n in names)
     assert all(c["outputs"] == [] for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_the_header_links_the_sessions_parity_report_once_written(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrate(url)
+    source = SessionSource(make_engine(url), "s", workdir=tmp_path)
+    assert source.load().parity is None
+    dashboard = SessionDashboard(source, refresh_seconds=0)
+    dashboard.refresh()
+    assert "aifap-parity" not in dashboard.header.value
+    folder = tmp_path / "parity"  # where `aifap parity` writes by default
+    folder.mkdir()
+    (folder / "s_parity.json").write_text(json.dumps({
+        "pv_gap": -12.5, "largest": "fees", "labels": {"fees": "fees"},
+        "components": {"fees": -10.25}}))
+    (folder / "s_parity.html").write_text("<html></html>")
+    view = source.load()
+    assert view.parity is not None
+    assert view.parity["path"] == str((folder / "s_parity.html").resolve())
+    dashboard.refresh()
+    header = dashboard.header.value
+    assert f'href="{(folder / "s_parity.html").resolve().as_uri()}"' in header
+    assert "parity: PV gap -12.50 USDT, largest fees -10.25" in header
