@@ -358,11 +358,22 @@ class ResultsReader:
             "last_snapshot": iso(r["last_ms"]),
         }
 
-    def sessions(self, span: TimeRange, limit: int, cursor: str | None) -> Page:
-        """Return sessions by id; the range filters on the start (first snapshot if no row)."""
+    def sessions(
+        self,
+        span: TimeRange,
+        limit: int,
+        cursor: str | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Return sessions by id; the range filters on the start (first snapshot if no row).
+
+        ``only``: the session ids the caller may see (None: all).
+        """
         query = self._session_query().subquery()
         started = func.coalesce(query.c.started_ms, query.c.first_ms)
         base = select(query).where(*span.where(started))
+        if only is not None:
+            base = base.where(query.c.session_id.in_(sorted(only)))
         return _page(
             self.engine,
             base,

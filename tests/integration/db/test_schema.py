@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "aifap.alerts.outbox",
     "aifap.live.models",
     "aifap.watch.models",
+    "aifap.api.models",
 )
 
 

@@ -1,0 +1,224 @@
+"""Logins: argon2 password hashes, access + refresh tokens, logout, lockout.
+
+Tokens are the platform's signed JWTs (:mod:`aifap.auth.tokens`): an access token
+carries the scope ``platform:user`` and lives ``access_ttl`` (15 minutes); a refresh
+token carries ``platform:refresh``, lives ``refresh_ttl`` (7 days), is recorded by its
+``jti`` and is single use (refreshing revokes it and issues a new pair). Logout revokes
+the refresh token and the access token presented. After ``max_failures`` wrong
+passwords in a row a user is locked for ``lockout`` (answers 423); a right password
+resets the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aifap.api.audit import now_ms, record
+from aifap.api.errors import Locked, Unauthorized
+from aifap.api.models import AuthToken, Manager, User
+from aifap.auth.tokens import TokenClaims, issue_token, parse_ttl, verify_token
+
+USER_SCOPE = "platform:user"
+REFRESH_SCOPE = "platform:refresh"
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("aifap: equalizes the time of unknown usernames")
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user (with role) or a session's service token.
+
+    ``manager_id``: the manager row a manager is, or the one a viewer is tied to.
+    ``session_id``: set for service tokens (role ``service``).
+    """
+
+    subject: str
+    role: str
+    user_id: int | None = None
+    manager_id: int | None = None
+    session_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    token_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a login or a refresh answers."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
+
+
+class Authenticator:
+    """Logins, refreshes, logouts and token checks against the platform database."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        key: str,
+        access_ttl: str | timedelta = "15m",
+        refresh_ttl: str | timedelta = "7d",
+        max_failures: int = 5,
+        lockout: str | timedelta = "15m",
+    ) -> None:
+        self.sessions = sessions
+        self.key = key
+        self.access_ttl = parse_ttl(access_ttl)
+        self.refresh_ttl = parse_ttl(refresh_ttl)
+        self.max_failures = max_failures
+        self.lockout_ms = int(parse_ttl(lockout).total_seconds() * 1000)
+
+    def login(self, username: str, password: str) -> TokenPair:
+        """Return a token pair for right credentials.
+
+        Raises:
+            Unauthorized: unknown user or wrong password (the same message for both).
+            Locked: too many failures in a row; wait for the lockout to pass.
+        """
+        with self.sessions.begin() as db:
+            user = db.scalar(select(User).where(User.username == username))
+            if user is None or not user.active:
+                _verify(_DUMMY_HASH, password)
+                raise Unauthorized("username and password must match an active user, they do not")
+            now = now_ms()
+            if user.locked_until_ms is not None and user.locked_until_ms > now:
+                raise Locked(
+                    f"user {username} is locked after {self.max_failures} failed logins, "
+                    f"for {(user.locked_until_ms - now) // 1000 + 1} more seconds"
+                )
+            if not _verify(user.password_hash, password):
+                user.failed_logins += 1
+                if user.failed_logins >= self.max_failures:
+                    user.locked_until_ms = now + self.lockout_ms
+                    user.failed_logins = 0
+                    record(db, username, "user.locked", f"user:{user.id}")
+                raise Unauthorized("username and password must match an active user, they do not")
+            user.failed_logins = 0
+            user.locked_until_ms = None
+            return self._pair(db, user)
+
+    def _pair(self, db: Session, user: User) -> TokenPair:
+        subject = f"user:{user.id}"
+        access = issue_token(subject, [USER_SCOPE], ttl=self.access_ttl, key=self.key)
+        refresh = issue_token(subject, [REFRESH_SCOPE], ttl=self.refresh_ttl, key=self.key)
+        claims = verify_token(refresh, key=self.key)
+        db.add(
+            AuthToken(
+                jti=claims.token_id,
+                user_id=user.id,
+                kind="refresh",
+                expires_ms=int(claims.expires_at.timestamp() * 1000),
+            )
+        )
+        return TokenPair(access, refresh)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Return a new pair for a valid, unused refresh token (which is revoked).
+
+        Raises:
+            Unauthorized: the token is invalid, expired, revoked or its user gone.
+        """
+        claims = self._claims(refresh_token, REFRESH_SCOPE)
+        with self.sessions.begin() as db:
+            row = db.get(AuthToken, claims.token_id)
+            if row is None or row.kind != "refresh" or row.revoked_ms is not None:
+                raise Unauthorized("refresh token must be unused and not revoked, it was not")
+            row.revoked_ms = now_ms()
+            user = db.get(User, row.user_id)
+            if user is None or not user.active:
+                raise Unauthorized("refresh token must belong to an active user, it does not")
+            return self._pair(db, user)
+
+    def logout(self, access: Principal, refresh_token: str | None) -> None:
+        """Revoke the caller's access token and, when given, its refresh token."""
+        now = now_ms()
+        with self.sessions.begin() as db:
+            if access.token_id is not None and db.get(AuthToken, access.token_id) is None:
+                db.add(
+                    AuthToken(
+                        jti=access.token_id,
+                        user_id=access.user_id or 0,
+                        kind="access",
+                        expires_ms=now + int(self.access_ttl.total_seconds() * 1000),
+                        revoked_ms=now,
+                    )
+                )
+            if refresh_token:
+                claims = self._claims(refresh_token, REFRESH_SCOPE)
+                row = db.get(AuthToken, claims.token_id)
+                if row is not None and row.user_id == access.user_id and row.revoked_ms is None:
+                    row.revoked_ms = now
+            if access.user_id is not None:
+                record(db, access.subject, "user.logout", access.subject)
+
+    def _claims(self, token: str | None, scope: str | None) -> TokenClaims:
+        try:
+            return verify_token(token, scope=scope, key=self.key)
+        except Exception as exc:  # TokenError and its kinds: all a 401 here
+            raise Unauthorized(str(exc)) from exc
+
+    def principal(self, token: str | None) -> Principal:
+        """Return who presents ``token``: a user (access token) or a session (service token).
+
+        Raises:
+            Unauthorized: missing, invalid, expired or revoked, or its user is gone.
+        """
+        if not token:
+            raise Unauthorized("token must be given (Authorization: Bearer ...), was missing")
+        claims = self._claims(token, None)
+        if claims.allows(REFRESH_SCOPE) and not claims.allows(USER_SCOPE):
+            raise Unauthorized("token must be an access token, was a refresh token")
+        if not claims.allows(USER_SCOPE):
+            if claims.session_id is None:
+                raise Unauthorized("service token must name its session (sid), it does not")
+            return Principal(
+                subject=claims.subject,
+                role="service",
+                session_id=claims.session_id,
+                scopes=claims.scopes,
+                token_id=claims.token_id,
+            )
+        with self.sessions() as db:
+            revoked = db.get(AuthToken, claims.token_id)
+            if revoked is not None and revoked.revoked_ms is not None:
+                raise Unauthorized("token must not be revoked, it was (logged out)")
+            user_id = _user_id(claims.subject)
+            user = db.get(User, user_id) if user_id is not None else None
+            if user is None or not user.active:
+                raise Unauthorized("token must belong to an active user, it does not")
+            manager_id = user.manager_id
+            if user.role == "manager":
+                manager_id = db.scalar(select(Manager.id).where(Manager.user_id == user.id))
+            return Principal(
+                subject=user.username,
+                role=user.role,
+                user_id=user.id,
+                manager_id=manager_id,
+                scopes=claims.scopes,
+                token_id=claims.token_id,
+            )
+
+
+def _user_id(subject: str) -> int | None:
+    kind, _, value = subject.partition(":")
+    return int(value) if kind == "user" and value.isdigit() else None
