@@ -29,7 +29,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from aifap.analysis.service import tearsheet_router
 from aifap.api import org
@@ -103,6 +103,14 @@ def _errors(app: FastAPI) -> None:
     def config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(IntegrityError)
+    def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # two requests raced for one unique name: the later one conflicts
+        return JSONResponse(
+            {"detail": f"the change conflicts with another ({type(exc.orig).__name__})"},
+            status_code=409,
+        )
+
     @app.exception_handler(SQLAlchemyError)
     def database_error(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
         log.warning("platform database error: %s", type(exc).__name__)
@@ -152,7 +160,6 @@ def create_app(
     launcher: str | Launcher = "local",
     sessions_dir: Path | None = None,
     risk_interval: float = 30.0,
-    key: str | None = None,
     stop_timeout: float = 60.0,
     **auth_options: Any,
 ) -> FastAPI:
@@ -165,7 +172,6 @@ def create_app(
         launcher: where traders run (a registered launcher name or a Launcher).
         sessions_dir: where traders' working directories go (default: data dir).
         risk_interval: seconds between background risk checks (0: none).
-        key: the signing/encryption key (default: ``AIFAP_SECRET_KEY``).
         stop_timeout: seconds a stopping session gets before it is killed.
         **auth_options: :class:`~aifap.api.auth.Authenticator` options
             (``access_ttl``, ``refresh_ttl``, ``max_failures``, ``lockout``).
@@ -173,7 +179,7 @@ def create_app(
     p_url = platform_url or database_url("platform")
     r_url = results_url or database_url("results")
     m_url = market_url or database_url("market")
-    signing = key or secret_key()
+    signing = secret_key()  # signs tokens; the account keys' cipher derives from it too
     for url in dict.fromkeys((p_url, r_url)):
         migrate(url)
     p_engine, r_engine = make_engine(p_url), make_engine(r_url)

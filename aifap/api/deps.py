@@ -62,11 +62,15 @@ def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
 
 
 def database(plat: Plat) -> Iterator[Session]:
-    """Yield a platform database session; commit when the request succeeds."""
+    """Yield a platform database session; commit when the route succeeds.
+
+    Used with ``scope="function"``: the commit happens before the response is sent, so
+    a client that got 201 finds the row in its next request.
+    """
     with plat.sessions.begin() as db:
         yield db
 
 
 Caller = Annotated[Principal, Depends(caller)]
 User = Annotated[Principal, Depends(user)]
-Db = Annotated[Session, Depends(database)]
+Db = Annotated[Session, Depends(database, scope="function")]  # committed before the answer

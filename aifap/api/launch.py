@@ -116,6 +116,13 @@ def session_config(
     return make_config(data)
 
 
+def check_trader(trader: Trader, account: ExchangeAccount | None) -> None:
+    """Raise ConfigError (naming the field) unless ``trader`` makes a valid session config."""
+    session_config(
+        trader, account, owner="check", results_url="sqlite://", workdir=Path("unused")
+    )
+
+
 def account_environment(account: ExchangeAccount | None) -> dict[str, str]:
     """Return the environment variables that carry ``account``'s keys to its session."""
     if account is None:

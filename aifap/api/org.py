@@ -24,7 +24,12 @@ from sqlalchemy.orm import Session
 from aifap.api.audit import now_ms, record
 from aifap.api.auth import Principal, hash_password
 from aifap.api.errors import Conflict, Forbidden, NotFound
-from aifap.api.launch import check_session_settings, session_id_of, strategy_version
+from aifap.api.launch import (
+    check_session_settings,
+    check_trader,
+    session_id_of,
+    strategy_version,
+)
 from aifap.api.models import ExchangeAccount, Manager, Trader, User
 from aifap.api.schemas import (
     AccountCreate,
@@ -368,6 +373,7 @@ def create_trader(db: Session, who: Principal, body: TraderCreate) -> Trader:
     db.add(trader)
     db.flush()
     trader.session_id = session_id_of(trader.id)
+    check_trader(trader, db.get(ExchangeAccount, body.account_id) if body.account_id else None)
     record(
         db, who.subject, "trader.create", f"trader:{trader.id}",
         manager_id=manager.id, name=body.name, strategy=body.strategy,
@@ -435,6 +441,8 @@ def update_trader(db: Session, who: Principal, trader_id: int, body: TraderPatch
         trader.rebalance_every = body.rebalance_every
     if body.alert_channel is not None:
         trader.alert_channel = body.alert_channel
+    account = db.get(ExchangeAccount, trader.account_id) if trader.account_id else None
+    check_trader(trader, account)
     record(db, who.subject, "trader.update", f"trader:{trader.id}", **changes)
     return trader
 
