@@ -26,6 +26,7 @@ from aifap.auth.tokens import TokenClaims, issue_token, parse_ttl, verify_token
 
 USER_SCOPE = "platform:user"
 REFRESH_SCOPE = "platform:refresh"
+WRONG_LOGIN = "username and password must match an active user, they do not"
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("aifap: equalizes the time of unknown usernames")
 
@@ -95,27 +96,29 @@ class Authenticator:
             Unauthorized: unknown user or wrong password (the same message for both).
             Locked: too many failures in a row; wait for the lockout to pass.
         """
-        with self.sessions.begin() as db:
+        refused: Exception | None = None
+        with self.sessions.begin() as db:  # commits the failure count before refusing
             user = db.scalar(select(User).where(User.username == username))
             if user is None or not user.active:
                 _verify(_DUMMY_HASH, password)
-                raise Unauthorized("username and password must match an active user, they do not")
+                raise Unauthorized(WRONG_LOGIN)
             now = now_ms()
             if user.locked_until_ms is not None and user.locked_until_ms > now:
                 raise Locked(
                     f"user {username} is locked after {self.max_failures} failed logins, "
                     f"for {(user.locked_until_ms - now) // 1000 + 1} more seconds"
                 )
-            if not _verify(user.password_hash, password):
-                user.failed_logins += 1
-                if user.failed_logins >= self.max_failures:
-                    user.locked_until_ms = now + self.lockout_ms
-                    user.failed_logins = 0
-                    record(db, username, "user.locked", f"user:{user.id}")
-                raise Unauthorized("username and password must match an active user, they do not")
-            user.failed_logins = 0
-            user.locked_until_ms = None
-            return self._pair(db, user)
+            if _verify(user.password_hash, password):
+                user.failed_logins = 0
+                user.locked_until_ms = None
+                return self._pair(db, user)
+            user.failed_logins += 1
+            refused = Unauthorized(WRONG_LOGIN)
+            if user.failed_logins >= self.max_failures:
+                user.locked_until_ms = now + self.lockout_ms
+                user.failed_logins = 0
+                record(db, username, "user.locked", f"user:{user.id}")
+        raise refused
 
     def _pair(self, db: Session, user: User) -> TokenPair:
         subject = f"user:{user.id}"

@@ -29,6 +29,12 @@ KEYS = {"a": ("A-API-KEY-0123456789", "A-SECRET-abcdefghij", "A-PASS-zyxw"),
         "b": ("B-API-KEY-9876543210", "B-SECRET-jihgfedcba", "B-PASS-wxyz")}  # fmt: skip
 
 
+@pytest.fixture(scope="session")
+def account_keys() -> dict[str, tuple[str, str, str]]:
+    """The org's accounts' (api key, secret, passphrase) by manager side."""
+    return KEYS
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _platform_secret() -> Iterator[None]:
     """Every API test signs and encrypts under one key (AIFAP_SECRET_KEY)."""

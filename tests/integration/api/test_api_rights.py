@@ -185,7 +185,8 @@ def test_creating_traders_and_accounts_is_for_the_supervisor_and_the_manager_its
     org, role, side
 ):
     body = {"name": f"new_{role}_{side}", "strategy": "strategies/momentum.py",
-            "allocation": "1", "symbols": ["BTCUSDT"], "manager_id": org.managers[side]}  # fmt: skip
+            "allocation": "1", "symbols": ["BTCUSDT"],
+            "manager_id": org.managers[side]}  # fmt: skip
     answer = org.call(role, "POST", "/traders", json=body)
     allowed = role == "supervisor" or (role == "manager" and side == "a")
     want = 401 if role == "none" else (201 if allowed else 403)
