@@ -58,15 +58,20 @@ from aifap.watch.service import add_health, install_query_errors, results_router
 
 log = logging.getLogger(__name__)
 
+_ERROR_TEXTS = {
+    400: "A bad query.",
+    401: "No valid access token.",
+    403: "The caller's role may not do this.",
+    404: "Not found, or not the caller's.",
+    409: "Refused by the current state (budget, running).",
+    422: "A field breaks a rule (the message names it).",
+    423: "The login is locked after failed attempts.",
+    503: "A database is unreachable.",
+}
+# JSON on every route, also those answering HTML when they succeed (the tear sheet)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Message, "description": "A bad query."},
-    401: {"model": Message, "description": "No valid access token."},
-    403: {"model": Message, "description": "The caller's role may not do this."},
-    404: {"model": Message, "description": "Not found, or not the caller's."},
-    409: {"model": Message, "description": "Refused by the current state (budget, running)."},
-    422: {"model": Message, "description": "A field breaks a rule (the message names it)."},
-    423: {"model": Message, "description": "The login is locked after failed attempts."},
-    503: {"model": Message, "description": "A database is unreachable."},
+    code: {"model": Message, "description": text, "content": {"application/json": {}}}
+    for code, text in _ERROR_TEXTS.items()
 }
 
 
