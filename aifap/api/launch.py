@@ -19,7 +19,7 @@ from aifap.api.models import ExchangeAccount, Trader
 from aifap.api.vault import decrypt
 from aifap.auth.tokens import issue_token
 from aifap.core.errors import ConfigError
-from aifap.deploy.base import Launcher, SessionStatus
+from aifap.deploy.base import Launcher, SessionHandle, SessionStatus
 from aifap.deploy.local import LocalSessionHandle
 from aifap.live.config import CONFIG_NAME, SessionConfig, dump_config, make_config
 
@@ -151,6 +151,8 @@ class TraderRunner:
         self.root = Path(root)
         self.results_url = results_url
         self.key = key
+        # the handles this process launched (they reap their runner); others are attached
+        self._handles: dict[str, SessionHandle] = {}
 
     def workdir(self, trader: Trader) -> Path:
         """Return the working directory of ``trader``'s session."""
@@ -174,9 +176,12 @@ class TraderRunner:
         )
         env = {**account_environment(account), TOKEN_VARIABLE: token}
         handle = self.launcher.launch(path, workdir=workdir, session_id=sid, env=env)
+        self._handles[sid] = handle
         return handle.status()
 
-    def _handle(self, trader: Trader) -> LocalSessionHandle | None:
+    def _handle(self, trader: Trader) -> SessionHandle | None:
+        if trader.session_id in self._handles:
+            return self._handles[trader.session_id]
         try:
             return LocalSessionHandle.attach(trader.session_id, self.workdir(trader))
         except FileNotFoundError:

@@ -35,6 +35,7 @@ from aifap.watch.models import WatchPosition, WatchSnapshot
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
+LIMITS = ("max_drawdown", "max_gross_exposure", "max_daily_loss")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,69 +141,93 @@ class RiskMonitor:
         self._lock = threading.Lock()
 
     def check(self) -> list[dict[str, Any]]:
-        """Check every manager not already breached; stop the traders of each one that is."""
-        found = []
-        with self._lock, self.sessions.begin() as db:
-            managers = db.scalars(select(Manager).where(Manager.breached.is_(None))).all()
-            for manager in managers:
-                if all(
-                    getattr(manager, f) is None
-                    for f in ("max_drawdown", "max_gross_exposure", "max_daily_loss")
-                ):
-                    continue
-                traders = db.scalars(
-                    select(Trader).where(
-                        Trader.manager_id == manager.id, Trader.state == "running"
-                    )
-                ).all()
-                if not traders:
-                    continue
-                figures = exposure(self.results, [t.session_id for t in traders])
-                reason = breach_reason(manager, figures)
-                if reason is None:
-                    continue
-                stopped = self._stop(db, list(traders), manager.on_breach)
-                manager.breached = reason
-                record(
-                    db, "risk", "risk.breach", f"manager:{manager.id}",
-                    reason=reason, on_breach=manager.on_breach, stopped=stopped,
-                )  # fmt: skip
-                message = (
-                    f"manager {manager.id}: {reason}; {manager.on_breach} traders {stopped}"
-                )
+        """Check every manager not already breached; stop the traders of each one that is.
+
+        Reads in one transaction, stops sessions outside any (a stop may take a while and
+        the sessions write to the databases meanwhile), records in another, then alerts.
+        """
+        with self._lock:
+            found = []
+            for manager_id, on_breach, reason, traders in self._breaches():
+                stopped = self._stop(traders, on_breach)
+                with self.sessions.begin() as db:
+                    manager = db.get(Manager, manager_id)
+                    if manager is not None:
+                        manager.breached = reason
+                    self._mark_halted(db, stopped)
+                    record(
+                        db, "risk", "risk.breach", f"manager:{manager_id}",
+                        reason=reason, on_breach=on_breach, stopped=stopped,
+                    )  # fmt: skip
+                message = f"manager {manager_id}: {reason}; {on_breach} traders {stopped}"
                 log.warning("risk breach: %s", message)
-                if self.alert is not None:
-                    self.alert(f"manager {manager.id}", message)
+                self._alert(f"manager {manager_id}", message)
                 found.append(
                     {
-                        "manager_id": manager.id,
+                        "manager_id": manager_id,
                         "reason": reason,
-                        "action": manager.on_breach,
+                        "action": on_breach,
                         "stopped": stopped,
                     }
                 )
         return found
 
+    def _breaches(self) -> list[tuple[int, str, str, list[Trader]]]:
+        # (manager id, on_breach, reason, running traders) of each manager past a limit
+        out = []
+        with self.sessions() as db:
+            managers = db.scalars(select(Manager).where(Manager.breached.is_(None))).all()
+            for manager in managers:
+                if all(getattr(manager, f) is None for f in LIMITS):
+                    continue
+                traders = list(
+                    db.scalars(
+                        select(Trader).where(
+                            Trader.manager_id == manager.id, Trader.state == "running"
+                        )
+                    )
+                )
+                if not traders:
+                    continue
+                reason = breach_reason(
+                    manager, exposure(self.results, [t.session_id for t in traders])
+                )
+                if reason is not None:
+                    out.append((manager.id, manager.on_breach, reason, traders))
+        return out
+
     def halt_all(self, actor: str) -> list[int]:
         """Stop every running trader (positions kept); return their ids."""
-        with self._lock, self.sessions.begin() as db:
-            traders = db.scalars(select(Trader).where(Trader.state == "running")).all()
-            stopped = self._stop(db, list(traders), "freeze")
-            record(db, actor, "risk.halt_all", "platform", stopped=stopped)
-        if self.alert is not None and stopped:
-            self.alert("supervisor", f"halt-all by {actor}: stopped traders {stopped}")
+        with self._lock:
+            with self.sessions() as db:
+                traders = list(db.scalars(select(Trader).where(Trader.state == "running")))
+            stopped = self._stop(traders, "freeze")
+            with self.sessions.begin() as db:
+                self._mark_halted(db, stopped)
+                record(db, actor, "risk.halt_all", "platform", stopped=stopped)
+        if stopped:
+            self._alert("supervisor", f"halt-all by {actor}: stopped traders {stopped}")
         return stopped
 
-    def _stop(self, db: Session, traders: list[Trader], action: str) -> list[int]:
+    def _alert(self, who: str, message: str) -> None:
+        if self.alert is not None:
+            self.alert(who, message)
+
+    @staticmethod
+    def _mark_halted(db: Session, trader_ids: list[int]) -> None:
+        for trader_id in trader_ids:
+            trader = db.get(Trader, trader_id)
+            if trader is not None:
+                trader.state = "halted"
+
+    def _stop(self, traders: list[Trader], action: str) -> list[int]:
         stopped = []
         for trader in traders:
             status = self.runner.stop(trader, self.stop_timeout)
             if action == "flatten":
                 self._flatten(trader, status.sim_time)
-            trader.state = "halted"
             stopped.append(trader.id)
             log.info("trader %s stopped (%s): %s", trader.id, action, status.state)
-        db.flush()
         return stopped
 
     def _flatten(self, trader: Trader, sim_time: str | None) -> None:
