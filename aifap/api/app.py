@@ -81,7 +81,7 @@ def _visible(plat: Annotated[Platform, Depends(platform)], who: Caller) -> set[s
         return org.visible_sessions(db, who)
 
 
-def _session_guard(
+async def _session_guard(
     request: Request, visible: Annotated[Collection[str] | None, Depends(_visible)]
 ) -> None:
     # a session the caller may not see answers 404, as an unknown one does
@@ -187,7 +187,10 @@ def create_app(
     signing = secret_key()  # signs tokens; the account keys' cipher derives from it too
     for url in dict.fromkeys((p_url, r_url)):
         migrate(url)
-    p_engine, r_engine = make_engine(p_url), make_engine(r_url)
+    # pooled: a server keeps its SQLite connections open (closing the last one of a
+    # WAL database checkpoints it, an fsync per request)
+    p_engine = make_engine(p_url, pooled=True)
+    r_engine = p_engine if r_url == p_url else make_engine(r_url, pooled=True)
     sessions = session_factory(p_engine)
     root = sessions_dir or get_settings().data_dir / "platform" / "sessions"
     runner = TraderRunner(get_launcher(launcher), root, r_url, signing)

@@ -4,13 +4,16 @@ Tokens are the platform's signed JWTs (:mod:`aifap.auth.tokens`): an access toke
 carries the scope ``platform:user`` and lives ``access_ttl`` (15 minutes); a refresh
 token carries ``platform:refresh``, lives ``refresh_ttl`` (7 days), is recorded by its
 ``jti`` and is single use (refreshing revokes it and issues a new pair). Logout revokes
-the refresh token and the access token presented. After ``max_failures`` wrong
+the refresh token and the access token presented (other API processes trust a token
+they checked for at most ``CACHE_SECONDS`` more: a logout or a removed user reaches
+them within 2 s). After ``max_failures`` wrong
 passwords in a row a user is locked for ``lockout`` (answers 423); a right password
 resets the count.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +27,8 @@ from aifap.api.errors import Locked, Unauthorized
 from aifap.api.models import AuthToken, Manager, User
 from aifap.auth.tokens import TokenClaims, issue_token, parse_ttl, verify_token
 
+CACHE_SECONDS = 2.0  # how long a checked access token is trusted without the database
+CACHE_SIZE = 10_000
 USER_SCOPE = "platform:user"
 REFRESH_SCOPE = "platform:refresh"
 WRONG_LOGIN = "username and password must match an active user, they do not"
@@ -88,6 +93,8 @@ class Authenticator:
         self.refresh_ttl = parse_ttl(refresh_ttl)
         self.max_failures = max_failures
         self.lockout_ms = int(parse_ttl(lockout).total_seconds() * 1000)
+        # recently checked access tokens: jti -> (valid until, monotonic s; principal)
+        self._recent: dict[str, tuple[float, Principal]] = {}
 
     def login(self, username: str, password: str) -> TokenPair:
         """Return a token pair for right credentials.
@@ -154,6 +161,8 @@ class Authenticator:
 
     def logout(self, access: Principal, refresh_token: str | None) -> None:
         """Revoke the caller's access token and, when given, its refresh token."""
+        if access.token_id is not None:
+            self._recent.pop(access.token_id, None)
         now = now_ms()
         with self.sessions.begin() as db:
             if access.token_id is not None and db.get(AuthToken, access.token_id) is None:
@@ -201,25 +210,43 @@ class Authenticator:
                 scopes=claims.scopes,
                 token_id=claims.token_id,
             )
+        cached = self._recent.get(claims.token_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        who = self._user_principal(claims)
+        if len(self._recent) > CACHE_SIZE:
+            self._recent.clear()
+        self._recent[claims.token_id] = (time.monotonic() + CACHE_SECONDS, who)
+        return who
+
+    def _user_principal(self, claims: TokenClaims) -> Principal:
+        # one query: the user, its manager row and whether this token was revoked
+        user_id = _user_id(claims.subject)
+        revoked = (
+            select(AuthToken.revoked_ms)
+            .where(AuthToken.jti == claims.token_id)
+            .scalar_subquery()
+        )
+        query = (
+            select(User.username, User.role, User.active, User.manager_id, Manager.id, revoked)
+            .outerjoin(Manager, Manager.user_id == User.id)
+            .where(User.id == (user_id if user_id is not None else -1))
+        )
         with self.sessions() as db:
-            revoked = db.get(AuthToken, claims.token_id)
-            if revoked is not None and revoked.revoked_ms is not None:
-                raise Unauthorized("token must not be revoked, it was (logged out)")
-            user_id = _user_id(claims.subject)
-            user = db.get(User, user_id) if user_id is not None else None
-            if user is None or not user.active:
-                raise Unauthorized("token must belong to an active user, it does not")
-            manager_id = user.manager_id
-            if user.role == "manager":
-                manager_id = db.scalar(select(Manager.id).where(Manager.user_id == user.id))
-            return Principal(
-                subject=user.username,
-                role=user.role,
-                user_id=user.id,
-                manager_id=manager_id,
-                scopes=claims.scopes,
-                token_id=claims.token_id,
-            )
+            row = db.execute(query).first()
+        if row is not None and row[5] is not None:
+            raise Unauthorized("token must not be revoked, it was (logged out)")
+        if row is None or not row.active:
+            raise Unauthorized("token must belong to an active user, it does not")
+        username, role, _, viewer_of, manager_row, _ = row
+        return Principal(
+            subject=username,
+            role=role,
+            user_id=user_id,
+            manager_id=manager_row if role == "manager" else viewer_of,
+            scopes=claims.scopes,
+            token_id=claims.token_id,
+        )
 
 
 def _user_id(subject: str) -> int | None:

@@ -40,7 +40,7 @@ class Platform:
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def platform(request: Request) -> Platform:
+async def platform(request: Request) -> Platform:
     """Return the app's :class:`Platform`."""
     found: Platform = request.app.state.platform
     return found
@@ -49,12 +49,15 @@ def platform(request: Request) -> Platform:
 Plat = Annotated[Platform, Depends(platform)]
 
 
-def caller(plat: Plat, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """Return who calls: a user or a session's service token (401 without a valid token)."""
+async def caller(plat: Plat, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """Return who calls: a user or a session's service token (401 without a valid token).
+
+    Async (no thread hop): a token checked in the last seconds is answered from memory.
+    """
     return plat.auth.principal(token)
 
 
-def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
+async def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
     """Return the calling user; a session's service token gets 403 here."""
     if who.role == "service":
         raise Forbidden("a session's token may only read its own trader and results")

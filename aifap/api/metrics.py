@@ -7,9 +7,8 @@ collide); ``GET /metrics`` answers it in the text exposition format.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -17,15 +16,45 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def _route(request: Request) -> str:
+def _route(scope: Scope) -> str:
     # the route's template (/traders/{trader_id}), never the raw path: bounded labels
-    if request.scope.get("route") is None:
+    if scope.get("route") is None:
         return "unmatched"
-    names = {str(v): k for k, v in request.path_params.items()}
-    parts = request.url.path.split("/")
+    names = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    parts = str(scope.get("path", "")).split("/")
     return "/".join(f"{{{names[p]}}}" if p in names else p for p in parts)
+
+
+class _Measure:
+    """Pure ASGI middleware (no per-request task, unlike ``@app.middleware``)."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route, method = _route(scope), str(scope.get("method", ""))
+            self.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.requests.labels(method, route, str(status)).inc()
 
 
 def install_metrics(app: FastAPI) -> CollectorRegistry:
@@ -45,16 +74,7 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     )
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route(request)
-        latency.labels(request.method, route).observe(time.perf_counter() - started)
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_Measure, requests=requests, latency=latency)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics() -> Response:
