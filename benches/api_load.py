@@ -130,7 +130,7 @@ async def load(
                 async with client.get(path) as answer:
                     await answer.read()
                     status = answer.status
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 status = 0
             results.append((kind, time.perf_counter() - due, status))
 
@@ -192,7 +192,11 @@ def main() -> None:
             server_cpu = sum(server.cpu_times()[:2]) - server_cpu0
         finally:
             process.terminate()
-            process.wait(30)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:  # requests still queued: do not wait for them
+                process.kill()
+                process.wait(15)
             if server_pg is not None:
                 server_pg.stop()
     errors = [r for r in results if r[2] != 200]

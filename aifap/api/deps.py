@@ -2,16 +2,18 @@
 
 ``app.state.platform`` holds the databases, the authenticator, the trader runner and
 the risk monitor; the dependencies below resolve the caller from its bearer token
-(``401`` without a valid one) and open a transaction of the platform database.
+(``401`` without a valid one). Routes open their platform-database transaction in
+their own body (one thread): a pooled connection is never held across the thread
+hops between dependencies, which could starve the pool under load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,9 +54,11 @@ Plat = Annotated[Platform, Depends(platform)]
 async def caller(plat: Plat, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """Return who calls: a user or a session's service token (401 without a valid token).
 
-    Async (no thread hop): a token checked in the last seconds is answered from memory.
+    The check may query the database, so it runs on a worker thread: the event loop
+    must never wait for a pooled connection (the connection's holder may need the loop
+    to finish its request: a deadlock until the pool times out).
     """
-    return plat.auth.principal(token)
+    return await run_in_threadpool(plat.auth.principal, token)
 
 
 async def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
@@ -64,16 +68,5 @@ async def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
     return who
 
 
-def database(plat: Plat) -> Iterator[Session]:
-    """Yield a platform database session; commit when the route succeeds.
-
-    Used with ``scope="function"``: the commit happens before the response is sent, so
-    a client that got 201 finds the row in its next request.
-    """
-    with plat.sessions.begin() as db:
-        yield db
-
-
 Caller = Annotated[Principal, Depends(caller)]
 User = Annotated[Principal, Depends(user)]
-Db = Annotated[Session, Depends(database, scope="function")]  # committed before the answer

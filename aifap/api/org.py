@@ -174,13 +174,18 @@ def _set_limits(manager: Manager, limits: Limits) -> None:
     manager.on_breach = limits.on_breach
 
 
-def list_managers(db: Session, who: Principal) -> list[Manager]:
-    """Return the managers ``who`` may see, by id."""
-    query = select(Manager).order_by(Manager.id)
+def _visible_rows(db: Session, who: Principal, model: Any, owner: Any) -> list[Any]:
+    # the rows of ``model`` whose manager column ``owner`` the caller may see, by id
+    query = select(model).order_by(model.id)
     seen = visible_managers(who)
     if seen is not None:
-        query = query.where(Manager.id.in_(seen))
+        query = query.where(owner.in_(seen))
     return list(db.scalars(query))
+
+
+def list_managers(db: Session, who: Principal) -> list[Manager]:
+    """Return the managers ``who`` may see, by id."""
+    return _visible_rows(db, who, Manager, Manager.id)
 
 
 def get_manager(db: Session, who: Principal, manager_id: int) -> Manager:
@@ -286,11 +291,7 @@ def account_view(account: ExchangeAccount) -> dict[str, Any]:
 
 def list_accounts(db: Session, who: Principal) -> list[ExchangeAccount]:
     """Return the accounts ``who`` may see."""
-    query = select(ExchangeAccount).order_by(ExchangeAccount.id)
-    seen = visible_managers(who)
-    if seen is not None:
-        query = query.where(ExchangeAccount.manager_id.in_(seen))
-    return list(db.scalars(query))
+    return _visible_rows(db, who, ExchangeAccount, ExchangeAccount.manager_id)
 
 
 def get_account(db: Session, who: Principal, account_id: int) -> ExchangeAccount:
@@ -384,13 +385,10 @@ def create_trader(db: Session, who: Principal, body: TraderCreate) -> Trader:
 
 def list_traders(db: Session, who: Principal) -> list[Trader]:
     """Return the traders ``who`` may see, by id."""
-    query = select(Trader).order_by(Trader.id)
     if who.role == "service":
-        return list(db.scalars(query.where(Trader.session_id == (who.session_id or ""))))
-    seen = visible_managers(who)
-    if seen is not None:
-        query = query.where(Trader.manager_id.in_(seen))
-    return list(db.scalars(query))
+        query = select(Trader).where(Trader.session_id == (who.session_id or ""))
+        return list(db.scalars(query))
+    return _visible_rows(db, who, Trader, Trader.manager_id)
 
 
 def get_trader(db: Session, who: Principal, trader_id: int) -> Trader:

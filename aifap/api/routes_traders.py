@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from aifap.api import org
 from aifap.api.audit import record
-from aifap.api.deps import Caller, Db, Plat, User
+from aifap.api.deps import Caller, Plat, User
 from aifap.api.errors import Conflict
 from aifap.api.models import ExchangeAccount, Manager
 from aifap.api.models import User as UserRow
@@ -39,82 +39,90 @@ def _status(trader_id: int, status: SessionStatus) -> TraderStatus:
 
 
 @router.post("", response_model=TraderOut, status_code=201)
-def create_trader(db: Db, who: User, body: TraderCreate) -> Any:
+def create_trader(plat: Plat, who: User, body: TraderCreate) -> Any:
     """Create a trader (a manager for itself, the supervisor with ``manager_id``)."""
-    return org.trader_view(org.create_trader(db, who, body))
+    with plat.sessions.begin() as db:
+        return org.trader_view(org.create_trader(db, who, body))
 
 
 @router.get("", response_model=list[TraderOut])
-def list_traders(db: Db, who: Caller) -> Any:
+def list_traders(plat: Plat, who: Caller) -> Any:
     """List the traders the caller may see (a session: its own)."""
-    return [org.trader_view(t) for t in org.list_traders(db, who)]
+    with plat.sessions.begin() as db:
+        return [org.trader_view(t) for t in org.list_traders(db, who)]
 
 
 @router.get("/{trader_id}", response_model=TraderOut)
-def get_trader(db: Db, who: Caller, trader_id: RowId) -> Any:
+def get_trader(plat: Plat, who: Caller, trader_id: RowId) -> Any:
     """Return one trader (a session's token: its own config)."""
-    return org.trader_view(org.get_trader(db, who, trader_id))
+    with plat.sessions.begin() as db:
+        return org.trader_view(org.get_trader(db, who, trader_id))
 
 
 @router.patch("/{trader_id}", response_model=TraderOut)
-def update_trader(db: Db, who: User, trader_id: RowId, body: TraderPatch) -> Any:
+def update_trader(plat: Plat, who: User, trader_id: RowId, body: TraderPatch) -> Any:
     """Change a stopped trader (its allocation within the manager's budget)."""
-    return org.trader_view(org.update_trader(db, who, trader_id, body))
+    with plat.sessions.begin() as db:
+        return org.trader_view(org.update_trader(db, who, trader_id, body))
 
 
 @router.delete("/{trader_id}", status_code=204)
-def delete_trader(db: Db, who: User, trader_id: RowId) -> Response:
+def delete_trader(plat: Plat, who: User, trader_id: RowId) -> Response:
     """Delete a stopped trader."""
-    org.delete_trader(db, who, trader_id)
-    return Response(status_code=204)
+    with plat.sessions.begin() as db:
+        org.delete_trader(db, who, trader_id)
+        return Response(status_code=204)
 
 
 @router.post("/{trader_id}/start", response_model=TraderStatus)
-def start_trader(db: Db, plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
+def start_trader(plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
     """Launch the trader's session (refused while running or while its manager is breached)."""
-    trader = org.writable_trader(db, who, trader_id)
-    manager = db.get(Manager, trader.manager_id)
-    assert manager is not None
-    if manager.breached:
-        raise Conflict(
-            f"manager {manager.id} breached its limits ({manager.breached}); "
-            "its limits must be changed before its traders start again"
-        )
-    if plat.runner.status(trader).running:
-        raise Conflict(f"trader {trader_id} must be stopped to start, it is running")
-    account = db.get(ExchangeAccount, trader.account_id) if trader.account_id else None
-    owner = db.get(UserRow, manager.user_id)
-    status = plat.runner.start(trader, account, owner.username if owner else "manager")
-    trader.state = "running"
-    record(db, who.subject, "trader.start", f"trader:{trader.id}", session_id=trader.session_id)
-    return _status(trader.id, status)
+    with plat.sessions.begin() as db:
+        trader = org.writable_trader(db, who, trader_id)
+        manager = db.get(Manager, trader.manager_id)
+        assert manager is not None
+        if manager.breached:
+            raise Conflict(
+                f"manager {manager.id} breached its limits ({manager.breached}); "
+                "its limits must be changed before its traders start again"
+            )
+        if plat.runner.status(trader).running:
+            raise Conflict(f"trader {trader_id} must be stopped to start, it is running")
+        account = db.get(ExchangeAccount, trader.account_id) if trader.account_id else None
+        owner = db.get(UserRow, manager.user_id)
+        status = plat.runner.start(trader, account, owner.username if owner else "manager")
+        trader.state = "running"
+        record(db, who.subject, "trader.start", f"trader:{trader.id}", session_id=trader.session_id)
+        return _status(trader.id, status)
 
 
 @router.post("/{trader_id}/stop", response_model=TraderStatus)
-def stop_trader(db: Db, plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
+def stop_trader(plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
     """Stop the trader's session cleanly (positions are kept)."""
-    trader = org.writable_trader(db, who, trader_id)
-    status = plat.runner.stop(trader)
-    trader.state = "stopped"
-    record(db, who.subject, "trader.stop", f"trader:{trader.id}", state=status.state)
-    return _status(trader.id, status)
+    with plat.sessions.begin() as db:
+        trader = org.writable_trader(db, who, trader_id)
+        status = plat.runner.stop(trader)
+        trader.state = "stopped"
+        record(db, who.subject, "trader.stop", f"trader:{trader.id}", state=status.state)
+        return _status(trader.id, status)
 
 
 @router.get("/{trader_id}/status", response_model=TraderStatus)
-def trader_status(db: Db, plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
+def trader_status(plat: Plat, who: User, trader_id: RowId) -> TraderStatus:
     """Return the state of the trader's session (state, cycle, clock, heartbeat age)."""
-    trader = org.get_trader(db, who, trader_id)
-    return _status(trader.id, plat.runner.status(trader))
+    with plat.sessions.begin() as db:
+        trader = org.get_trader(db, who, trader_id)
+        return _status(trader.id, plat.runner.status(trader))
 
 
 @router.get("/{trader_id}/logs", response_model=TraderLogs)
 def trader_logs(
-    db: Db,
     plat: Plat,
     who: User,
     trader_id: RowId,
     lines: Annotated[int, Query(ge=1, le=5000, description="How many last lines.")] = 100,
 ) -> TraderLogs:
     """Return the last lines of the trader's session log."""
-    trader = org.get_trader(db, who, trader_id)
-    return TraderLogs(trader_id=trader.id, lines=plat.runner.logs(trader, lines))
+    with plat.sessions.begin() as db:
+        trader = org.get_trader(db, who, trader_id)
+        return TraderLogs(trader_id=trader.id, lines=plat.runner.logs(trader, lines))
