@@ -97,7 +97,10 @@ class TraderCreate(_Body):
     rebalance_every: Interval = "5m"
     config: dict[str, Any] = Field(default_factory=dict, description="The config_dict.")
     manager_id: int | None = Field(
-        default=None, ge=1, description="The supervisor names the manager; a manager: itself."
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The supervisor names the manager; a manager: itself.",
     )
     alert_channel: Channel = "console"
     session: dict[str, Any] = Field(

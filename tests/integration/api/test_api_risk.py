@@ -57,11 +57,11 @@ def api(tmp_path, monkeypatch):
     server.stop()
 
 
-def hire(client, name, drawdown):
+def hire(client, name, drawdown, on_breach="freeze"):
     made = client.post(
         "/managers",
         json={"username": name, "password": PASSWORD, "budget": "10000",
-              "limits": {"max_drawdown": drawdown, "on_breach": "freeze"}},
+              "limits": {"max_drawdown": drawdown, "on_breach": on_breach}},
     )  # fmt: skip
     assert made.status_code == 201, made.text
     return made.json()["id"]
@@ -79,9 +79,30 @@ def trader(client, manager, name):
     return made.json()["id"]
 
 
-def test_a_breach_stops_exactly_that_managers_traders(api):
+def open_positions(root: Path, trader_id: int) -> list:
+    """Return the open positions of a paper trader's account, as its session's gateway sees them."""
+    from datetime import datetime
+
+    from aifap.exchange.factories import GatewayContext, open_gateway
+    from aifap.live.config import load_config
+    from aifap.live.heartbeat import read_heartbeat
+    from aifap.live.wiring import open_bars
+
+    workdir = root / f"trader-{trader_id}"
+    config = load_config(workdir)
+    at = datetime.fromisoformat(read_heartbeat(workdir)["sim_time"])
+    gateway = open_gateway(config, GatewayContext(bars=open_bars(config), clock=lambda: at))
+    try:
+        return [p for p in gateway.positions() if p.size != 0]
+    finally:
+        gateway.close()
+
+
+@pytest.mark.parametrize("on_breach", ["freeze", "flatten"])
+def test_a_breach_stops_exactly_that_managers_traders(api, on_breach, tmp_path):
     client, url, started = api
-    a, b = hire(client, "manager_a", "0.0001"), hire(client, "manager_b", "0.9")
+    a = hire(client, "manager_a", "0.0001", on_breach)
+    b = hire(client, "manager_b", "0.9")
     a_traders = [trader(client, a, "a_one"), trader(client, a, "a_two")]
     b_trader = trader(client, b, "b_one")
     for t in [*a_traders, b_trader]:
@@ -99,7 +120,11 @@ def test_a_breach_stops_exactly_that_managers_traders(api):
         breaches = answer.json()
 
     assert [x["manager_id"] for x in breaches] == [a]
+    assert breaches[0]["action"] == on_breach
     assert sorted(breaches[0]["stopped"]) == sorted(a_traders)
+    if on_breach == "flatten":
+        for t in a_traders:
+            assert open_positions(tmp_path / "sessions", t) == []
     assert breaches[0]["reason"].startswith("drawdown ")
     for t in a_traders:
         assert client.get(f"/traders/{t}").json()["state"] == "halted"

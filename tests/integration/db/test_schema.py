@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "aifap.live.models",
     "aifap.watch.models",
     "aifap.api.models",
+    "aifap.exchange.remote.store",
 )
 
 
