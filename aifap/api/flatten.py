@@ -9,10 +9,11 @@ and minute, so a repeated flatten is looked up, not sent twice.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aifap.core.orders import OrderRequest, Side, client_order_id
+from aifap.core.timeframes import timeframe_seconds
 from aifap.exchange.factories import GatewayContext, open_gateway
 from aifap.live.config import load_config
 from aifap.live.wiring import open_bars
@@ -21,8 +22,11 @@ from aifap.live.wiring import open_bars
 def flatten_session(workdir: Path, at: datetime) -> list[str]:
     """Close every open position of the session in ``workdir``; return the symbols closed."""
     config = load_config(workdir)
-    # the gateway's clock: the session's last time (a replay clock stops with the session)
-    gateway = open_gateway(config, GatewayContext(bars=open_bars(config), clock=lambda: at))
+    # the gateway's clock: the session's last time (a replay clock stops with the session);
+    # moved two bars on after the orders, so a paper account fills them at the next open
+    now = [at]
+    context = GatewayContext(bars=open_bars(config), clock=lambda: now[0])
+    gateway = open_gateway(config, context)
     try:
         cycle = int(at.timestamp() // 60)
         orders = [
@@ -39,6 +43,8 @@ def flatten_session(workdir: Path, at: datetime) -> list[str]:
         ]
         if orders:
             gateway.place_orders(orders)
+            now[0] = at + 2 * timedelta(seconds=timeframe_seconds(config.bar_timeframe))
+            gateway.positions()  # a paper account settles its fills up to the clock
         return [o.symbol for o in orders]
     finally:
         gateway.close()
