@@ -109,7 +109,19 @@ def tearsheet_router(engine: Engine, url: str, cache: TearSheetCache | None = No
     @router.get(
         "/sessions/{session_id}/tearsheet.html",
         response_class=HTMLResponse,
-        responses={200: {"content": {"text/html": {}}, "description": "The report page."}},
+        responses={
+            200: {"content": {"text/html": {}}, "description": "The report page."},
+            404: {
+                "model": Error,
+                "description": "No session has this id.",
+                "content": {"application/json": {}},
+            },
+            503: {
+                "model": Error,
+                "description": "The results database is unreachable.",
+                "content": {"application/json": {}},
+            },
+        },
     )
     def tearsheet(session_id: str) -> HTMLResponse:
         """Return the session's tear sheet as one self-contained HTML page."""

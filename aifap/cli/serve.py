@@ -113,3 +113,32 @@ def gateway_command(
     )
     # no access log (a line per order request); httptools and uvloop when installed
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@serve_app.command("api")
+def api_command(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Platform database URL (default: from AIFAP_* settings).",
+                     show_default=False),
+    ] = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8900,
+    risk_interval: Annotated[
+        float, typer.Option(help="Seconds between risk-limit checks (0: only on request).")
+    ] = 30.0,
+) -> None:
+    """Serve the platform API: auth, managers, traders, accounts, risk, results, OHLCV.
+
+    Needs ``AIFAP_SECRET_KEY`` (or ``AIFAP_SECRET_KEY_FILE``); bootstrap the first
+    login with ``aifap admin create-supervisor``.
+    """  # fmt: skip
+    import uvicorn
+
+    from aifap.api.app import create_app
+
+    url = db or database_url("platform")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = create_app(url, risk_interval=risk_interval)
+    err.print(f"serving the platform API of {redact_url(url)} on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -27,13 +27,15 @@ HTTP 400 with ``{"detail": "<the rule that was broken>"}``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from fastapi import FastAPI, Header, Query, Response
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from aifap.core.bars import BAR_COLUMNS
@@ -106,22 +108,47 @@ def _wants_arrow(fmt: str | None, accept: str | None) -> bool:
     return ARROW_TYPE in (accept or "")
 
 
+class _DataRoute(APIRoute):
+    """A route whose ``ValueError`` (DataError, bad timeframes: the caller's fault) answers 400.
+
+    Set per router so the mapping travels with it into the platform API that mounts it.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap the handler with the error map."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ValueError as exc:
+                return JSONResponse({"detail": str(exc)}, status_code=400)
+
+        return guarded
+
+
+class _Sources:
+    """One StoreBarSource per (exchange, market) over the market database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sources: dict[tuple[str | None, str | None], StoreBarSource] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, exchange: str | None, market: str | None) -> StoreBarSource:
+        with self.lock:
+            if (exchange, market) not in self.sources:
+                self.sources[exchange, market] = StoreBarSource(
+                    self.url, exchange=exchange, market=market
+                )
+            return self.sources[exchange, market]
+
+
 def create_app(url: str | None = None) -> FastAPI:
     """Return the service's FastAPI app over the market database at ``url`` (default: settings)."""
     db_url = url or database_url("market")
     app = FastAPI(title="AIFAP OHLCV service", version="1")
-    sources: dict[tuple[str | None, str | None], StoreBarSource] = {}
-    lock = threading.Lock()
-
-    def source(exchange: str | None, market: str | None) -> StoreBarSource:
-        with lock:
-            if (exchange, market) not in sources:
-                sources[exchange, market] = StoreBarSource(db_url, exchange=exchange, market=market)
-            return sources[exchange, market]
-
-    @app.exception_handler(ValueError)  # DataError and bad timeframes: the caller's fault
-    def data_error(_request: Any, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    source = _Sources(db_url)
 
     @app.get("/health")
     def health() -> JSONResponse:
@@ -140,7 +167,19 @@ def create_app(url: str | None = None) -> FastAPI:
             )
         return JSONResponse({"status": "ok", "series": int(count or 0)})
 
-    @app.get("/symbols")
+    app.include_router(ohlcv_router(db_url, source))
+    return app
+
+
+def ohlcv_router(url: str, source: _Sources | None = None) -> APIRouter:
+    """Return the read routes (``/symbols``, ``/ohlcv``, ``/funding``) over the market database.
+
+    The platform API mounts it behind its authentication; :func:`create_app` serves it alone.
+    """
+    source = source or _Sources(url)
+    router = APIRouter(route_class=_DataRoute, tags=["ohlcv"])
+
+    @router.get("/symbols")
     def symbols(exchange: str | None = None, market: str | None = None) -> dict[str, Any]:
         store = source(exchange, market)
         with store.engine.connect() as conn:
@@ -165,7 +204,7 @@ def create_app(url: str | None = None) -> FastAPI:
         ]
         return {"symbols": sorted({s["symbol"] for s in series}), "series": series}
 
-    @app.get("/ohlcv")
+    @router.get("/ohlcv")
     def ohlcv(
         symbols: Annotated[str, Query(description="Comma-separated compact symbols.")],
         exchange: str | None = None,
@@ -193,7 +232,7 @@ def create_app(url: str | None = None) -> FastAPI:
             return Response(bars_to_arrow(frames), media_type=ARROW_TYPE)
         return JSONResponse(_bars_json(timeframe, frames))
 
-    @app.get("/funding")
+    @router.get("/funding")
     def funding(
         symbol: str,
         exchange: str | None = None,
@@ -210,4 +249,4 @@ def create_app(url: str | None = None) -> FastAPI:
             "rate": rates.tolist(),
         }
 
-    return app
+    return router

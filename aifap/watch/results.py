@@ -316,21 +316,23 @@ class ResultsReader:
         if not self.exists(session_id):
             raise SessionNotFound(f"session {session_id!r} not found")
 
-    def _session_query(self) -> Select[Any]:
-        stats = (
-            select(
-                WatchSnapshot.session_id.label("sid"),
-                func.count().label("snapshots"),
-                func.min(WatchSnapshot.ts_ms).label("first_ms"),
-                func.max(WatchSnapshot.ts_ms).label("last_ms"),
-            )
-            .group_by(WatchSnapshot.session_id)
-            .subquery()
+    def _session_query(self, only: Collection[str] | None = None) -> Select[Any]:
+        # ``only``: restrict every part to these sessions (not just the final rows)
+        ids_in = sorted(only) if only is not None else None
+        snaps = select(
+            WatchSnapshot.session_id.label("sid"),
+            func.count().label("snapshots"),
+            func.min(WatchSnapshot.ts_ms).label("first_ms"),
+            func.max(WatchSnapshot.ts_ms).label("last_ms"),
         )
-        ids = union(
-            select(sessions_t.c.session_id.label("session_id")),
-            select(WatchSnapshot.session_id.label("session_id")).distinct(),
-        ).subquery()
+        rows = select(sessions_t.c.session_id.label("session_id"))
+        snap_ids = select(WatchSnapshot.session_id.label("session_id")).distinct()
+        if ids_in is not None:
+            snaps = snaps.where(WatchSnapshot.session_id.in_(ids_in))
+            rows = rows.where(sessions_t.c.session_id.in_(ids_in))
+            snap_ids = snap_ids.where(WatchSnapshot.session_id.in_(ids_in))
+        stats = snaps.group_by(WatchSnapshot.session_id).subquery()
+        ids = union(rows, snap_ids).subquery()
         return (
             select(
                 ids.c.session_id,
@@ -370,9 +372,18 @@ class ResultsReader:
             "last_snapshot": iso(r["last_ms"]),
         }
 
-    def sessions(self, span: TimeRange, limit: int, cursor: str | None) -> Page:
-        """Return sessions by id; the range filters on the start (first snapshot if no row)."""
-        query = self._session_query().subquery()
+    def sessions(
+        self,
+        span: TimeRange,
+        limit: int,
+        cursor: str | None,
+        only: Collection[str] | None = None,
+    ) -> Page:
+        """Return sessions by id; the range filters on the start (first snapshot if no row).
+
+        ``only``: the session ids the caller may see (None: all).
+        """
+        query = self._session_query(only).subquery()
         started = func.coalesce(query.c.started_ms, query.c.first_ms)
         base = select(query).where(*span.where(started))
         return _page(

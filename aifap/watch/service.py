@@ -17,7 +17,7 @@ range, limit or cursor 422, an unreachable database 503; each with ``{"detail": 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -150,15 +150,31 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page.")]
 
 
-def results_router(engine: Engine) -> APIRouter:
-    """Return the results routes over ``engine`` (read only)."""
+def _every_session() -> None:
+    return None
+
+
+def results_router(
+    engine: Engine, visible: Callable[..., Collection[str] | None] | None = None
+) -> APIRouter:
+    """Return the results routes over ``engine`` (read only).
+
+    ``visible``: a FastAPI dependency answering the session ids the caller may list
+    (None: all); the platform API passes its row-level rights here.
+    """
     reader = ResultsReader(engine)
     router = APIRouter(route_class=ResultsRoute, tags=["results"], responses=ERRORS)
+    only_visible = Depends(visible or _every_session)
 
     @router.get("/sessions", response_model=Page[SessionRow])
-    def sessions(span: Span, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Any:
+    def sessions(
+        span: Span,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+        only: Collection[str] | None = only_visible,
+    ) -> Any:
         """List sessions by id; the range filters on their start."""
-        return reader.sessions(span, limit, cursor)
+        return reader.sessions(span, limit, cursor, only)
 
     @router.get("/sessions/{session_id}", response_model=SessionRow)
     def session(session_id: str) -> Any:

@@ -13,6 +13,8 @@ MODEL_MODULES = (
     "aifap.alerts.outbox",
     "aifap.live.models",
     "aifap.watch.models",
+    "aifap.api.models",
+    "aifap.exchange.remote.store",
 )
 
 
