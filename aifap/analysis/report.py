@@ -41,7 +41,8 @@ from aifap.watch.results import ResultsReader
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "reports" / "tearsheet.ipynb"
+# the package's templates (aifap/templates links to templates/; wheels ship them)
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "reports" / "tearsheet.ipynb"
 FILES = ("equity.csv", "returns.csv", "positions.csv", "transactions.csv", "metrics.json")
 
 HEADLINE = [
