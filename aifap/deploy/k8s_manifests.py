@@ -41,12 +41,12 @@ APP_LABEL = "live-session"
 LABEL_TRADER = "aifap.io/trader"
 LABEL_MANAGER = "aifap.io/manager"
 LABEL_SESSION = "aifap.io/session"
-# Guaranteed QoS. The live bench (benches/README.md, "Memory of a running paper
-# session") measured 216 MiB PSS for the kernel and the session's three processes
-# (165 + 51); the papermill runner and papermill add their interpreters, and a
-# 20-symbol strategy's history frames grow with its window: 512 Mi leaves 2.3x room.
+# Guaranteed QoS, sized from benches/README.md ("Kubernetes sizing"): a running paper
+# session measured 398 MiB PSS for everything its pod runs (papermill runner 104,
+# papermill 76, kernel 51, strategy 69, main 48, finwatcher 50); 768 Mi leaves 1.9x for
+# larger strategies' history frames and reports. CPU: mostly idle between cycles.
 SESSION_CPU = "500m"
-SESSION_MEMORY = "512Mi"
+SESSION_MEMORY = "768Mi"
 # the Istio sidecar's own requests = limits (else the pod is Burstable, not Guaranteed)
 PROXY_CPU = "100m"
 PROXY_MEMORY = "128Mi"
@@ -83,7 +83,7 @@ class SessionObjects:
         return str(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False))
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     """Plain YAML for people: no anchors, multi-line strings (the config) as blocks."""
 
     def ignore_aliases(self, data: Any) -> bool:
