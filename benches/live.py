@@ -378,7 +378,7 @@ def promote_and_memory(tmp: Path, *, speed: float) -> dict[str, Any]:
         time.sleep(5.0)  # let the processes settle (imports, caches, a few cycles)
         status = handle.status()
         memory = {}
-        for role in ("kernel", "strategy", "main", "finwatcher"):
+        for role in ("runner", "papermill", "kernel", "strategy", "main", "finwatcher"):
             info = psutil.Process(status.pids[role]).memory_full_info()
             memory[role] = (info.rss / 2**20, info.pss / 2**20)
     finally:
@@ -457,8 +457,11 @@ def main() -> None:
             total = 0.0
             for role, (rss, pss) in out["memory"].items():
                 print(f"| {role} | {rss:.0f} | {pss:.0f} |")
-                total += pss if role != "kernel" else 0.0
+                total += pss if role in ("strategy", "main", "finwatcher") else 0.0
             print(f"three processes, PSS together: {total:.0f} MiB")
+            pod = sum(pss for _, pss in out["memory"].values())
+            print(f"the whole session as a pod runs it (runner, papermill, kernel, three "
+                  f"processes), PSS together: {pod:.0f} MiB")
 
 
 if __name__ == "__main__":

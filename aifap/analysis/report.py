@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # the kernel only loads results directories: no SQLAlchemy th
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "reports" / "tearsheet.ipynb"
+# the package's templates (aifap/templates links to templates/; wheels ship them)
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "reports" / "tearsheet.ipynb"
 FILES = ("equity.csv", "returns.csv", "positions.csv", "transactions.csv", "metrics.json")
 
 HEADLINE = [

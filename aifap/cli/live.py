@@ -30,12 +30,38 @@ def run(
     heartbeat_timeout: float = typer.Option(
         30.0, "--heartbeat-timeout", help="Seconds a running session's heartbeat may be old."
     ),
+    launcher: str | None = typer.Option(
+        None,
+        "--launcher",
+        help="Start the session through a registered launcher (kubernetes: as a Job) "
+        "and return, instead of running it here.",
+        show_default=False,
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --launcher kubernetes: print the manifests, create nothing."
+    ),
+    namespace: str | None = typer.Option(
+        None,
+        "--namespace",
+        help="Kubernetes namespace (default AIFAP_SESSION_NAMESPACE).",
+        show_default=False,
+    ),
+    image: str | None = typer.Option(
+        None,
+        "--image",
+        help="AIFAP image of the Job (default AIFAP_SESSION_IMAGE).",
+        show_default=False,
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="With --launcher: wait for the session's end, exit with its code."
+    ),
 ) -> None:
     """Run the session in CONFIG until it ends; exit non-zero on failure.
 
     By default the session runs inside templates/live_session.ipynb under papermill
     (what a Kubernetes pod runs), watched from outside the kernel: a dead kernel, a
     stale heartbeat or a failed notebook ends the run with a non-zero exit.
+    `--launcher kubernetes` creates that pod's Job instead (`--dry-run`: prints it).
     """
     from aifap.core.errors import AifapError
     from aifap.live import load_config
@@ -47,6 +73,13 @@ def run(
     except AifapError as exc:
         typer.echo(config_failure(config, exc), err=True)
         raise typer.Exit(1) from None
+    if launcher is not None or dry_run:
+        from aifap.cli.launch import launch_session
+
+        options = {"namespace": namespace, "image": image, "heartbeat_timeout": heartbeat_timeout}
+        raise typer.Exit(
+            launch_session(config, session, launcher or "kubernetes", options, dry_run, wait)
+        )
     if direct:
         from aifap.live import run_session
 

@@ -1,8 +1,9 @@
 """The launcher registry: where a promoted session runs.
 
 ``launchers.get("local")`` starts the live notebook as a detached local process;
-the Kubernetes launcher (the deploy issue) registers ``"kubernetes"`` with the same
-interface. Third parties register through the ``aifap.launchers`` entry-point group.
+``"kubernetes"`` runs it as a Job in a cluster (:mod:`aifap.deploy.kubernetes`, which
+needs the ``k8s`` extra: it is imported only when asked for). Third parties register
+through the ``aifap.launchers`` entry-point group.
 
 A registered item is a factory called with keyword options and returning a
 :class:`~aifap.deploy.base.Launcher`.
@@ -21,6 +22,15 @@ __all__ = ["get_launcher", "launchers"]
 
 launchers: Registry[Callable[..., Launcher]] = Registry("aifap.launchers")
 launchers.register("local", LocalLauncher)
+
+
+def _kubernetes_launcher(**options: Any) -> Launcher:
+    from aifap.deploy.kubernetes import KubernetesLauncher
+
+    return KubernetesLauncher(**options)
+
+
+launchers.register("kubernetes", _kubernetes_launcher)
 
 
 def get_launcher(launcher: str | Launcher, **options: Any) -> Launcher:

@@ -45,7 +45,8 @@ from aifap.procs import process_alive
 
 log = logging.getLogger(__name__)
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "live_session.ipynb"
+# the package's templates (aifap/templates links to the project's templates/, wheels copy it)
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "live_session.ipynb"
 RUNNER_NAME = "runner.json"
 OUTPUT_NAME = "session.ipynb"
 PAPERMILL_LOG = "papermill.log"
