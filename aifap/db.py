@@ -12,10 +12,8 @@ import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, Numeric, String, create_engine, event, select
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -25,6 +23,9 @@ from sqlalchemy.types import TypeDecorator
 from aifap.core.errors import ConfigError
 from aifap.redaction import redact_url
 from aifap.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # alembic is imported by the functions that migrate, not by every reader
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,8 @@ def session_rows(
 
 def alembic_config(url: str) -> Config:
     """Return an Alembic config for AIFAP's migrations against ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["url"] = url
@@ -175,6 +178,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Upgrade the database at ``url`` to the newest schema (every branch's head)."""
+    from alembic import command
+
     engine = make_engine(url)
     with engine.begin() as connection:
         config = alembic_config(url)
