@@ -1,9 +1,9 @@
 """Traders as sessions: the session config a trader becomes, and its launcher calls.
 
 A started trader is a live session (``aifap.deploy``'s launcher, ``local`` now,
-Kubernetes once deployed) with the session id ``trader-<id>``, working directory
-``<root>/trader-<id>``, the platform's results database, and a service token scoped
-to that session (``config:<sid>``, ``results:<sid>``) in ``AIFAP_PLATFORM_TOKEN``.
+Kubernetes once deployed) with the session id ``trader-<id>-<random>``, working
+directory ``<root>/<session id>``, the platform's results database, and a service token
+scoped to that session (``config:<sid>``, ``results:<sid>``) in ``AIFAP_PLATFORM_TOKEN``.
 An exchange account's keys reach the session only as environment variables of its
 process (the config file names the variables), never in a file.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,13 @@ TOKEN_VARIABLE = "AIFAP_PLATFORM_TOKEN"  # noqa: S105 (a variable's name)
 
 
 def session_id_of(trader_id: int) -> str:
-    """Return the session id of a trader."""
-    return f"trader-{trader_id}"
+    """Return a new session id for a trader: ``trader-<id>-<8 random hex digits>``.
+
+    Never reused, even when a deleted trader's row id is (SQLite reuses the highest
+    id): the old trader's results stay in the results database under its own id and
+    must not become the new trader's.
+    """
+    return f"trader-{trader_id}-{secrets.token_hex(4)}"
 
 
 def strategy_version(spec: str) -> str | None:
