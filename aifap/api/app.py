@@ -9,7 +9,8 @@ Routes (OpenAPI at ``/docs``; every route but ``/health``, ``/ready``, ``/metric
   ``/traders`` with ``start``, ``stop``, ``status``, ``logs``;
 - ``POST /halt`` (supervisor: stop every trader), ``POST /risk/check``;
 - the results, tear-sheet and OHLCV routers under ``/results``, ``/tearsheets`` and
-  ``/ohlcv``, with the same rights (a manager sees only its traders' sessions).
+  ``/ohlcv``, with the same rights (a manager sees only its traders' sessions);
+  ``POST /results/sessions/{id}/snapshots``: a session's own token writes its results.
 
 Errors answer ``{"detail": "…"}``: 401 no valid token, 403 the role may not, 404 not
 found or not yours, 409 a rule of the current state (budget), 422 a bad field, 423 a
@@ -24,7 +25,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,9 +45,11 @@ from aifap.api.metrics import install_metrics
 from aifap.api.risk import RiskMonitor
 from aifap.api.routes_auth import router as auth_router
 from aifap.api.routes_org import router as org_router
+from aifap.api.routes_results import router as results_writes
 from aifap.api.routes_risk import router as risk_router
 from aifap.api.routes_traders import router as traders_router
 from aifap.api.schemas import Message
+from aifap.api.strategy_paths import default_roots
 from aifap.api.visibility import Visibility
 from aifap.auth.tokens import TokenError, secret_key
 from aifap.core.errors import ConfigError
@@ -190,6 +193,7 @@ def create_app(
     risk_interval: float = 30.0,
     stop_timeout: float = 60.0,
     migrate_db: bool = True,
+    strategy_roots: Sequence[str | Path] | None = None,
     **auth_options: Any,
 ) -> FastAPI:
     """Return the platform API over its databases (default: the settings').
@@ -202,6 +206,8 @@ def create_app(
         sessions_dir: where traders' working directories go (default: data dir).
         risk_interval: seconds between background risk checks (0: none).
         stop_timeout: seconds a stopping session gets before it is killed.
+        strategy_roots: the directories a trader's strategy file or package must lie in
+            (default: the strategies directory, ``AIFAP_STRATEGIES_DIR``).
         migrate_db: upgrade the databases first (worker processes leave it to their
             parent, which did it once: concurrent upgrades would race).
         **auth_options: :class:`~aifap.api.auth.Authenticator` options
@@ -234,6 +240,7 @@ def create_app(
         results_url=r_url,
         market_url=m_url,
         visibility=Visibility(sessions),
+        strategy_roots=tuple(Path(r) for r in strategy_roots or default_roots()),
     )
 
     @asynccontextmanager
@@ -268,6 +275,7 @@ def create_app(
     app.include_router(
         results_router(r_engine, visible=_visible), prefix="/results", dependencies=guarded
     )
+    app.include_router(results_writes, prefix="/results", dependencies=guarded)
     app.include_router(
         tearsheet_router(r_engine, r_url), prefix="/tearsheets", dependencies=guarded
     )

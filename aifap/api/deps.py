@@ -10,6 +10,7 @@ hops between dependencies, which could starve the pool under load.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -39,6 +40,7 @@ class Platform:
     results_url: str
     market_url: str
     visibility: Visibility
+    strategy_roots: tuple[Path, ...]
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
