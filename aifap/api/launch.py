@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ KEY_VARIABLES = {
     "password": "AIFAP_ACCOUNT_PASSPHRASE",
 }
 TOKEN_VARIABLE = "AIFAP_PLATFORM_TOKEN"  # noqa: S105 (a variable's name)
+# the local runner's pid, written at launch: another API worker process can stop a session
+# before its runner has written its own runner.json
+LAUNCH_RECORD = "api-launch.json"
 
 
 def session_id_of(trader_id: int) -> str:
@@ -183,15 +187,26 @@ class TraderRunner:
         env = {**account_environment(account), TOKEN_VARIABLE: token}
         handle = self.launcher.launch(path, workdir=workdir, session_id=sid, env=env)
         self._handles[sid] = handle
+        if isinstance(handle, LocalSessionHandle):
+            record = {"pid": handle.runner_pid, "launched": time.time()}
+            (workdir / LAUNCH_RECORD).write_text(json.dumps(record), encoding="utf-8")
         return handle.status()
 
     def _handle(self, trader: Trader) -> SessionHandle | None:
         if trader.session_id in self._handles:
             return self._handles[trader.session_id]
+        workdir = self.workdir(trader)
         try:
-            return LocalSessionHandle.attach(trader.session_id, self.workdir(trader))
+            return LocalSessionHandle.attach(trader.session_id, workdir)
         except FileNotFoundError:
+            pass
+        try:  # launched by another worker process, its runner not yet reporting
+            record = json.loads((workdir / LAUNCH_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return None
+        return LocalSessionHandle(
+            trader.session_id, workdir, int(record["pid"]), launched_at=float(record["launched"])
+        )
 
     def status(self, trader: Trader) -> SessionStatus:
         """Return the state of the trader's session (``stopped`` if never started)."""
