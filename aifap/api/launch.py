@@ -133,17 +133,19 @@ def check_trader(trader: Trader, account: ExchangeAccount | None) -> None:
     )
 
 
-def account_environment(account: ExchangeAccount | None) -> dict[str, str]:
-    """Return the environment variables that carry ``account``'s keys to its session."""
+def account_keys(account: ExchangeAccount | None) -> dict[str, str]:
+    """Return ``account``'s decrypted ``api_key``, ``secret`` and ``password`` (if any)."""
     if account is None:
         return {}
-    env = {
-        KEY_VARIABLES["api_key"]: decrypt(account.api_key_enc),
-        KEY_VARIABLES["secret"]: decrypt(account.secret_enc),
-    }
+    keys = {"api_key": decrypt(account.api_key_enc), "secret": decrypt(account.secret_enc)}
     if account.passphrase_enc is not None:
-        env[KEY_VARIABLES["password"]] = decrypt(account.passphrase_enc)
-    return env
+        keys["password"] = decrypt(account.passphrase_enc)
+    return keys
+
+
+def account_environment(account: ExchangeAccount | None) -> dict[str, str]:
+    """Return the environment variables that carry ``account``'s keys to its session."""
+    return {KEY_VARIABLES[name]: value for name, value in account_keys(account).items()}
 
 
 class TraderRunner:

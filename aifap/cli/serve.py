@@ -117,8 +117,19 @@ def gateway_command(
 
 
 def default_workers() -> int:
-    """Return the API's default worker processes: one per CPU, at most 8."""
-    return max(1, min(os.cpu_count() or 1, 8))
+    """Return the API's default worker processes: one per CPU it may use, at most 8.
+
+    The CPUs it may use: those it may run on, fewer under a cgroup (v2) CPU quota, as
+    a Kubernetes CPU limit sets (``cpu.max`` ``100000 100000`` = 1 CPU).
+    """
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(round(cpus), 8))
 
 
 @serve_app.command("api")
@@ -149,10 +160,12 @@ def api_command(
     one of them runs the background risk checks.
     """  # fmt: skip
     import json
+    import tempfile
 
     import uvicorn
 
     from aifap.api.app import SERVE_OPTIONS
+    from aifap.api.metrics import MULTIPROCESS_DIR
     from aifap.auth.tokens import secret_key
     from aifap.db import migrate
 
@@ -163,6 +176,8 @@ def api_command(
         migrate(each)
     os.environ[SERVE_OPTIONS] = json.dumps({"platform_url": url, "risk_interval": risk_interval})
     count = workers or default_workers()
+    if count > 1 and not os.environ.get(MULTIPROCESS_DIR):  # /metrics sums every worker
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="aifap-api-metrics-")
     err.print(
         f"serving the platform API of {redact_url(url)} on http://{host}:{port} "
         f"({count} worker{'s' if count > 1 else ''})"

@@ -137,3 +137,32 @@ def test_the_loop_stops_a_breached_managers_trader_without_being_asked(server):
             text("SELECT payload FROM alert_outbox WHERE session_id = 'platform-risk'")
         ).scalars().all()
     assert any(f"manager {manager}" in payload for payload in alerts)
+
+
+def status_requests(client) -> float:
+    """Return what ``/metrics`` counts of ``GET /traders/{trader_id}/status`` answered 200."""
+    wanted = (
+        'aifap_api_requests_total{method="GET",route="/traders/{trader_id}/status",status="200"}'
+    )
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(wanted):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_the_requests_of_every_worker(server):
+    client, _, _ = server
+    manager = client.post(
+        "/managers", json={"username": "counted", "password": PASSWORD, "budget": "10"}
+    ).json()["id"]
+    made = client.post(
+        "/traders",
+        json={"name": "counted", "strategy": "strategies/momentum.py", "allocation": "1",
+              "symbols": ["BTCUSDT"], "manager_id": manager},
+    )  # fmt: skip
+    before = status_requests(client)
+    for _ in range(20):  # new connections: the kernel spreads them over both workers
+        with httpx.Client(base_url=str(client.base_url), headers=client.headers) as fresh:
+            assert fresh.get(f"/traders/{made.json()['id']}/status").status_code == 200
+    for _ in range(4):  # whichever worker answers the scrape, it counts all 20
+        assert status_requests(client) - before == 20
