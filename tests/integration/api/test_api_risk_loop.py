@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.processes import wait_until_up
 from sqlalchemy import select, text
 
 from aifap.api.models import AuditEntry
@@ -63,16 +64,7 @@ def server(tmp_path):
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, (tmp_path / "server.log").read_text()
-        assert time.monotonic() < deadline, "the API never became ready"
-        time.sleep(0.5)
+    wait_until_up(process, f"{base}/ready", (tmp_path / "server.log").read_text)
     client = httpx.Client(base_url=base, timeout=60)
     login = client.post("/auth/token", data={"username": "root", "password": PASSWORD})
     client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
