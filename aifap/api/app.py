@@ -287,9 +287,11 @@ def app_from_env() -> FastAPI:
     """Return the app of the options ``aifap serve api`` put in ``AIFAP_API_SERVE_OPTIONS``.
 
     uvicorn's worker processes call this (by its import path) to build their own app;
-    the serving command migrated the databases once before starting them.
+    the serving command migrated the databases once before starting them. The variable
+    is taken out of the environment (it may hold a database password), so the sessions
+    this worker launches do not inherit it.
     """
-    options: dict[str, Any] = json.loads(os.environ.get(SERVE_OPTIONS, "{}"))
+    options: dict[str, Any] = json.loads(os.environ.pop(SERVE_OPTIONS, "{}"))
     return create_app(**options, migrate_db=False)
 
 
