@@ -49,12 +49,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'platform.db'}"
     env = {**os.environ, "AIFAP_SECRET_KEY": SECRET, "AIFAP_DATABASE_URL": url,
            "AIFAP_DATA_DIR": str(tmp_path / "data"),
            "AIFAP_STRATEGIES_DIR": str(REPO / "strategies")}  # fmt: skip
-    os.environ["AIFAP_SECRET_KEY"] = SECRET  # create_user and the token below sign with it
+    monkeypatch.setenv("AIFAP_SECRET_KEY", SECRET)  # create_user and the tokens below use it
     create_user(url, "root", PASSWORD, "supervisor")
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
