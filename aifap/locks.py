@@ -10,7 +10,8 @@ runs racing for a row cannot both get it. The holder renews its rows while it wo
 and deletes them when it is done.
 
 The collector's lock (``data_locks``) and the live sessions' one-account-one-session
-rule (``live_leases``) are two tables over this one implementation.
+rule (``live_leases``) are two tables over this one implementation. :class:`FileLock`
+is the single-host kind: one process of several on a machine does a job.
 
 Example::
 
@@ -23,7 +24,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, RowMapping, Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -163,3 +165,38 @@ class TableLease:
 
     def _name(self, row: RowMapping) -> str:
         return ":".join(str(row[k]) for k in self.key_names)
+
+
+class FileLock:
+    """An exclusive, non-blocking lock on a file, held until released or the process ends.
+
+    For "one of these processes does it" on one host (the platform API's workers: one
+    runs the risk loop). The kernel drops the lock when its holder dies, so a crashed
+    holder never blocks the others.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free (or already ours); return whether we hold it."""
+        import fcntl
+
+        if self._file is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        """Let the lock go (closing the file unlocks it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None

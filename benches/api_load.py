@@ -6,12 +6,13 @@
 
 Sets up an org (a supervisor, a manager with ``--traders`` traders, each trader's session
 with a day of hourly finwatcher snapshots written by ``aifap.testing.results``), serves
-``aifap serve api`` in its own process (uvicorn, one worker), logs in as the manager (so
-every request goes through the row-level rights) and sends an open-loop load: request
-``i`` is due at ``i / rate`` seconds whatever the answers before it, so a slow answer
-delays none of the next sends (no coordinated omission). Latency = answer time − due
-time. The mix, in turn: ``GET /results/sessions``, ``GET /results/sessions/{id}/snapshots
-?limit=100``, ``GET /traders/{id}/status``. Target: p99 <= 100 ms, no error.
+``aifap serve api`` in its own processes (``--workers``; default: the command's), logs in
+as the manager (so every request goes through the row-level rights) and sends an
+open-loop load: request ``i`` is due at ``i / rate`` seconds whatever the answers before
+it, so a slow answer delays none of the next sends (no coordinated omission).
+Latency = answer time − due time. The mix, in turn: ``GET /results/sessions``,
+``GET /results/sessions/{id}/snapshots?limit=100``, ``GET /traders/{id}/status``.
+Target: p99 <= 100 ms, no error.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def free_port() -> int:
         return port
 
 
-def serve(url: str, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    url: str, data_dir: Path, env: dict[str, str], workers: int | None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``aifap serve api`` on a free port; return the process and its base URL."""
     port = free_port()
     child = {
@@ -62,7 +65,8 @@ def serve(url: str, data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Pop
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from aifap.cli import main; main()", "serve", "api",
-         "--port", str(port), "--risk-interval", "0"],
+         "--port", str(port), "--risk-interval", "0",
+         *(["--workers", str(workers)] if workers else [])],
         env=child, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -138,6 +142,17 @@ async def load(
     return results
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    """Return the user + system CPU seconds of ``process`` and its live children."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            total += sum(each.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     ms = np.array(samples) * 1000
     return {
@@ -155,6 +170,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--traders", type=int, default=8)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--workers", type=int, default=None, help="default: the command's")
     args = parser.parse_args()
     env = {"AIFAP_SECRET_KEY": "bench-" + "b" * 40}
     os.environ.update(env)
@@ -168,7 +184,7 @@ def main() -> None:
         else:
             url = f"sqlite:///{Path(tmp) / 'platform.db'}"
         create_user(url, "root", PASSWORD, "supervisor")
-        process, base = serve(url, Path(tmp), env)
+        process, base = serve(url, Path(tmp), env, args.workers)
         try:
             token, traders, sessions = build_org(base, args.traders)
             for sid in sessions:
@@ -182,14 +198,14 @@ def main() -> None:
                 ]
             asyncio.run(load(base, token, paths, 20, 2))  # warm-up
             server = psutil.Process(process.pid)
-            server_cpu0 = sum(server.cpu_times()[:2])
+            server_cpu0 = cpu_seconds(server)
             client_cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             load_before = os.getloadavg()
             wall0 = time.perf_counter()
             results = asyncio.run(load(base, token, paths, args.rate, args.duration))
             wall = time.perf_counter() - wall0
             client_cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-            server_cpu = sum(server.cpu_times()[:2]) - server_cpu0
+            server_cpu = cpu_seconds(server) - server_cpu0
         finally:
             process.terminate()
             try:
@@ -203,6 +219,7 @@ def main() -> None:
     out = {
         "backend": "postgresql" if args.postgres else "sqlite",
         "rate": args.rate,
+        "workers": args.workers or "default",
         "duration_s": args.duration,
         "wall_s": round(wall, 1),
         "sent": len(results),

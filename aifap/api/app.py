@@ -9,30 +9,34 @@ Routes (OpenAPI at ``/docs``; every route but ``/health``, ``/ready``, ``/metric
   ``/traders`` with ``start``, ``stop``, ``status``, ``logs``;
 - ``POST /halt`` (supervisor: stop every trader), ``POST /risk/check``;
 - the results, tear-sheet and OHLCV routers under ``/results``, ``/tearsheets`` and
-  ``/ohlcv``, with the same rights (a manager sees only its traders' sessions).
+  ``/ohlcv``, with the same rights (a manager sees only its traders' sessions);
+  ``POST /results/sessions/{id}/snapshots``: a session's own token writes its results.
 
 Errors answer ``{"detail": "…"}``: 401 no valid token, 403 the role may not, 404 not
 found or not yours, 409 a rule of the current state (budget), 422 a bad field, 423 a
 locked login. The risk monitor checks the managers' limits every ``risk_interval``
-seconds in the background (0: only on ``POST /risk/check``).
+seconds in the background (0: only on ``POST /risk/check``); of several worker
+processes on one sessions directory, the one holding its risk-loop lock does.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from aifap.analysis.service import tearsheet_router
-from aifap.api import org
 from aifap.api.auth import Authenticator, Principal
 from aifap.api.deps import Caller, Platform, platform, user
 from aifap.api.errors import ApiError, NotFound
@@ -41,9 +45,12 @@ from aifap.api.metrics import install_metrics
 from aifap.api.risk import RiskMonitor
 from aifap.api.routes_auth import router as auth_router
 from aifap.api.routes_org import router as org_router
+from aifap.api.routes_results import router as results_writes
 from aifap.api.routes_risk import router as risk_router
 from aifap.api.routes_traders import router as traders_router
 from aifap.api.schemas import Message
+from aifap.api.strategy_paths import default_roots
+from aifap.api.visibility import Visibility
 from aifap.auth.tokens import TokenError, secret_key
 from aifap.core.errors import ConfigError
 from aifap.data.service import ohlcv_router
@@ -51,6 +58,7 @@ from aifap.db import database_url, make_engine, migrate, session_factory
 from aifap.deploy.base import Launcher
 from aifap.deploy.launchers import get_launcher
 from aifap.live.config import SESSION_ID
+from aifap.locks import FileLock
 from aifap.redaction import redact_url
 from aifap.settings import get_settings
 from aifap.watch.schemas import Health
@@ -75,10 +83,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _visible(plat: Annotated[Platform, Depends(platform)], who: Caller) -> set[str] | None:
-    # the session ids the caller may read results of (None: all)
-    with plat.sessions() as db:
-        return org.visible_sessions(db, who)
+async def _visible(
+    plat: Annotated[Platform, Depends(platform)], who: Caller
+) -> Collection[str] | None:
+    # the session ids the caller may read results of (None: all); from memory on the
+    # event loop when answered in the last seconds, else queried on a worker thread
+    found, ids = plat.visibility.cached(who)
+    if found:
+        return ids
+    return await run_in_threadpool(plat.visibility.lookup, who)
 
 
 async def _session_guard(
@@ -149,12 +162,25 @@ class _Alerts:
             self.service.stop()
 
 
-def _risk_loop(monitor: RiskMonitor, interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        try:
-            monitor.check()
-        except Exception as exc:  # the loop outlives a bad check; the next one retries
-            log.error("risk check failed: %s", type(exc).__name__)
+RISK_LOCK = "risk-loop.lock"  # in the sessions directory: one loop per directory
+SERVE_OPTIONS = "AIFAP_API_SERVE_OPTIONS"  # the CLI's create_app options, for its workers
+
+
+def _risk_loop(
+    monitor: RiskMonitor, interval: float, stop: threading.Event, lock: FileLock
+) -> None:
+    # every worker process runs this; the lock's holder checks, the others stand by
+    # (and take over within an interval when the holder dies)
+    try:
+        while not stop.wait(interval):
+            if not lock.acquire():
+                continue
+            try:
+                monitor.check()
+            except Exception as exc:  # the loop outlives a bad check; the next one retries
+                log.error("risk check failed: %s", type(exc).__name__)
+    finally:
+        lock.release()
 
 
 def create_app(
@@ -166,6 +192,8 @@ def create_app(
     sessions_dir: Path | None = None,
     risk_interval: float = 30.0,
     stop_timeout: float = 60.0,
+    migrate_db: bool = True,
+    strategy_roots: Sequence[str | Path] | None = None,
     **auth_options: Any,
 ) -> FastAPI:
     """Return the platform API over its databases (default: the settings').
@@ -178,6 +206,10 @@ def create_app(
         sessions_dir: where traders' working directories go (default: data dir).
         risk_interval: seconds between background risk checks (0: none).
         stop_timeout: seconds a stopping session gets before it is killed.
+        strategy_roots: the directories a trader's strategy file or package must lie in
+            (default: the strategies directory, ``AIFAP_STRATEGIES_DIR``).
+        migrate_db: upgrade the databases first (worker processes leave it to their
+            parent, which did it once: concurrent upgrades would race).
         **auth_options: :class:`~aifap.api.auth.Authenticator` options
             (``access_ttl``, ``refresh_ttl``, ``max_failures``, ``lockout``).
     """
@@ -185,8 +217,9 @@ def create_app(
     r_url = results_url or database_url("results")
     m_url = market_url or database_url("market")
     signing = secret_key()  # signs tokens; the account keys' cipher derives from it too
-    for url in dict.fromkeys((p_url, r_url)):
-        migrate(url)
+    if migrate_db:
+        for url in dict.fromkeys((p_url, r_url)):
+            migrate(url)
     # pooled: a server keeps its SQLite connections open (closing the last one of a
     # WAL database checkpoints it, an fsync per request)
     p_engine = make_engine(p_url, pooled=True)
@@ -206,14 +239,17 @@ def create_app(
         platform_url=p_url,
         results_url=r_url,
         market_url=m_url,
+        visibility=Visibility(sessions),
+        strategy_roots=tuple(Path(r) for r in strategy_roots or default_roots()),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         if risk_interval > 0:
+            lock = FileLock(root / RISK_LOCK)
             threading.Thread(
-                target=_risk_loop, args=(monitor, risk_interval, stop), daemon=True,
+                target=_risk_loop, args=(monitor, risk_interval, stop, lock), daemon=True,
                 name="aifap-risk",
             ).start()  # fmt: skip
         yield
@@ -239,11 +275,24 @@ def create_app(
     app.include_router(
         results_router(r_engine, visible=_visible), prefix="/results", dependencies=guarded
     )
+    app.include_router(results_writes, prefix="/results", dependencies=guarded)
     app.include_router(
         tearsheet_router(r_engine, r_url), prefix="/tearsheets", dependencies=guarded
     )
     app.include_router(ohlcv_router(m_url), prefix="/ohlcv", dependencies=[Depends(user)])
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Return the app of the options ``aifap serve api`` put in ``AIFAP_API_SERVE_OPTIONS``.
+
+    uvicorn's worker processes call this (by its import path) to build their own app;
+    the serving command migrated the databases once before starting them. The variable
+    is taken out of the environment (it may hold a database password), so the sessions
+    this worker launches do not inherit it.
+    """
+    options: dict[str, Any] = json.loads(os.environ.pop(SERVE_OPTIONS, "{}"))
+    return create_app(**options, migrate_db=False)
 
 
 def _readiness(plat: Platform) -> JSONResponse:
@@ -264,4 +313,4 @@ def _readiness(plat: Platform) -> JSONResponse:
     return JSONResponse(body.model_dump(exclude_none=True))
 
 
-__all__ = ["Principal", "create_app"]
+__all__ = ["Principal", "app_from_env", "create_app"]

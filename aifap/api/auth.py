@@ -6,7 +6,9 @@ token carries ``platform:refresh``, lives ``refresh_ttl`` (7 days), is recorded 
 ``jti`` and is single use (refreshing revokes it and issues a new pair). Logout revokes
 the refresh token and the access token presented (other API processes trust a token
 they checked for at most ``CACHE_SECONDS`` more: a logout or a removed user reaches
-them within 2 s). After ``max_failures`` wrong
+them within 2 s). A checked token is cached by its text, so a request whose token was
+checked in the last ``CACHE_SECONDS`` costs neither a signature check nor a query
+(argon2 runs only at login). After ``max_failures`` wrong
 passwords in a row a user is locked for ``lockout`` (answers 423); a right password
 resets the count.
 """
@@ -93,7 +95,7 @@ class Authenticator:
         self.refresh_ttl = parse_ttl(refresh_ttl)
         self.max_failures = max_failures
         self.lockout_ms = int(parse_ttl(lockout).total_seconds() * 1000)
-        # recently checked access tokens: jti -> (valid until, monotonic s; principal)
+        # recently checked tokens: token text -> (trusted until, monotonic s; principal)
         self._recent: dict[str, tuple[float, Principal]] = {}
 
     def login(self, username: str, password: str) -> TokenPair:
@@ -162,7 +164,9 @@ class Authenticator:
     def logout(self, access: Principal, refresh_token: str | None) -> None:
         """Revoke the caller's access token and, when given, its refresh token."""
         if access.token_id is not None:
-            self._recent.pop(access.token_id, None)
+            for token, (_, cached) in list(self._recent.items()):
+                if cached.token_id == access.token_id:
+                    self._recent.pop(token, None)
         now = now_ms()
         with self.sessions.begin() as db:
             if access.token_id is not None and db.get(AuthToken, access.token_id) is None:
@@ -189,6 +193,18 @@ class Authenticator:
         except Exception as exc:  # TokenError and its kinds: all a 401 here
             raise Unauthorized(str(exc)) from exc
 
+    def cached(self, token: str | None) -> Principal | None:
+        """Return who presents ``token`` if it was checked in the last ``CACHE_SECONDS``.
+
+        No signature check and no query: cheap enough for the event loop.
+        """
+        if not token:
+            return None
+        found = self._recent.get(token)
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
     def principal(self, token: str | None) -> Principal:
         """Return who presents ``token``: a user (access token) or a session (service token).
 
@@ -197,27 +213,35 @@ class Authenticator:
         """
         if not token:
             raise Unauthorized("token must be given (Authorization: Bearer ...), was missing")
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         claims = self._claims(token, None)
         if claims.allows(REFRESH_SCOPE) and not claims.allows(USER_SCOPE):
             raise Unauthorized("token must be an access token, was a refresh token")
         if not claims.allows(USER_SCOPE):
             if claims.session_id is None:
                 raise Unauthorized("service token must name its session (sid), it does not")
-            return Principal(
+            who = Principal(
                 subject=claims.subject,
                 role="service",
                 session_id=claims.session_id,
                 scopes=claims.scopes,
                 token_id=claims.token_id,
             )
-        cached = self._recent.get(claims.token_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        who = self._user_principal(claims)
+        else:
+            who = self._user_principal(claims)
+        self._remember(token, claims, who)
+        return who
+
+    def _remember(self, token: str, claims: TokenClaims, who: Principal) -> None:
+        # trusted for CACHE_SECONDS, never past the token's own expiry
+        left = claims.expires_at.timestamp() - time.time()
+        if left <= 0:
+            return
         if len(self._recent) > CACHE_SIZE:
             self._recent.clear()
-        self._recent[claims.token_id] = (time.monotonic() + CACHE_SECONDS, who)
-        return who
+        self._recent[token] = (time.monotonic() + min(CACHE_SECONDS, left), who)
 
     def _user_principal(self, claims: TokenClaims) -> Principal:
         # one query: the user, its manager row and whether this token was revoked

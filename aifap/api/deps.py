@@ -10,6 +10,7 @@ hops between dependencies, which could starve the pool under load.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,6 +23,7 @@ from aifap.api.auth import Authenticator, Principal
 from aifap.api.errors import Forbidden
 from aifap.api.launch import TraderRunner
 from aifap.api.risk import RiskMonitor
+from aifap.api.visibility import Visibility
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Platform:
     platform_url: str
     results_url: str
     market_url: str
+    visibility: Visibility
+    strategy_roots: tuple[Path, ...]
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -54,10 +58,14 @@ Plat = Annotated[Platform, Depends(platform)]
 async def caller(plat: Plat, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """Return who calls: a user or a session's service token (401 without a valid token).
 
-    The check may query the database, so it runs on a worker thread: the event loop
-    must never wait for a pooled connection (the connection's holder may need the loop
-    to finish its request: a deadlock until the pool times out).
+    A token checked in the last seconds is answered from memory on the event loop.
+    Otherwise the check may query the database, so it runs on a worker thread: the
+    event loop must never wait for a pooled connection (the connection's holder may
+    need the loop to finish its request: a deadlock until the pool times out).
     """
+    cached = plat.auth.cached(token)
+    if cached is not None:
+        return cached
     return await run_in_threadpool(plat.auth.principal, token)
 
 

@@ -9,19 +9,33 @@ and minute, so a repeated flatten is looked up, not sent twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from aifap.core.orders import OrderRequest, Side, client_order_id
 from aifap.core.timeframes import timeframe_seconds
+from aifap.exchange.credentials import Credentials
 from aifap.exchange.factories import GatewayContext, open_gateway
 from aifap.live.config import load_config
 from aifap.live.wiring import open_bars
 
 
-def flatten_session(workdir: Path, at: datetime) -> list[str]:
-    """Close every open position of the session in ``workdir``; return the symbols closed."""
+def flatten_session(
+    workdir: Path, at: datetime, keys: Mapping[str, str] | None = None
+) -> list[str]:
+    """Close every open position of the session in ``workdir``; return the symbols closed.
+
+    ``keys``: the account's ``api_key``, ``secret`` and ``password`` (the session read
+    them from its own environment, which this process does not have).
+    """
     config = load_config(workdir)
+    if keys:
+        given = {name: SecretStr(value) for name, value in keys.items()}
+        credentials = Credentials.model_validate(given)
+        config = config.model_copy(update={"credentials": credentials})
     # the gateway's clock: the session's last time (a replay clock stops with the session);
     # moved two bars on after the orders, so a paper account fills them at the next open
     now = [at]

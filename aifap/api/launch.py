@@ -1,9 +1,9 @@
 """Traders as sessions: the session config a trader becomes, and its launcher calls.
 
 A started trader is a live session (``aifap.deploy``'s launcher, ``local`` now,
-Kubernetes once deployed) with the session id ``trader-<id>``, working directory
-``<root>/trader-<id>``, the platform's results database, and a service token scoped
-to that session (``config:<sid>``, ``results:<sid>``) in ``AIFAP_PLATFORM_TOKEN``.
+Kubernetes once deployed) with the session id ``trader-<id>-<random>``, working
+directory ``<root>/<session id>``, the platform's results database, and a service token
+scoped to that session (``config:<sid>``, ``results:<sid>``) in ``AIFAP_PLATFORM_TOKEN``.
 An exchange account's keys reach the session only as environment variables of its
 process (the config file names the variables), never in a file.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,19 @@ KEY_VARIABLES = {
     "password": "AIFAP_ACCOUNT_PASSPHRASE",
 }
 TOKEN_VARIABLE = "AIFAP_PLATFORM_TOKEN"  # noqa: S105 (a variable's name)
+# the local runner's pid, written at launch: another API worker process can stop a session
+# before its runner has written its own runner.json
+LAUNCH_RECORD = "api-launch.json"
 
 
 def session_id_of(trader_id: int) -> str:
-    """Return the session id of a trader."""
-    return f"trader-{trader_id}"
+    """Return a new session id for a trader: ``trader-<id>-<8 random hex digits>``.
+
+    Never reused, even when a deleted trader's row id is (SQLite reuses the highest
+    id): the old trader's results stay in the results database under its own id and
+    must not become the new trader's.
+    """
+    return f"trader-{trader_id}-{secrets.token_hex(4)}"
 
 
 def strategy_version(spec: str) -> str | None:
@@ -123,17 +133,19 @@ def check_trader(trader: Trader, account: ExchangeAccount | None) -> None:
     )
 
 
-def account_environment(account: ExchangeAccount | None) -> dict[str, str]:
-    """Return the environment variables that carry ``account``'s keys to its session."""
+def account_keys(account: ExchangeAccount | None) -> dict[str, str]:
+    """Return ``account``'s decrypted ``api_key``, ``secret`` and ``password`` (if any)."""
     if account is None:
         return {}
-    env = {
-        KEY_VARIABLES["api_key"]: decrypt(account.api_key_enc),
-        KEY_VARIABLES["secret"]: decrypt(account.secret_enc),
-    }
+    keys = {"api_key": decrypt(account.api_key_enc), "secret": decrypt(account.secret_enc)}
     if account.passphrase_enc is not None:
-        env[KEY_VARIABLES["password"]] = decrypt(account.passphrase_enc)
-    return env
+        keys["password"] = decrypt(account.passphrase_enc)
+    return keys
+
+
+def account_environment(account: ExchangeAccount | None) -> dict[str, str]:
+    """Return the environment variables that carry ``account``'s keys to its session."""
+    return {KEY_VARIABLES[name]: value for name, value in account_keys(account).items()}
 
 
 class TraderRunner:
@@ -177,15 +189,26 @@ class TraderRunner:
         env = {**account_environment(account), TOKEN_VARIABLE: token}
         handle = self.launcher.launch(path, workdir=workdir, session_id=sid, env=env)
         self._handles[sid] = handle
+        if isinstance(handle, LocalSessionHandle):
+            record = {"pid": handle.runner_pid, "launched": time.time()}
+            (workdir / LAUNCH_RECORD).write_text(json.dumps(record), encoding="utf-8")
         return handle.status()
 
     def _handle(self, trader: Trader) -> SessionHandle | None:
         if trader.session_id in self._handles:
             return self._handles[trader.session_id]
+        workdir = self.workdir(trader)
         try:
-            return LocalSessionHandle.attach(trader.session_id, self.workdir(trader))
+            return LocalSessionHandle.attach(trader.session_id, workdir)
         except FileNotFoundError:
+            pass
+        try:  # launched by another worker process, its runner not yet reporting
+            record = json.loads((workdir / LAUNCH_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return None
+        return LocalSessionHandle(
+            trader.session_id, workdir, int(record["pid"]), launched_at=float(record["launched"])
+        )
 
     def status(self, trader: Trader) -> SessionStatus:
         """Return the state of the trader's session (``stopped`` if never started)."""

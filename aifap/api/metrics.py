@@ -1,11 +1,15 @@
 """Prometheus metrics of the platform API: requests by route and status, and latency.
 
 Each app has its own registry (several apps in one process, as in tests, do not
-collide); ``GET /metrics`` answers it in the text exposition format.
+collide); ``GET /metrics`` answers it in the text exposition format. Under several
+worker processes (``aifap serve api --workers``) ``PROMETHEUS_MULTIPROC_DIR`` is set:
+each process writes its values there and ``/metrics`` answers the sum of all of them,
+whichever worker serves the scrape.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import FastAPI, Response
@@ -17,6 +21,8 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 
 def _route(scope: Scope) -> str:
@@ -78,7 +84,13 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics() -> Response:
-        """Prometheus metrics (text exposition format)."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics (text exposition format), of every worker process."""
+        answered = registry
+        if os.environ.get(MULTIPROCESS_DIR):
+            from prometheus_client import multiprocess
+
+            answered = CollectorRegistry()
+            multiprocess.MultiProcessCollector(answered)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(answered), media_type=CONTENT_TYPE_LATEST)
 
     return registry

@@ -15,7 +15,9 @@ its traders' allocations (409 naming the numbers).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,6 +41,7 @@ from aifap.api.schemas import (
     TraderCreate,
     TraderPatch,
 )
+from aifap.api.strategy_paths import check_strategy
 from aifap.api.vault import encrypt
 from aifap.core.errors import ConfigError
 from aifap.core.timeconv import from_ms
@@ -345,9 +348,12 @@ def _check_account(db: Session, who: Principal, account_id: int | None, manager:
         raise NotFound(f"account {account_id} not found among manager {manager.id}'s accounts")
 
 
-def create_trader(db: Session, who: Principal, body: TraderCreate) -> Trader:
-    """Create a trader for a manager within its budget."""
+def create_trader(
+    db: Session, who: Principal, body: TraderCreate, roots: Sequence[Path]
+) -> Trader:
+    """Create a trader for a manager within its budget (its strategy inside ``roots``)."""
     manager = _owner_for(who, body.manager_id, db)
+    check_strategy(body.strategy, roots)
     _check_account(db, who, body.account_id, manager)
     check_session_settings(body.session)
     _check_budget(db, manager, body.allocation, None)
@@ -411,8 +417,10 @@ def writable_trader(db: Session, who: Principal, trader_id: int) -> Trader:
     return trader
 
 
-def update_trader(db: Session, who: Principal, trader_id: int, body: TraderPatch) -> Trader:
-    """Change a stopped trader's settings (allocation within the budget)."""
+def update_trader(
+    db: Session, who: Principal, trader_id: int, body: TraderPatch, roots: Sequence[Path]
+) -> Trader:
+    """Change a stopped trader's settings (allocation within the budget, strategy in ``roots``)."""
     trader = writable_trader(db, who, trader_id)
     if trader.state == "running":
         raise Conflict(f"trader {trader_id} must be stopped to be changed, it is running")
@@ -429,6 +437,7 @@ def update_trader(db: Session, who: Principal, trader_id: int, body: TraderPatch
         check_session_settings(body.session)
         trader.session_json = json.dumps(body.session)
     if body.strategy is not None:
+        check_strategy(body.strategy, roots)
         trader.strategy = body.strategy
         trader.strategy_version = strategy_version(body.strategy)
     if body.symbols is not None:

@@ -29,8 +29,8 @@ from sqlalchemy import Engine, Float, cast, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aifap.api.audit import record
-from aifap.api.launch import TraderRunner
-from aifap.api.models import Manager, Trader
+from aifap.api.launch import TraderRunner, account_keys
+from aifap.api.models import ExchangeAccount, Manager, Trader
 from aifap.watch.models import WatchPosition, WatchSnapshot
 
 log = logging.getLogger(__name__)
@@ -238,8 +238,11 @@ class RiskMonitor:
         if not Path(workdir).is_dir():
             return
         at = datetime.fromisoformat(sim_time) if sim_time else datetime.now(UTC)
+        with self.sessions() as db:
+            account = db.get(ExchangeAccount, trader.account_id) if trader.account_id else None
+            keys = account_keys(account)
         try:
-            closed = flatten_session(workdir, at)
+            closed = flatten_session(workdir, at, keys)
         except Exception as exc:  # the stop stands; the alert says what is still open
             log.error("trader %s not flattened, positions stay open: %s", trader.id, exc)
             return

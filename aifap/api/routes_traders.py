@@ -42,7 +42,9 @@ def _status(trader_id: int, status: SessionStatus) -> TraderStatus:
 def create_trader(plat: Plat, who: User, body: TraderCreate) -> Any:
     """Create a trader (a manager for itself, the supervisor with ``manager_id``)."""
     with plat.sessions.begin() as db:
-        return org.trader_view(org.create_trader(db, who, body))
+        made = org.trader_view(org.create_trader(db, who, body, plat.strategy_roots))
+    plat.visibility.forget()
+    return made
 
 
 @router.get("", response_model=list[TraderOut])
@@ -63,7 +65,9 @@ def get_trader(plat: Plat, who: Caller, trader_id: RowId) -> Any:
 def update_trader(plat: Plat, who: User, trader_id: RowId, body: TraderPatch) -> Any:
     """Change a stopped trader (its allocation within the manager's budget)."""
     with plat.sessions.begin() as db:
-        return org.trader_view(org.update_trader(db, who, trader_id, body))
+        return org.trader_view(
+            org.update_trader(db, who, trader_id, body, plat.strategy_roots)
+        )
 
 
 @router.delete("/{trader_id}", status_code=204)
@@ -71,7 +75,8 @@ def delete_trader(plat: Plat, who: User, trader_id: RowId) -> Response:
     """Delete a stopped trader."""
     with plat.sessions.begin() as db:
         org.delete_trader(db, who, trader_id)
-        return Response(status_code=204)
+    plat.visibility.forget()
+    return Response(status_code=204)
 
 
 @router.post("/{trader_id}/start", response_model=TraderStatus)

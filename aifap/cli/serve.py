@@ -14,6 +14,7 @@ the platform database). OpenAPI documents every route at ``/docs``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -115,6 +116,22 @@ def gateway_command(
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
+def default_workers() -> int:
+    """Return the API's default worker processes: one per CPU it may use, at most 8.
+
+    The CPUs it may use: those it may run on, fewer under a cgroup (v2) CPU quota, as
+    a Kubernetes CPU limit sets (``cpu.max`` ``100000 100000`` = 1 CPU).
+    """
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return max(1, min(round(cpus), 8))
+
+
 @serve_app.command("api")
 def api_command(
     db: Annotated[
@@ -127,18 +144,45 @@ def api_command(
     risk_interval: Annotated[
         float, typer.Option(help="Seconds between risk-limit checks (0: only on request).")
     ] = 30.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, show_default=False,
+                     help="Worker processes (default: one per CPU, at most 8)."),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line per request (the audit log records changes).")
+    ] = False,
 ) -> None:
     """Serve the platform API: auth, managers, traders, accounts, risk, results, OHLCV.
 
     Needs ``AIFAP_SECRET_KEY`` (or ``AIFAP_SECRET_KEY_FILE``); bootstrap the first
-    login with ``aifap admin create-supervisor``.
+    login with ``aifap admin create-supervisor``. The worker processes share the port;
+    one of them runs the background risk checks.
     """  # fmt: skip
+    import json
+    import tempfile
+
     import uvicorn
 
-    from aifap.api.app import create_app
+    from aifap.api.app import SERVE_OPTIONS
+    from aifap.api.metrics import MULTIPROCESS_DIR
+    from aifap.auth.tokens import secret_key
+    from aifap.db import migrate
 
     url = db or database_url("platform")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = create_app(url, risk_interval=risk_interval)
-    err.print(f"serving the platform API of {redact_url(url)} on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    secret_key()  # no key: fail here, once, not in every worker
+    for each in dict.fromkeys((url, database_url("results"))):
+        migrate(each)
+    os.environ[SERVE_OPTIONS] = json.dumps({"platform_url": url, "risk_interval": risk_interval})
+    count = workers or default_workers()
+    if count > 1 and not os.environ.get(MULTIPROCESS_DIR):  # /metrics sums every worker
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="aifap-api-metrics-")
+    err.print(
+        f"serving the platform API of {redact_url(url)} on http://{host}:{port} "
+        f"({count} worker{'s' if count > 1 else ''})"
+    )
+    uvicorn.run(
+        "aifap.api.app:app_from_env", factory=True, host=host, port=port, workers=count,
+        log_level="info", access_log=access_log,
+    )  # fmt: skip

@@ -155,7 +155,7 @@ def _every_session() -> None:
 
 
 def results_router(
-    engine: Engine, visible: Callable[..., Collection[str] | None] | None = None
+    engine: Engine, visible: Callable[..., Any] | None = None
 ) -> APIRouter:
     """Return the results routes over ``engine`` (read only).
 

@@ -7,10 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
+from helpers.processes import wait_until_up
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -91,16 +91,7 @@ def test_serve_api_answers_health_and_a_login(tmp_path, env):
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "the API never answered /health"
-            time.sleep(0.5)
+        wait_until_up(process, f"{base}/health", lambda: process.stdout.read().decode())
         assert httpx.get(f"{base}/ready").json()["status"] == "ok"
         login = httpx.post(f"{base}/auth/token", data={"username": "root", "password": PASSWORD})
         assert login.status_code == 200

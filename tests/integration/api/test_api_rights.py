@@ -17,6 +17,8 @@ import pytest
 
 ROLES = ("supervisor", "manager", "viewer_all", "viewer_a", "service", "none")
 READ, WRITE, SUPERVISOR, SERVICE_READ = "read", "write", "supervisor", "service_read"
+SERVICE_WRITE = "service_write"  # the session's own token only: users read, never write
+SNAPSHOT = {"timestamp": "2020-01-01T00:00:00Z", "balance": "1000", "pv": "1000"}
 
 # (method, path with {manager}/{trader}/{account}/{session}, JSON body, rule)
 ENDPOINTS = [
@@ -36,6 +38,7 @@ ENDPOINTS = [
     ("GET", "/results/sessions/{session}/fills", None, SERVICE_READ),
     ("GET", "/results/sessions/{session}/alerts", None, SERVICE_READ),
     ("GET", "/tearsheets/sessions/{session}/perf", None, SERVICE_READ),
+    ("POST", "/results/sessions/{session}/snapshots", SNAPSHOT, SERVICE_WRITE),
 ]
 
 
@@ -44,12 +47,14 @@ def expected(role: str, own: bool, rule: str) -> int | None:
     if role == "none":
         return 401
     if role == "service":
-        if rule != SERVICE_READ:
+        if rule not in (SERVICE_READ, SERVICE_WRITE):
             return 403
         return None if own else 404
     sees = role in ("supervisor", "viewer_all") or own
     if not sees:
         return 404
+    if rule == SERVICE_WRITE:
+        return 403
     if rule == WRITE and role not in ("supervisor", "manager"):
         return 403
     if rule == SUPERVISOR and role != "supervisor":

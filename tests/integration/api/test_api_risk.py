@@ -1,40 +1,68 @@
-"""A risk breach stops exactly that manager's traders: real paper sessions, launched
-through the API by the local launcher, on the built-in market's replay clock.
+"""A risk breach stops exactly that manager's traders: real demo sessions, launched
+through the API by the local launcher, trading through ccxt's real ``bitget`` class over
+HTTP against the project's Bitget emulator.
 
-Manager A's drawdown limit (0.01 %) is below what trading costs, so its traders' PV
-falls through it within the first snapshots; manager B's (90 %) is not reached. The
-risk check, reading the finwatchers' snapshots, stops A's two traders and leaves B's
-running; the breach is audited and alerted, and A's traders cannot start again.
+Each trader has its own exchange account, stored through ``POST /accounts`` (its keys
+reach the session only in its environment) and funded at the emulator. The sessions and
+the emulator replay the built-in synthetic market at the same speed (the emulator's
+clock starts first, so it is ahead by the sessions' start-up, never behind). Manager A's
+drawdown limit (0.01 %) is below what trading costs (the emulator's fees), so its
+traders' PV falls through it within the first snapshots; manager B's (90 %) is not
+reached. The risk check, reading the finwatchers' snapshots, stops A's two traders and
+leaves B's running; with ``flatten`` the API closes their positions at the emulator with
+the accounts' keys; the breach is audited and alerted, and A's traders cannot start again.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from aifap.api.app import create_app
 from aifap.api.models import AuditEntry
 from aifap.api.users import create_user
+from aifap.data.sources import open_bar_source
 from aifap.data.synthetic import DEFAULT_END
 from aifap.db import make_engine, session_factory
+from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket
+from aifap.exchange.emulator.clock import ReplayClock
 from aifap.exchange.emulator.server import ThreadedServer
+
+pytestmark = pytest.mark.slow
 
 PASSWORD = "risk-tests-password"
 STRATEGY = str(Path(__file__).resolve().parents[3] / "strategies" / "momentum.py")
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+START = DEFAULT_END - timedelta(days=3)
+SPEED = 600
 SESSION = {
-    "clock": {
-        "kind": "replay",
-        "start": (DEFAULT_END - timedelta(days=3)).isoformat(),
-        "speed": 1800,
-    },
+    "clock": {"kind": "replay", "start": START.isoformat(), "speed": SPEED},
     "trading_duration": "2d",
     "finwatcher_interval": "30m",
 }
+
+
+@pytest.fixture
+def exchange():
+    """The Bitget emulator over HTTP, replaying the sessions' synthetic market."""
+    source = open_bar_source(None, market="futures", symbols=SYMBOLS)
+    markets = [EmulatorMarket.from_spec(source.markets()[s]) for s in SYMBOLS]
+
+    def bars(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        frame = source.bars(symbol, "1m", start=start.to_pydatetime(), end=end.to_pydatetime())
+        return frame[frame.index < end]
+
+    emulator = BitgetEmulator(bars=bars, markets=markets, clock=ReplayClock(START, SPEED))
+    emulator.start()
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture
@@ -67,44 +95,44 @@ def hire(client, name, drawdown, on_breach="freeze"):
     return made.json()["id"]
 
 
-def trader(client, manager, name):
+def trader(client, exchange, manager, name):
+    """Create a trader on an exchange account of its own at the emulator; return its id."""
+    key, secret, passphrase = f"{name}-key", f"{name}-secret", f"{name}-pass"
+    exchange.add_account(key, secret, passphrase, balance="1000")
+    account = client.post(
+        "/accounts",
+        json={"venue": "bitget", "market": "futures", "api_key": key, "secret": secret,
+              "passphrase": passphrase, "demo": True, "manager_id": manager},
+    )  # fmt: skip
+    assert account.status_code == 201, account.text
     made = client.post(
         "/traders",
-        json={"name": name, "strategy": STRATEGY, "allocation": "1000",
-              "symbols": ["BTCUSDT", "ETHUSDT"], "rebalance_every": "1h",
-              "config": {"window": 60, "lookback": 10, "frequency": "1h"},
-              "manager_id": manager, "session": SESSION},
+        json={"name": name, "strategy": STRATEGY, "allocation": "1000", "symbols": SYMBOLS,
+              "rebalance_every": "1h", "config": {"window": 60, "lookback": 10, "frequency": "1h"},
+              "manager_id": manager, "account_id": account.json()["id"],
+              "session": {**SESSION, "exchange_url": exchange.url}},
     )  # fmt: skip
     assert made.status_code == 201, made.text
+    KEYS[made.json()["id"]] = key
     return made.json()["id"]
 
 
-def open_positions(root: Path, trader_id: int) -> list:
-    """Return the open positions of a paper trader's account, as its session's gateway sees them."""
-    from datetime import datetime
+KEYS: dict[int, str] = {}  # trader id -> its account's key at the emulator
 
-    from aifap.exchange.factories import GatewayContext, open_gateway
-    from aifap.live.config import load_config
-    from aifap.live.heartbeat import read_heartbeat
-    from aifap.live.wiring import open_bars
 
-    workdir = root / f"trader-{trader_id}"
-    config = load_config(workdir)
-    at = datetime.fromisoformat(read_heartbeat(workdir)["sim_time"])
-    gateway = open_gateway(config, GatewayContext(bars=open_bars(config), clock=lambda: at))
-    try:
-        return [p for p in gateway.positions() if p.size != 0]
-    finally:
-        gateway.close()
+def open_positions(exchange, trader_id: int) -> dict[str, Decimal]:
+    """Return the open positions of the trader's account at the emulator."""
+    view = exchange.ledger(KEYS[trader_id])
+    return {s: p.size for s, p in view.positions.items() if p.size != Decimal(0)}
 
 
 @pytest.mark.parametrize("on_breach", ["freeze", "flatten"])
-def test_a_breach_stops_exactly_that_managers_traders(api, on_breach, tmp_path):
+def test_a_breach_stops_exactly_that_managers_traders(api, exchange, on_breach):
     client, url, started = api
     a = hire(client, "manager_a", "0.0001", on_breach)
     b = hire(client, "manager_b", "0.9")
-    a_traders = [trader(client, a, "a_one"), trader(client, a, "a_two")]
-    b_trader = trader(client, b, "b_one")
+    a_traders = [trader(client, exchange, a, "a_one"), trader(client, exchange, a, "a_two")]
+    b_trader = trader(client, exchange, b, "b_one")
     for t in [*a_traders, b_trader]:
         answer = client.post(f"/traders/{t}/start")
         assert answer.status_code == 200, answer.text
@@ -122,9 +150,13 @@ def test_a_breach_stops_exactly_that_managers_traders(api, on_breach, tmp_path):
     assert [x["manager_id"] for x in breaches] == [a]
     assert breaches[0]["action"] == on_breach
     assert sorted(breaches[0]["stopped"]) == sorted(a_traders)
+    # the sessions traded at the emulator (the fees are what breached A's limit)
+    assert all(exchange.ledger(KEYS[t]).fills for t in a_traders)
     if on_breach == "flatten":
         for t in a_traders:
-            assert open_positions(tmp_path / "sessions", t) == []
+            assert open_positions(exchange, t) == {}
+    else:
+        assert any(open_positions(exchange, t) for t in a_traders)  # frozen: kept
     assert breaches[0]["reason"].startswith("drawdown ")
     for t in a_traders:
         assert client.get(f"/traders/{t}").json()["state"] == "halted"
