@@ -7,20 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.ci import unavailable
 
 from aifap.testing.postgres import PostgresServer, start_postgres
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SHARED_DATA = Path(
     os.environ.get("AIFAP_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
 
-
-def unavailable(reason: str) -> None:
-    """Skip locally, but fail in CI where every part must be present."""
-    if IN_CI:
-        pytest.fail(f"required in CI (CI=true): {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import unavailable
+
+from helpers.ci import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dash_helpers import CHROMIUM, FLAGS, paper_session, unavailable
+from dash_helpers import CHROMIUM, FLAGS, paper_session
+from helpers.ci import unavailable
 
 from aifap.deploy.dashboard import DashboardProcess, DashboardTarget, start_dashboard
 

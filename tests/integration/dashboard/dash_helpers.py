@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 import yaml
 
 from aifap.core import metrics
@@ -24,7 +23,6 @@ from aifap.live.clock import from_ms
 from aifap.live.journal import Journal
 from aifap.watch.snapshots import SnapshotStore
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -32,12 +30,6 @@ REPO = Path(__file__).resolve().parents[3]
 STRATEGIES = REPO / "tests" / "integration" / "live" / "strategies.py"
 RENDER_TIMEOUT_MS = 180_000  # two shared cores: a first Voila render can take tens of seconds
 
-
-def unavailable(reason: str) -> None:
-    """Skip locally, but fail in CI where every part must be present (as tests/conftest.py)."""
-    if IN_CI:
-        pytest.fail(f"required in CI (CI=true): {reason}")
-    pytest.skip(reason)
 
 
 def paper_session(folder: Path, session_id: str = "dash") -> dict[str, Any]:
