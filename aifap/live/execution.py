@@ -276,10 +276,18 @@ class Executor:
         """
         if not held:
             return []
-        waiting = {o.client_id: o for o in held}
+        # a close the exchange already refused (the answer to its batch) will not fill
+        refused = {
+            row.client_id: f"{row.status}: {row.reason}"
+            for row in self.journal.orders(cycle)
+            if row.status in (OrderStatus.REJECTED.value, OrderStatus.CANCELED.value)
+        }
+        states = {o.client_id: refused.get(flips[o.symbol], "not found") for o in held}
+        waiting = {o.client_id: o for o in held if flips[o.symbol] not in refused}
         cleared: set[str] = set()
-        seen: dict[str, Order | None] = {}
         for attempt in range(FLIP_CHECKS):
+            if not waiting:
+                break
             if attempt:
                 if self.clock.stepped:
                     break
@@ -291,10 +299,10 @@ class Executor:
             found = [order for order in looked.values() if order is not None]
             if found:
                 self._record(cycle, found)
-            seen.update(looked)
             for cid, close in looked.items():
                 if close is None:
                     continue  # acknowledged but not yet visible: look again
+                states[cid] = f"{close.status} {close.filled}/{close.amount}"
                 if (
                     close.status is OrderStatus.FILLED
                     or close.filled >= close.amount
@@ -304,18 +312,13 @@ class Executor:
                     del waiting[cid]
                 elif close.status not in ACCEPTED:  # rejected or canceled: it will not fill
                     del waiting[cid]
-            if not waiting:
-                break
         for order in held:
             if order.client_id not in cleared:
-                self._skip_open_leg(cycle, order, flips[order.symbol], seen.get(order.client_id))
+                self._skip_open_leg(cycle, order, flips[order.symbol], states[order.client_id])
         return [o for o in held if o.client_id in cleared]
 
-    def _skip_open_leg(
-        self, cycle: int, order: OrderRequest, close_id: str, close: Order | None
-    ) -> None:
+    def _skip_open_leg(self, cycle: int, order: OrderRequest, close_id: str, state: str) -> None:
         """Journal the open leg ``order`` of a flip as skipped (never sent) and alert it."""
-        state = "not found" if close is None else f"{close.status} {close.filled}/{close.amount}"
         reason = (
             f"open leg {order.client_id} {order.side} {order.amount} {order.symbol} "
             f"skipped (not sent): its close leg {close_id} is not fully filled ({state}); "

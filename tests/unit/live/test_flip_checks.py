@@ -44,6 +44,15 @@ class _Gateway:
             Order(
                 o.client_id, o.symbol, o.side, o.amount, OrderStatus.OPEN, exchange_id=o.client_id
             )
+            if o.client_id != self.close_id or self.close_states
+            else Order(
+                o.client_id,
+                o.symbol,
+                o.side,
+                o.amount,
+                OrderStatus.REJECTED,
+                reason="reduce-only order would not reduce the position",
+            )
             for o in batch
         ]
 
@@ -90,6 +99,7 @@ def _flip_plan() -> Plan:
         ([OrderStatus.OPEN], False, execution.FLIP_CHECKS),
         ([OrderStatus.CANCELED], False, 1),
         ([OrderStatus.REJECTED], False, 1),
+        ([], False, 0),  # the close is refused in the answer to its batch: no look-up
     ],
 )
 def test_flip_open_leg_goes_only_after_its_close_filled(
@@ -138,3 +148,5 @@ def _check_flip(db_url, tmp_path, monkeypatch, make, states, sent_open, lookups)
     if not sent_open:
         assert close.client_id in (row.reason or "")
         assert "not fully filled" in (row.reason or "")
+    if not states:
+        assert "rejected: reduce-only order would not reduce" in (row.reason or "")
