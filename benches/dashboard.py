@@ -222,17 +222,33 @@ def main() -> None:
     parser.add_argument("--db", help="an empty results database URL (default: SQLite in a tmp dir)")
     parser.add_argument("--runs", type=int, default=3, help="page loads on the running server")
     parser.add_argument("--no-preheat", action="store_true", help="run voila without preheat")
+    parser.add_argument("--all-extensions", action="store_true",
+                        help="let the page load every installed JupyterLab extension (as before "
+                             "the allowlist), for comparison")  # fmt: skip
+    parser.add_argument("--keep", help="keep the SQLite database in this directory and reuse "
+                                       "it when it is already populated")  # fmt: skip
     args = parser.parse_args()
+    if args.all_extensions:
+        from aifap.deploy import dashboard
+
+        dashboard.FRONTEND_EXTENSIONS = ()
     with tempfile.TemporaryDirectory(prefix="aifap-dash-bench-") as tmp:
         folder = Path(tmp)
-        url = args.db or f"sqlite:///{folder / 'results.db'}"
-        print(f"populating {MINUTES} snapshots x {len(SYMBOLS)} positions ...", flush=True)
-        print(f"  written in {populate(url):.1f} s")
+        kept = Path(args.keep) if args.keep else folder
+        kept.mkdir(parents=True, exist_ok=True)
+        url = args.db or f"sqlite:///{kept / 'results.db'}"
+        if args.keep and (kept / "populated").exists():
+            print(f"reusing the populated {url}")
+        else:
+            print(f"populating {MINUTES} snapshots x {len(SYMBOLS)} positions ...", flush=True)
+            print(f"  written in {populate(url):.1f} s")
+            (kept / "populated").touch()
         q = queries(url)
         print(f"SessionSource.load: cold {q['cold'] * 1000:.0f} ms, warm refresh "
               f"{q['warm'] * 1000:.0f} ms, PV points drawn {q['points']}")  # fmt: skip
         r = render(url, args.runs, folder, preheat=not args.no_preheat)
-        print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores here)")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} (2 cores here); page "
+              f"extensions: {'all installed' if args.all_extensions else 'widget managers'}")
         for key, value in r.items():
             if isinstance(value, list):
                 shown = ", ".join(f"{v:.2f}" for v in value)

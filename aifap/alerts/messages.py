@@ -223,11 +223,17 @@ def error_detail_alert(
     level: str = "partial",
     timezone: str = "UTC",
     coalesce_key: str | None = None,
+    session: str | None = None,
 ) -> Alert:
-    """Return the admin's error alert: the public lines plus the full (redacted) detail."""
+    """Return the admin's error alert: the public lines plus the full (redacted) detail.
+
+    ``session`` names the session that erred (one admin channel serves many).
+    """
     lines = [f"Time: {format_time(time, timezone)}", f"Module: {module}", f"Level: {level}"]
     if user:
         lines.append(f"User: {user}")
+    if session:
+        lines.append(f"Session: {session}")
     return Alert(
         kind=AlertKind.ERROR_DETAIL,
         title=f"🚨 [{system_label}] {module} {level_title(level)} ({COUNT}) [admin]",

@@ -220,7 +220,12 @@ class AlertService:
             "coalesce_key": digest,
         }
         ids = self.send(error_alert(**common, **public))  # type: ignore[arg-type]
-        ids += self.send(error_detail_alert(detail=detail, user=user or self.config.user, **common))
+        session = self.config.session_id if self.config.session_id != "default" else None
+        ids += self.send(
+            error_detail_alert(
+                detail=detail, user=user or self.config.user, session=session, **common
+            )
+        )
         return ids
 
     def critical(

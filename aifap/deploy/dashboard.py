@@ -49,6 +49,11 @@ SESSION_TEMPLATE = TEMPLATES / "session.ipynb"
 FLEET_TEMPLATE = TEMPLATES / "fleet.ipynb"
 
 
+# the only JupyterLab extensions the page loads: the widget managers. Others installed
+# in the environment (plotly's, anywidget's, pygments' styles) would each be fetched,
+# parsed and started on every page load for nothing (benches/README.md).
+FRONTEND_EXTENSIONS = ("@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8")
+
 # the Popen of every Voila this process started, so stopping it reaps it (no zombie, no
 # "subprocess is still running" warning when a handle is dropped while Voila serves)
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -234,6 +239,7 @@ def start_dashboard(
         python, "-m", "aifap.deploy.voila_app", str(target.notebook), "--no-browser",
         f"--port={port}", f"--Voila.ip={ip}", "--theme=dark", "--show_tracebacks=True",
         f"--preheat_kernel={preheat}",
+        *(f"--VoilaConfiguration.extension_allowlist={name}" for name in FRONTEND_EXTENSIONS),
     ]  # fmt: skip
     log_path = folder / LOG_NAME
     with log_path.open("ab") as out:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from aifap.deploy.k8s_manifests import (
     render_session,
 )
 from aifap.live.config import load_config
+from aifap.redaction import redact_url
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_NAMESPACE = "finplatform"
@@ -78,14 +80,23 @@ class KubernetesSessionHandle:
         job: the Job's name.
         namespace: the Job's namespace.
         api_client: a ``kubernetes.client.ApiClient``.
+        results_url: the session's results database, where ``wait(cycles=...)`` counts
+            its finished cycles (a SQLite file would be inside the pod: not readable).
     """
 
     def __init__(
-        self, session_id: str, workdir: Path, job: str, namespace: str, api_client: Any
+        self,
+        session_id: str,
+        workdir: Path,
+        job: str,
+        namespace: str,
+        api_client: Any,
+        results_url: str | None = None,
     ) -> None:
         from kubernetes import client
 
         self.session_id = session_id
+        self.results_url = results_url
         self.workdir = Path(workdir)
         self.job = job
         self.namespace = namespace
@@ -172,17 +183,19 @@ class KubernetesSessionHandle:
         state: str | None = None,
         poll: float = 2.0,
     ) -> SessionStatus:
-        """Wait until the session ends or is in ``state``.
+        """Wait until the session ends, has finished ``cycles`` cycles or is in ``state``.
 
-        ``cycles`` cannot be read from the cluster (the heartbeat stays in the pod):
-        it is refused.
+        The heartbeat stays in the pod, so cycles are counted in the session's results
+        database (its journal: cycles ``done`` or ``skipped``).
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
-            ValueError: ``cycles`` was given, or ``state`` is not a session state.
+            ValueError: ``cycles`` is negative or the results database is a SQLite file
+                (inside the pod), or ``state`` is not a session state.
         """
-        if cycles is not None:
-            raise ValueError("cycles must be None for a Kubernetes session (use state=...)")
+        finished = self._cycle_counter() if cycles is not None else None
+        if cycles is not None and cycles < 0:
+            raise ValueError(f"cycles must be >= 0, was {cycles}")
         if state is not None and state not in SESSION_STATES:
             raise ValueError(f"state must be one of {', '.join(SESSION_STATES)}, was {state!r}")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -190,12 +203,33 @@ class KubernetesSessionHandle:
             status = self.status()
             if not status.running or status.state == state:
                 return status
+            if finished is not None and cycles is not None and finished() >= cycles:
+                return status
             if deadline is not None and time.monotonic() >= deadline:
-                awaited = state or "the session's end"
+                awaited = f"{cycles} cycles" if cycles is not None else state or "the session's end"
                 raise TimeoutError(
                     f"session {self.session_id}: waited {timeout:g} s for {awaited}, it is {status}"
                 )
             time.sleep(poll)
+
+    def _cycle_counter(self) -> Callable[[], int]:
+        """Return a function counting the session's finished cycles in its journal."""
+        url = self.results_url
+        if not url or url.startswith("sqlite"):
+            raise ValueError(
+                "cycles can be awaited only when results_database_url is a shared database "
+                f"(postgresql://...), was {redact_url(url) if url else 'unset'}: a SQLite "
+                "file stays inside the pod (use state=... or no argument)"
+            )
+        from aifap.db import make_engine
+        from aifap.live.journal import Journal
+
+        journal = Journal(make_engine(url), self.session_id)
+
+        def finished() -> int:
+            return sum(c.state in ("done", "skipped") for c in journal.cycles())
+
+        return finished
 
     def stop(self, timeout: float = 60.0) -> SessionStatus:
         """Stop the session: suspend its Job (SIGTERM to the runner, a clean stop).
@@ -368,7 +402,12 @@ class KubernetesLauncher:
         batch: Any = client.BatchV1Api(self.api_client)
         core: Any = client.CoreV1Api(self.api_client)
         handle = KubernetesSessionHandle(
-            session_id, Path(workdir), objects.name, self.namespace, self.api_client
+            session_id,
+            Path(workdir),
+            objects.name,
+            self.namespace,
+            self.api_client,
+            results_url=load_config(Path(config_path)).results_url(),
         )
         try:
             job = batch.create_namespaced_job(self.namespace, objects.job)

@@ -325,11 +325,22 @@ class EquityCache:
             self.pv = np.concatenate([self.pv, np.fromiter(pv, "float64", len(rows))])
         return len(rows)
 
-    def series(self, max_points: int = MAX_POINTS) -> pd.Series:
-        """Return the (downsampled) PV series, indexed by UTC time."""
-        keep = downsample(self.ts, self.pv, max_points)
-        index = pd.to_datetime(self.ts[keep], unit="ms", utc=True)
-        return pd.Series(self.pv[keep], index=index, name="pv", dtype="float64")
+    def series(self, max_points: int = MAX_POINTS, window_ms: int | None = None) -> pd.Series:
+        """Return the (downsampled) PV series, indexed by UTC time.
+
+        Args:
+            max_points: the most points returned.
+            window_ms: only the last ``window_ms`` milliseconds before the newest
+                observation (None: all of it), downsampled on its own, so a short
+                window shows its detail.
+        """
+        ts, pv = self.ts, self.pv
+        if window_ms is not None and len(ts):
+            first = int(np.searchsorted(ts, int(ts[-1]) - window_ms, side="left"))
+            ts, pv = ts[first:], pv[first:]
+        keep = downsample(ts, pv, max_points)
+        index = pd.to_datetime(ts[keep], unit="ms", utc=True)
+        return pd.Series(pv[keep], index=index, name="pv", dtype="float64")
 
 
 class SessionSource:
@@ -342,6 +353,8 @@ class SessionSource:
             recorded in ``live_sessions``.
         max_points: the most PV points the chart gets.
         recent: how many orders, fills and alerts the tables list.
+        window_ms: the PV chart's time range, the last ``window_ms`` milliseconds
+            (None: the whole session); the dashboard's range buttons set it.
     """
 
     def __init__(
@@ -352,14 +365,20 @@ class SessionSource:
         workdir: str | Path | None = None,
         max_points: int = MAX_POINTS,
         recent: int = RECENT,
+        window_ms: int | None = None,
     ) -> None:
         self.engine = engine
+        self.window_ms = window_ms
         self.session_id = session_id
         self.workdir = workdir
         self.max_points = max_points
         self.recent = recent
         self.equity = EquityCache(engine, session_id)
         self._tables = False
+
+    def equity_series(self) -> pd.Series:
+        """Return the held PV series of the chosen range, downsampled (no query)."""
+        return self.equity.series(self.max_points, self.window_ms)
 
     def load(self) -> SessionView:
         """Return the session's current view."""
@@ -379,7 +398,7 @@ class SessionSource:
             liveness=liveness(info, self.workdir),
             stats=stats,
             snapshots=count,
-            equity=self.equity.series(self.max_points),
+            equity=self.equity_series(),
             positions=snapshot_positions(self.engine, stats.snapshot_id) if stats else [],
             orders=recent_orders(self.engine, self.session_id, self.recent),
             fills=recent_fills(self.engine, self.session_id, self.recent),

@@ -173,7 +173,7 @@ def line_chart(
         )
     attrs = (
         f' data-points="{n}" data-first="{float(values[0])!r}" data-last="{float(values[-1])!r}"'
-        f' data-last-ms="{int(ts_ms[-1])}"'
+        f' data-first-ms="{int(ts_ms[0])}" data-last-ms="{int(ts_ms[-1])}"'
     )
     return _frame("line", width, height, title, "".join(parts), attrs)
 

@@ -43,6 +43,9 @@ BACKGROUND, CARD, BORDER, TEXT, MUTED = "#1A1A1A", "#2A2A2A", "#3A3A3A", "#FFFFF
 PALETTE = ("#FF6B35", "#4A90D9", "#9B59B6", "#00FF88", "#F1C40F", "#1ABC9C", "#E84393",
            "#E67E22", "#3498DB", "#2ECC71", "#FD79A8", "#A29BFE", "#FAB1A0", "#55EFC4",
            "#FFEAA7", "#74B9FF", "#D63031", "#00CEC9", "#6C5CE7", "#B2BEC3")  # fmt: skip
+# the PV chart's range buttons: the last day, week, month or the whole session
+RANGES: dict[str, int | None] = {"1d": 86_400_000, "7d": 7 * 86_400_000,
+                                 "30d": 30 * 86_400_000, "all": None}  # fmt: skip
 STATE_COLORS = {"running": GREEN, "starting": BLUE, "stopping": BLUE, "stopped": MUTED,
                 "stale": RED, "failed": RED, "not started": MUTED}  # fmt: skip
 
@@ -67,6 +70,10 @@ CSS = f"""<style>
 .aifap-card > * {{ flex: 1 1 auto; width: 100%; min-width: 0; }}
 .aifap-row {{ display: flex; }}
 .aifap-row > .aifap-card {{ flex: 1 1 0%; min-width: 0; }}
+.aifap-range {{ margin: 5px 5px 0 5px; }}
+.aifap-range .widget-toggle-button {{ width: 56px; background: {CARD}; color: {TEXT};
+  border: 1px solid {BORDER}; }}
+.aifap-range .widget-toggle-button.mod-active {{ background: {BLUE}; color: {TEXT}; }}
 {CHART_CSS}</style>"""
 
 
@@ -269,9 +276,11 @@ class SessionDashboard:
     """One session's dashboard (see the module docstring).
 
     Four HTML widgets under one box: the header (state, heartbeat, empty state, the
-    three stat panels), the charts, the tables and the footer. Few widgets keep the
+    three stat panels), the charts, the tables and the footer, plus the PV chart's range
+    buttons (1d, 7d, 30d, all: a click redraws the chart from the PV series the kernel
+    holds, the chosen range downsampled on its own, no query). Few widgets keep the
     page light; each is resent only when its markup changed (the charts once per new
-    snapshot, the header's heartbeat age every refresh).
+    snapshot or range change, the header's heartbeat age every refresh).
 
     Args:
         source: where the session's data comes from.
@@ -286,11 +295,15 @@ class SessionDashboard:
         self.charts = widgets.HTML()
         self.tables = widgets.HTML()
         self.footer = widgets.HTML()
+        self.range = widgets.ToggleButtons(options=list(RANGES), value=self._range_name(),
+                                           tooltips=[f"PV over {r}" for r in RANGES])  # fmt: skip
+        self.range.add_class("aifap-range")
+        self.range.observe(self._on_range, names="value")
         self._colors: dict[str, str] = {}
-        self._drawn: tuple[int, int | None] | None = None
+        self._drawn: tuple[int, int | None, int | None] | None = None
         self.error: str | None = None
-        root = widgets.VBox([widgets.HTML(CSS), self.header, self.charts, self.tables,
-                             self.footer])  # fmt: skip
+        root = widgets.VBox([widgets.HTML(CSS), self.header, self.range, self.charts,
+                             self.tables, self.footer])  # fmt: skip
         root.add_class("aifap-dash")
         root.add_class("aifap-session-dashboard")
         self.widget = root
@@ -300,6 +313,37 @@ class SessionDashboard:
         if symbol not in self._colors:
             self._colors[symbol] = PALETTE[len(self._colors) % len(PALETTE)]
         return self._colors[symbol]
+
+    def _range_name(self) -> str:
+        window = self.source.window_ms
+        return next((name for name, ms in RANGES.items() if ms == window), "all")
+
+    def _on_range(self, change: Mapping[str, Any]) -> None:
+        self._apply_range(str(change["new"]))
+
+    def set_range(self, name: str) -> None:
+        """Show the PV chart over range ``name`` (``1d``, ``7d``, ``30d`` or ``all``).
+
+        Raises:
+            ConfigError: ``name`` is not one of the ranges.
+        """
+        if name not in RANGES:
+            raise ConfigError(f"range must be one of {', '.join(RANGES)}, was {name!r}")
+        if self.range.value != name:
+            self.range.value = name  # the observer redraws
+        else:
+            self._apply_range(name)
+
+    def _apply_range(self, name: str) -> None:
+        self.source.window_ms = RANGES[name]
+        if self.view is not None:
+            self.view.equity = self.source.equity_series()
+            self._draw_charts(self.view)
+
+    def _draw_charts(self, view: SessionView) -> None:
+        self.charts.value = charts_html(view, [self._color(p.symbol) for p in view.positions])
+        self._drawn = (view.snapshots, view.stats.ts_ms if view.stats else None,
+                       self.source.window_ms)  # fmt: skip
 
     def refresh(self) -> SessionView:
         """Reload the session's data and redraw what changed; return the view."""
@@ -322,10 +366,9 @@ class SessionDashboard:
         if view.info is not None:
             for symbol in view.info.symbols:
                 self._color(symbol)
-        drawn = (view.snapshots, view.stats.ts_ms if view.stats else None)
+        drawn = (view.snapshots, view.stats.ts_ms if view.stats else None, self.source.window_ms)
         if drawn != self._drawn:
-            self.charts.value = charts_html(view, [self._color(p.symbol) for p in view.positions])
-            self._drawn = drawn
+            self._draw_charts(view)
         stats = "".join(
             f'<div class="aifap-card aifap-stat-{key}">{panel}</div>'
             for key, panel in zip(("roe", "sharpe", "max_drawdown"), stat_panels(view),

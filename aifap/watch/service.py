@@ -136,7 +136,7 @@ def add_health(app: FastAPI, ready: Callable[[], JSONResponse]) -> None:
         return ready()
 
 
-def _range(
+async def _range(  # async: computed on the event loop, no thread hop per request
     start: Annotated[
         datetime | None, Query(description="ISO 8601; rows at or after it. Naive = UTC.")
     ] = None,
@@ -232,7 +232,9 @@ def _add_page(router: APIRouter, reader: ResultsReader, name: str) -> None:
 def create_app(url: str | None = None) -> FastAPI:
     """Return the results service over the results database at ``url`` (default: settings)."""
     db_url = url or database_url("results")
-    engine = make_engine(db_url, pooled=True)  # SQLite: no connect and pragmas per request
+    # pooled: SQLite without a connect and pragmas per request; autocommit: PostgreSQL
+    # without BEGIN/ROLLBACK round trips around each read
+    engine = make_engine(db_url, pooled=True, autocommit=True)
     app = FastAPI(
         title="AIFAP results service",
         version="1",

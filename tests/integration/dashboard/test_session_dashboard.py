@@ -19,7 +19,9 @@ from dash_helpers import (
 
 from aifap.core import metrics
 from aifap.core.portfolio import Position
+from aifap.core.snapshot import Snapshot
 from aifap.db import make_engine, migrate
+from aifap.live.clock import from_ms
 from aifap.watch.snapshots import SnapshotStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -137,6 +139,36 @@ def test_a_session_without_snapshots_shows_the_empty_state(voila, page, tmp_path
     page.wait_for_selector('.aifap-last-snapshot[data-count="1"]', timeout=60_000)
     assert page.locator(".aifap-empty-state").count() == 0
     assert stat(page, "roe")[1].startswith("+0.00%")
+
+
+def test_the_range_buttons_redraw_the_pv_chart_over_the_chosen_window(voila, page, tmp_path):
+    # three days of hourly snapshots: "1d" shows the last day's 25, "all" every one
+    url = f"sqlite:///{tmp_path / 'range.db'}"
+    migrate(url)
+    store = SnapshotStore(make_engine(url, fresh=True), "ranged")
+    hour, start = 3_600_000, 1_718_841_600_000
+    for i in range(72):
+        pv = Decimal(10_000 + 10 * i)
+        when = from_ms(start + i * hour)
+        store.save(Snapshot("ranged", when, pv, (), pv=pv, roe=i / 1000, max_drawdown=0.0), when)
+    last_ms = start + 71 * hour
+    running = voila("ranged", url, tmp_path / "ranged", refresh=0)
+    page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
+    wait_rendered(page, charts=3)
+    svg = ".aifap-pv svg.aifap-chart"
+    assert page.locator(svg).get_attribute("data-points") == "72"
+    assert page.locator(svg).get_attribute("data-first-ms") == str(start)
+
+    page.locator(".aifap-range button", has_text="1d").click()
+    page.wait_for_selector(f'{svg}[data-points="25"]', timeout=30_000)
+    assert page.locator(svg).get_attribute("data-first-ms") == str(last_ms - 24 * hour)
+    assert page.locator(svg).get_attribute("data-last-ms") == str(last_ms)
+    first_tip = page.locator(".aifap-pv .aifap-hit title").first.text_content()
+    assert first_tip.endswith(f"{10_000 + 10 * 47:,.2f} USDT")
+
+    page.locator(".aifap-range button", has_text="all").click()
+    page.wait_for_selector(f'{svg}[data-points="72"]', timeout=30_000)
+    assert page.locator(svg).get_attribute("data-first-ms") == str(start)
 
 
 def test_the_parity_link_opens_the_report_over_the_dashboards_http(

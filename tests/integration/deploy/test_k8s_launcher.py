@@ -223,3 +223,44 @@ def test_promote_launches_through_the_kubernetes_launcher(
     config_map = api.objects[("configmaps", NS, handle.job)]
     assert "def strategy(" in config_map["data"]["strategy.py"]  # the frozen copy
     assert ("secrets", NS, handle.job) not in api.objects  # paper: nothing secret to pass
+
+
+@pytest.mark.postgres
+def test_wait_for_cycles_counts_the_journal_in_the_shared_results_database(
+    api: FakeKubeApi, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
+) -> None:
+    import threading
+
+    from aifap.db import make_engine
+    from aifap.live.journal import Journal
+    from aifap.testing.results import write_session
+
+    monkeypatch.setenv("DESK_TOKEN", TOKEN)
+    write_session(pg_url, "momentum-7", days=0.5)  # the session's row, as its pod writes it
+    config = write_config(tmp_path, results_database_url=pg_url)
+    handle = launcher(client).launch(config, workdir=tmp_path, session_id="momentum-7")
+    journal = Journal(make_engine(pg_url), "momentum-7")
+    with pytest.raises(TimeoutError, match="2 cycles"):
+        handle.wait(timeout=0.3, cycles=2, poll=0.05)
+
+    def trade() -> None:
+        for cycle in (1, 2):
+            journal.start_cycle(cycle, cycle * 60_000, cycle * 60_000)
+            journal.set_cycle(cycle, state="skipped" if cycle == 1 else "done")
+
+    writer = threading.Timer(0.2, trade)
+    writer.start()
+    status = handle.wait(timeout=10, cycles=2, poll=0.05)
+    writer.join()
+    assert status.state == "running"  # the pod still runs: two cycles were awaited
+    assert [c.state for c in journal.cycles()] == ["skipped", "done"]
+
+
+def test_wait_for_cycles_refuses_a_results_database_inside_the_pod(
+    api: FakeKubeApi, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESK_TOKEN", TOKEN)
+    config = write_config(tmp_path, results_database_url=f"sqlite:///{tmp_path / 'r.db'}")
+    handle = launcher(client).launch(config, workdir=tmp_path, session_id="momentum-7")
+    with pytest.raises(ValueError, match="results_database_url"):
+        handle.wait(timeout=1, cycles=1)

@@ -194,3 +194,26 @@ def test_a_database_that_is_down_answers_503_not_500(url, tmp_path):
                 assert answer.json()["detail"].startswith("results database unavailable")
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_the_services_postgresql_engine_reads_each_statement_in_its_own_transaction(pg_url):
+    # autocommit: no BEGIN before a read and no ROLLBACK after it, so two statements on
+    # one connection see two transaction start times; the shared engine keeps one
+    from sqlalchemy import text
+
+    from aifap.db import make_engine
+
+    def starts(engine):
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT now()")).scalar()
+            conn.execute(text("SELECT pg_sleep(0.01)"))
+            return first, conn.execute(text("SELECT now()")).scalar()
+
+    reader = make_engine(pg_url, pooled=True, autocommit=True)
+    assert reader is not make_engine(pg_url)
+    first, second = starts(reader)
+    assert second > first
+    first, second = starts(make_engine(pg_url))
+    assert second == first
+    reader.dispose()

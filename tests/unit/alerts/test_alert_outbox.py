@@ -97,6 +97,8 @@ def test_enqueue_only_service_and_seed_shape(db_url):
     assert "order refused: margin" not in public.payload
     assert "order refused: margin" in admin.payload
     assert "User: trader_01" in admin.payload
+    assert "Session: shape" in admin.payload  # one admin channel serves many sessions
+    assert "Session:" not in public.payload  # the public alert keeps the seed's lines
     assert send_discord_alert("u", "Critical", "no service", "m") == []
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from aifap.core.errors import ConfigError
 from aifap.core.portfolio import Position
 from aifap.core.snapshot import Snapshot
 from aifap.db import make_engine, migrate
@@ -160,3 +161,27 @@ def test_the_header_links_the_sessions_parity_report_once_written(tmp_path, monk
     header = dashboard.header.value
     assert 'href="aifap/parity/s.html"' in header
     assert "parity: PV gap -12.50 USDT, largest fees -10.25" in header
+
+
+def test_a_range_shows_the_last_window_downsampled_on_its_own(tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    store = SnapshotStore(engine, "s")
+    for i in range(3 * 1440 // 10):  # three days, every 10 minutes
+        when = from_ms(i * 600_000)
+        store.save(Snapshot("s", when, Decimal(1000 + i), (), pv=Decimal(1000 + i)), when)
+    dashboard = SessionDashboard(SessionSource(engine, "s", max_points=40), refresh_seconds=0)
+    dashboard.refresh()
+    whole = dashboard.view.equity
+    dashboard.set_range("1d")
+    day = dashboard.view.equity
+    assert day.index[-1] == whole.index[-1]
+    assert (day.index[-1] - day.index[0]).total_seconds() == 86_400
+    assert len(day) <= 40 < 145  # the day's 145 observations, downsampled on their own
+    assert f'data-first-ms="{day.index[0].value // 1_000_000}"' in dashboard.charts.value
+    assert dashboard.range.value == "1d"
+    dashboard.refresh()  # a refresh keeps the chosen range
+    assert dashboard.view.equity.index[0] == day.index[0]
+    with pytest.raises(ConfigError, match="range must be one of 1d, 7d, 30d, all"):
+        dashboard.set_range("2y")
