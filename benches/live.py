@@ -84,6 +84,35 @@ class _Timed:
         return getattr(self.inner, name)
 
 
+class _ClientCalls:
+    """The remote client's requests (its DEBUG records: round trip and ``Server-Timing``)."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.records: list[tuple[float, str]] = []
+        outer = self
+
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                args = record.args or ()
+                if len(args) >= 6:  # method, path, ms, began, ended, stages
+                    outer.records.append((float(args[3]),  # type: ignore[arg-type, index]
+                                          f"{args[0]} {args[1]}: {args[2]:.1f} ms; "
+                                          f"service {args[5]}"))  # type: ignore[index]
+
+        client = logging.getLogger("aifap.exchange.remote.client")
+        client.setLevel(logging.DEBUG)
+        client.addHandler(_Handler())
+
+    def reset(self) -> None:
+        self.records = []
+
+    def lines(self, start: float) -> list[str]:
+        """Return one line per request: its start in ms after ``start``, what it was."""
+        return [f"{(t - start) * 1000:7.1f}  {text}" for t, text in sorted(self.records)]
+
+
 def _timeline(requests: list[tuple[str, float, float]], start: float) -> list[str]:
     """Return one line per request: start and end in ms after ``start``, and the path."""
     rows = sorted((s, e, p) for p, s, e in requests if s >= start)
@@ -166,6 +195,8 @@ def latency(
     clock = SessionClock(multiprocessing.get_context("fork"), "replay", start=NOW, speed=1.0)
     keys = ("ack", "planned", "handed", "done")
     results: dict[str, Any] = {f"{lim}_{k}": [] for lim in variants for k in keys}
+    results.update(connections=[], requests=[], cpu_service=[])
+    calls = _ClientCalls()  # the remote client's requests with the service's stages
     try:
         # variants interleaved run by run, so a change in the machine's load hits all alike
         for run in range(runs + 1):  # the first run warms imports and caches
@@ -206,6 +237,11 @@ def latency(
                     executor = Executor(gateway, journal, clock, cfg.working_directory, SYMBOLS)
                     time.sleep(0.3)  # let the limiter's window from the warm-up pass
                     emu.ask("reset_log")
+                    calls.reset()
+                    if service is not None:  # what the service counted before the cycle
+                        import httpx
+
+                        before = httpx.get(f"{service_url}/stats", timeout=5).json()
                     start = time.perf_counter()  # rebalance_start_event
                     journal.start_cycle(1, clock.ms(), clock.ms())
                     result = run_strategy(equal_weight, cfg, bars=market, gateway=gateway,
@@ -221,6 +257,10 @@ def latency(
                 finally:
                     gateway.close()
                     if service is not None:
+                        import psutil
+
+                        traffic = httpx.get(f"{service_url}/stats", timeout=5).json()
+                        cpu = sum(psutil.Process(service.pid).cpu_times()[:2])
                         service.terminate()
                         service.join()
                 assert len(plan.orders) == len(SYMBOLS), len(plan.orders)
@@ -231,6 +271,12 @@ def latency(
                                           strict=True):
                         results[f"{limiter}_{key}"].append(value - start)
                     results[f"{limiter}_timeline"] = _timeline(emu.ask("log"), start)
+                    if service is not None:
+                        results["remote_calls"] = calls.lines(start)
+                        # opened and asked during the cycle (and the close), less the /stats
+                        for key in ("connections", "requests"):
+                            results[key].append(traffic[key] - before[key] - 1)
+                        results["cpu_service"].append(cpu)
     finally:
         emu.stop()
     return results
@@ -426,7 +472,9 @@ def main() -> None:
     if args.only in (None, "latency"):
         floor = 6 * args.latency * 1000
         variants = ("off", "remote") if args.gateway else ("off", "on")
+        cpu_bench = time.process_time()
         results = latency(args.runs, args.latency, variants)
+        cpu_bench = time.process_time() - cpu_bench
         load = os.getloadavg()
         print(f"cycle latency, 20 symbols, {args.latency * 1000:g} ms per request, "
               f"floor {floor:.0f} ms, target {2 * floor:.0f} ms; {args.runs} runs; "
@@ -443,10 +491,19 @@ def main() -> None:
                    - statistics.median(results["off_ack"])) * 1000
             print(f"through the gateway service: median + {gap:.1f} ms over direct "
                   f"(target <= 15 ms: {'met' if gap <= 15 else 'NOT met'})")
+            print(f"per remote cycle, at the service: new TCP connections "
+                  f"{sorted(set(results['connections']))} for "
+                  f"{statistics.median(results['requests']):.0f} requests (median); "
+                  f"service CPU s median {statistics.median(results['cpu_service']):.2f}")
+        print(f"CPU seconds of the bench process (user + sys): {cpu_bench:.1f}")
         if args.timeline:
             for limiter in variants:
                 print(f"requests of the last run, limiter {limiter} (start, end ms; path):")
                 print("\n".join(results[f"{limiter}_timeline"]))
+            if args.gateway:
+                print("the remote client's requests of the last run (start ms; round trip; "
+                      "the service's stages):")
+                print("\n".join(results["remote_calls"]))
     if args.only in (None, "promote"):
         with tempfile.TemporaryDirectory(prefix="aifap-bench-promote-") as tmp:
             out = promote_and_memory(Path(tmp), speed=0.0)

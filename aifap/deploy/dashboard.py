@@ -1,9 +1,10 @@
 """Launch the Voila dashboards as local processes and record them beside the session.
 
 ``aifap dashboard SESSION`` and ``aifap.promote(..., dashboard=True)`` start
-``voila <package templates>/dashboards/session.ipynb`` (``fleet.ipynb`` for every
-session). Voila takes no papermill parameters, so the session id, results database and
-working directory travel in ``AIFAP_DASHBOARD_*`` environment variables, which the
+Voila (:mod:`aifap.deploy.voila_app`, which also serves the session's parity report)
+on ``<package templates>/dashboards/session.ipynb`` (``fleet.ipynb`` for every session).
+Voila takes no papermill parameters, so the session id, results database and working
+directory travel in ``AIFAP_DASHBOARD_*`` environment variables, which the
 template's ``parameters`` cell reads as its defaults. A running dashboard is recorded
 in ``<workdir>/dashboard.json`` (pid, process start time, url);
 :func:`dashboard_url` returns its URL while that very process lives, else None.
@@ -24,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psutil
 
@@ -36,6 +38,9 @@ ENV_SESSION = "AIFAP_DASHBOARD_SESSION"
 ENV_DB = "AIFAP_DASHBOARD_DB"
 ENV_WORKDIR = "AIFAP_DASHBOARD_WORKDIR"
 ENV_REFRESH = "AIFAP_DASHBOARD_REFRESH"
+# where the dashboard's server serves the session's parity report (aifap.deploy.voila_app),
+# relative to the dashboard page: a browser follows no file:// link from an http:// page
+PARITY_ROUTE = "aifap/parity/{session}.html"
 RECORD_NAME = "dashboard.json"
 LOG_NAME = "dashboard.log"
 # the package's templates (aifap/templates links to the project's templates/, wheels copy it)
@@ -89,6 +94,19 @@ class DashboardTarget:
         if self.workdir is not None:
             env[ENV_WORKDIR] = str(self.workdir)
         return env
+
+
+def parity_href(session_id: str) -> str | None:
+    """Return the link to ``session_id``'s parity report from its dashboard page, or None.
+
+    The dashboard's server (started by :func:`start_dashboard`, which names the session
+    in ``AIFAP_DASHBOARD_SESSION`` for it and its kernel) serves the report at
+    :data:`PARITY_ROUTE`, relative to the page; elsewhere (a notebook in JupyterLab) no
+    server serves it, so there is no link.
+    """
+    if os.environ.get(ENV_SESSION) != session_id:
+        return None
+    return PARITY_ROUTE.format(session=quote(session_id, safe=""))
 
 
 def _recorded_workdir(results_url: str, session_id: str) -> Path | None:
@@ -218,8 +236,8 @@ def start_dashboard(
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port(ip)
     command = [
-        python, "-m", "voila", str(target.notebook), "--no-browser", f"--port={port}",
-        f"--Voila.ip={ip}", "--theme=dark", "--show_tracebacks=True",
+        python, "-m", "aifap.deploy.voila_app", str(target.notebook), "--no-browser",
+        f"--port={port}", f"--Voila.ip={ip}", "--theme=dark", "--show_tracebacks=True",
         f"--preheat_kernel={preheat}",
         *(f"--VoilaConfiguration.extension_allowlist={name}" for name in FRONTEND_EXTENSIONS),
     ]  # fmt: skip

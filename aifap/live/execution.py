@@ -7,9 +7,14 @@ be final is first looked up at the exchange by its client id and sent only if th
 exchange never saw it, so no order is ever placed twice.
 
 A flip (a symbol's close leg and its open leg in one plan) sends the open leg only
-once the close leg is known to be filled completely; a close still partly filled after
-a few look-ups leaves the open leg ``skipped`` (never sent) with an alert, and the
-next cycle plans again from the real position.
+once nothing can leave the position on the old side (:meth:`Executor._cleared`): on a
+venue, once the close leg is looked up filled completely (it is looked up again while
+it is open or partly filled, a few seconds at most); on a gateway that fills an
+account's orders completely and in the order they were placed (``fills_in_order``: the
+paper gateway, as the backtester fills a plan), once the close is accepted, so both
+legs fill at the same bar as in the backtest. An open leg whose close cannot be
+cleared is ``skipped`` (never sent), journaled with the reason and alerted
+(``flip_skipped``); the next cycle plans again from the real position.
 
 Spot on a venue (a gateway that prices market buys itself, ``reference_prices``): a
 batch's buys go only after its sells, once the cycle's sells are looked up final, and
@@ -56,8 +61,9 @@ from aifap.live.journal import FINAL_ORDER_STATES, Journal
 
 log = logging.getLogger(__name__)
 
-FLIP_CHECKS = 5  # look-ups of a flip's partly filled close leg before its open leg is skipped
-FLIP_WAIT = 1.0  # seconds (session time) between two of them: at most ~4 s per flip
+FLIP_CHECKS = 5  # look-ups of a flip's unfilled close leg before its open leg is skipped
+FLIP_WAIT = 1.0  # seconds (session time) between two of them: at most ~4 s per cycle
+ACCEPTED = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
 
 
 def flip_closes(orders: Sequence[OrderRequest]) -> dict[str, str]:
@@ -143,8 +149,7 @@ class Executor:
             # the open leg of a flip goes only once its close leg (sent before) is final
             held = [o for o in todo if o.symbol in flips and not o.reduce_only]
             self._send(cycle, number, [o for o in todo if o not in held])
-            cleared = [o for o in held if self._close_is_final(cycle, o, flips[o.symbol])]
-            self._send(cycle, number + 1, cleared)
+            self._send(cycle, number + 1, self._cleared(cycle, held, flips))
         kill_point("main.before_stops", self.workdir, cycle)
         for update in plan.stop_updates:
             self.gateway.set_stops(
@@ -249,32 +254,71 @@ class Executor:
             if len(found) < len(seen):
                 return  # not seen: waiting does not help (the clip takes what is free)
 
-    def _close_is_final(self, cycle: int, order: OrderRequest, close_id: str) -> bool:
-        """Tell whether the close leg ``close_id`` of ``order``'s symbol filled completely.
+    @property
+    def _fills_in_order(self) -> bool:
+        """Tell whether the gateway fills the account's orders completely, in placement order."""
+        return bool(getattr(self.gateway, "fills_in_order", False))
 
-        The close is looked up by its client id; while it is only partly filled it is
-        looked up again, at most :data:`FLIP_CHECKS` times in all, :data:`FLIP_WAIT`
-        seconds of session time apart (a stepped replay clock holds still during a
-        cycle, so there it is looked up once). If it is still not filled, ``order`` is
-        journaled as skipped (never sent) and alerted; the next cycle plans again from
-        the position the exchange then holds.
+    def _cleared(
+        self, cycle: int, held: list[OrderRequest], flips: dict[str, str]
+    ) -> list[OrderRequest]:
+        """Return the open legs of ``held`` whose close leg (``flips``, sent before) is cleared.
+
+        A close is cleared once it is looked up filled completely; on a ``fills_in_order``
+        gateway once it is accepted (open or filled): that gateway fills it completely
+        before any order placed after it, so the open leg cannot meet the old position.
+        Closes still open or partly filled (or not yet seen) are looked up again, at most
+        :data:`FLIP_CHECKS` times in all, :data:`FLIP_WAIT` seconds of session time apart;
+        a stepped replay clock holds still during a cycle, so there they are looked up
+        once. The open leg of a close that is rejected, canceled or still unfilled after
+        the last look-up is journaled as skipped (never sent) and alerted
+        (:meth:`_skip_open_leg`).
         """
-        seen: Order | None = None
+        if not held:
+            return []
+        # a close the exchange already refused (the answer to its batch) will not fill
+        refused = {
+            row.client_id: f"{row.status}: {row.reason}"
+            for row in self.journal.orders(cycle)
+            if row.status in (OrderStatus.REJECTED.value, OrderStatus.CANCELED.value)
+        }
+        states = {o.client_id: refused.get(flips[o.symbol], "not found") for o in held}
+        waiting = {o.client_id: o for o in held if flips[o.symbol] not in refused}
+        cleared: set[str] = set()
         for attempt in range(FLIP_CHECKS):
+            if not waiting:
+                break
             if attempt:
                 if self.clock.stepped:
                     break
                 time.sleep(self.clock.real_seconds(FLIP_WAIT))
-            seen = self.gateway.fetch_order(close_id, order.symbol)
-            if seen is not None:
-                self._record(cycle, [seen])
-            if seen is not None and (
-                seen.status is OrderStatus.FILLED or seen.filled >= seen.amount
-            ):
-                return True
-            if seen is None or seen.status is not OrderStatus.PARTIALLY_FILLED:
-                break  # not seen, rejected or canceled: waiting does not help
-        state = "not found" if seen is None else f"{seen.status} {seen.filled}/{seen.amount}"
+            looked = {
+                cid: self.gateway.fetch_order(flips[o.symbol], o.symbol)
+                for cid, o in waiting.items()
+            }
+            found = [order for order in looked.values() if order is not None]
+            if found:
+                self._record(cycle, found)
+            for cid, close in looked.items():
+                if close is None:
+                    continue  # acknowledged but not yet visible: look again
+                states[cid] = f"{close.status} {close.filled}/{close.amount}"
+                if (
+                    close.status is OrderStatus.FILLED
+                    or close.filled >= close.amount
+                    or (self._fills_in_order and close.status in ACCEPTED)
+                ):
+                    cleared.add(cid)
+                    del waiting[cid]
+                elif close.status not in ACCEPTED:  # rejected or canceled: it will not fill
+                    del waiting[cid]
+        for order in held:
+            if order.client_id not in cleared:
+                self._skip_open_leg(cycle, order, flips[order.symbol], states[order.client_id])
+        return [o for o in held if o.client_id in cleared]
+
+    def _skip_open_leg(self, cycle: int, order: OrderRequest, close_id: str, state: str) -> None:
+        """Journal the open leg ``order`` of a flip as skipped (never sent) and alert it."""
         reason = (
             f"open leg {order.client_id} {order.side} {order.amount} {order.symbol} "
             f"skipped (not sent): its close leg {close_id} is not fully filled ({state}); "
@@ -285,7 +329,6 @@ class Executor:
             self.alerts.error("auto_trade", reason, self.clock.ms(), cycle, kind="flip_skipped")
         else:
             log.error("%s", reason)
-        return False
 
     def _prepare(self, symbols: list[str]) -> Callable[[], None]:
         """Start readying the gateway for ``symbols``; return a call that waits for it.

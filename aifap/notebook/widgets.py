@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -33,6 +32,7 @@ import pandas as pd
 
 from aifap.core.downsample import MAX_POINTS
 from aifap.core.errors import ConfigError
+from aifap.deploy.dashboard import parity_href
 from aifap.notebook.dashboard_data import SessionSource, SessionView
 from aifap.notebook.svg_charts import CHART_CSS, bar_chart, line_chart, pie_chart
 
@@ -423,9 +423,10 @@ class SessionDashboard:
             if live.heartbeat_age is None
             else f"heartbeat {age_text(live.heartbeat_age)} ago"
         )
+        parity = parity_link(view.session_id, view.parity)
         return (
             f'<div><span class="aifap-title">Session {esc(view.session_id)}</span> '
-            f'<span class="aifap-muted">{esc(strategy)}</span>{parity_link(view.parity)}</div>'
+            f'<span class="aifap-muted">{esc(strategy)}</span>{parity}</div>'
             f'<div style="margin-top:4px">'
             f'<span class="aifap-badge aifap-state" data-state="{esc(live.state)}" '
             f'style="background:{color}">{esc(live.state)}</span> '
@@ -457,8 +458,13 @@ def engine_for(results_url: str | None) -> Any:
     return make_engine(results_url or database_url("results"))
 
 
-def parity_link(parity: dict[str, Any] | None) -> str:
-    """Return the header's link to the session's parity report (``aifap parity``), if any."""
+def parity_link(session_id: str, parity: dict[str, Any] | None) -> str:
+    """Return the header's link to the session's parity report (``aifap parity``), if any.
+
+    The link goes to the report as the dashboard's server serves it
+    (:func:`aifap.deploy.dashboard.parity_href`); where no server serves it (a notebook),
+    the report's path is shown on hover instead.
+    """
     if parity is None:
         return ""
     gap, value = parity["pv_gap"], parity["largest_value"] or 0.0
@@ -466,9 +472,11 @@ def parity_link(parity: dict[str, Any] | None) -> str:
         f"parity: PV gap {'—' if gap is None else f'{gap:+,.2f}'} USDT, largest "
         f"{esc(parity['largest'])} {'—' if value is None else f'{value:+,.2f}'}"
     )
-    if parity["path"]:
-        href = esc(Path(parity["path"]).as_uri())
-        text = f'<a class="aifap-parity" href="{href}" target="_blank">{text}</a>'
+    href = parity_href(session_id) if parity["path"] else None
+    if href is not None:
+        text = f'<a class="aifap-parity" href="{esc(href)}" target="_blank">{text}</a>'
+    elif parity["path"]:
+        text = f'<span class="aifap-parity" title="{esc(parity["path"])}">{text}</span>'
     return f' <span class="aifap-muted">· {text}</span>'
 
 

@@ -17,7 +17,8 @@ from aifap.replay.session import read_session, session_period
 
 
 def _cents(value: Decimal) -> float:
-    return float(value.quantize(Decimal("0.01")))
+    """Return ``value`` rounded to cents (a float's sub-cent noise below 0 is 0.00, not -0.00)."""
+    return float(value.quantize(Decimal("0.01"))) or 0.0
 
 
 @dataclass

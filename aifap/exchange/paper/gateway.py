@@ -9,7 +9,9 @@ before the orders filling at the 08:00 open: the backtester's within-bar order (
 ``aifap.exchange.paper.simulate``). The clock is injected (the live runner drives a
 replay clock); every call first advances the book to ``clock()`` over the bars the
 ``BarSource`` has (a bar that is late is waited for up to ``late_bars``). A client id
-seen before returns the existing order.
+seen before returns the existing order. Orders fill in the order they were placed,
+each completely, like the backtester's plan (``fills_in_order``), so a flip's open leg
+may be sent once its close leg is accepted: both fill at the same bar.
 
 Several processes may share one account: the database is the source of truth, every
 public call is one transaction under the account's lock (``aifap.exchange.paper.tx``)
@@ -83,6 +85,10 @@ class PaperGateway:
         late_bars: how long a missing bar is waited for before it counts as a hole
             (live paper trading over a store that is still being filled).
     """
+
+    # orders fill completely and in the order they were placed (a reduce-only close at
+    # most the position it finds): a flip's open leg may follow its accepted close
+    fills_in_order = True
 
     def __init__(
         self,

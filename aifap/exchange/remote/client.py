@@ -53,6 +53,24 @@ class _Account(TypedDict):
     positions: list[Position]
 
 
+# the types this client reads and sends (their parsers are built once the service answers)
+WIRE_TYPES: tuple[Any, ...] = (
+    Any,
+    dict[str, Any],
+    _Account,
+    Balance,
+    list[Position],
+    list[Order],
+    Order | None,
+    dict[str, list[OrderRequest]],
+    dict[str, MarketSpec],
+    dict[str, Decimal],
+    tuple[Decimal | None, Decimal | None],
+    list[Fill],
+    list[FundingPayment],
+)
+
+
 class RemoteGateway:
     """One account, reached through its gateway service.
 
@@ -197,7 +215,8 @@ class RemoteGateway:
         """Return the gateway of a session (``config``: its ``SessionConfig``).
 
         The service's account must have the session's market type and mode (checked
-        on first use, before any order).
+        now, before any order); the wire's parsers are built now too (ms each the first
+        time), not in the first cycle.
         """
         if not config.gateway_url:
             raise ConfigError("gateway_url must be set with exchange 'remote', was missing")
@@ -210,6 +229,7 @@ class RemoteGateway:
             notify=notify,
         )
         gateway.info()
+        wire.warm(WIRE_TYPES)
         return gateway
 
     @property

@@ -10,6 +10,7 @@ and come back out as the same AIFAP exception class with the same message and fi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +33,12 @@ from aifap.exchange.ccxt.gateway_convert import bars as bars_frame
 @lru_cache(maxsize=64)
 def _adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
+
+
+def warm(types: Iterable[Any]) -> None:
+    """Build the adapters of ``types`` now (ms each the first time), not on a cycle's path."""
+    for tp in types:
+        _adapter(tp)
 
 
 def dump(value: Any, tp: Any) -> Any:

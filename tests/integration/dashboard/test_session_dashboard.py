@@ -169,3 +169,35 @@ def test_the_range_buttons_redraw_the_pv_chart_over_the_chosen_window(voila, pag
     page.locator(".aifap-range button", has_text="all").click()
     page.wait_for_selector(f'{svg}[data-points="72"]', timeout=30_000)
     assert page.locator(svg).get_attribute("data-first-ms") == str(start)
+
+
+def test_the_parity_link_opens_the_report_over_the_dashboards_http(
+    finished_session, voila, page, tmp_path
+):
+    import aifap
+    from aifap.replay.files import report_dir
+
+    sid = finished_session["session_id"]
+    workdir = tmp_path / "wd"
+    aifap.parity(finished_session["config_path"]).save(report_dir(workdir))
+    running = voila(sid, copy_db(finished_session["url"], tmp_path / "db"), workdir)
+    page.goto(running.url, wait_until="domcontentloaded", timeout=RENDER_TIMEOUT_MS)
+    link = page.locator("a.aifap-parity")
+    link.wait_for(timeout=RENDER_TIMEOUT_MS)
+    assert link.inner_text().startswith("parity: PV gap +0.00 USDT")
+    href = link.evaluate("a => a.href")  # as the browser resolves it against the page
+    assert href == f"{running.url}aifap/parity/{sid}.html"
+    with page.expect_popup() as opened:
+        link.click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.url == href
+    assert f"Parity: session {sid}" in report.locator("body").inner_text()
+    report.close()
+    # the dashboard's server serves that report and nothing else of the working directory
+    answer = page.request.get(href)
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    for other in ("aifap/parity/other.html", "aifap/parity/..%2Fsession.yaml",
+                  "voila/files/parity/" + f"{sid}_parity.html"):  # fmt: skip
+        assert page.request.get(running.url + other).status in (403, 404), other

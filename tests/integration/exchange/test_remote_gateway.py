@@ -327,3 +327,23 @@ def test_health_ready_and_openapi(service: Service) -> None:
     paths = httpx.get(f"{service.url}/openapi.json").json()["paths"]
     assert "/v1/orders" in paths
     assert "/v1/fills" in paths
+    assert set(httpx.get(f"{service.url}/stats").json()) == {"requests", "connections"}
+
+
+def test_a_session_process_keeps_one_connection_to_the_service(service: Service) -> None:
+    def stats() -> dict[str, int]:
+        return httpx.get(f"{service.url}/stats").json()  # a connection and request of its own
+
+    before = stats()
+    gateway = service.gateway()
+    gateway.info()
+    gateway.markets()
+    for cycle in range(1, 4):  # what a cycle asks: the account, the batches, fills, positions
+        gateway.balance_and_positions()
+        gateway.place_orders([_leg(cycle, "BTCUSDT", Side.BUY, "0.01")])
+        gateway.fills(SINCE, ["BTCUSDT"])
+        gateway.positions()
+    after = stats()
+    assert after["requests"] - before["requests"] == 2 + 3 * 4 + 1
+    assert after["connections"] - before["connections"] == 1 + 1  # the gateway's, the /stats
+    gateway.close()

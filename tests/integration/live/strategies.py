@@ -23,6 +23,23 @@ def rotate(context, config_dict):
     return books[n % len(books)]
 
 
+ROTATE_FLIP = [
+    {"BTCUSDT": 0.3, "ETHUSDT": 0.3, "SOLUSDT": 0.2},  # opens
+    {"BTCUSDT": 0.5, "ETHUSDT": -0.1},  # BTC grows, ETH long -> short, SOL closes
+    {"BTCUSDT": -0.4, "ETHUSDT": -0.05, "SOLUSDT": 0.4},  # BTC long -> short, ETH shrinks
+    {"ETHUSDT": 0.3, "SOLUSDT": -0.2},  # BTC closes, ETH short -> long, SOL long -> short
+]
+
+
+def rotate_flip(context, config_dict):
+    """Like ``rotate``, with a long-short flip (both ways) in every cycle after the first."""
+    n = context.state.get("n", 0)
+    context.state["n"] = n + 1
+    prices = context.get_history(SYMBOLS, window=5, frequency="1m", fields="close")
+    assert len(prices) > 0
+    return ROTATE_FLIP[n % len(ROTATE_FLIP)]
+
+
 def flaky(context, config_dict):
     """Raise, hang, return invalid output, then behave, as the config's plan says."""
     n = context.state.get("n", 0)

@@ -1,11 +1,12 @@
-"""A flip (long to short) whose close leg fills only partly: the open leg waits a cycle.
+"""Flips (long to short) through ccxt against the emulator: both legs in one cycle, or a wait.
 
 The session runs through ccxt's real ``bitget`` class against the emulator
-(``emulator_driver.py``), where every BTCUSDT market order fills 40% at once and the
-rest at the next bar (through the session's own ccxt gateway, and through the gateway
-service). The close leg of the flip is therefore still partly filled when
-the executor looks it up, so the open leg must not be sent in that cycle; the next
-cycle plans again from the real (flat) position and opens the short.
+(``emulator_driver.py``), through its own ccxt gateway and through the gateway service.
+A close leg that fills at once is looked up filled and the open leg follows in the same
+cycle. With partial fills set, every BTCUSDT market order fills 40% at once and the
+rest at the next bar: the close leg of the flip is still partly filled when the
+executor looks it up, so the open leg must not be sent in that cycle (skipped, alerted);
+the next cycle plans again from the real (flat) position and opens the short.
 """
 
 from __future__ import annotations
@@ -88,4 +89,37 @@ def test_open_leg_of_a_flip_waits_while_its_close_is_partly_filled(session_run, 
     price = Decimal(json.loads(last.prices_json)["BTCUSDT"])
     weight = held["BTCUSDT"] * price / Decimal(run.config["leverage"]) / last.equity
     assert abs(weight + TARGET) <= Decimal("0.02"), weight
+    assert_book_matches_journal(run, state)
+
+
+@pytest.mark.slow
+@GATEWAYS
+def test_open_leg_of_a_flip_follows_its_filled_close_in_the_same_cycle(
+    session_run, tmp_path, gateway
+):
+    run = _flip_run(session_run, tmp_path, gateway)
+    [state] = drive(run, [{}])
+    assert state["code"] == 0, run.log()[-3000:]
+    journal = run.journal()
+    assert not journal.events("flip_skipped")
+
+    flip_cycle = next(
+        c.cycle for c in journal.cycles() if any(o.leg == "close" for o in journal.orders(c.cycle))
+    )
+    legs = {o.leg: o for o in journal.orders(flip_cycle)}
+    assert {leg: (o.status, o.sends) for leg, o in legs.items()} == {
+        "close": ("filled", 1),
+        "open": ("filled", 1),
+    }
+    sent = [o["client_oid"] for o in state["orders"]]
+    assert sent.index(legs["close"].client_id) < sent.index(legs["open"].client_id)
+    # short at the target right after the flip cycle, nothing traded after it
+    cycle = journal.cycle(flip_cycle)
+    assert cycle is not None
+    held = positions_json(cycle.positions_after_json)
+    assert held["BTCUSDT"] == -legs["open"].amount
+    assert all(not journal.orders(c.cycle) for c in journal.cycles() if c.cycle > flip_cycle)
+    ids = collections.Counter(sent)
+    assert max(ids.values()) == 1, [k for k, n in ids.items() if n > 1]
+    assert state["open_orders"] == []
     assert_book_matches_journal(run, state)

@@ -26,10 +26,14 @@ CENT = Decimal("0.005")
 
 
 def test_a_paper_session_matches_its_replay_to_the_cent_with_identical_targets(session_run):
-    # 4 cycles of `rotate`: opens, reductions and closes, no long-short flip
-    run = session_run(trading_duration="1h 15m")
+    # 4 cycles of `rotate_flip`: opens, reductions, closes and long-short flips both ways
+    run = session_run(strategy=f"{STRATEGIES}:rotate_flip", trading_duration="1h 15m")
     assert run.run() == 0, run.stderr
     config = run.write()
+    flips = _flips(run.journal().orders())
+    assert len(flips) == 4, flips  # ETH twice, BTC and SOL once: each sent both legs
+    assert all(legs == {"close": ("filled", 1), "open": ("filled", 1)} for legs in flips.values())
+    assert not run.journal().events("flip_skipped")
 
     report = aifap.parity(config)
     assert len(report.cycles) == 4
@@ -62,6 +66,14 @@ def test_a_paper_session_matches_its_replay_to_the_cent_with_identical_targets(s
     assert "Parity: session sess" in page
     assert "The targets were identical at every boundary." in page
     assert "<script src=\"http" not in page
+
+
+def _flips(orders) -> dict[tuple[int, str], dict[str, tuple[str, int]]]:
+    """Return the (cycle, symbol) with a close and an open leg, each leg's status and sends."""
+    legs: dict[tuple[int, str], dict[str, tuple[str, int]]] = {}
+    for order in orders:
+        legs.setdefault((order.cycle, order.symbol), {})[order.leg] = (order.status, order.sends)
+    return {key: found for key, found in legs.items() if {"close", "open"} <= set(found)}
 
 
 def test_a_spot_paper_session_matches_with_its_fees_in_the_base_coin(session_run):

@@ -129,7 +129,10 @@ def test_the_templates_read_the_launchers_environment(name):
     assert all(c["outputs"] == [] for c in nb["cells"] if c["cell_type"] == "code")
 
 
-def test_the_header_links_the_sessions_parity_report_once_written(tmp_path):
+def test_the_header_links_the_sessions_parity_report_once_written(tmp_path, monkeypatch):
+    from aifap.deploy import dashboard as launch
+
+    monkeypatch.delenv(launch.ENV_SESSION, raising=False)
     url = f"sqlite:///{tmp_path / 'r.db'}"
     migrate(url)
     source = SessionSource(make_engine(url), "s", workdir=tmp_path)
@@ -148,7 +151,15 @@ def test_the_header_links_the_sessions_parity_report_once_written(tmp_path):
     assert view.parity["path"] == str((folder / "s_parity.html").resolve())
     dashboard.refresh()
     header = dashboard.header.value
-    assert f'href="{(folder / "s_parity.html").resolve().as_uri()}"' in header
+    # in a notebook no server serves the report: its path on hover, no (file://) link
+    assert "href=" not in header
+    assert f'title="{(folder / "s_parity.html").resolve()}"' in header
+    assert "parity: PV gap -12.50 USDT, largest fees -10.25" in header
+    # under the dashboard's server (it names the session), a link beside the page
+    monkeypatch.setenv(launch.ENV_SESSION, "s")
+    dashboard.refresh()
+    header = dashboard.header.value
+    assert 'href="aifap/parity/s.html"' in header
     assert "parity: PV gap -12.50 USDT, largest fees -10.25" in header
 
 
