@@ -174,7 +174,9 @@ class Runner:
         processes: bool = True,
         progress: bool = True,
     ) -> None:
-        if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        if workers is not None and (
+            isinstance(workers, bool) or int(workers) != workers or workers < 1
+        ):
             raise ConfigError(f"workers must be an integer >= 1, was {workers!r}")
         if config is not None and not isinstance(config, Mapping):
             raise ConfigError(f"config must be a dict, was {type(config).__name__}")
@@ -213,7 +215,7 @@ class Runner:
                 n_workers=self.workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=self.processes,
-                dashboard_address=None,
+                dashboard_address=":0",  # no fixed port: machines run several clusters
             )
             self._owned.append(cluster)
             self._client = Client(cluster)

@@ -98,10 +98,10 @@ class SweepResult:
         values = pd.to_numeric(self.ok[metric], errors="coerce")
         frame = self.ok[[x, y]].assign(value=values)
         larger = OBJECTIVES.get(metric, True)
-        grid = frame.pivot_table(index=y, columns=x, values="value", aggfunc="max" if larger else "min")
-        grid = grid.reindex(
-            index=_ordered(self.table[y]), columns=_ordered(self.table[x])
+        grid = frame.pivot_table(
+            index=y, columns=x, values="value", aggfunc="max" if larger else "min"
         )
+        grid = grid.reindex(index=_ordered(self.table[y]), columns=_ordered(self.table[x]))
         if ax is None:
             fig, ax = plt.subplots(figsize=(1.2 * len(grid.columns) + 3, 0.8 * len(grid.index) + 2))
         else:
@@ -279,4 +279,3 @@ def _ordered(values: pd.Series) -> list[Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
-

@@ -223,7 +223,11 @@ def _span(source: FrameBarSource, timeframe: str | None) -> tuple[pd.Timestamp, 
 
 
 def _windows(
-    first: pd.Timestamp, last: pd.Timestamp, train: pd.Timedelta, test: pd.Timedelta, step: pd.Timedelta
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    train: pd.Timedelta,
+    test: pd.Timedelta,
+    step: pd.Timedelta,
 ) -> list[tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]]:
     out = []
     start = first
