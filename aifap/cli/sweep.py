@@ -1,4 +1,4 @@
-"""``aifap sweep``: backtest a strategy over a parameter grid on Dask; write table + heatmap.
+r"""``aifap sweep``: backtest a strategy over a parameter grid on Dask; write table + heatmap.
 
 Only parsing lives here; the work is :func:`aifap.sweep`. Example::
 

@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -61,7 +62,7 @@ class Outcome:
     equity: pd.Series | None = None
 
 
-def pack_strategy(strategy: StrategyFn | str | os.PathLike[str]) -> bytes:
+def pack_strategy(strategy: StrategyFn | str | Path) -> bytes:
     """Return the strategy function pickled for the workers (cloudpickle).
 
     Raises:
@@ -164,7 +165,7 @@ class Runner:
 
     def __init__(
         self,
-        strategy: StrategyFn | str | os.PathLike[str],
+        strategy: StrategyFn | str | Path,
         data: Any,
         kwargs: Mapping[str, Any],
         *,
@@ -240,7 +241,8 @@ class Runner:
 
     def slots(self) -> int:
         """Return how many tasks the cluster runs at once (its worker threads)."""
-        return max(1, sum(self.client.nthreads().values()))
+        threads: dict[str, int] = self.client.nthreads()
+        return max(1, sum(threads.values()))
 
     def submit(self, job: Job) -> Any:
         """Submit one job; return its future."""

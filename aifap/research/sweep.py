@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,8 +118,11 @@ class SweepResult:
         return fig
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``table.csv``, ``table.parquet``, ``best.json`` and, with two or more
-        parameters, ``heatmap.png`` (objective over the first two) in ``directory``."""
+        """Write the table (CSV and parquet), the best combination and the heatmap.
+
+        Files in ``directory``: ``table.csv``, ``table.parquet``, ``best.json`` and, with
+        two or more parameters, ``heatmap.png`` (the objective over the first two).
+        """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(out / "table.csv", index=False)
@@ -147,7 +149,7 @@ class SweepResult:
 
 
 def sweep(
-    strategy: StrategyFn | str | os.PathLike[str],
+    strategy: StrategyFn | str | Path,
     data: Any = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
     *,
@@ -241,13 +243,15 @@ def _optuna(
     runner: Runner, space: dict[str, list[Any]], objective: str, trials: int, seed: int
 ) -> list[Outcome]:
     import optuna
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials must be an integer >= 1, was {trials!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    distributions = {name: CategoricalDistribution(values) for name, values in space.items()}
+    distributions: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(values) for name, values in space.items()
+    }
     asked: dict[int, Any] = {}
 
     def ask() -> Job:

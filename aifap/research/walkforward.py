@@ -21,9 +21,9 @@ reported per window and on average.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import pandas as pd
 from aifap.backtest.data import base_timeframe
 from aifap.core import metrics as core_metrics
 from aifap.core.errors import ConfigError
+from aifap.core.timeframes import parse_duration
 from aifap.data.frames import FrameBarSource
 from aifap.research.execute import Job, Outcome, Runner
 from aifap.research.grid import check_grid, combinations
@@ -93,13 +94,13 @@ class WalkForwardResult:
 
 
 def walk_forward(
-    strategy: StrategyFn | str | os.PathLike[str],
+    strategy: StrategyFn | str | Path,
     data: Any = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
     *,
-    train: str | pd.Timedelta = "60d",
-    test: str | pd.Timedelta = "14d",
-    step: str | pd.Timedelta | None = None,
+    train: str | timedelta = "60d",
+    test: str | timedelta = "14d",
+    step: str | timedelta | None = None,
     objective: str = "sharpe",
     workers: int | None = None,
     scheduler: Any = None,
@@ -111,9 +112,18 @@ def walk_forward(
     """Walk-forward test of ``strategy`` over ``grid`` (see the module docstring).
 
     Args:
-        strategy, data, grid, objective, workers, scheduler, processes, progress,
-            config, **backtest_kwargs: as :func:`aifap.sweep`; ``start`` / ``end`` in
-            ``backtest_kwargs`` bound the span the windows roll over.
+        strategy: as :func:`aifap.sweep`.
+        data: as :func:`aifap.sweep`.
+        grid: as :func:`aifap.sweep`; the best combination of each train window is run
+            on its test window.
+        objective: the metric each train window is ranked by.
+        workers: as :func:`aifap.sweep`.
+        scheduler: as :func:`aifap.sweep`.
+        processes: as :func:`aifap.sweep`.
+        progress: as :func:`aifap.sweep`.
+        config: the base ``config_dict``.
+        **backtest_kwargs: as :func:`aifap.sweep`; ``start`` / ``end`` bound the span
+            the windows roll over.
         train: the train window's length (``"60d"``, ``"12h"``…).
         test: the test window's length.
         step: how far the windows move each time (default: ``test``).
@@ -190,12 +200,12 @@ def walk_forward(
     )
 
 
-def _duration(name: str, value: str | pd.Timedelta) -> pd.Timedelta:
+def _duration(name: str, value: str | timedelta) -> pd.Timedelta:
     try:
-        td = pd.Timedelta(value)
+        td = pd.Timedelta(parse_duration(value))
     except (ValueError, TypeError):
         raise ConfigError(f"{name} must be a duration like '14d' or '12h', was {value!r}") from None
-    if pd.isna(td) or td <= pd.Timedelta(0):
+    if td <= pd.Timedelta(0):
         raise ConfigError(f"{name} must be a positive duration, was {value!r}")
     return td
 
@@ -253,7 +263,7 @@ def _window_table(
         row: dict[str, Any] = {"train_start": tr0, "train_end": tr1, "test_end": te1}
         outcome = tested.get(w)
         if outcome is None:
-            row.update({n: None for n in names})
+            row.update(dict.fromkeys(names))
             row["error"] = "every train combination failed: " + "; ".join(
                 result.failed["error"].astype(str).tolist()
             )
