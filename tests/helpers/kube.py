@@ -86,6 +86,11 @@ def k8s_errors(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def is_dask(obj: dict[str, Any]) -> bool:
+    """Tell whether ``obj`` is a dask-kubernetes operator resource (its CRD validates it)."""
+    return str(obj.get("apiVersion", "")).split("/")[0] == "kubernetes.dask.org"
+
+
 def is_istio(obj: dict[str, Any]) -> bool:
     """Tell whether ``obj`` is an Istio custom resource."""
     return str(obj.get("apiVersion", "")).split("/")[0].endswith("istio.io")
