@@ -40,6 +40,8 @@ from aifap.strategy import StrategyFn, load_strategy
 
 # metrics of a row besides the parameters; start/end are the same for every row
 SKIPPED_METRICS = ("start", "end")
+# backtest arguments a sweep sets itself
+RESERVED = ("config", "on_cycle", "progress", "strategy", "data")
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class Runner:
     Args:
         strategy: the strategy (callable, file path, or ``module:function``).
         data: what :func:`aifap.backtest` accepts as ``data``.
-        kwargs: the other keyword arguments of every backtest (not ``config``).
+        kwargs: the other keyword arguments of every backtest (none of :data:`RESERVED`).
         config: the base ``config_dict``; each job's parameters go on top of it.
         workers: worker processes of the local cluster (default: the machine's cores).
         scheduler: ``"tcp://host:port"`` of a running scheduler, or a
@@ -175,6 +177,9 @@ class Runner:
         processes: bool = True,
         progress: bool = True,
     ) -> None:
+        for reserved in RESERVED:
+            if reserved in kwargs:
+                raise ConfigError(f"{reserved} cannot be given to a sweep's backtests")
         if workers is not None and (
             isinstance(workers, bool) or int(workers) != workers or workers < 1
         ):
@@ -182,7 +187,7 @@ class Runner:
         if config is not None and not isinstance(config, Mapping):
             raise ConfigError(f"config must be a dict, was {type(config).__name__}")
         self.blob = pack_strategy(strategy)
-        self.kwargs = dict(kwargs)
+        self.kwargs = {**kwargs, "progress": False}  # one bar for the sweep, not per backtest
         self.config = dict(config or {})
         self.source = in_memory_source(
             data,

@@ -126,7 +126,10 @@ class SweepResult:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(out / "table.csv", index=False)
-        self.table.astype({"error": "string"}).to_parquet(out / "table.parquet", index=False)
+        mixed = [c for c in self.table.columns if self.table[c].dtype == object]
+        self.table.astype(dict.fromkeys(mixed, "string")).to_parquet(
+            out / "table.parquet", index=False
+        )  # an object column may mix types (a grid of 40 and "forty"): parquet wants one
         payload = {
             "objective": self.objective,
             "params": self.params,
@@ -199,20 +202,17 @@ def sweep(
     """
     space = check_grid(grid if grid is not None else {})
     check_objective(objective)
-    for reserved in ("config", "on_cycle", "progress", "strategy", "data"):
-        if reserved in backtest_kwargs:
-            raise ConfigError(f"{reserved} cannot be given to a sweep's backtests")
     if search not in SEARCHES:
         raise ConfigError(f"search must be one of {', '.join(SEARCHES)}, was {search!r}")
     if search == "grid" and trials is not None:
         raise ConfigError("trials must not be given with search='grid' (it runs every combination)")
-    if search != "grid" and trials is None:
-        raise ConfigError(f"trials must be given with search={search!r}")
+    if search != "grid" and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"trials must be an integer >= 1 with search={search!r}, was {trials!r}")
     settings = {"search": search, "trials": trials, "seed": seed, **backtest_kwargs}
     with Runner(
         strategy,
         data,
-        {**backtest_kwargs, "progress": False},
+        backtest_kwargs,
         config=config,
         workers=workers,
         scheduler=scheduler,
@@ -245,8 +245,6 @@ def _optuna(
     import optuna
     from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ConfigError(f"trials must be an integer >= 1, was {trials!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     distributions: dict[str, BaseDistribution] = {

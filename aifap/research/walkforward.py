@@ -137,9 +137,6 @@ def walk_forward(
     train_td = _duration("train", train)
     test_td = _duration("test", test)
     step_td = _duration("step", step) if step is not None else test_td
-    for reserved in ("config", "on_cycle", "progress", "strategy", "data"):
-        if reserved in backtest_kwargs:
-            raise ConfigError(f"{reserved} cannot be given to a walk-forward's backtests")
     span_start = backtest_kwargs.pop("start", None)
     span_end = backtest_kwargs.pop("end", None)
     combos = combinations(space)
@@ -147,7 +144,7 @@ def walk_forward(
     with Runner(
         strategy,
         data,
-        {**backtest_kwargs, "progress": False},
+        backtest_kwargs,
         config=config,
         workers=workers,
         scheduler=scheduler,

@@ -50,7 +50,7 @@ def scheduler():
         yield address
 
 
-def test_each_row_equals_a_single_backtest_and_failures_keep_their_params(market):
+def test_each_row_equals_a_single_backtest_and_failures_keep_their_params(market, tmp_path):
     grid = {"lookback": [5, 30], "window": [40, "forty"]}
     result = aifap.sweep(
         notebook_strategy(), market, grid, workers=2, processes=False, progress=False, **KWARGS
@@ -67,6 +67,8 @@ def test_each_row_equals_a_single_backtest_and_failures_keep_their_params(market
     assert failed["window"].tolist() == ["forty", "forty"]
     assert all("forty" in error for error in failed["error"])
     assert len(result.ok) == 2
+    saved = pd.read_parquet(result.save(tmp_path / "mixed") / "table.parquet")
+    assert saved["window"].tolist() == ["40", "forty", "40", "forty"]
     for _, row in result.ok.iterrows():
         params = {"lookback": row["lookback"], "window": row["window"]}
         single = aifap.backtest(MOMENTUM, market, config=params, **KWARGS)
@@ -132,7 +134,7 @@ def test_random_and_optuna_searches_run_trials_of_the_grid(market):
     [
         ({"objective": "sortino"}, "objective must be one of"),
         ({"search": "bayes"}, "search must be one of"),
-        ({"search": "random"}, "trials must be given"),
+        ({"search": "random"}, "trials must be an integer >= 1 with search='random'"),
         ({"workers": 0}, "workers must be an integer >= 1"),
         ({"scheduler": "localhost"}, "scheduler must be an address"),
         ({"on_cycle": print}, "on_cycle cannot be given"),
