@@ -40,8 +40,11 @@ MOMENTUM = ROOT / "strategies" / "momentum.py"
 
 
 def _bars(assets: int, days: int) -> dict:
-    spec = importlib.util.spec_from_file_location("bench_backtest", ROOT / "benches" / "backtest.py")
-    assert spec is not None and spec.loader is not None
+    spec = importlib.util.spec_from_file_location(
+        "bench_backtest", ROOT / "benches" / "backtest.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return dict(module.synthetic(assets, days))
