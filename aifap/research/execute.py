@@ -20,6 +20,7 @@ A :class:`Runner` owns the Dask client for a sweep or a walk-forward:
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -40,6 +41,7 @@ from aifap.strategy import StrategyFn, load_strategy
 
 # metrics of a row besides the parameters; start/end are the same for every row
 SKIPPED_METRICS = ("start", "end")
+CONNECT_TIMEOUT = "30s"  # to reach an existing scheduler (Dask retries until then)
 # backtest arguments a sweep sets itself
 RESERVED = ("config", "on_cycle", "progress", "strategy", "data")
 
@@ -115,6 +117,16 @@ def in_memory_source(
     getter = getattr(source, "markets", None)
     markets = getter() if callable(getter) else None
     return FrameBarSource(bars, funding=funding, markets=markets, market=kind)
+
+
+def _reachable(address: str) -> None:
+    """Fail fast (OSError) when a ``tcp://host:port`` address refuses connections."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("tcp", "tls") or not port.isdigit():
+        return  # another transport: let Dask connect and report
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=10):
+        pass
 
 
 def _market(market: str) -> MarketType:
@@ -214,7 +226,14 @@ class Runner:
                     "scheduler must be an address like 'tcp://host:8786' or a "
                     f"distributed.Client, was {self.scheduler!r}"
                 )
-            self._client = Client(self.scheduler)
+            try:
+                _reachable(self.scheduler)
+                self._client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
+            except OSError as exc:
+                raise ConfigError(
+                    f"scheduler must be a reachable Dask scheduler, "
+                    f"{self.scheduler!r} was not: {exc}"
+                ) from exc
             self._owned.append(self._client)
         else:
             cluster = LocalCluster(

@@ -196,8 +196,13 @@ def sweep(
         **backtest_kwargs: the other arguments of :func:`aifap.backtest` (``symbols``,
             ``start``, ``end``, ``rebalance_every``, ``fee_rate``…).
 
+    The default local cluster starts worker processes (spawned): a plain script that
+    calls ``sweep`` must do so under ``if __name__ == "__main__":`` (a notebook needs
+    nothing; ``processes=False`` runs threads instead).
+
     Raises:
-        ConfigError: a bad grid, objective, search, trials or workers (naming it).
+        ConfigError: a bad grid, objective, search, trials or workers (naming it), or
+            an unreachable ``scheduler``.
         StrategyError: the strategy cannot be loaded.
     """
     space = check_grid(grid if grid is not None else {})

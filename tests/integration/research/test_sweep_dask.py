@@ -138,6 +138,7 @@ def test_random_and_optuna_searches_run_trials_of_the_grid(market):
         ({"workers": 0}, "workers must be an integer >= 1"),
         ({"scheduler": "localhost"}, "scheduler must be an address"),
         ({"on_cycle": print}, "on_cycle cannot be given"),
+        ({"scheduler": "tcp://127.0.0.1:9"}, "scheduler must be a reachable Dask scheduler"),
     ],
 )
 def test_bad_arguments_are_refused_naming_them(market, kwargs, message):
