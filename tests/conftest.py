@@ -73,3 +73,24 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "ohlcv").is_dir():
         unavailable(f"shared market data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep tests that share a costly fixture on one pytest-xdist worker (``--dist loadgroup``).
+
+    A module whose tests share a module-scoped fixture (an org with argon2 passwords, a
+    backtest) is one group; the dashboard tests share a finished session and a Chromium
+    for the whole run, so they are one group too. The rest is spread freely.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        path = Path(str(item.path))
+        if "dashboard" in path.parts and "integration" in path.parts:
+            item.add_marker(pytest.mark.xdist_group("dashboard"))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else []
+        if any(d and d[-1].scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -215,6 +215,9 @@ def schedule_command(
     With --parity each session's parity report is written beside its tear sheet.
     """
     from aifap.analysis.schedule import ReportTarget, make_trigger, schedule_reports
+    from aifap.liveness import beat
+
+    beat()
 
     if (every is None) == (cron is None):
         raise typer.BadParameter("give exactly one of --every / --cron")
@@ -226,6 +229,7 @@ def schedule_command(
     targets = [_target(resolve_source(s, db), window, parity) for s in sources]
 
     def done(target: ReportTarget, path: Path) -> None:
+        beat()
         typer.echo(str(path))
 
     schedule_reports(

@@ -48,6 +48,7 @@ from aifap.data.locks import DataLock, data_lock
 from aifap.data.series import SeriesKey, ensure_schema, get_series_id
 from aifap.data.store import to_ms
 from aifap.data.writers import write_bar_arrays, write_funding
+from aifap.liveness import beat
 from aifap.redaction import redact_url
 from aifap.retry import RetryPolicy
 
@@ -151,6 +152,7 @@ def collect(
         RetryExhaustedError: the exchange is unreachable after retries.
     """
     SeriesKey(exchange, market, "CHECK", timeframe)  # validate options before any I/O
+    beat()
     report = CollectReport(exchange, market, timeframe)
     engine = _connect(url)
     with data_lock(engine, f"collect:{exchange}:{market}:{timeframe}") as lock:
@@ -303,6 +305,7 @@ class _Run:
                 with self.engine.begin() as conn:
                     stored += write_bar_arrays(conn, sid, ts, values).written
             self.lock.renew()
+            beat()
             bar.update((end - cursor) // self.step)
             cursor = end
         return stored
@@ -322,6 +325,7 @@ class _Run:
                 write_bar_arrays(conn, sid, ts, values)
             got.append(ts)
             self.lock.renew()
+            beat()
             bar.update((end - cursor) // self.step)
             cursor = end
         found = np.unique(np.concatenate(got)) if got else np.empty(0, dtype=np.int64)

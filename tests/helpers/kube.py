@@ -211,19 +211,34 @@ def workloads(objects: Iterable[dict[str, Any]]) -> list[Workload]:
     """Return the workloads among ``objects`` (and the Istio ingress gateway)."""
     found = []
     for obj in [*objects, INGRESS]:
-        if obj["kind"] not in WORKLOAD_KINDS:
+        if obj["kind"] == "DaskCluster":
+            templates = [_dask_pod(obj, role) for role in ("scheduler", "worker")]
+        elif obj["kind"] in WORKLOAD_KINDS:
+            templates = [pod_spec(obj)]
+        else:
             continue
-        template = pod_spec(obj)
-        labels = template["metadata"]["labels"]
-        found.append(
-            Workload(
-                obj["metadata"]["namespace"],
-                labels["app.kubernetes.io/name"],
-                tuple(sorted(labels.items())),
-                template["spec"].get("serviceAccountName", "default"),
+        for template in templates:
+            labels = template["metadata"]["labels"]
+            found.append(
+                Workload(
+                    obj["metadata"]["namespace"],
+                    labels["app.kubernetes.io/name"],
+                    tuple(sorted(labels.items())),
+                    template["spec"].get("serviceAccountName", "default"),
+                )
             )
-        )
     return found
+
+
+def _dask_pod(cluster: dict[str, Any], role: str) -> dict[str, Any]:
+    """Return the pod the dask-kubernetes operator makes for ``role``, with its labels."""
+    part = cluster["spec"][role]
+    labels = {
+        **part["metadata"]["labels"],
+        "dask.org/cluster-name": cluster["metadata"]["name"],
+        "dask.org/component": role,
+    }
+    return {"metadata": {"labels": labels}, "spec": part["spec"]}
 
 
 def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
@@ -240,7 +255,9 @@ def network_edges(objects: list[dict[str, Any]], pods: list[Workload]) -> set[Ed
     edges: set[Edge] = set()
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         namespace, spec = policy["metadata"]["namespace"], policy["spec"]
-        assert "Ingress" in spec["policyTypes"], policy["metadata"]["name"]
+        if "Ingress" not in spec["policyTypes"]:
+            continue  # an egress policy: see ``egress_edges``
+        assert spec["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
         targets = [
             w
             for w in pods
@@ -265,6 +282,73 @@ def network_edges(objects: list[dict[str, Any]], pods: list[Workload]) -> set[Ed
                     if in_ns and _matches(peer.get("podSelector"), dict(source.labels)):
                         edges |= {(source.node, t.node, p) for t in targets for p in ports}
     return edges
+
+
+PRIVATE = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
+
+def egress_edges(objects: list[dict[str, Any]], pods: list[Workload]) -> set[Edge]:
+    """Return every (source, destination, port) the NetworkPolicies let out.
+
+    A destination is a workload's node, ``namespace/app`` for a pod outside the rendered
+    objects (``kube-system/kube-dns``), ``internet`` for an ipBlock of everything but the
+    private ranges, or ``anywhere`` for 0.0.0.0/0 itself. Only pods that an egress policy
+    selects are restricted; the test checks that every pod is.
+    """
+    edges: set[Edge] = set()
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        namespace, spec = policy["metadata"]["namespace"], policy["spec"]
+        name = policy["metadata"]["name"]
+        if "Egress" not in spec["policyTypes"]:
+            continue
+        assert spec["policyTypes"] == ["Egress"], name
+        sources = [
+            w
+            for w in pods
+            if w.namespace == namespace and _matches(spec["podSelector"], dict(w.labels))
+        ]
+        for rule in spec.get("egress", []):
+            assert rule.get("to"), f"{name}: a rule without 'to' allows all"
+            ports = [int(p["port"]) for p in rule["ports"]]
+            for peer in rule["to"]:
+                dests: list[str] = []
+                if "ipBlock" in peer:
+                    block = peer["ipBlock"]
+                    assert block["cidr"] == "0.0.0.0/0", f"{name}: {block}"
+                    dests = ["internet" if set(block.get("except", [])) == PRIVATE else "anywhere"]
+                    assert set(block.get("except", [])) in (set(), PRIVATE), name
+                else:
+                    ns_selector = peer.get("namespaceSelector")
+                    assert ns_selector != {}, f"{name}: every namespace"
+                    dest_ns = (
+                        namespace
+                        if ns_selector is None
+                        else ns_selector["matchLabels"]["kubernetes.io/metadata.name"]
+                    )
+                    found = [
+                        w.node
+                        for w in pods
+                        if w.namespace == dest_ns
+                        and _matches(peer.get("podSelector"), dict(w.labels))
+                    ]
+                    if not found:  # a system pod the overlay does not render
+                        labels = peer["podSelector"]["matchLabels"]
+                        found = [f"{dest_ns}/{next(iter(labels.values()))}"]
+                    dests = found
+                edges |= {(s.node, d, p) for s in sources for d in dests for p in ports}
+    return edges
+
+
+def egress_restricted(objects: list[dict[str, Any]], pods: list[Workload]) -> set[str]:
+    """Return the nodes some egress policy selects (the others may connect anywhere)."""
+    return {
+        w.node
+        for policy in objects
+        if policy["kind"] == "NetworkPolicy" and "Egress" in policy["spec"]["policyTypes"]
+        for w in pods
+        if w.namespace == policy["metadata"]["namespace"]
+        and _matches(policy["spec"]["podSelector"], dict(w.labels))
+    }
 
 
 def authorization_edges(objects: list[dict[str, Any]], pods: list[Workload]) -> set[Edge]:

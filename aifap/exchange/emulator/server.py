@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 import uvicorn
@@ -50,6 +52,18 @@ class ThreadedServer:
             time.sleep(0.01)
         sockets = self._server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _close_in_child(ref))
+
+    def socket_fds(self) -> list[int]:
+        """Return the file descriptors of the listening and the accepted sockets."""
+        fds = [s.fileno() for server in self._server.servers for s in server.sockets]
+        for protocol in list(self._server.server_state.connections):
+            transport = getattr(protocol, "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None and sock.fileno() >= 0:
+                fds.append(sock.fileno())
+        return fds
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the server to exit and wait for its thread."""
@@ -60,6 +74,24 @@ class ThreadedServer:
                 self._server.force_exit = True
                 self._thread.join(timeout)
             self._thread = None
+
+
+def _close_in_child(ref: weakref.ref[ThreadedServer]) -> None:
+    """In a process forked from the server's, close the server's sockets.
+
+    The serving thread does not exist in the child, but the child's copies of the
+    sockets would keep every connection open after the server closes its own: a
+    client would then send its next request on a connection nobody reads and wait
+    for its timeout (the forked session processes of the emulator tests did).
+    """
+    server = ref()
+    if server is None or server._thread is None:
+        return
+    for fd in server.socket_fds():
+        try:
+            os.close(fd)
+        except OSError:
+            continue
 
 
 def serve_forever(app: Any, host: str, port: int) -> None:

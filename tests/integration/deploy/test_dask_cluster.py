@@ -120,6 +120,7 @@ def test_only_the_cluster_and_the_api_reach_the_dask_pods(overlay):
         for o in objects
         if o["kind"] == "NetworkPolicy"
         and o["metadata"]["namespace"] == "finplatform"
+        and o["spec"]["policyTypes"] == ["Ingress"]
         and (o["spec"]["podSelector"].get("matchLabels") or {}).get(LABEL) == "research-dask"
     ]
     assert len(policies) == 1
@@ -138,11 +139,32 @@ def test_only_the_cluster_and_the_api_reach_the_dask_pods(overlay):
         ("research-dask", 8789),
         ("api", 8786),
     }
+    egress = {
+        o["metadata"]["name"]: o["spec"]
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
+        and "Egress" in o["spec"]["policyTypes"]
+        and o["metadata"]["namespace"] == "finplatform"
+    }
+    dask_out = egress["research-dask-egress"]["egress"]
+    assert [
+        (p["podSelector"]["matchLabels"][LABEL], [x["port"] for x in r["ports"]])
+        for r in dask_out
+        for p in r["to"]
+    ] == [("research-dask", [8786, 8788, 8789])]
+    api_to_dask = [
+        [x["port"] for x in r["ports"]]
+        for r in egress["api-egress"]["egress"]
+        for p in r["to"]
+        if (p.get("podSelector") or {}).get("matchLabels", {}).get(LABEL) == "research-dask"
+    ]
+    assert api_to_dask == [[8786]]
     # the namespace denies everything else by default
     assert any(
         o["kind"] == "NetworkPolicy"
         and o["metadata"]["namespace"] == "finplatform"
         and o["spec"]["podSelector"] == {}
+        and o["spec"]["policyTypes"] == ["Ingress"]
         and "ingress" not in o["spec"]
         for o in objects
     )
