@@ -13,13 +13,17 @@ _LAZY: dict[str, str] = {
     "Context": "aifap.context",
     "InvalidTargetError": "aifap.core.errors",
     "StrategyError": "aifap.core.errors",
+    "SweepResult": "aifap.research.sweep",
     "SyntheticMarket": "aifap.data.synthetic",
+    "WalkForwardResult": "aifap.research.walkforward",
     "backtest": "aifap.backtest.run",
     "load_config": "aifap.live.config",
     "load_strategy": "aifap.strategy",
     "parity": "aifap.replay.run",
     "promote": "aifap.notebook.promote",
     "session_summary": "aifap.notebook.session_report",
+    "sweep": "aifap.research.sweep",
+    "walk_forward": "aifap.research.walkforward",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dashboard",
     "admin",
     "parity",
+    "sweep",
 )
 
 
@@ -66,7 +67,7 @@ def _root(
         stream=sys.stderr,
     )
     if not verbose:
-        for noisy in ("alembic", "httpx", "ccxt", "matplotlib"):
+        for noisy in ("alembic", "httpx", "ccxt", "matplotlib", "distributed"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

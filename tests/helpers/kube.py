@@ -87,6 +87,11 @@ def k8s_errors(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def is_dask(obj: dict[str, Any]) -> bool:
+    """Tell whether ``obj`` is a dask-kubernetes operator resource (its CRD validates it)."""
+    return str(obj.get("apiVersion", "")).split("/")[0] == "kubernetes.dask.org"
+
+
 def is_istio(obj: dict[str, Any]) -> bool:
     """Tell whether ``obj`` is an Istio custom resource."""
     return str(obj.get("apiVersion", "")).split("/")[0].endswith("istio.io")
@@ -207,19 +212,34 @@ def workloads(objects: Iterable[dict[str, Any]]) -> list[Workload]:
     """Return the workloads among ``objects`` (and the Istio ingress gateway)."""
     found = []
     for obj in [*objects, INGRESS]:
-        if obj["kind"] not in WORKLOAD_KINDS:
+        if obj["kind"] == "DaskCluster":
+            templates = [_dask_pod(obj, role) for role in ("scheduler", "worker")]
+        elif obj["kind"] in WORKLOAD_KINDS:
+            templates = [pod_spec(obj)]
+        else:
             continue
-        template = pod_spec(obj)
-        labels = template["metadata"]["labels"]
-        found.append(
-            Workload(
-                obj["metadata"]["namespace"],
-                labels["app.kubernetes.io/name"],
-                tuple(sorted(labels.items())),
-                template["spec"].get("serviceAccountName", "default"),
+        for template in templates:
+            labels = template["metadata"]["labels"]
+            found.append(
+                Workload(
+                    obj["metadata"]["namespace"],
+                    labels["app.kubernetes.io/name"],
+                    tuple(sorted(labels.items())),
+                    template["spec"].get("serviceAccountName", "default"),
+                )
             )
-        )
     return found
+
+
+def _dask_pod(cluster: dict[str, Any], role: str) -> dict[str, Any]:
+    """Return the pod the dask-kubernetes operator makes for ``role``, with its labels."""
+    part = cluster["spec"][role]
+    labels = {
+        **part["metadata"]["labels"],
+        "dask.org/cluster-name": cluster["metadata"]["name"],
+        "dask.org/component": role,
+    }
+    return {"metadata": {"labels": labels}, "spec": part["spec"]}
 
 
 def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:

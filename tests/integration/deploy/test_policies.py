@@ -49,6 +49,9 @@ DATABASES = {
     (SESSION, "fin-finwatcher/postgres", 5432),  # finwatcher: save to PostgreSQL
 }
 EXPECTED = {"dev": SEED | DATABASES, "prod": SEED}
+# the research DaskCluster (outside the mesh: no sidecar, so NetworkPolicies only)
+DASK = "finplatform/research-dask"
+RESEARCH = {(API, DASK, 8786), *((DASK, DASK, port) for port in (8786, 8788, 8789))}
 INGRESS_GATEWAY = "istio-system/istio-ingressgateway"  # its egress is Istio's, not ours
 # out of the cluster: exchanges (gateways, collector), Discord (alerts of sessions,
 # reports, Grafana), and the Kubernetes API server for the API's launcher (any address)
@@ -92,14 +95,14 @@ def test_policies_allow_the_seed_arrows_and_nothing_else(overlay: str, tmp_path:
     pods = workloads([*objects, session_job(tmp_path)])
     network = network_edges(objects, pods)
     mesh = authorization_edges(objects, pods)
-    assert network == EXPECTED[overlay]
+    assert network == EXPECTED[overlay] | RESEARCH
     assert mesh == EXPECTED[overlay]
     # the sources' egress policies let out exactly the same in-cluster arrows
     ours = {w.node for w in pods if w.node != INGRESS_GATEWAY}
     assert egress_restricted(objects, pods) == ours
     out = egress_edges(objects, pods)
     inside = {e for e in out if e[1] in ours}
-    assert inside == {e for e in EXPECTED[overlay] if e[0] != INGRESS_GATEWAY}
+    assert inside == {e for e in EXPECTED[overlay] if e[0] != INGRESS_GATEWAY} | RESEARCH
 
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
@@ -167,8 +170,11 @@ def test_the_graph_sees_a_policy_that_allows_too_much(tmp_path: Path) -> None:
                 },
             }
         widened.append(obj)
-    extra = network_edges(widened, pods) - SEED
-    assert extra == {(SESSION, "fin-finwatcher/results", 8910)}
+    extra = network_edges(widened, pods) - SEED - RESEARCH
+    assert extra == {
+        (SESSION, "fin-finwatcher/results", 8910),
+        (DASK, "fin-finwatcher/results", 8910),
+    }
 
 
 def test_the_egress_graph_sees_a_rule_that_lets_out_too_much(tmp_path: Path) -> None:

@@ -1,0 +1,107 @@
+"""Sweep benchmark: 24 combinations of the seed momentum on N assets x D days, on Dask.
+
+    .venv/bin/python benches/sweep.py                  # 20 assets x 30 days (the target)
+    .venv/bin/python benches/sweep.py --assets 5 --days 3   # a quick look
+
+Measures, on the same bars (benches/backtest.py's correlated random walks, 1m) and the
+same backtest arguments (futures, rebalance every 5m, fee 6 bps):
+
+- **single**: one ``aifap.backtest`` of one combination in this process (wall, CPU s);
+- **1 worker / 2 workers**: ``aifap.sweep`` of the 24 combinations on a LocalCluster of
+  that many single-threaded worker processes (wall from the call to the table, cluster
+  start and the bars' scatter included; CPU seconds of this process and its workers);
+- **speed-up** = wall(1 worker) / wall(2 workers) (target >= 1.8 on 2 cores);
+- **overhead per combination** = (sweep time / 24) / single - 1 (target <= 5 %), by
+  wall clock and by CPU seconds (the CPU figure moves far less with the machine's load).
+
+The load average is printed before and after: on a shared machine, record it beside
+the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aifap  # noqa: E402
+from aifap.data.frames import FrameBarSource  # noqa: E402
+
+GRID = {"lookback": [5, 10, 20, 40], "window": [60, 100, 150], "take_profit": [0.03, 0.05]}
+KWARGS = {"rebalance_every": "5m", "fee_rate": 0.0006}
+MOMENTUM = ROOT / "strategies" / "momentum.py"
+
+
+def _bars(assets: int, days: int) -> dict:
+    spec = importlib.util.spec_from_file_location(
+        "bench_backtest", ROOT / "benches" / "backtest.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.synthetic(assets, days))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the Dask workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(fn, *args, **kwargs):
+    cpu, wall = _cpu(), time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - wall, _cpu() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=20)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    combos = 1
+    for values in GRID.values():
+        combos *= len(values)
+    print(f"load average before: {os.getloadavg()}  cores: {os.cpu_count()}")
+    source = FrameBarSource(_bars(args.assets, args.days))
+    params = {k: v[len(v) // 2] for k, v in GRID.items()}
+    single, single_wall, single_cpu = _timed(
+        aifap.backtest, MOMENTUM, source, config=params, **KWARGS
+    )
+    print(
+        f"single backtest {params}: {single_wall:.2f} s wall, {single_cpu:.2f} CPU s, "
+        f"{single.metrics['trades']} trades"
+    )
+    walls = {}
+    for n in args.workers:
+        result, wall, cpu = _timed(
+            aifap.sweep, MOMENTUM, source, GRID, workers=n, progress=False, **KWARGS
+        )
+        assert result.table["error"].isna().all(), result.failed
+        row = result.table.set_index(list(GRID)).loc[tuple(params.values())]
+        assert row["final_equity"] == single.metrics["final_equity"]
+        walls[n] = wall
+        print(
+            f"{n} worker(s): {combos} combinations in {wall:.2f} s wall, {cpu:.2f} CPU s; "
+            f"per combination {wall / combos:.2f} s wall "
+            f"(overhead {wall / combos / single_wall - 1:+.1%}), {cpu / combos:.2f} CPU s "
+            f"(overhead {cpu / combos / single_cpu - 1:+.1%}); "
+            f"load average {os.getloadavg()}"
+        )
+    if 1 in walls and 2 in walls:
+        print(f"speed-up 2 workers vs 1: {walls[1] / walls[2]:.2f}x")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

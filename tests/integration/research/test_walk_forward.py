@@ -1,0 +1,128 @@
+"""``aifap.walk_forward``: test bars never reach the train selection.
+
+The market is built so that look-ahead would pay: one asset rises on days 0 and 1,
+falls hard on day 2 and rises hard on day 3. The strategy holds ``side`` (+1 long,
+-1 short) all the time. With train = 2 days and test = 1 day there are two windows:
+
+- train days 0-1 (up) → long is best; its test day 2 falls: a loss;
+- train days 1-2 (net down) → short is best; its test day 3 rises: a loss.
+
+A walk-forward that let a test day into its selection would pick the side that wins
+that day and show a profit in every window; an honest one loses in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import aifap
+from aifap.core.errors import ConfigError
+
+DAY = 1440
+START = pd.Timestamp("2024-03-01", tz="UTC")
+WARM_UP = 120  # bars: two hourly rebalances
+DAILY_MOVE = [0.01, 0.01, -0.04, 0.04]  # log return of each day
+
+
+def side_strategy(context, config_dict):
+    """Hold ``side`` × 0.5 of equity in the asset (needs 120 bars of warm-up history)."""
+    closes = context.get_history("AAAUSDT", window=WARM_UP, fields="close")
+    if len(closes) < WARM_UP:
+        return None
+    return {"AAAUSDT": 0.5 * config_dict["side"]}
+
+
+@pytest.fixture(scope="module")
+def bars():
+    steps = np.repeat(np.array(DAILY_MOVE) / DAY, DAY)
+    close = 100 * np.exp(np.cumsum(steps))
+    opens = np.r_[100.0, close[:-1]]
+    index = pd.date_range(START, periods=len(close), freq="1min")
+    frame = pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close),
+            "low": np.minimum(opens, close),
+            "close": close,
+            "volume": 1.0,
+        },
+        index=index,
+    )
+    return {"AAAUSDT": frame}
+
+
+def test_walk_forward_never_looks_ahead(bars):
+    kwargs = {"rebalance_every": "1h", "market": "spot", "fee_rate": 0.0}
+    grid = {"side": [1, 0]}  # spot: long or flat (no shorts)
+    result = aifap.walk_forward(
+        side_strategy, bars, grid, train="2d", test="1d", objective="roe", workers=1,
+        processes=False, progress=False, **kwargs,
+    )  # fmt: skip
+    windows = result.windows
+    assert windows["train_start"].tolist() == [START, START + pd.Timedelta(days=1)]
+    assert windows["train_end"].tolist() == [
+        START + pd.Timedelta(days=2),
+        START + pd.Timedelta(days=3),
+    ]
+    # window 0 trains on the rise: long; window 1 trains on days 1-2 (down): flat
+    assert windows["side"].tolist() == [1, 0]
+    # long into the fall loses; flat into the rise misses it
+    assert windows["test_roe"].iloc[0] < -0.01
+    assert windows["test_roe"].iloc[1] == 0
+    assert result.metrics["roe"] < -0.01
+    for w, row in windows.iterrows():
+        # the selection is exactly the train-window backtests: no bar after train_end
+        for _, combo in result.sweeps[w].table.iterrows():
+            alone = aifap.backtest(
+                side_strategy, bars, start=row["train_start"], end=row["train_end"],
+                config={"side": combo["side"]}, **kwargs,
+            )  # fmt: skip
+            assert combo["roe"] == alone.metrics["roe"]
+        # the test run trades only in its window, warmed up on the bars before it
+        test = aifap.backtest(
+            side_strategy, bars, start=row["train_end"], end=row["test_end"],
+            config={"side": row["side"]}, **kwargs,
+        )  # fmt: skip
+        assert row["test_roe"] == test.metrics["roe"]
+        if row["side"]:  # its first rebalance trades: the warm-up came from before the window
+            first_fill = row["train_end"] + pd.Timedelta(hours=1)
+            assert test.orders["timestamp"].min() == first_fill
+    assert result.gap["gap"] == pytest.approx(
+        windows["in_sample"].mean() - windows["out_of_sample"].mean()
+    )
+    assert result.gap["gap"] > 0
+    # the stitched equity runs from the first test start to the last test end, chained
+    assert result.equity.index[0] == START + pd.Timedelta(days=2)
+    assert result.equity.index[-1] == START + pd.Timedelta(days=4)
+    assert result.equity.iloc[-1] == pytest.approx(10_000 * (1 + result.metrics["roe"]))
+    assert not result.equity.index.duplicated().any()
+
+
+def test_the_tear_sheet_is_the_projects_on_the_stitched_returns(bars, monkeypatch):
+    """The wiring only: pyfolio's sheet itself (30 s here) is tested in tests/*/analysis."""
+    import aifap.analysis.tearsheet as tearsheet
+
+    seen = {}
+    monkeypatch.setattr(
+        tearsheet, "create_tear_sheet", lambda returns, **kw: seen.update(kw, r=returns)
+    )
+    result = aifap.walk_forward(
+        side_strategy, bars, {"side": [1, 0]}, train="2d", test="1d", workers=1,
+        processes=False, progress=False, market="spot",
+    )  # fmt: skip
+    result.tear_sheet("out.html")
+    pd.testing.assert_series_equal(seen["r"], result.returns)
+    assert seen["output"] == "out.html"
+    assert "walk-forward" in seen["title"]
+
+
+def test_walk_forward_needs_room_for_one_window(bars):
+    with pytest.raises(ConfigError, match="train \\+ test must fit in the data"):
+        aifap.walk_forward(
+            side_strategy, bars, {"side": [1]}, train="3d", test="2d", workers=1,
+            processes=False, progress=False, market="spot",
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="test must be a positive duration"):
+        aifap.walk_forward(side_strategy, bars, {"side": [1]}, test="-1d", progress=False)
