@@ -17,7 +17,7 @@ its price stays at the last close (a flat bar), so orders due then fill at that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -172,21 +172,48 @@ class Engine:
         return pd.Timestamp(int(self.arrays.times[row]), tz="UTC")
 
     def _sync(self, symbol: str) -> None:
-        col = self.arrays.columns[symbol]
-        p = self.ledger.positions.get(symbol)
-        if p is None:
-            self.size[col] = self.entry[col] = self.weights[col] = 0.0
-            self.down[col] = self.up[col] = np.nan
-        else:
+        self._sync_many((symbol,))
+
+    def _sync_many(self, symbols: Iterable[str]) -> None:
+        """Re-read the float copies (size, entry, stop bounds) of ``symbols``' positions.
+
+        One numpy assignment per array for all of them (a rebalance touches ~20).
+        """
+        columns, positions = self.arrays.columns, self.ledger.positions
+        cols: list[int] = []
+        sizes: list[float] = []
+        entries: list[float] = []
+        downs: list[float] = []
+        ups: list[float] = []
+        nan = np.nan
+        for symbol in symbols:
+            cols.append(columns[symbol])
+            p = positions.get(symbol)
+            if p is None:
+                sizes.append(0.0)
+                entries.append(0.0)
+                downs.append(nan)
+                ups.append(nan)
+                continue
             size = float(p.size)
-            self.size[col] = size
-            self.entry[col] = float(p.entry_price)
-            self.weights[col] = size * self.cs[col]
-            sl = np.nan if p.stop_loss is None else float(p.stop_loss)
-            tp = np.nan if p.take_profit is None else float(p.take_profit)
-            self.down[col], self.up[col] = (sl, tp) if size > 0 else (tp, sl)
-            if sl == sl or tp == tp:
-                self.armed = True
+            sizes.append(size)
+            entries.append(float(p.entry_price))
+            if p.stop_loss is None and p.take_profit is None:
+                downs.append(nan)
+                ups.append(nan)
+                continue
+            sl = nan if p.stop_loss is None else float(p.stop_loss)
+            tp = nan if p.take_profit is None else float(p.take_profit)
+            down, up = (sl, tp) if size > 0 else (tp, sl)
+            downs.append(down)
+            ups.append(up)
+            self.armed = True
+        index = np.array(cols, dtype=np.intp)
+        self.size[index] = sizes
+        self.entry[index] = entries
+        self.weights[index] = self.size[index] * self.cs[index]
+        self.down[index] = downs
+        self.up[index] = ups
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -368,9 +395,10 @@ class Engine:
         fill_row = row + 1
         if orders and self._fill(orders, fill_row, known, bar, cycle):
             self._state_changed(fill_row)
-        for symbol, take_profit, stop_loss in stops:
-            self.ledger.set_stops(symbol, take_profit, stop_loss)
-            self._sync(symbol)
+        if stops:
+            for symbol, take_profit, stop_loss in stops:
+                self.ledger.set_stops(symbol, take_profit, stop_loss)
+            self._sync_many(dict.fromkeys(symbol for symbol, _, _ in stops))
 
     def _observe(self, record: CycleRecord) -> None:
         if self.cfg.on_cycle is not None:
@@ -416,9 +444,7 @@ class Engine:
         self.fills.add_booked(
             int(self.arrays.times[fill_row]), cycle, booked, cols, [cs[c] for c in cols]
         )
-        touched = dict.fromkeys(b.order.symbol for b in booked)
-        for symbol in touched:
-            self._sync(symbol)
+        self._sync_many(dict.fromkeys(b.order.symbol for b in booked))
         return True
 
     def run(

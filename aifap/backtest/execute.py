@@ -17,13 +17,15 @@ from decimal import Decimal
 from typing import NamedTuple, TypeAlias
 
 from aifap.core.errors import InsufficientFundsError
-from aifap.core.fills import FillModel, affordable, unaffordable
+from aifap.core.fills import BpsSlippage, FillModel, NotionalFee, affordable, unaffordable
 from aifap.core.ledger import Ledger
-from aifap.core.markets import MarketSpec
+from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import OrderRequest, Side
 from aifap.core.planner import DroppedLeg, Leg
 
 ZERO = Decimal(0)
+BUY = Side.BUY
+SPOT = MarketType.SPOT
 
 
 # what filling needs of an order: the planner's decision (the backtester's own path) or
@@ -59,23 +61,39 @@ def execute_orders(
     Spot buys are capped at the ledger's cash at the executed price, as
     ``FillModel.market_fill(..., cash=ledger.cash)``; a buy of which not one amount
     step fits is dropped with the fill model's own reason.
+
+    With the core :class:`NotionalFee` and :class:`BpsSlippage` (what the backtester
+    builds) their formulas run inline, as the same Decimal operations in the same order
+    (``rate × |A| × cs × P``; the price unmoved at 0 bps); the cash cap calls
+    :func:`affordable` only when the amount does not fit as it is.
     """
     booked: list[Booked] = []
     dropped: list[DroppedLeg] = []
-    slippage = model.slippage
+    slippage, fees = model.slippage, model.fees
+    still = type(slippage) is BpsSlippage and slippage.bps == ZERO
+    rate = fees.rate if type(fees) is NotionalFee else None
+    book = ledger.book
     for order in orders:
         symbol, side, amount = order.symbol, order.side, order.amount
         market = markets[symbol]
         price = prices[symbol]
-        executed = slippage.fill_price(market, side, amount, price)
-        if side is Side.BUY and not market.is_futures:
+        executed = price if still else slippage.fill_price(market, side, amount, price)
+        cs = market.contract_size
+        spot = market.market_type is SPOT
+        if side is BUY and spot and not amount * cs * executed <= ledger.cash:
             amount = affordable(market, amount, executed, ledger.cash)
             if amount <= ZERO:  # worded as FillModel.market_fill words it
                 reason = unaffordable(symbol, order.amount, executed, ledger.cash)
                 dropped.append(DroppedLeg(symbol, order.leg, order.signed_amount, str(reason)))
                 continue
-        fee, fee_quote = model.fee_of(market, side, amount, executed)
-        realized = ledger.book(
+        if rate is None:
+            fee, fee_quote = model.fee_of(market, side, amount, executed)
+        elif side is BUY and spot:  # FillModel.fee_of: charged in the received base coin
+            fee = rate * abs(amount) * cs * executed / (cs * executed)
+            fee_quote = fee * cs * executed
+        else:
+            fee, fee_quote = rate * abs(amount) * cs * executed, None
+        realized = book(
             symbol,
             side,
             amount,
@@ -83,8 +101,8 @@ def execute_orders(
             fee,
             market.quote if fee_quote is None else market.base,
             fee_quote,
-            take_profit=order.take_profit,
-            stop_loss=order.stop_loss,
+            order.take_profit,
+            order.stop_loss,
         )
         booked.append(Booked(order, amount, executed, fee, fee_quote, realized))
     return booked, dropped

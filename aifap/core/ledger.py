@@ -37,6 +37,8 @@ from aifap.core.portfolio import Portfolio, Position
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+BUY = Side.BUY
+FUTURES = MarketType.FUTURES
 
 
 class Ledger:
@@ -175,7 +177,6 @@ class Ledger:
         fee: Decimal,
         fee_currency: str,
         fee_quote: Decimal | None,
-        *,
         take_profit: Decimal | None = None,
         stop_loss: Decimal | None = None,
     ) -> Decimal:
@@ -191,9 +192,9 @@ class Ledger:
         if market is None:
             raise ConfigError(f"{symbol}: symbol must have a market spec")
         cs = market.contract_size
-        futures = market.market_type is MarketType.FUTURES
-        base_fee = not futures and fee_currency == market.base and fee != ZERO
-        signed_amount = amount * side.sign
+        futures = market.market_type is FUTURES
+        base_fee = not futures and fee != ZERO and fee_currency == market.base
+        signed_amount = amount * (1 if side is BUY else -1)  # side.sign, spared a property
         signed = signed_amount - fee if base_fee else signed_amount
         old = self.positions.get(symbol)
         size = old.size if old is not None else ZERO
@@ -204,13 +205,15 @@ class Ledger:
             )
         realized = ZERO
         entry = price
-        if old is not None and size != ZERO and (signed > ZERO) != (size > ZERO):
+        held = old is not None and size != ZERO
+        long = size > ZERO
+        if held and (signed > ZERO) != long:
             closed = min(abs(signed), abs(size))
-            realized = (closed if size > ZERO else -closed) * cs * (price - old.entry_price)
-            if new_size != ZERO and (new_size > ZERO) == (size > ZERO):
-                entry = old.entry_price  # a partial reduction keeps the entry price
-        elif old is not None and size != ZERO:
-            entry = (old.entry_price * size + price * signed) / new_size
+            realized = (closed if long else -closed) * cs * (price - old.entry_price)  # type: ignore[union-attr]
+            if new_size != ZERO and (new_size > ZERO) == long:
+                entry = old.entry_price  # type: ignore[union-attr]  # a partial reduction keeps it
+        elif held:
+            entry = (old.entry_price * size + price * signed) / new_size  # type: ignore[union-attr]
         self.realized_pnl += realized
         if base_fee:  # valued at the fill price, so both books move alike
             self.fees += fee * cs * price
@@ -222,8 +225,7 @@ class Ledger:
         if new_size == ZERO:
             self.positions.pop(symbol, None)
         else:
-            same_side = old is not None and size != ZERO and (new_size > ZERO) == (size > ZERO)
-            funding = old.funding_fee if old is not None and same_side else ZERO
+            same_side = held and (new_size > ZERO) == long
             self.positions[symbol] = Position(
                 symbol,
                 new_size,
@@ -233,7 +235,7 @@ class Ledger:
                 cs,
                 take_profit,
                 stop_loss,
-                funding,
+                old.funding_fee if same_side else ZERO,  # type: ignore[union-attr]
             )
         return realized
 

@@ -46,6 +46,8 @@ from aifap.core.weights import TargetWeight
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+BUY = Side.BUY
+SELL = Side.SELL
 BATCH_SIZE = 5
 
 # leg names, part of the deterministic client order id
@@ -238,7 +240,9 @@ def _cap_spot_buys(
             opening.append(order)
             continue
         mark = marks[order.symbol]
-        amount = affordable(market, order.amount, mark, max(cash, ZERO))
+        amount = order.amount
+        if not amount * market.contract_size * mark <= cash:  # affordable()'s first test
+            amount = affordable(market, amount, mark, max(cash, ZERO))
         if amount != order.amount:
             reason = market.below_minimum(amount, mark)
             if reason is not None:
@@ -253,25 +257,6 @@ def _cap_spot_buys(
         cash -= amount * market.contract_size * mark
         opening.append(order)
     out.opening = opening
-
-
-def _round_down(amount: Decimal, step: Decimal) -> Decimal:
-    """:func:`aifap.core.markets.round_to_step`, the same operations, spared a call."""
-    if step > ZERO:
-        return (amount / step).to_integral_value(ROUND_DOWN) * step
-    return amount
-
-
-def _too_small(market: MarketSpec, amount: Decimal, price: Decimal) -> str | None:
-    """:meth:`MarketSpec.below_minimum`, answering the common "big enough" case inline."""
-    size = abs(amount)
-    if (
-        size > ZERO
-        and size >= market.min_amount
-        and size * market.contract_size * price >= market.min_notional
-    ):
-        return None
-    return market.below_minimum(amount, price)
 
 
 def _plan_symbol(
@@ -304,20 +289,39 @@ def _plan_symbol(
     if equity <= ZERO:
         out.drop(symbol, OPEN, ZERO, f"equity must be > 0 to open, was {equity}")
         return
-    wanted = goal * equity * leverage / (mark * market.contract_size)
+    cs = market.contract_size
+    wanted = goal * equity * leverage / (mark * cs)
     if size != ZERO and (size > ZERO) != (wanted > ZERO):  # flip: close, then open
         out.order(symbol, CLOSE, -size, None, reduce=True)
         size = ZERO
-    delta = _round_down(wanted - size, market.amount_step)
+    # inline, per order: _round_down, the "big enough" case of _too_small, _Builder.order
+    delta = wanted - size
+    step = market.amount_step
+    if step > ZERO:
+        delta = (delta / step).to_integral_value(ROUND_DOWN) * step
     reduces = size != ZERO and (delta > ZERO) != (size > ZERO)
     leg = REDUCE if reduces else OPEN
-    reason = _too_small(market, delta, mark)
+    amount = abs(delta)
+    if amount > ZERO and amount >= market.min_amount and amount * cs * mark >= market.min_notional:
+        reason = None
+    else:
+        reason = market.below_minimum(delta, mark)
     if reason is not None:
         out.drop(symbol, leg, delta, reason)
         if size != ZERO and _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
-    out.order(symbol, leg, delta, target, reduce=reduces)
+    (out.reducing if reduces else out.opening).append(
+        Leg(
+            symbol,
+            BUY if delta > ZERO else SELL,
+            amount,
+            reduces,
+            target.take_profit,
+            target.stop_loss,
+            leg,
+        )
+    )
 
 
 def plan_legs(

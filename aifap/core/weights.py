@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from math import isfinite
 from numbers import Real
 from typing import Any
 
@@ -123,22 +124,26 @@ def parse_targets(
             OUTPUT, "must be a dict of {symbol: weight or spec} or None", type(output).__name__
         )
     targets: dict[str, TargetWeight] = {}
+    gross = ZERO  # Σ |weight| in output order, as sum() of them would add
+    spot = MarketType.SPOT
     for symbol, spec in output.items():
-        if not isinstance(symbol, str):
+        if type(symbol) is not str and not isinstance(symbol, str):
             raise InvalidTargetError(str(symbol), "symbol must be a string", type(symbol).__name__)
         market = markets.get(symbol)
         if market is None:
             raise InvalidTargetError(symbol, "symbol must be one of the session's markets")
-        target = _parse_one(symbol, spec)
-        if target.weight < ZERO and market.market_type is MarketType.SPOT:
-            raise InvalidTargetError(
-                symbol, "weight must be >= 0 on spot (no shorts)", target.weight
-            )
+        if type(spec) is float and isfinite(spec):  # the usual case: a plain float weight
+            target = TargetWeight(symbol, Decimal(repr(spec)))
+        else:
+            target = _parse_one(symbol, spec)
+        weight = target.weight
+        if weight < ZERO and market.market_type is spot:
+            raise InvalidTargetError(symbol, "weight must be >= 0 on spot (no shorts)", weight)
         stops = target.take_profit is not None or target.stop_loss is not None
-        if stops and prices is not None and symbol in prices and target.weight != 0:
+        if stops and prices is not None and symbol in prices and weight != 0:
             _check_stops(target, to_decimal(prices[symbol]))
         targets[symbol] = target
-    gross = sum((abs(t.weight) for t in targets.values()), Decimal(0))
+        gross += abs(weight)
     limit = to_decimal(max_gross_weight)
     if gross > limit + GROSS_TOLERANCE:
         raise InvalidTargetError(OUTPUT, f"gross weight must be <= {limit}", value=gross)
