@@ -198,6 +198,10 @@ class TraderRunner:
         if trader.session_id in self._handles:
             return self._handles[trader.session_id]
         workdir = self.workdir(trader)
+        attach = getattr(self.launcher, "attach", None)
+        if attach is not None:  # a launcher that finds its sessions itself (Kubernetes)
+            found: SessionHandle | None = attach(trader.session_id, workdir)
+            return found
         try:
             return LocalSessionHandle.attach(trader.session_id, workdir)
         except FileNotFoundError:

@@ -33,7 +33,7 @@ from aifap.deploy.k8s_manifests import (
     label_value,
     render_session,
 )
-from aifap.live.config import load_config
+from aifap.live.config import CONFIG_NAME, load_config
 from aifap.redaction import redact_url
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -374,6 +374,35 @@ class KubernetesLauncher:
         except ApiException as exc:
             raise _api_error(f"list the jobs of session {session_id}", exc) from exc
         return [str(j.metadata.name) for j in jobs if j.status.active and not j.spec.suspend]
+
+    def attach(self, session_id: str, workdir: Path) -> KubernetesSessionHandle | None:
+        """Return a handle on the session's newest Job, or None when it has none.
+
+        How another process (a second API worker, the API after a restart) finds a
+        session this launcher started: by the Job's session label.
+        """
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        selector = f"{LABEL_SESSION}={label_value(session_id)}"
+        batch: Any = client.BatchV1Api(self.api_client)
+        try:
+            jobs = batch.list_namespaced_job(self.namespace, label_selector=selector).items
+        except ApiException as exc:
+            raise _api_error(f"list the jobs of session {session_id}", exc) from exc
+        if not jobs:
+            return None
+        newest = max(jobs, key=lambda j: j.metadata.creation_timestamp or 0)
+        config = Path(workdir) / CONFIG_NAME
+        results = load_config(config).results_url() if config.is_file() else None
+        return KubernetesSessionHandle(
+            session_id,
+            Path(workdir),
+            str(newest.metadata.name),
+            self.namespace,
+            self.api_client,
+            results_url=results,
+        )
 
     def launch(
         self,

@@ -1,0 +1,98 @@
+"""The platform API starting and stopping traders through the Kubernetes launcher.
+
+The launcher talks to a local server implementing the Kubernetes API calls it makes
+(``helpers.kube_api``, every body validated against the schemas). A second API app on
+the same database stands for another worker process or the API after a restart: it
+finds the trader's Job by its session label, reads its state and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SECRET, build_org
+from helpers.kube_api import FakeKubeApi
+
+from aifap.api.app import create_app
+from aifap.deploy.kubernetes import KubernetesLauncher
+from aifap.exchange.emulator.server import ThreadedServer
+
+kubernetes = pytest.importorskip("kubernetes")
+NS = "finplatform"
+
+
+@pytest.fixture
+def kube() -> Iterator[tuple[FakeKubeApi, Any]]:
+    with FakeKubeApi() as server:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = server.url
+        with kubernetes.client.ApiClient(configuration) as client:
+            yield server, client
+
+
+def _serve(db_url: str, root: Path, api_client: Any) -> tuple[ThreadedServer, str]:
+    launcher = KubernetesLauncher(
+        namespace=NS, image="registry.example.com/aifap:0.1.0", api_client=api_client
+    )
+    app = create_app(db_url, db_url, db_url, launcher=launcher, sessions_dir=root,
+                     risk_interval=0)  # fmt: skip
+    server = ThreadedServer(app)
+    server.start()
+    return server, f"http://127.0.0.1:{server.port}"
+
+
+def test_start_status_and_stop_go_through_the_cluster_from_any_worker(
+    kube: tuple[FakeKubeApi, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, api_client = kube
+    monkeypatch.setenv("AIFAP_SECRET_KEY", os.environ.get("AIFAP_SECRET_KEY", SECRET))
+    db_url, root = f"sqlite:///{tmp_path / 'platform.db'}", tmp_path / "sessions"
+    first, url = _serve(db_url, root, api_client)
+    second = None
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            org = build_org(client, db_url, root, url)
+            # a paper trader: one with an account's keys is refused on Kubernetes (the
+            # keys belong to the gateway service; checked at the end)
+            made = org.call(
+                "supervisor", "POST", "/traders",
+                json={"name": "paper_k8s", "strategy": "strategies/momentum.py",
+                      "allocation": "1000", "symbols": ["BTCUSDT", "ETHUSDT"],
+                      "manager_id": org.managers["a"]},
+            )  # fmt: skip
+            assert made.status_code == 201, made.text
+            trader, sid = made.json()["id"], made.json()["session_id"]
+            started = org.call("supervisor", "POST", f"/traders/{trader}/start")
+            assert started.status_code == 200, started.text
+            [job] = [k for k in api.objects if k[0] == "jobs"]
+            labels = api.objects[job]["metadata"]["labels"]
+            assert labels["aifap.io/session"] == sid
+            assert api.invalid == []
+
+            second, url_2 = _serve(db_url, root, api_client)
+            with httpx.Client(base_url=url_2, timeout=60) as other:
+                other_org = type(org)(client=other, url=url_2, db_url=db_url, root=root,
+                                      tokens=org.tokens)  # fmt: skip
+                status = other_org.call("supervisor", "GET", f"/traders/{trader}/status")
+                assert status.status_code == 200, status.text
+                assert status.json()["state"] == "running"
+                stopped = other_org.call("supervisor", "POST", f"/traders/{trader}/stop")
+                assert stopped.status_code == 200, stopped.text
+            assert api.objects[job]["spec"]["suspend"] is True
+            assert stopped.json()["state"] == "stopped"
+            never = org.call("supervisor", "GET", f"/traders/{org.traders['b']}/status")
+            assert never.json()["state"] == "stopped"  # never started: no Job, no handle
+            keyed = org.call("supervisor", "POST", f"/traders/{org.traders['a']}/start")
+            assert keyed.status_code == 422
+            assert "credentials must be empty for a session on Kubernetes" in keyed.text
+            assert "A-SECRET" not in keyed.text
+            assert len([k for k in api.objects if k[0] == "jobs"]) == 1  # nothing made
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
