@@ -12,27 +12,31 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from aifap.cli import app, parse_symbols
-
-TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-
-class Market(StrEnum):
-    """The market a backtest trades."""
-
-    FUTURES = "futures"
-    SPOT = "spot"
+from aifap.cli.run_options import (
+    Capital,
+    Data,
+    Days,
+    End,
+    Fee,
+    Market,
+    MarketOption,
+    Rebalance,
+    Start,
+    StrategyFile,
+    Symbols,
+    as_utc,
+    config_option,
+)
 
 
 class OnError(StrEnum):
@@ -44,51 +48,13 @@ class OnError(StrEnum):
 
 @app.command("backtest")
 def backtest_command(
-    strategy_file: Annotated[
-        Path,
-        typer.Argument(
-            help="Python file defining strategy(context, config_dict); "
-            "'file.py:function' picks another function.",
-            show_default=False,
-        ),
-    ],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Directory of SYMBOL_TIMEFRAME.csv[.gz] bar files. "
-            "Default: the built-in synthetic market (30 days of 1m bars, seed 42).",
-            show_default=False,
-        ),
-    ] = None,
-    days: Annotated[
-        float | None,
-        typer.Option(
-            "--days",
-            min=1,
-            help="Days of the built-in synthetic market (ending 2024-07-01). Default 30; "
-            "not with --data.",
-            show_default=False,
-        ),
-    ] = None,
-    symbols: Annotated[
-        str | None,
-        typer.Option(
-            "--symbols",
-            help="Comma-separated symbols to load, e.g. BTCUSDT,ETHUSDT,SOLUSDT; also given "
-            "to the strategy as config 'symbols'. Default: the strategy's own or all.",
-            show_default=False,
-        ),
-    ] = None,
-    rebalance: Annotated[
-        str, typer.Option("--rebalance", help="How often the strategy runs: 1m, 5m, 15m, 1h...")
-    ] = "5m",
-    capital: Annotated[
-        float, typer.Option("--capital", help="Starting allocation in the quote currency.")
-    ] = 10_000.0,
-    fee: Annotated[
-        float, typer.Option("--fee", help="Fee rate on traded notional (0.0006 = 0.06 %).")
-    ] = 0.0006,
+    strategy_file: StrategyFile,
+    data: Data = None,
+    days: Days = None,
+    symbols: Symbols = None,
+    rebalance: Rebalance = "5m",
+    capital: Capital = 10_000.0,
+    fee: Fee = 0.0006,
     slippage: Annotated[
         float, typer.Option("--slippage", help="Slippage in basis points of the fill price.")
     ] = 0.0,
@@ -96,25 +62,13 @@ def backtest_command(
         float,
         typer.Option("--threshold", help="Trade a symbol only when |target - current| > this."),
     ] = 0.01,
-    market: Annotated[
-        Market, typer.Option("--market", help="futures (shorts, leverage) or spot.")
-    ] = Market.FUTURES,
+    market: MarketOption = Market.FUTURES,
     leverage: Annotated[
         float,
         typer.Option("--leverage", help="Leverage on futures: notional = weight × equity × this."),
     ] = 1.0,
-    start: Annotated[
-        datetime | None,
-        typer.Option(
-            "--start", formats=TIME_FORMATS, help="First bar to trade (UTC).", show_default=False
-        ),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option(
-            "--end", formats=TIME_FORMATS, help="Last bar time (UTC).", show_default=False
-        ),
-    ] = None,
+    start: Start = None,
+    end: End = None,
     config: Annotated[
         str | None,
         typer.Option(
@@ -159,7 +113,7 @@ def backtest_command(
     from aifap.strategy import load_strategy
 
     symbol_list = parse_symbols(symbols)
-    config_dict = _config(config)
+    config_dict = config_option(config)
     if symbol_list is not None:
         config_dict.setdefault("symbols", symbol_list)
     strategy = load_strategy(str(strategy_file))
@@ -172,8 +126,8 @@ def backtest_command(
         strategy,
         source,
         symbols=symbol_list,
-        start=_utc(start),
-        end=_utc(end),
+        start=as_utc(start),
+        end=as_utc(end),
         capital=capital,
         rebalance_every=rebalance,
         market=market.value,
@@ -195,32 +149,6 @@ def backtest_command(
     if tearsheet is not None:
         path = result.tear_sheet(tearsheet)
         Console(stderr=True).print(f"tear sheet written to {path or tearsheet}")
-
-
-def _config(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    path = Path(text)
-    try:
-        if path.suffix.lower() in {".json", ".yaml", ".yml"}:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        else:
-            loaded = json.loads(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise typer.BadParameter(
-            f"must be a JSON object or a .json/.yaml file: {exc}", param_hint="--config"
-        ) from exc
-    if not isinstance(loaded, dict):
-        raise typer.BadParameter(
-            f"must be a JSON object, was {type(loaded).__name__}", param_hint="--config"
-        )
-    return loaded
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,6 @@ Only parsing lives here; the work is :func:`aifap.sweep`. Example::
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +18,21 @@ from rich.console import Console
 from rich.table import Table
 
 from aifap.cli import app, parse_symbols
-from aifap.cli.backtest import TIME_FORMATS, Market, _config, _utc
+from aifap.cli.run_options import (
+    Capital,
+    Data,
+    Days,
+    End,
+    Fee,
+    Market,
+    MarketOption,
+    Rebalance,
+    Start,
+    StrategyFile,
+    Symbols,
+    as_utc,
+    config_option,
+)
 from aifap.core.errors import ConfigError
 
 
@@ -33,14 +46,7 @@ class Search(StrEnum):
 
 @app.command("sweep")
 def sweep_command(
-    strategy_file: Annotated[
-        Path,
-        typer.Argument(
-            help="Python file defining strategy(context, config_dict); "
-            "'file.py:function' picks another function.",
-            show_default=False,
-        ),
-    ],
+    strategy_file: StrategyFile,
     grid: Annotated[
         list[str],
         typer.Option(
@@ -58,32 +64,9 @@ def sweep_command(
             show_default=False,
         ),
     ],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Directory of SYMBOL_TIMEFRAME.csv[.gz] bar files (as `aifap backtest "
-            "--data`). Default: the built-in synthetic market (30 days of 1m bars).",
-            show_default=False,
-        ),
-    ] = None,
-    days: Annotated[
-        float | None,
-        typer.Option(
-            "--days",
-            min=1,
-            help="Days of the built-in synthetic market; not with --data.",
-            show_default=False,
-        ),
-    ] = None,
-    symbols: Annotated[
-        str | None,
-        typer.Option(
-            "--symbols",
-            help="Comma-separated symbols to load, e.g. BTCUSDT,ETHUSDT (default: all).",
-            show_default=False,
-        ),
-    ] = None,
+    data: Data = None,
+    days: Days = None,
+    symbols: Symbols = None,
     objective: Annotated[
         str,
         typer.Option(
@@ -126,30 +109,12 @@ def sweep_command(
             show_default=False,
         ),
     ] = None,
-    rebalance: Annotated[
-        str, typer.Option("--rebalance", help="How often the strategy runs: 1m, 5m, 1h...")
-    ] = "5m",
-    capital: Annotated[
-        float, typer.Option("--capital", help="Starting allocation in the quote currency.")
-    ] = 10_000.0,
-    fee: Annotated[
-        float, typer.Option("--fee", help="Fee rate on traded notional (0.0006 = 0.06 %).")
-    ] = 0.0006,
-    market: Annotated[
-        Market, typer.Option("--market", help="futures (shorts, leverage) or spot.")
-    ] = Market.FUTURES,
-    start: Annotated[
-        datetime | None,
-        typer.Option(
-            "--start", formats=TIME_FORMATS, help="First bar to trade (UTC).", show_default=False
-        ),
-    ] = None,
-    end: Annotated[
-        datetime | None,
-        typer.Option(
-            "--end", formats=TIME_FORMATS, help="Last bar time (UTC).", show_default=False
-        ),
-    ] = None,
+    rebalance: Rebalance = "5m",
+    capital: Capital = 10_000.0,
+    fee: Fee = 0.0006,
+    market: MarketOption = Market.FUTURES,
+    start: Start = None,
+    end: End = None,
     config: Annotated[
         str | None,
         typer.Option(
@@ -188,10 +153,10 @@ def sweep_command(
         workers=workers,
         scheduler=scheduler,
         progress=progress,
-        config=_config(config),
+        config=config_option(config),
         symbols=symbol_list,
-        start=_utc(start),
-        end=_utc(end),
+        start=as_utc(start),
+        end=as_utc(end),
         capital=capital,
         rebalance_every=rebalance,
         market=market.value,

@@ -362,17 +362,21 @@ class KubernetesLauncher:
             heartbeat_timeout=self.heartbeat_timeout,
         )
 
-    def running_jobs(self, session_id: str) -> list[str]:
-        """Return the names of the session's Jobs that still have an active pod."""
+    def _jobs(self, session_id: str) -> list[Any]:
+        """Return the session's Jobs (found by its session label)."""
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
         selector = f"{LABEL_SESSION}={label_value(session_id)}"
         batch: Any = client.BatchV1Api(self.api_client)
         try:
-            jobs = batch.list_namespaced_job(self.namespace, label_selector=selector).items
+            return list(batch.list_namespaced_job(self.namespace, label_selector=selector).items)
         except ApiException as exc:
             raise _api_error(f"list the jobs of session {session_id}", exc) from exc
+
+    def running_jobs(self, session_id: str) -> list[str]:
+        """Return the names of the session's Jobs that still have an active pod."""
+        jobs = self._jobs(session_id)
         return [str(j.metadata.name) for j in jobs if j.status.active and not j.spec.suspend]
 
     def attach(self, session_id: str, workdir: Path) -> KubernetesSessionHandle | None:
@@ -381,15 +385,7 @@ class KubernetesLauncher:
         How another process (a second API worker, the API after a restart) finds a
         session this launcher started: by the Job's session label.
         """
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-
-        selector = f"{LABEL_SESSION}={label_value(session_id)}"
-        batch: Any = client.BatchV1Api(self.api_client)
-        try:
-            jobs = batch.list_namespaced_job(self.namespace, label_selector=selector).items
-        except ApiException as exc:
-            raise _api_error(f"list the jobs of session {session_id}", exc) from exc
+        jobs = self._jobs(session_id)
         if not jobs:
             return None
         newest = max(jobs, key=lambda j: j.metadata.creation_timestamp or 0)
