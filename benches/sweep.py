@@ -11,8 +11,12 @@ same backtest arguments (futures, rebalance every 5m, fee 6 bps):
   that many single-threaded worker processes (wall from the call to the table, cluster
   start and the bars' scatter included; CPU seconds of this process and its workers);
 - **speed-up** = wall(1 worker) / wall(2 workers) (target >= 1.8 on 2 cores);
-- **overhead per combination** = (sweep time / 24) / single - 1 (target <= 5 %), by
-  wall clock and by CPU seconds (the CPU figure moves far less with the machine's load).
+- **overhead per combination** = sweep time / (the 24 single backtests' summed time) - 1
+  (target <= 5 %), by wall clock and by CPU seconds (the CPU figure moves far less with
+  the machine's load). ``--baseline all`` (the default) times a single backtest of every
+  combination in this process, one after the other, so each row is compared with its own
+  run (the combinations differ in cost: longer lookbacks, more trades);
+  ``--baseline middle`` times only the middle combination and multiplies it by 24.
 
 The load average is printed before and after: on a shared machine, record it beside
 the figures.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import resource
 import sys
@@ -68,6 +73,12 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--baseline",
+        choices=["all", "middle"],
+        default="all",
+        help="single backtests to compare with: every combination (default) or the middle one",
+    )
     args = parser.parse_args()
     combos = 1
     for values in GRID.values():
@@ -82,6 +93,18 @@ def main() -> None:
         f"single backtest {params}: {single_wall:.2f} s wall, {single_cpu:.2f} CPU s, "
         f"{single.metrics['trades']} trades"
     )
+    base_wall, base_cpu = single_wall * combos, single_cpu * combos
+    if args.baseline == "all":
+        base_wall, base_cpu = 0.0, 0.0
+        for combo in itertools.product(*GRID.values()):
+            config = dict(zip(GRID, combo, strict=True))
+            _, wall, cpu = _timed(aifap.backtest, MOMENTUM, source, config=config, **KWARGS)
+            base_wall += wall
+            base_cpu += cpu
+        print(
+            f"{combos} single backtests one after the other: {base_wall:.2f} s wall, "
+            f"{base_cpu:.2f} CPU s; load average {os.getloadavg()}"
+        )
     walls = {}
     for n in args.workers:
         result, wall, cpu = _timed(
@@ -94,8 +117,8 @@ def main() -> None:
         print(
             f"{n} worker(s): {combos} combinations in {wall:.2f} s wall, {cpu:.2f} CPU s; "
             f"per combination {wall / combos:.2f} s wall "
-            f"(overhead {wall / combos / single_wall - 1:+.1%}), {cpu / combos:.2f} CPU s "
-            f"(overhead {cpu / combos / single_cpu - 1:+.1%}); "
+            f"(overhead {wall / base_wall - 1:+.1%}), {cpu / combos:.2f} CPU s "
+            f"(overhead {cpu / base_cpu - 1:+.1%}); "
             f"load average {os.getloadavg()}"
         )
     if 1 in walls and 2 in walls:

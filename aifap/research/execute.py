@@ -44,6 +44,10 @@ SKIPPED_METRICS = ("start", "end")
 CONNECT_TIMEOUT = "30s"  # to reach an existing scheduler (Dask retries until then)
 # backtest arguments a sweep sets itself
 RESERVED = ("config", "on_cycle", "progress", "strategy", "data")
+# the local cluster's settings: its workers run CPU-bound Python (one backtest each), and
+# Dask's statistical profiler samples every worker thread's stack every 10 ms, taking the
+# GIL from the backtest; a sweep has no use for that profile (the dashboard still runs)
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,7 @@ class Runner:
         self._refs: tuple[Any, Any] | None = None
 
     def __enter__(self) -> Runner:
+        import dask
         from distributed import Client, LocalCluster
 
         if isinstance(self.scheduler, Client):
@@ -236,12 +241,13 @@ class Runner:
                 ) from exc
             self._owned.append(self._client)
         else:
-            cluster = LocalCluster(
-                n_workers=self.workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=self.processes,
-                dashboard_address=":0",  # no fixed port: machines run several clusters
-            )
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on
+                cluster = LocalCluster(
+                    n_workers=self.workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=self.processes,
+                    dashboard_address=":0",  # no fixed port: machines run several clusters
+                )
             self._owned.append(cluster)
             self._client = Client(cluster)
             self._owned.insert(0, self._client)

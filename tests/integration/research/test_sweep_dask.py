@@ -178,3 +178,20 @@ def test_cli_sweep_help_explains_every_option():
     assert result.exit_code == 0
     for option in ("--grid", "--data", "--out", "--scheduler", "--workers", "--objective"):
         assert option in result.output
+
+
+def _profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_local_cluster_workers_run_without_the_statistical_profiler(market):
+    import dask
+
+    from aifap.research.execute import Runner
+
+    with Runner(MOMENTUM, market, KWARGS, workers=1, progress=False) as runner:
+        on_workers = runner.client.run(_profiling)
+    assert list(on_workers.values()) == [False]  # a worker process, told by its nanny
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # caller's unchanged
