@@ -13,6 +13,8 @@ that day and show a profit in every window; an honest one loses in both.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,22 +102,23 @@ def test_walk_forward_never_looks_ahead(bars):
     assert not result.equity.index.duplicated().any()
 
 
-def test_the_tear_sheet_is_the_projects_on_the_stitched_returns(bars, monkeypatch):
-    """The wiring only: pyfolio's sheet itself (30 s here) is tested in tests/*/analysis."""
-    import aifap.analysis.tearsheet as tearsheet
-
-    seen = {}
-    monkeypatch.setattr(
-        tearsheet, "create_tear_sheet", lambda returns, **kw: seen.update(kw, r=returns)
-    )
+def test_the_tear_sheet_is_pyfolios_on_the_stitched_returns(bars, tmp_path):
+    """A real pyfolio sheet of the out-of-sample returns: its dates and return are theirs."""
     result = aifap.walk_forward(
         side_strategy, bars, {"side": [1, 0]}, train="2d", test="1d", workers=1,
         processes=False, progress=False, market="spot",
     )  # fmt: skip
-    result.tear_sheet("out.html")
-    pd.testing.assert_series_equal(seen["r"], result.returns)
-    assert seen["output"] == "out.html"
-    assert "walk-forward" in seen["title"]
+    path = result.tear_sheet(tmp_path / "wf.html")
+    page = Path(path).read_text(encoding="utf-8")
+    assert "<title>AIFAP walk-forward (out of sample)</title>" in page
+    daily = (1 + result.returns).groupby(result.returns.index.floor("D")).prod() - 1
+    first, last = daily.index[0].date().isoformat(), daily.index[-1].date().isoformat()
+    assert f"<th>Start date</th><td>{first}</td>" in page
+    assert f"<th>End date</th><td>{last}</td>" in page
+    assert first == (START + pd.Timedelta(days=2)).date().isoformat()  # not a train day
+    cumulative = float((1 + daily).prod() - 1)
+    assert cumulative == pytest.approx(result.metrics["roe"], rel=1e-9, abs=1e-12)
+    assert "data:image/png;base64," in page  # pyfolio's figures were drawn
 
 
 def test_walk_forward_needs_room_for_one_window(bars):
