@@ -3,6 +3,10 @@
 The server refuses to run as root, so as root the data directory is handed to the
 ``postgres`` user and the binaries run through ``runuser``. Settings favour speed
 (fsync off): this is for tests and benchmarks, never for data that matters.
+
+Each data directory records the process that started it (``aifap-owner.pid``): a test
+run killed with SIGKILL cannot stop its server, so the next start stops and deletes the
+servers whose owner is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+OWNER_FILE = "aifap-owner.pid"
+PREFIX = "aifap-pg-"
 FAST_SETTINGS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     "-c max_connections=200 -c shared_buffers=256MB -c max_wal_size=4GB"
@@ -109,13 +115,40 @@ def _unprivileged_user() -> str:
     raise RuntimeError("running as root needs a 'postgres' or 'nobody' account to start PostgreSQL")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(bindir: Path, root: Path | None = None) -> list[Path]:
+    """Stop and delete throwaway servers whose owner process is gone; return their dirs."""
+    as_user = _unprivileged_user() if os.geteuid() == 0 else None
+    reaped = []
+    for datadir in sorted(Path(root or tempfile.gettempdir()).glob(f"{PREFIX}*")):
+        try:
+            owner = int((datadir / OWNER_FILE).read_text(encoding="ascii"))
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if _alive(owner):
+            continue
+        PostgresServer(bindir, datadir, 0, as_user).stop()
+        reaped.append(datadir)
+    return reaped
+
+
 def start_postgres(bindir: Path | None = None) -> PostgresServer:
     """Initialise and start a server on a free loopback port; raise RuntimeError if impossible."""
     bindir = bindir or find_bindir()
     if bindir is None or not (bindir / "pg_ctl").exists():
         raise RuntimeError("PostgreSQL binaries not found (set AIFAP_PG_BINDIR)")
+    reap_orphans(bindir)
     as_user = _unprivileged_user() if os.geteuid() == 0 else None
-    datadir = Path(tempfile.mkdtemp(prefix="aifap-pg-"))
+    datadir = Path(tempfile.mkdtemp(prefix=PREFIX))
     if as_user:
         shutil.chown(datadir, user=as_user, group=as_user)
     server = PostgresServer(bindir, datadir, _free_port(), as_user)
@@ -142,6 +175,7 @@ def start_postgres(bindir: Path | None = None) -> PostgresServer:
             f"-p {server.port} -k {datadir} -c listen_addresses=127.0.0.1 {FAST_SETTINGS}",
             "start",
         )
+        (datadir / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         shutil.rmtree(datadir, ignore_errors=True)
