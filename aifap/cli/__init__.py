@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -22,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+
 
 def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | None:
     """Return the upper-cased symbols of a comma-separated option (None when not given).
@@ -39,6 +41,13 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
     return names
 
 
+def table_cell(value: object) -> str:
+    """Return a result table's value as a rich-table cell (floats to 4 decimals)."""
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return "" if value is None else str(value)
+
+
 # each module registers its commands or sub-apps on `app` when imported
 COMMAND_MODULES: tuple[str, ...] = (
     "backtest",
@@ -53,6 +62,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "admin",
     "parity",
     "sweep",
+    "walkforward",
 )
 
 
@@ -69,6 +79,9 @@ def _root(
     if not verbose:
         for noisy in ("alembic", "httpx", "ccxt", "matplotlib", "distributed"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # Dask sets its loggers' levels from its config when imported, here and in the
+        # worker processes a sweep spawns (they inherit the environment)
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 for _module in COMMAND_MODULES:

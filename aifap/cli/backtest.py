@@ -35,6 +35,7 @@ from aifap.cli.run_options import (
     StrategyFile,
     Symbols,
     as_utc,
+    bar_data,
     config_option,
 )
 
@@ -117,14 +118,9 @@ def backtest_command(
     if symbol_list is not None:
         config_dict.setdefault("symbols", symbol_list)
     strategy = load_strategy(str(strategy_file))
-    source: Any = data
-    if days is not None:
-        if data is not None:
-            raise typer.BadParameter("must not be given with --data", param_hint="--days")
-        source = aifap.SyntheticMarket(symbol_list, days=days)
     result = aifap.backtest(
         strategy,
-        source,
+        bar_data(data, days, symbol_list),
         symbols=symbol_list,
         start=as_utc(start),
         end=as_utc(end),

@@ -1,6 +1,8 @@
-"""The options ``aifap backtest`` and ``aifap sweep`` share: bars, period, money, config.
+"""The options ``aifap backtest``, ``sweep`` and ``walk-forward`` share.
 
-One definition each, so the two commands take and explain them the same way.
+Bars, period, money and config for all three; the grid, objective and Dask cluster for
+the two research commands. One definition each, so the commands take and explain them
+the same way.
 """
 
 from __future__ import annotations
@@ -66,9 +68,7 @@ Rebalance = Annotated[
 Capital = Annotated[
     float, typer.Option("--capital", help="Starting allocation in the quote currency.")
 ]
-Fee = Annotated[
-    float, typer.Option("--fee", help="Fee rate on traded notional (0.0006 = 0.06 %).")
-]
+Fee = Annotated[float, typer.Option("--fee", help="Fee rate on traded notional (0.0006 = 0.06 %).")]
 MarketOption = Annotated[
     Market, typer.Option("--market", help="futures (shorts, leverage) or spot.")
 ]
@@ -82,6 +82,76 @@ End = Annotated[
     datetime | None,
     typer.Option("--end", formats=TIME_FORMATS, help="Last bar time (UTC).", show_default=False),
 ]
+
+
+Grid = Annotated[
+    list[str],
+    typer.Option(
+        "--grid",
+        help="A parameter and its values, name=v1,v2,... (repeat for each parameter); "
+        "each combination goes into the strategy's config_dict.",
+        show_default=False,
+    ),
+]
+Objective = Annotated[
+    str,
+    typer.Option(
+        "--objective",
+        help="Metric to rank by: sharpe, roe, pnl, final_equity, max_drawdown, "
+        "volatility, fees, trades, realized_pnl.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes of the local Dask cluster (default: the machine's cores).",
+        show_default=False,
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running Dask scheduler (tcp://host:8786) instead of a local cluster.",
+        show_default=False,
+    ),
+]
+BaseConfig = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="The base config_dict (a JSON object or a .json/.yaml file); the grid's "
+        "values go on top of it.",
+        show_default=False,
+    ),
+]
+Progress = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+]
+
+
+def bar_data(data: str | None, days: float | None, symbols: list[str] | None) -> Any:
+    """Return what ``--data`` / ``--days`` ask for: a bar directory, or the synthetic market."""
+    if days is None:
+        return data
+    if data is not None:
+        raise typer.BadParameter("must not be given with --data", param_hint="--days")
+    from aifap.data.synthetic import SyntheticMarket
+
+    return SyntheticMarket(symbols, days=days)
+
+
+def grid_option(items: list[str]) -> dict[str, list[Any]]:
+    """Return the ``--grid`` values as a grid (a usage error naming ``--grid`` if malformed)."""
+    from aifap.core.errors import ConfigError
+    from aifap.research.grid import parse_grid_option
+
+    try:
+        return parse_grid_option(items)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--grid") from None
 
 
 def config_option(text: str | None) -> dict[str, Any]:

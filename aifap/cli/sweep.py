@@ -17,23 +17,30 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aifap.cli import app, parse_symbols
+from aifap.cli import app, parse_symbols, table_cell
 from aifap.cli.run_options import (
+    BaseConfig,
     Capital,
     Data,
     Days,
     End,
     Fee,
+    Grid,
     Market,
     MarketOption,
+    Objective,
+    Progress,
     Rebalance,
+    Scheduler,
     Start,
     StrategyFile,
     Symbols,
+    Workers,
     as_utc,
+    bar_data,
     config_option,
+    grid_option,
 )
-from aifap.core.errors import ConfigError
 
 
 class Search(StrEnum):
@@ -47,15 +54,7 @@ class Search(StrEnum):
 @app.command("sweep")
 def sweep_command(
     strategy_file: StrategyFile,
-    grid: Annotated[
-        list[str],
-        typer.Option(
-            "--grid",
-            help="A parameter and its values, name=v1,v2,... (repeat for each parameter); "
-            "each combination goes into the strategy's config_dict.",
-            show_default=False,
-        ),
-    ],
+    grid: Grid,
     out: Annotated[
         Path,
         typer.Option(
@@ -67,14 +66,7 @@ def sweep_command(
     data: Data = None,
     days: Days = None,
     symbols: Symbols = None,
-    objective: Annotated[
-        str,
-        typer.Option(
-            "--objective",
-            help="Metric to rank by: sharpe, roe, pnl, final_equity, max_drawdown, "
-            "volatility, fees, trades, realized_pnl.",
-        ),
-    ] = "sharpe",
+    objective: Objective = "sharpe",
     search: Annotated[
         Search,
         typer.Option(
@@ -91,60 +83,25 @@ def sweep_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of random/optuna.")] = 0,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="Worker processes of the local Dask cluster (default: the machine's cores).",
-            show_default=False,
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            help="Address of a running Dask scheduler (tcp://host:8786) instead of a "
-            "local cluster.",
-            show_default=False,
-        ),
-    ] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     rebalance: Rebalance = "5m",
     capital: Capital = 10_000.0,
     fee: Fee = 0.0006,
     market: MarketOption = Market.FUTURES,
     start: Start = None,
     end: End = None,
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config",
-            help="The base config_dict (a JSON object or a .json/.yaml file); the grid's "
-            "values go on top of it.",
-            show_default=False,
-        ),
-    ] = None,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
-    ] = True,
+    config: BaseConfig = None,
+    progress: Progress = True,
 ) -> None:
     """Backtest STRATEGY_FILE once per --grid combination on Dask; write the table and heatmap."""
     import aifap
-    from aifap.research.grid import parse_grid_option
 
-    try:
-        space = parse_grid_option(grid)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--grid") from None
+    space = grid_option(grid)
     symbol_list = parse_symbols(symbols)
-    source: Any = data
-    if days is not None:
-        if data is not None:
-            raise typer.BadParameter("must not be given with --data", param_hint="--days")
-        source = aifap.SyntheticMarket(symbol_list, days=days)
     result = aifap.sweep(
         str(strategy_file),
-        source,
+        bar_data(data, days, symbol_list),
         space,
         objective=objective,
         search=search.value,
@@ -175,11 +132,5 @@ def _print(result: Any) -> None:
     for column in dict.fromkeys(shown):
         table.add_column(column)
     for _, row in result.table.iterrows():
-        table.add_row(*(_cell(row[c]) for c in dict.fromkeys(shown)))
+        table.add_row(*(table_cell(row[c]) for c in dict.fromkeys(shown)))
     Console().print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4f}"
-    return "" if value is None else str(value)

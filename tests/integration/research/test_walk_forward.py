@@ -129,3 +129,48 @@ def test_walk_forward_needs_room_for_one_window(bars):
         )  # fmt: skip
     with pytest.raises(ConfigError, match="test must be a positive duration"):
         aifap.walk_forward(side_strategy, bars, {"side": [1]}, test="-1d", progress=False)
+
+
+def test_cli_walk_forward_writes_windows_equity_and_tear_sheet(tmp_path):
+    """``aifap walk-forward`` on a bar directory gives what ``aifap.walk_forward`` gives."""
+    from typer.testing import CliRunner
+
+    from aifap.cli import app
+    from aifap.data.files import write_bar_file
+    from aifap.data.synthetic import SyntheticMarket
+
+    market = SyntheticMarket(["BTCUSDT", "ETHUSDT"], days=8, seed=3)
+    data = tmp_path / "bars"
+    data.mkdir()
+    for symbol, frame in market.frames().items():
+        write_bar_file(data / f"{symbol}_1m.csv.gz", frame)
+    momentum = Path(__file__).resolve().parents[3] / "strategies" / "momentum.py"
+    out = tmp_path / "wf"
+    args = [
+        "walk-forward", str(momentum), "--grid", "lookback=5,30", "--grid", "window=40,120",
+        "--data", str(data), "--train", "3d", "--test", "2d", "--rebalance", "1h",
+        "--objective", "roe", "--workers", "1", "--out", str(out), "--no-progress",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    expected = aifap.walk_forward(
+        str(momentum), str(data), {"lookback": [5, 30], "window": [40, 120]}, train="3d",
+        test="2d", objective="roe", workers=1, processes=False, progress=False,
+        rebalance_every="1h",
+    )  # fmt: skip
+    windows = pd.read_csv(out / "windows.csv")
+    assert windows["lookback"].tolist() == expected.windows["lookback"].tolist()
+    assert windows["out_of_sample"].tolist() == pytest.approx(
+        expected.windows["out_of_sample"].tolist()
+    )
+    equity = pd.read_csv(out / "equity.csv", index_col=0)["equity"]
+    assert equity.iloc[-1] == pytest.approx(expected.equity.iloc[-1])
+    assert "<title>AIFAP walk-forward (out of sample)</title>" in (
+        out / "tearsheet.html"
+    ).read_text(encoding="utf-8")
+    assert f"gap {expected.gap['gap']:+.4f}" in result.output
+
+    bad = CliRunner().invoke(app, [*args[:8], "--train", "-1d", "--out", str(out)])
+    assert bad.exit_code != 0  # `aifap` (cli.main) prints the ConfigError's message
+    assert isinstance(bad.exception, ConfigError)
+    assert "train must be a positive duration" in str(bad.exception)
