@@ -5,7 +5,10 @@ one with the keys) against the project's Bitget emulator over HTTP.
 The platform holds no key of the account: it stores the service's URL and account name,
 and gives the session a token scoped ``gateway:<account>`` for its session id. The
 session's config, environment, files and logs never contain a key; the emulator's
-account has the session's fills, so its orders went through the service.
+account has the session's fills, so its orders went through the service. The manager's
+drawdown limit (0.01 %) is below what trading costs, so the risk check breaches it and,
+with ``on_breach: flatten``, the API closes the positions through the same service with
+a token of its own.
 """
 
 from __future__ import annotations
@@ -91,7 +94,11 @@ def api(tmp_path, monkeypatch):
     server.stop()
 
 
-def _session_processes(handle: LocalSessionHandle) -> list[psutil.Process]:
+def _session_processes(sid: str, workdir: Path) -> list[psutil.Process]:
+    try:
+        handle = LocalSessionHandle.attach(sid, workdir)
+    except FileNotFoundError:  # its runner has not reported yet
+        return []
     pids = {pid for pid in handle.status().pids.values() if pid}
     processes = []
     for pid in pids:
@@ -107,8 +114,10 @@ def test_a_gateway_accounts_session_trades_through_the_service_without_keys(
 ):
     client, root, started = api
     manager = client.post(
-        "/managers", json={"username": "manager_g", "password": PASSWORD, "budget": "5000"}
-    ).json()["id"]
+        "/managers",
+        json={"username": "manager_g", "password": PASSWORD, "budget": "5000",
+              "limits": {"max_drawdown": "0.0001", "on_breach": "flatten"}},
+    ).json()["id"]  # fmt: skip
     account = client.post(
         "/accounts",
         json={"venue": "bitget", "market": "futures", "demo": True, "gateway_url": gateway.url,
@@ -131,24 +140,37 @@ def test_a_gateway_accounts_session_trades_through_the_service_without_keys(
     assert answer.status_code == 200, answer.text
     started.append(trader)
     workdir = root / sid
-    handle = LocalSessionHandle.attach(sid, workdir)
 
     seen: dict[int, tuple[str, dict[str, str]]] = {}  # pid -> (command line, environment)
     deadline = time.monotonic() + 300
-    while not exchange.ledger(KEY).fills:
+    breaches: list[dict] = []
+    while not breaches:
         logs = client.get(f"/traders/{trader}/logs").json()["lines"]
         assert time.monotonic() < deadline, "\n".join(logs[-40:])
-        assert client.get(f"/traders/{trader}/status").json()["state"] in ("starting", "running")
-        for process in _session_processes(handle):
+        for process in _session_processes(sid, workdir):
             try:
                 seen[process.pid] = (" ".join(process.cmdline()), process.environ())
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
         time.sleep(1)
-    stopped = client.post(f"/traders/{trader}/stop")
-    assert stopped.status_code == 200, stopped.text
+        checked = client.post("/risk/check")
+        assert checked.status_code == 200, checked.text
+        breaches = checked.json()
     started.remove(trader)
 
+    assert [(b["manager_id"], b["action"], b["stopped"]) for b in breaches] == [
+        (manager, "flatten", [trader])
+    ]
+    assert client.get(f"/traders/{trader}/status").json()["state"] in ("stopped", "dead")
+    # the session traded at the exchange (its fees breached the limit) and the API closed
+    # its positions, both through the service: neither has the account's keys
+    view = exchange.ledger(KEY)
+    assert view.fills
+    assert {s: p.size for s, p in view.positions.items() if p.size} == {}
+    # the flatten's client ids number minutes since 1970 (a session's: its cycles)
+    flatten = [o for o in view.orders if int(o.client_oid.split("-")[0][2:]) > 10**6]
+    assert flatten
+    assert all(o.reduce_only for o in flatten)
     # the orders reached the exchange through the service (the session had no key)
     assert httpx.get(f"{gateway.url}/stats", timeout=10).json()["requests"] > 0
     # the session's config: the service and a token variable, no keys
