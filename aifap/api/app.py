@@ -5,8 +5,9 @@ Routes (OpenAPI at ``/docs``; every route but ``/health``, ``/ready``, ``/metric
 
 - ``POST /auth/token`` (form ``username``, ``password``) → ``{access_token,
   refresh_token, token_type}``; ``POST /auth/refresh``; ``POST /auth/logout``;
-- ``/managers`` (supervisor writes), ``/accounts`` (keys in, never out),
-  ``/traders`` with ``start``, ``stop``, ``status``, ``logs``;
+- ``/managers`` (supervisor writes), ``/accounts`` (keys in, never out; or a gateway
+  account: its gateway service's URL and account name, no keys), ``/traders`` with
+  ``start``, ``stop``, ``status``, ``logs``;
 - ``POST /halt`` (supervisor: stop every trader), ``POST /risk/check``;
 - the results, tear-sheet and OHLCV routers under ``/results``, ``/tearsheets`` and
   ``/ohlcv``, with the same rights (a manager sees only its traders' sessions);

@@ -2,8 +2,9 @@
 
 Used when a manager's risk limit is breached with ``on_breach: flatten``. The session
 must already be stopped (its own loop would reopen positions). The gateway is the
-session's own (the gateway registered for its config, with its keys), so the
-same venue, account and market are closed; client ids are deterministic per session
+session's own (the gateway registered for its config, with its keys, or its
+account's gateway service with a fresh token), so the same venue, account and market
+are closed; client ids are deterministic per session
 and minute, so a repeated flatten is looked up, not sent twice.
 """
 
@@ -24,18 +25,25 @@ from aifap.live.wiring import open_bars
 
 
 def flatten_session(
-    workdir: Path, at: datetime, keys: Mapping[str, str] | None = None
+    workdir: Path,
+    at: datetime,
+    keys: Mapping[str, str] | None = None,
+    gateway_token: str | None = None,
 ) -> list[str]:
     """Close every open position of the session in ``workdir``; return the symbols closed.
 
-    ``keys``: the account's ``api_key``, ``secret`` and ``password`` (the session read
-    them from its own environment, which this process does not have).
+    ``keys``: the account's ``api_key``, ``secret`` and ``password``; ``gateway_token``:
+    for a session trading through a gateway service (``exchange: remote``), a token on
+    its account. The session read either from its own environment, which this process
+    does not have.
     """
     config = load_config(workdir)
     if keys:
         given = {name: SecretStr(value) for name, value in keys.items()}
         credentials = Credentials.model_validate(given)
         config = config.model_copy(update={"credentials": credentials})
+    if gateway_token is not None:
+        config = config.model_copy(update={"gateway_token": SecretStr(gateway_token)})
     # the gateway's clock: the session's last time (a replay clock stops with the session);
     # moved two bars on after the orders, so a paper account fills them at the next open
     now = [at]

@@ -5,7 +5,12 @@ Kubernetes once deployed) with the session id ``trader-<id>-<random>``, working
 directory ``<root>/<session id>``, the platform's results database, and a service token
 scoped to that session (``config:<sid>``, ``results:<sid>``) in ``AIFAP_PLATFORM_TOKEN``.
 An exchange account's keys reach the session only as environment variables of its
-process (the config file names the variables), never in a file.
+process (the config file names the variables), never in a file. A gateway account's
+session holds no keys at all: it trades through the account's gateway service
+(``exchange: remote``) with a token scoped ``gateway:<account>`` for its session, in
+``AIFAP_GATEWAY_TOKEN``. A launcher whose sessions may not hold keys (Kubernetes: the
+keys live in the gateway's Secret in fin-finwrapper) starts only gateway accounts'
+sessions and paper ones.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ from aifap.api.vault import decrypt
 from aifap.auth.tokens import issue_token
 from aifap.core.errors import ConfigError
 from aifap.deploy.base import Launcher, SessionHandle, SessionStatus
+from aifap.deploy.k8s_manifests import TOKEN_ENV as GATEWAY_TOKEN_VARIABLE
 from aifap.deploy.local import LocalSessionHandle
 from aifap.live.config import CONFIG_NAME, SessionConfig, dump_config, make_config
 
@@ -111,6 +118,15 @@ def session_config(
     }
     if account is None:
         data.update(exchange="paper", mode="paper")
+    elif account.via_gateway:
+        data.update(
+            exchange="remote",
+            market=account.market,
+            mode="demo" if account.demo else "live",
+            account=account.gateway_account,
+            gateway_url=account.gateway_url,
+            gateway_token_env=GATEWAY_TOKEN_VARIABLE,
+        )
     else:
         data.update(
             exchange=account.venue,
@@ -134,8 +150,11 @@ def check_trader(trader: Trader, account: ExchangeAccount | None) -> None:
 
 
 def account_keys(account: ExchangeAccount | None) -> dict[str, str]:
-    """Return ``account``'s decrypted ``api_key``, ``secret`` and ``password`` (if any)."""
-    if account is None:
+    """Return ``account``'s decrypted ``api_key``, ``secret`` and ``password`` (if any).
+
+    None for a gateway account (and a paper trader's none): the platform holds no keys.
+    """
+    if account is None or account.api_key_enc is None or account.secret_enc is None:
         return {}
     keys = {"api_key": decrypt(account.api_key_enc), "secret": decrypt(account.secret_enc)}
     if account.passphrase_enc is not None:
@@ -170,8 +189,45 @@ class TraderRunner:
         """Return the working directory of ``trader``'s session."""
         return self.root / trader.session_id
 
+    def check_account(self, account: ExchangeAccount | None) -> None:
+        """Raise ConfigError if the launcher's sessions may not hold ``account``'s keys.
+
+        Sessions on Kubernetes never hold exchange keys (``sessions_hold_keys`` False on
+        the launcher): their account must be a gateway account.
+        """
+        if account is None or account.via_gateway:
+            return
+        if not getattr(self.launcher, "sessions_hold_keys", True):
+            raise ConfigError(
+                f"account_id must name a gateway account with the {type(self.launcher).__name__} "
+                f"(its sessions hold no exchange keys), was account {account.id}, which holds "
+                "its keys in the platform: register "
+                "the account as a gateway account (POST /accounts with gateway_url and "
+                "gateway_account; its keys go in its gateway service's Secret in "
+                "fin-finwrapper) and give the trader that account"
+            )
+
+    def gateway_token(self, trader: Trader, account: ExchangeAccount, ttl: timedelta) -> str:
+        """Return a token for ``trader``'s session on ``account``'s gateway, valid ``ttl``."""
+        if account.gateway_account is None:
+            raise ConfigError(f"account {account.id} must be a gateway account, it holds keys")
+        sid = trader.session_id
+        return issue_token(
+            f"session:{sid}",
+            [f"gateway:{account.gateway_account}"],
+            ttl=ttl,
+            session_id=sid,
+            key=self.key,
+        )
+
     def start(self, trader: Trader, account: ExchangeAccount | None, owner: str) -> SessionStatus:
-        """Write the trader's session config and launch it; return its first status."""
+        """Write the trader's session config and launch it; return its first status.
+
+        Raises:
+            ConfigError: the config is invalid, or the launcher's sessions may not hold
+                the account's keys (before anything is written or launched).
+        """
+        self.check_account(account)
         workdir = self.workdir(trader)
         config = session_config(
             trader, account, owner=owner, results_url=self.results_url, workdir=workdir
@@ -187,6 +243,8 @@ class TraderRunner:
             key=self.key,
         )
         env = {**account_environment(account), TOKEN_VARIABLE: token}
+        if account is not None and account.via_gateway:
+            env[GATEWAY_TOKEN_VARIABLE] = self.gateway_token(trader, account, config.duration * 2)
         handle = self.launcher.launch(path, workdir=workdir, session_id=sid, env=env)
         self._handles[sid] = handle
         if isinstance(handle, LocalSessionHandle):

@@ -2,14 +2,24 @@
 
 Created by the ``platform`` Alembic branch (``platform_0001_org``). Money columns are
 :class:`~aifap.db.Amount` (exact decimals on both backends); times are UTC epoch
-milliseconds. Exchange keys are stored only as ciphertext (:mod:`aifap.api.vault`).
+milliseconds. Exchange keys are stored only as ciphertext (:mod:`aifap.api.vault`); a
+gateway account stores none: its keys live in its gateway service (``aifap serve gateway``).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aifap.db import Amount, Base
@@ -17,6 +27,13 @@ from aifap.db import Amount, Base
 ROLES = ("supervisor", "manager", "viewer")
 TRADER_STATES = ("stopped", "running", "halted")
 BREACH_ACTIONS = ("freeze", "flatten")
+# an account holds its keys here (encrypted) or names its gateway service, never both
+KEYS_OR_GATEWAY = (
+    "(api_key_enc IS NOT NULL AND secret_enc IS NOT NULL"
+    " AND gateway_url IS NULL AND gateway_account IS NULL)"
+    " OR (api_key_enc IS NULL AND secret_enc IS NULL AND passphrase_enc IS NULL"
+    " AND gateway_url IS NOT NULL AND gateway_account IS NOT NULL)"
+)
 
 
 class User(Base):
@@ -62,20 +79,36 @@ class Manager(Base):
 
 
 class ExchangeAccount(Base):
-    """An exchange account of a manager; its keys only as ciphertext."""
+    """An exchange account of a manager: its keys as ciphertext, or its gateway service.
+
+    A *gateway account* (``gateway_url`` and ``gateway_account`` set, no keys) is traded
+    through the gateway service at ``gateway_url`` that serves the account named
+    ``gateway_account`` (its token scope is ``gateway:<gateway_account>``); its keys live
+    in that service's Secret, never in the platform. Sessions on Kubernetes trade only so.
+    """
 
     __tablename__ = "platform_accounts"
-    __table_args__ = (Index("ix_platform_accounts_manager", "manager_id"),)
+    __table_args__ = (
+        Index("ix_platform_accounts_manager", "manager_id"),
+        CheckConstraint(KEYS_OR_GATEWAY, name="ck_platform_accounts_keys_or_gateway"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     manager_id: Mapped[int] = mapped_column(ForeignKey("platform_managers.id"))
     venue: Mapped[str] = mapped_column(String(32))
     market: Mapped[str] = mapped_column(String(16))
     demo: Mapped[bool] = mapped_column(Boolean)
-    api_key_enc: Mapped[str] = mapped_column(Text)
-    secret_enc: Mapped[str] = mapped_column(Text)
+    api_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     passphrase_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    gateway_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    gateway_account: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+    @property
+    def via_gateway(self) -> bool:
+        """Tell whether the account is traded through its gateway service (holds no keys)."""
+        return self.gateway_url is not None
 
 
 class Trader(Base):

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -254,21 +255,26 @@ def delete_manager(db: Session, who: Principal, manager_id: int) -> None:
 
 
 def create_account(db: Session, who: Principal, body: AccountCreate) -> ExchangeAccount:
-    """Store an exchange account with its keys encrypted."""
+    """Store an exchange account: its keys encrypted, or its gateway service's URL and name."""
     from aifap.exchange.ccxt.venues import venue_names
 
     owner = _owner_for(who, body.manager_id, db)
     if body.venue not in venue_names():
         raise ConfigError(f"venue must be one of {venue_names()}, was {body.venue!r}")
-    passphrase = body.passphrase.get_secret_value() if body.passphrase else None
+
+    def sealed(value: SecretStr | None) -> str | None:
+        return None if value is None else encrypt(value.get_secret_value())
+
     account = ExchangeAccount(
         manager_id=owner.id,
         venue=body.venue,
         market=body.market,
         demo=body.demo,
-        api_key_enc=encrypt(body.api_key.get_secret_value()),
-        secret_enc=encrypt(body.secret.get_secret_value()),
-        passphrase_enc=encrypt(passphrase) if passphrase else None,
+        api_key_enc=sealed(body.api_key),
+        secret_enc=sealed(body.secret),
+        passphrase_enc=sealed(body.passphrase),
+        gateway_url=body.gateway_url,
+        gateway_account=body.gateway_account,
         created_ms=now_ms(),
     )
     db.add(account)
@@ -276,6 +282,7 @@ def create_account(db: Session, who: Principal, body: AccountCreate) -> Exchange
     record(
         db, who.subject, "account.create", f"account:{account.id}",
         manager_id=owner.id, venue=body.venue, market=body.market, demo=body.demo,
+        gateway_url=body.gateway_url, gateway_account=body.gateway_account,
     )  # fmt: skip
     return account
 
@@ -288,6 +295,8 @@ def account_view(account: ExchangeAccount) -> dict[str, Any]:
         "venue": account.venue,
         "market": account.market,
         "demo": account.demo,
+        "gateway_url": account.gateway_url,
+        "gateway_account": account.gateway_account,
         "created": from_ms(account.created_ms),
     }
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from aifap.watch.models import WatchPosition, WatchSnapshot
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 LIMITS = ("max_drawdown", "max_gross_exposure", "max_daily_loss")
+FLATTEN_TOKEN_TTL = timedelta(minutes=10)  # a gateway account's flatten: a few calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +242,11 @@ class RiskMonitor:
         with self.sessions() as db:
             account = db.get(ExchangeAccount, trader.account_id) if trader.account_id else None
             keys = account_keys(account)
+            token = None
+            if account is not None and account.via_gateway:
+                token = self.runner.gateway_token(trader, account, FLATTEN_TOKEN_TTL)
         try:
-            closed = flatten_session(workdir, at, keys)
+            closed = flatten_session(workdir, at, keys, token)
         except Exception as exc:  # the stop stands; the alert says what is still open
             log.error("trader %s not flattened, positions stay open: %s", trader.id, exc)
             return

@@ -58,7 +58,7 @@ def delete_manager(plat: Plat, who: User, manager_id: RowId) -> Response:
 
 @router.post("/accounts", response_model=AccountOut, status_code=201, tags=["accounts"])
 def create_account(plat: Plat, who: User, body: AccountCreate) -> Any:
-    """Store an exchange account; its keys are encrypted and never answered."""
+    """Store an exchange account: its keys (encrypted, never answered), or its gateway service."""
     with plat.sessions.begin() as db:
         return org.account_view(org.create_account(db, who, body))
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from aifap.exchange.remote.account import ACCOUNT_NAME
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on PostgreSQL
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="The row's id.")]
@@ -162,26 +165,92 @@ class TraderLogs(BaseModel):
     lines: list[str]
 
 
+Key = Annotated[SecretStr, Field(min_length=1, max_length=512)]
+
+
+def check_gateway_url(value: str) -> str:
+    """Return ``value`` if it is a gateway service's http(s) URL, else raise ValueError.
+
+    No user or password (it would be stored and shown), no query or fragment.
+    """
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user or password (the token authenticates)")
+    try:
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        raise ValueError(f"must have a valid port, was {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"must be the gateway service's http(s) URL (scheme, host, optional port and "
+            f"path; no query or fragment), was {value!r}"
+        )
+    return value
+
+
 class AccountCreate(_Body):
-    """A new exchange account; its keys are stored encrypted and never answered."""
+    """A new exchange account: its keys (stored encrypted, never answered), or its gateway.
+
+    Give either ``api_key`` and ``secret`` (and ``passphrase`` where the venue has one),
+    or ``gateway_url`` and ``gateway_account``: the gateway service (``aifap serve
+    gateway``) that holds the account's keys, and the account name of its ACCOUNT.yaml.
+    Sessions on Kubernetes trade only through gateway accounts.
+    """
 
     venue: Annotated[str, Field(pattern=r"^[a-z0-9]{2,32}$")]
     market: Literal["futures", "spot"] = "futures"
-    api_key: Annotated[SecretStr, Field(min_length=1, max_length=512)]
-    secret: Annotated[SecretStr, Field(min_length=1, max_length=512)]
-    passphrase: Annotated[SecretStr, Field(min_length=1, max_length=512)] | None = None
+    api_key: Key | None = None
+    secret: Key | None = None
+    passphrase: Key | None = None
+    gateway_url: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        default=None,
+        description="The gateway service's URL, e.g. "
+        "http://gateway-bitget-main.fin-finwrapper.svc.cluster.local:8920.",
+    )
+    gateway_account: Annotated[str, Field(pattern=ACCOUNT_NAME)] | None = Field(
+        default=None, description="The account the gateway serves (token scope gateway:NAME)."
+    )
     demo: bool = True
     manager_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_gateway_url(value)
+
+    @model_validator(mode="after")
+    def _keys_or_gateway(self) -> AccountCreate:
+        keys = [n for n in ("api_key", "secret", "passphrase") if getattr(self, n) is not None]
+        gateway = [n for n in ("gateway_url", "gateway_account") if getattr(self, n) is not None]
+        if keys and gateway:
+            raise ValueError(
+                f"give either the keys (api_key, secret, passphrase) or the gateway "
+                f"(gateway_url, gateway_account), was both: {', '.join(keys + gateway)}"
+            )
+        if not keys and not gateway:
+            raise ValueError(
+                "give either api_key and secret, or gateway_url and gateway_account, "
+                "was neither"
+            )
+        if keys and (self.api_key is None or self.secret is None):
+            missing = "api_key" if self.api_key is None else "secret"
+            raise ValueError(f"{missing} must be given with the other keys, was missing")
+        if gateway and len(gateway) == 1:
+            missing = "gateway_account" if self.gateway_account is None else "gateway_url"
+            raise ValueError(f"{missing} must be given with {gateway[0]}, was missing")
+        return self
+
 
 class AccountOut(BaseModel):
-    """An exchange account without any key."""
+    """An exchange account without any key (a gateway account: its gateway service)."""
 
     id: int
     manager_id: int
     venue: str
     market: str
     demo: bool
+    gateway_url: str | None = Field(description="None: the platform holds the keys.")
+    gateway_account: str | None
     created: datetime
 
 

@@ -305,6 +305,10 @@ class KubernetesLauncher:
             made on the first launch).
     """
 
+    # its sessions never hold exchange keys: they trade through the account's gateway
+    # service (exchange: remote), whose Secret in fin-finwrapper holds them
+    sessions_hold_keys = False
+
     def __init__(
         self,
         *,

@@ -56,9 +56,13 @@ def drive(run: Any, runs: list[dict[str, Any]], timeout: float = 300) -> list[di
     spec.write_text(
         json.dumps({"config": run.config, "runs": runs, "out": str(out), "gateway": gateway})
     )
-    env = {"AIFAP_DATA_DIR": str(run.dir / "data"), "PATH": "/usr/bin:/bin"}
-    if "PYTHONPATH" in os.environ:  # a worktree's code, not the installed checkout's
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    # a worktree's code (not the installed checkout's), and the tests' helpers
+    paths = [os.environ.get("PYTHONPATH", ""), str(TESTS)]
+    env = {
+        "AIFAP_DATA_DIR": str(run.dir / "data"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+    }
     proc = subprocess.run(
         [sys.executable, str(DRIVER), str(spec)],
         cwd=REPO,

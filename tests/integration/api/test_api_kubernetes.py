@@ -1,5 +1,9 @@
 """The platform API starting and stopping traders through the Kubernetes launcher.
 
+Sessions on Kubernetes hold no exchange keys: a trader on a gateway account becomes a
+Job whose Secret carries a token on the account's gateway service; a trader on an
+account whose keys the platform holds is refused (422) before anything is made.
+
 The launcher talks to a local server implementing the Kubernetes API calls it makes
 (``helpers.kube_api``, every body validated against the schemas). A second API app on
 the same database stands for another worker process or the API after a restart: it
@@ -8,6 +12,7 @@ finds the trader's Job by its session label, reads its state and stops it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SECRET, build_org
+import yaml
+from conftest import KEYS, SECRET, build_org
 from helpers.kube_api import FakeKubeApi
 
 from aifap.api.app import create_app
+from aifap.auth.tokens import ScopeError, TokenVerifier
 from aifap.deploy.kubernetes import KubernetesLauncher
 from aifap.exchange.emulator.server import ThreadedServer
 
@@ -87,12 +94,81 @@ def test_start_status_and_stop_go_through_the_cluster_from_any_worker(
             assert stopped.json()["state"] == "stopped"
             never = org.call("supervisor", "GET", f"/traders/{org.traders['b']}/status")
             assert never.json()["state"] == "stopped"  # never started: no Job, no handle
+            made_before = dict(api.objects)
             keyed = org.call("supervisor", "POST", f"/traders/{org.traders['a']}/start")
             assert keyed.status_code == 422
-            assert "credentials must be empty for a session on Kubernetes" in keyed.text
+            assert "register the account as a gateway account" in keyed.json()["detail"]
             assert "A-SECRET" not in keyed.text
-            assert len([k for k in api.objects if k[0] == "jobs"]) == 1  # nothing made
+            assert api.objects == made_before  # nothing made
+            assert not (root / org.sessions["a"]).exists()  # nor its config written
     finally:
         first.stop()
         if second is not None:
             second.stop()
+
+
+GATEWAY = "http://gateway-bitget-main.fin-finwrapper.svc.cluster.local:8920"
+
+
+def test_a_gateway_accounts_trader_runs_with_a_gateway_token_and_no_keys(
+    kube: tuple[FakeKubeApi, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, api_client = kube
+    key = os.environ.get("AIFAP_SECRET_KEY", SECRET)
+    monkeypatch.setenv("AIFAP_SECRET_KEY", key)
+    db_url, root = f"sqlite:///{tmp_path / 'platform.db'}", tmp_path / "sessions"
+    server, url = _serve(db_url, root, api_client)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            org = build_org(client, db_url, root, url)
+            account = org.call(
+                "supervisor", "POST", "/accounts",
+                json={"venue": "bitget", "market": "futures", "demo": True,
+                      "gateway_url": GATEWAY, "gateway_account": "bitget-main",
+                      "manager_id": org.managers["a"]},
+            )  # fmt: skip
+            assert account.status_code == 201, account.text
+            made = org.call(
+                "supervisor", "POST", "/traders",
+                json={"name": "gw_k8s", "strategy": "strategies/momentum.py",
+                      "allocation": "1000", "symbols": ["BTCUSDT", "ETHUSDT"],
+                      "manager_id": org.managers["a"], "account_id": account.json()["id"]},
+            )  # fmt: skip
+            assert made.status_code == 201, made.text
+            trader, sid = made.json()["id"], made.json()["session_id"]
+            started = org.call("supervisor", "POST", f"/traders/{trader}/start")
+            assert started.status_code == 200, started.text
+            assert api.invalid == []
+            [job] = [v for k, v in api.objects.items() if k[0] == "jobs"]
+            [config_map] = [v for k, v in api.objects.items() if k[0] == "configmaps"]
+            [secret] = [v for k, v in api.objects.items() if k[0] == "secrets"]
+            assert job["metadata"]["labels"]["aifap.io/session"] == sid
+            pod_config = yaml.safe_load(config_map["data"]["session.yaml"])
+            assert pod_config["exchange"] == "remote"
+            assert pod_config["gateway_url"] == GATEWAY
+            assert pod_config["account"] == "bitget-main"
+            assert pod_config["gateway_token_env"] == "AIFAP_GATEWAY_TOKEN"
+            assert "credentials" not in pod_config
+            assert "gateway_token" not in pod_config
+            values = secret["stringData"]
+            assert set(values) >= {"AIFAP_GATEWAY_TOKEN", "AIFAP_PLATFORM_TOKEN"}
+            assert not any(name.startswith("AIFAP_ACCOUNT_") for name in values)
+            # the gateway service's own verifier (same signing key) accepts it for its
+            # account and this session only
+            claims = TokenVerifier("gateway:bitget-main", key=key)(values["AIFAP_GATEWAY_TOKEN"])
+            assert claims.session_id == sid
+            with pytest.raises(ScopeError):
+                TokenVerifier("gateway:another-account", key=key)(values["AIFAP_GATEWAY_TOKEN"])
+            everything = json.dumps(list(api.objects.values()))
+            for keys in KEYS.values():
+                for value in keys:
+                    assert value not in everything
+            written = "".join(
+                p.read_text(errors="replace") for p in (root / sid).rglob("*") if p.is_file()
+            )
+            assert GATEWAY in written  # the API's copy of the config: no key, no token
+            assert values["AIFAP_GATEWAY_TOKEN"] not in written
+            stopped = org.call("supervisor", "POST", f"/traders/{trader}/stop")
+            assert stopped.status_code == 200, stopped.text
+    finally:
+        server.stop()

@@ -88,7 +88,11 @@ def test_no_answer_carries_a_key(org, role, caplog, secrets):
         for secret in secrets:
             assert secret not in answer.text
     if made.status_code == 201:
-        assert set(made.json()) == {"id", "manager_id", "venue", "market", "demo", "created"}
+        assert set(made.json()) == {
+            "id", "manager_id", "venue", "market", "demo", "gateway_url", "gateway_account",
+            "created",
+        }  # fmt: skip
+        assert made.json()["gateway_url"] is None
     for secret in secrets:
         assert secret not in caplog.text
     assert not any(secret in v for v in every_platform_value(org.db_url) for secret in secrets)

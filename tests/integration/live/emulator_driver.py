@@ -23,8 +23,8 @@ Runs share the emulator, so a later run is a restart against the same exchange.
 
 With ``"gateway": "remote"`` in the spec, the session trades through the gateway
 service instead (``aifap serve gateway`` in its own process, see
-``gateway_process.py``): the session's config gets ``exchange: remote``, the service's
-URL and a token, and no keys. A run's ``kill_gateway`` (``{"after_orders": n,
+``tests/helpers/gateway_process.py``): the session's config gets ``exchange: remote``,
+the service's URL and a token, and no keys. A run's ``kill_gateway`` (``{"after_orders": n,
 "down_s": s}``) SIGKILLs the service once the exchange has seen ``n`` more order
 placements and starts it again ``s`` seconds later.
 
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from gateway_process import GatewayProcess, kill_when
+from helpers.gateway_process import GatewayProcess, kill_when
 
 import aifap.live.supervisor as supervisor
 from aifap.data.sources import open_bar_source

@@ -1,8 +1,9 @@
 """Sessions through the gateway service (``aifap serve gateway``) at the Bitget emulator.
 
-The service runs in its own process with the account's keys (``gateway_process.py``);
-the session holds a URL and a token. Killing the service mid-cycle must cost nothing
-but time; the session's processes must never see the keys.
+The service runs in its own process with the account's keys
+(``helpers/gateway_process.py``); the session holds a URL and a token. Killing the
+service mid-cycle must cost nothing but time; the session's processes must never see
+the keys.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from gateway_process import KEY_ENV, SIGNING_KEY
 from helpers.emulator_sessions import demo, drive
+from helpers.gateway_process import KEY_ENV, SIGNING_KEY
 from sqlalchemy import select
 
 from aifap.alerts.messages import Alert, AlertKind

@@ -24,7 +24,7 @@ from aifap.auth.tokens import issue_token
 KEY, SECRET, PASSPHRASE = "demo-key", "demo-secret", "demo-pass"
 SIGNING_KEY = "gateway-test-signing-key-0123456789abcdef"
 ACCOUNT = "emu-acct"
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 KEY_ENV = {"EMU_API_KEY": KEY, "EMU_API_SECRET": SECRET, "EMU_API_PASSPHRASE": PASSPHRASE}
 
 
