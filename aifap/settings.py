@@ -9,6 +9,11 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# the variables carrying the key that signs every service token and encrypts the API's
+# stored exchange keys: the processes that hold it (API, gateway service, admin CLI)
+# never hand it to a session they start
+SIGNING_KEY_VARIABLES = ("AIFAP_SECRET_KEY", "AIFAP_SECRET_KEY_FILE")
+
 
 class Settings(BaseSettings):
     """Where data lives and how to reach shared services.

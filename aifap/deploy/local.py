@@ -21,6 +21,7 @@ from aifap.deploy.papermill_run import OUTPUT_NAME, RUNNER_NAME, read_runner_sta
 from aifap.live.heartbeat import heartbeat_age, read_heartbeat
 from aifap.live.logs import LOG_NAME
 from aifap.procs import pid_alive
+from aifap.settings import SIGNING_KEY_VARIABLES
 
 RUNNER_LOG = "runner.log"
 
@@ -239,6 +240,11 @@ class LocalLauncher:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, **(env or {})},
+                env={**_inherited(), **(env or {})},
             )
         return LocalSessionHandle(session_id, workdir, process.pid, process, launched)
+
+
+def _inherited() -> dict[str, str]:
+    """Return this process's environment for a session, without the token-signing key."""
+    return {k: v for k, v in os.environ.items() if k not in SIGNING_KEY_VARIABLES}

@@ -194,3 +194,6 @@ def test_a_gateway_accounts_session_trades_through_the_service_without_keys(
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} found in {where}"
     assert not any(name.startswith("AIFAP_ACCOUNT_") for _, env in seen.values() for name in env)
+    for _, env in seen.values():  # nor the key that signs tokens and encrypts stored keys
+        assert "AIFAP_SECRET_KEY" not in env
+        assert SIGNING_KEY not in env.values()
