@@ -68,6 +68,42 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - wall, _cpu() - cpu
 
 
+def _sweep(source: FrameBarSource, workers: int):
+    """``aifap.sweep`` on a local cluster of ``workers``, timed in parts.
+
+    The same steps as ``aifap.sweep(..., workers=N)`` (a ``LocalCluster`` with the
+    sweep's settings, the scatter, the tasks, the shutdown), with the cluster made here
+    so that Dask's task stream can report each task's compute time on its worker.
+    """
+    import dask
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from aifap.research.execute import LOCAL_CLUSTER_CONFIG
+
+    cpu, wall = _cpu(), time.perf_counter()
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
+    client = Client(cluster)
+    started = time.perf_counter()
+    with get_task_stream(client) as stream:
+        result = aifap.sweep(MOMENTUM, source, GRID, scheduler=client, progress=False, **KWARGS)
+    swept = time.perf_counter()
+    client.close()
+    cluster.close()
+    end = time.perf_counter()
+    compute = sum(
+        part["stop"] - part["start"]
+        for task in stream.data
+        if str(task["key"]).startswith("job-")
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
+    split = {"start": started - wall, "compute": compute, "close": end - swept}
+    return result, end - wall, _cpu() - cpu, split
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=20)
@@ -107,9 +143,7 @@ def main() -> None:
         )
     walls = {}
     for n in args.workers:
-        result, wall, cpu = _timed(
-            aifap.sweep, MOMENTUM, source, GRID, workers=n, progress=False, **KWARGS
-        )
+        result, wall, cpu, split = _sweep(source, n)
         assert result.table["error"].isna().all(), result.failed
         row = result.table.set_index(list(GRID)).loc[tuple(params.values())]
         assert row["final_equity"] == single.metrics["final_equity"]
@@ -120,6 +154,11 @@ def main() -> None:
             f"(overhead {wall / base_wall - 1:+.1%}), {cpu / combos:.2f} CPU s "
             f"(overhead {cpu / base_cpu - 1:+.1%}); "
             f"load average {os.getloadavg()}"
+        )
+        print(
+            f"   of which: cluster start {split['start']:.2f} s, the tasks' compute on the "
+            f"workers {split['compute']:.2f} s in all (vs the single runs' {base_wall:.2f} s: "
+            f"{split['compute'] / base_wall - 1:+.1%}), cluster shutdown {split['close']:.2f} s"
         )
     if 1 in walls and 2 in walls:
         print(f"speed-up 2 workers vs 1: {walls[1] / walls[2]:.2f}x")
