@@ -2,7 +2,8 @@
 
 Reference: the planner and ledger as they were before the fast path (frozen copies beside
 this file), ``FillModel.market_fill`` and ``Ledger.apply`` per order: what paper and live
-ran. Fast: today's ``plan_legs`` + ``execute_orders`` (``Ledger.book``, no ``Fill`` or
+ran. Fast: the backtester's ``plan_book`` (``plan_legs`` with its threshold test in float64
+first) + ``execute_orders`` (``Ledger.book``, no ``Fill`` or
 ``OrderRequest`` objects) with the client order ids derived afterwards from (session,
 cycle, symbol, leg) as ``FillLog.client_ids`` does: what the backtester runs. Today's
 ``plan`` (what paper and live run now) must give the reference plans too.
@@ -22,12 +23,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aifap.backtest.execute import execute_orders
+from aifap.backtest.fastplan import plan_book
 from aifap.core.errors import InsufficientFundsError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import client_order_id
-from aifap.core.planner import STOPS, DroppedLeg, Plan, StopUpdate, order_request, plan, plan_legs
+from aifap.core.planner import STOPS, DroppedLeg, Plan, StopUpdate, order_request, plan
+from aifap.core.portfolio import Position
 from aifap.core.weights import TargetWeight
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -117,9 +120,17 @@ def reference_cycle(ledger, model, markets, targets, marks, opens, cycle, **knob
     return result, fills, dropped
 
 
+def book_plan(ledger, markets, targets, marks, **knobs):
+    """The backtester's planner, given the float copies the engine keeps."""
+    sizes = {s: float(p.size) for s, p in ledger.positions.items()}
+    floats = {s: float(m) for s, m in marks.items()}
+    weights = {s: float(t.weight) for s, t in list(targets.items())[::2]}  # half: as output
+    return plan_book(targets, ledger, markets, marks, sizes, floats, weights, **knobs)
+
+
 def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
     gateways = plan(targets, ledger.portfolio(), markets, marks, cycle=cycle, **knobs)
-    legs = plan_legs(targets, ledger.portfolio(), markets, marks, **knobs)
+    legs = book_plan(ledger, markets, targets, marks, **knobs)
     fill_prices = {o.symbol: price(opens[o.symbol]) for o in legs.legs}
     booked, dropped = execute_orders(legs.legs, ledger, model, markets, fill_prices)
     fills = [
@@ -145,7 +156,7 @@ def fast_cycle(ledger, model, markets, targets, marks, opens, cycle, **knobs):
         ),
         dropped=legs.dropped,
         equity=legs.equity,
-        current_weights=legs.current_weights,
+        current_weights=gateways.current_weights,  # plan_book reports none
     )
     return (derived, gateways), fills, dropped
 
@@ -190,3 +201,54 @@ def test_fast_path_gives_the_reference_orders_fills_and_ledger(
         assert repr(got[1]) == repr(expected[1])  # fills: amount, price, fee, realized PnL
         assert repr(got[2]) == repr(expected[2])  # spot buys the cash no longer covers
         assert book_state(fast) == book_state(ref)
+
+
+# a held position whose weight is a short decimal: size x mark / capital, entry = mark
+HOLDINGS = [(D(10), D(100)), (D("2.5"), D(40)), (D(4), D(250)), (D("0.3"), D("33.5"))]
+
+
+@st.composite
+def boundary_books(draw):
+    """Books whose targets sit at (or 1e-20 around) |target - current| = threshold."""
+    futures = draw(st.booleans())
+    kind = MarketType.FUTURES if futures else MarketType.SPOT
+    specs = {
+        s: MarketSpec(s, kind, s[:3], "USDT", amount_step=D("0.001"), max_leverage=20)
+        for s in SYMBOLS
+    }
+    threshold = draw(st.sampled_from([D(0), D("0.01"), D("0.05"), D("0.001")]))
+    nudge = draw(st.sampled_from([D(0), D("1e-20"), D("-1e-20"), D("1e-15"), D("-1e-15")]))
+    ledger = Ledger(D(10_000), specs)
+    targets, marks = {}, {}
+    for symbol in SYMBOLS:
+        size, mark = draw(st.sampled_from(HOLDINGS))
+        marks[symbol] = mark
+        if draw(st.booleans()):
+            ledger.positions[symbol] = Position(symbol, size, mark, mark)
+        current = size * mark / D(10_000) if symbol in ledger.positions else D(0)
+        side = draw(st.sampled_from([1, -1]))
+        goal = current + side * threshold + nudge
+        if goal > 0 or (futures and goal != 0):
+            targets[symbol] = TargetWeight(symbol, goal)
+    ledger.cash = D(10_000) - sum(p.size * p.entry_price for p in ledger.positions.values())
+    return specs, ledger, targets, marks, threshold
+
+
+@given(book=boundary_books())
+@settings(max_examples=300, deadline=None)
+def test_plan_book_decides_as_the_reference_at_the_threshold_boundary(book):
+    specs, ledger, targets, marks, threshold = book
+    knobs = {"leverage": D(1), "threshold": threshold}
+    expected = reference_planner.plan(targets, ledger.portfolio(), specs, marks, **knobs)
+    got = book_plan(ledger, specs, targets, marks, **knobs)
+    derived = Plan(
+        orders=tuple(order_request(leg, "backtest", 0) for leg in got.legs),
+        stop_updates=tuple(
+            StopUpdate(client_order_id("backtest", 0, s, STOPS), s, tp, sl)
+            for s, tp, sl in got.stops
+        ),
+        dropped=got.dropped,
+        equity=got.equity,
+        current_weights=expected.current_weights,
+    )
+    assert repr(derived) == repr(expected)
