@@ -154,7 +154,7 @@ def plan_book(
             if _stops_changed(target, held):
                 out.stop_update(symbol, target)
             continue
-        if trade is True and price > ZERO:  # type: ignore[operator]
+        if trade is True and price is not None and price > ZERO:
             cs = market.contract_size
             wanted = goal * equity * lev / (price * cs)
             if size == ZERO or (size > ZERO) == (wanted > ZERO):  # no flip
