@@ -234,8 +234,48 @@ def boundary_books(draw):
     return specs, ledger, targets, marks, threshold
 
 
-@given(book=boundary_books())
-@settings(max_examples=300, deadline=None)
+@st.composite
+def long_boundary_books(draw):
+    """28-digit sizes and entries, float marks, targets at current +- threshold in Decimal.
+
+    The current weight is computed as the planner computes it, so |target - current| is
+    the threshold to within the last of 28 digits: float64 cannot tell the side, and a
+    float band narrower than its error would let it guess.
+    """
+    futures = draw(st.booleans())
+    kind = MarketType.FUTURES if futures else MarketType.SPOT
+    cs = draw(st.sampled_from([D(1), D("0.01"), D(10)])) if futures else D(1)
+    specs = {
+        s: MarketSpec(s, kind, s[:3], "USDT", amount_step=D("1e-8"), contract_size=cs)
+        for s in SYMBOLS
+    }
+    threshold = draw(st.sampled_from([D(0), D("0.01"), D("0.001"), D("1e-6")]))
+    ledger = Ledger(D(10_000), specs)
+    marks = {s: price(draw(prices)) for s in SYMBOLS}
+    for symbol in SYMBOLS:
+        if draw(st.booleans()):
+            notional = D(draw(st.integers(10**27, 2 * 10**30))) / D(10**27)  # 1 .. 2000 quote
+            size = notional / (marks[symbol] * cs) / D(draw(st.integers(1, 3)))
+            entry = marks[symbol] * D(draw(st.sampled_from(["0.999", "1", "1.0007"])))
+            ledger.positions[symbol] = Position(symbol, size, entry, entry, D(1), cs)
+    unrealized = D(0)  # at the marks, in the ledger's order, as the planner adds it
+    for symbol, held in ledger.positions.items():
+        unrealized += held.size * held.contract_size * (marks[symbol] - held.entry_price)
+    equity = ledger.balance + unrealized
+    targets = {}
+    for symbol in SYMBOLS:
+        held = ledger.positions.get(symbol)
+        current = D(0)
+        if held is not None:
+            current = abs(held.size) * cs * marks[symbol] / D(1) / equity
+        goal = current + draw(st.sampled_from([1, -1])) * threshold
+        if goal > 0:
+            targets[symbol] = TargetWeight(symbol, goal)
+    return specs, ledger, targets, marks, threshold
+
+
+@given(book=st.one_of(boundary_books(), long_boundary_books()))
+@settings(max_examples=400, deadline=None)
 def test_plan_book_decides_as_the_reference_at_the_threshold_boundary(book):
     specs, ledger, targets, marks, threshold = book
     knobs = {"leverage": D(1), "threshold": threshold}
