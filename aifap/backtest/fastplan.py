@@ -87,8 +87,9 @@ def plan_book(
         sizes: ``float(size)`` of every held position by symbol (0.0 or absent: none).
         mark_floats: ``float(marks[symbol])`` by symbol.
         weights: the strategy's output the targets were parsed from: where it is a
-            float ``w``, ``targets[symbol].weight`` is ``Decimal(repr(w))`` (parse_targets
-            makes it so), within 2^-53 of ``w``; other entries are converted here.
+            float ``w`` (or a dict spec whose ``'weight'`` is), ``targets[symbol].weight``
+            is ``Decimal(repr(w))`` (parse_targets makes it so), within 2^-53 of ``w``;
+            other entries are converted here.
         leverage: the leverage of new exposure.
         threshold: trade only where ``|target − current weight| > threshold``.
 
@@ -130,6 +131,8 @@ def plan_book(
         trade = None  # None: float64 cannot tell, the exact path decides
         if fast and price is not None:
             g = weights.get(symbol)
+            if type(g) is dict:  # a spec: its weight, if a float, is the Decimal's repr too
+                g = g.get("weight")
             if type(g) is not float:
                 g = float(goal)
             c: float | None = 0.0

@@ -124,7 +124,12 @@ def book_plan(ledger, markets, targets, marks, **knobs):
     """The backtester's planner, given the float copies the engine keeps."""
     sizes = {s: float(p.size) for s, p in ledger.positions.items()}
     floats = {s: float(m) for s, m in marks.items()}
-    weights = {s: float(t.weight) for s, t in list(targets.items())[::2]}  # half: as output
+    weights = {}  # as the strategy's output: a float, a spec with a float weight, or neither
+    for i, (s, t) in enumerate(targets.items()):
+        if i % 3 == 0:
+            weights[s] = float(t.weight)
+        elif i % 3 == 1:
+            weights[s] = {"weight": float(t.weight), "take_profit": t.take_profit}
     return plan_book(targets, ledger, markets, marks, sizes, floats, weights, **knobs)
 
 
