@@ -12,8 +12,9 @@ current weight.
 
 Why the float answer is the Decimal answer. The inputs are the floats of the exact
 Decimal values (``float(size)``, ``float(mark)``, ``float(contract size)``,
-``float(leverage)``, ``float(equity)``, ``float(weight)``, ``float(threshold)``), each
-within a relative 2^-53 of them. With every factor's magnitude in [1e-60, 1e60], no
+``float(leverage)``, ``float(equity)``, ``float(threshold)``, and the strategy's own
+float weight, of which the Decimal weight is the repr), each within a relative 2^-53
+of them. With every factor's magnitude in [1e-60, 1e60], no
 product or quotient below leaves the normal range, so each of the five float operations
 of the weight, ``s × cs × m × (1 / (lev × E))``, adds at most 2^-53 relative; with the
 five conversions, ``|c_f − current| <= 1.2e-15 × |current|`` (the Decimal weight is
@@ -23,7 +24,8 @@ itself within 5 × 5e-28 relative of the exact quotient). The float difference a
 ``|goal − current| > threshold`` and ``|g − c| < thr − tol`` implies ``<=``; anything
 between goes to the exact path. ``tests/unit/backtest/test_fast_path_properties.py``
 checks it against the frozen reference planner, on random books and on books placed
-exactly at (and 1e-20 around) the threshold's boundary.
+at the threshold's boundary (short decimals exactly on it; 28-digit books within the
+last digit of it).
 
 The current weights themselves are not returned (``LegPlan.current_weights`` is empty):
 the backtester reports none.
@@ -57,7 +59,7 @@ from aifap.core.weights import TargetWeight
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
-REL = 4e-15  # > 3 × the float64 weight's relative error bound (module docstring)
+REL = 4e-15  # > 2.5 × the float64 test's relative error bound (module docstring)
 TINY = 1e-300
 LOW, HIGH = 1e-60, 1e60  # every factor in this range: no intermediate leaves normal floats
 
