@@ -27,6 +27,7 @@ import pandas as pd
 
 from aifap.backtest.data import funding_events
 from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
+from aifap.backtest.fastplan import plan_book
 from aifap.backtest.log import FillLog
 from aifap.context import Context
 from aifap.core.errors import StrategyError
@@ -34,7 +35,7 @@ from aifap.core.fills import FillModel, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import OrderRequest
-from aifap.core.planner import DroppedLeg, Plan, plan, plan_legs
+from aifap.core.planner import DroppedLeg, Plan, plan
 from aifap.core.weights import TargetWeight
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
@@ -378,13 +379,24 @@ class Engine:
         known: dict[float, Decimal] = {}
         marks = self._marks(row, symbols, known)
         cfg = self.cfg
-        book = self.ledger.portfolio()  # the planner marks at `marks` itself
         knobs = {"leverage": cfg.leverage, "threshold": cfg.threshold}
         orders: Sequence[Ordered]
         if self.fast and cfg.on_cycle is None:  # client ids derived when the frame is built
-            legs = plan_legs(targets, book, self.markets, marks, **knobs)
+            # plan_legs' decisions, its threshold test in float64 first (exact fallback)
+            names = self.symbols
+            legs = plan_book(
+                targets,
+                self.ledger,
+                self.markets,
+                marks,
+                dict(zip(names, self.size.tolist(), strict=True)),
+                dict(zip(names, self.close[row].tolist(), strict=True)),
+                output,
+                **knobs,
+            )
             orders, stops, dropped = legs.legs, legs.stops, legs.dropped
         else:  # another fill model (or an observer) gets the orders gateways get
+            book = self.ledger.portfolio()  # the planner marks at `marks` itself
             result = plan(
                 targets, book, self.markets, marks, session_id=cfg.session_id, cycle=cycle, **knobs
             )

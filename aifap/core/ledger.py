@@ -33,10 +33,11 @@ from aifap.core.errors import ConfigError, OrderRejectedError
 from aifap.core.fills import funding_payment
 from aifap.core.markets import MarketSpec, MarketType, to_decimal
 from aifap.core.orders import Fill, Side
-from aifap.core.portfolio import Portfolio, Position
+from aifap.core.portfolio import Portfolio, Position, new_position
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+MINUS_ONE = Decimal(-1)
 BUY = Side.BUY
 FUTURES = MarketType.FUTURES
 
@@ -112,7 +113,7 @@ class Ledger:
         position = self.positions.get(symbol)
         if position is not None:
             p = position
-            self.positions[symbol] = Position(
+            self.positions[symbol] = new_position(
                 p.symbol,
                 p.size,
                 p.entry_price,
@@ -194,7 +195,7 @@ class Ledger:
         cs = market.contract_size
         futures = market.market_type is FUTURES
         base_fee = not futures and fee != ZERO and fee_currency == market.base
-        signed_amount = amount * (1 if side is BUY else -1)  # side.sign, spared a property
+        signed_amount = amount * (ONE if side is BUY else MINUS_ONE)  # side.sign, as Decimal
         signed = signed_amount - fee if base_fee else signed_amount
         old = self.positions.get(symbol)
         size = old.size if old is not None else ZERO
@@ -226,7 +227,7 @@ class Ledger:
             self.positions.pop(symbol, None)
         else:
             same_side = held and (new_size > ZERO) == long
-            self.positions[symbol] = Position(
+            self.positions[symbol] = new_position(
                 symbol,
                 new_size,
                 entry,

@@ -241,7 +241,8 @@ def _cap_spot_buys(
             continue
         mark = marks[order.symbol]
         amount = order.amount
-        if not amount * market.contract_size * mark <= cash:  # affordable()'s first test
+        cost = amount * market.contract_size * mark
+        if not cost <= cash:  # affordable()'s first test
             amount = affordable(market, amount, mark, max(cash, ZERO))
         if amount != order.amount:
             reason = market.below_minimum(amount, mark)
@@ -254,7 +255,8 @@ def _cap_spot_buys(
                 )
                 continue
             order = order._replace(amount=amount)
-        cash -= amount * market.contract_size * mark
+            cost = amount * market.contract_size * mark
+        cash -= cost
         opening.append(order)
     out.opening = opening
 

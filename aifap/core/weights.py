@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from math import isfinite
 from numbers import Real
@@ -38,6 +38,22 @@ class TargetWeight:
     weight: Decimal
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
+
+
+_new = object.__new__
+_set_symbol, _set_weight, _set_tp, _set_sl = (
+    TargetWeight.__dict__[f.name].__set__ for f in fields(TargetWeight)
+)
+
+
+def _weight_only(symbol: str, weight: Decimal) -> TargetWeight:
+    """Return ``TargetWeight(symbol, weight)``, its slots set directly (per target, per call)."""
+    target = _new(TargetWeight)
+    _set_symbol(target, symbol)
+    _set_weight(target, weight)
+    _set_tp(target, None)
+    _set_sl(target, None)
+    return target
 
 
 def _number(symbol: str, field: str, value: Any) -> Decimal:
@@ -124,8 +140,8 @@ def parse_targets(
             OUTPUT, "must be a dict of {symbol: weight or spec} or None", type(output).__name__
         )
     targets: dict[str, TargetWeight] = {}
-    gross = ZERO  # Σ |weight| in output order, as sum() of them would add
     spot = MarketType.SPOT
+    floats = 0.0  # Σ |weight| of plain float weights, in float64 (see _gross)
     for symbol, spec in output.items():
         if type(symbol) is not str and not isinstance(symbol, str):
             raise InvalidTargetError(str(symbol), "symbol must be a string", type(symbol).__name__)
@@ -133,9 +149,13 @@ def parse_targets(
         if market is None:
             raise InvalidTargetError(symbol, "symbol must be one of the session's markets")
         if type(spec) is float and isfinite(spec):  # the usual case: a plain float weight
-            target = TargetWeight(symbol, Decimal(repr(spec)))
-        else:
-            target = _parse_one(symbol, spec)
+            weight = Decimal(repr(spec))
+            if spec < 0.0 and market.market_type is spot:
+                raise InvalidTargetError(symbol, "weight must be >= 0 on spot (no shorts)", weight)
+            targets[symbol] = _weight_only(symbol, weight)
+            floats += abs(spec)
+            continue
+        target = _parse_one(symbol, spec)
         weight = target.weight
         if weight < ZERO and market.market_type is spot:
             raise InvalidTargetError(symbol, "weight must be >= 0 on spot (no shorts)", weight)
@@ -143,8 +163,29 @@ def parse_targets(
         if stops and prices is not None and symbol in prices and weight != 0:
             _check_stops(target, to_decimal(prices[symbol]))
         targets[symbol] = target
-        gross += abs(weight)
+        floats = math.nan  # not all plain floats: the Decimal sum decides
     limit = to_decimal(max_gross_weight)
-    if gross > limit + GROSS_TOLERANCE:
-        raise InvalidTargetError(OUTPUT, f"gross weight must be <= {limit}", value=gross)
+    bound = limit + GROSS_TOLERANCE
+    if not _surely_within(floats, len(targets), bound):
+        gross = ZERO  # Σ |weight| in output order, as sum() of them would add
+        for target in targets.values():
+            gross += abs(target.weight)
+        if gross > bound:
+            raise InvalidTargetError(OUTPUT, f"gross weight must be <= {limit}", value=gross)
     return targets
+
+
+def _surely_within(total: float, count: int, bound: Decimal) -> bool:
+    """Tell whether a float64 sum of ``count`` |weights| proves their Decimal sum <= ``bound``.
+
+    Each float weight is within 2^-53 relative of its shortest repr (the Decimal weight),
+    each float addition adds at most 2^-53 of the running sum, and the Decimal sum rounds
+    by 5e-28 per addition; so the Decimal sum is at most ``total × (1 + (count + 1) ×
+    1.2e-16)``; twice that margin also covers the rounding of this test's own float
+    operations and of ``float(bound)``. False (the exact sum decides) when the sum is not
+    clearly below ``bound``.
+    """
+    if not total < 1e300:  # NaN (not all floats) or out of range
+        return False
+    high = total * (1.0 + (count + 2) * 4.5e-16) + 1e-300
+    return high < float(bound) * (1.0 - 1e-15)

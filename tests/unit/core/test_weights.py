@@ -6,6 +6,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aifap.core.errors import InvalidTargetError, StrategyError
 from aifap.core.markets import MarketSpec, MarketType
@@ -123,3 +125,39 @@ def test_equal_float_weights_summing_to_one_by_rounding_pass_the_gross_limit():
     }
     out = parse_targets(dict.fromkeys(markets, 1.0 / 15), markets)
     assert sum(t.weight for t in out.values()) > 1  # 1.00000000000000005 through the reprs
+
+
+NAMES = [f"S{i:02d}USDT" for i in range(12)]
+MANY = {s: MarketSpec(s, MarketType.FUTURES, s[:-4], "USDT", max_leverage=20) for s in NAMES}
+
+
+@st.composite
+def near_the_gross_limit(draw):
+    """Float weights whose gross sits at, or within float rounding of, limit + tolerance."""
+    raw = draw(st.lists(st.integers(-1000, 1000).filter(bool), min_size=1, max_size=12))
+    limit = draw(st.sampled_from([1.0, 1.5, 0.3]))
+    over = draw(st.sampled_from([0.0, 1e-16, 5e-10, 1e-9, 1e-9 + 1e-16, 1e-9 - 1e-16, 2e-9]))
+    total = sum(abs(r) for r in raw)
+    scale = draw(st.sampled_from([1.0, 1.0 + 2e-16, 1.0 - 2e-16]))
+    weights = [r / total * (limit + over) * scale for r in raw]
+    return dict(zip(NAMES, weights, strict=False)), limit
+
+
+@given(case=near_the_gross_limit())
+@settings(max_examples=400, deadline=None)
+def test_gross_limit_decided_as_the_decimal_sum_of_the_reprs(case):
+    # the reference: Σ |Decimal(repr(w))| in output order against limit + 1e-9
+    output, limit = case
+    gross = Decimal(0)
+    for weight in output.values():
+        gross += abs(Decimal(repr(weight)))
+    bound = Decimal(repr(limit)) + Decimal("1e-9")
+    if gross > bound:
+        with pytest.raises(InvalidTargetError) as err:
+            parse_targets(output, MANY, max_gross_weight=limit)
+        assert err.value.value == gross
+        assert repr(err.value.value) == repr(gross)
+    else:
+        assert parse_targets(output, MANY, max_gross_weight=limit) == {
+            s: TargetWeight(s, Decimal(repr(w))) for s, w in output.items()
+        }
