@@ -144,6 +144,8 @@ class Engine:
         self.down = np.full(n, np.nan)
         self.up = np.full(n, np.nan)
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
+        # per column, the last (size, its float, entry price, its float) read from the ledger
+        self._seen: list[tuple[object, float, object, float]] = [(None, 0.0, None, 0.0)] * n
         self.weights = np.zeros(n)  # size × contract size
         self.balance = float(cfg.capital)
         self.offset = self.balance  # balance − Σ entry × size × contract size
@@ -151,7 +153,7 @@ class Engine:
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
-        self.fills = FillLog(self.symbols, cfg.session_id)
+        self.fills = FillLog(self.symbols, self.cs_list, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
@@ -174,12 +176,18 @@ class Engine:
     def _sync(self, symbol: str) -> None:
         self._sync_many((symbol,))
 
-    def _sync_many(self, symbols: Iterable[str]) -> None:
+    def _sync_many(
+        self, symbols: Iterable[str], fills: Mapping[str, tuple[Decimal, float]] | None = None
+    ) -> None:
         """Re-read the float copies (size, entry, stop bounds) of ``symbols``' positions.
 
-        One numpy assignment per array for all of them (a rebalance touches ~20).
+        One numpy assignment per array for all of them (a rebalance touches ~20). A
+        Decimal converted before (the same object: a reduction keeps its entry price, a
+        stop update its size) or given in ``fills`` (symbol: its fill price and that
+        price's float, the entry of a position just opened) is not converted again.
         """
         columns, positions = self.arrays.columns, self.ledger.positions
+        seen = self._seen
         cols: list[int] = []
         sizes: list[float] = []
         entries: list[float] = []
@@ -187,7 +195,8 @@ class Engine:
         ups: list[float] = []
         nan = np.nan
         for symbol in symbols:
-            cols.append(columns[symbol])
+            col = columns[symbol]
+            cols.append(col)
             p = positions.get(symbol)
             if p is None:
                 sizes.append(0.0)
@@ -195,9 +204,20 @@ class Engine:
                 downs.append(nan)
                 ups.append(nan)
                 continue
-            size = float(p.size)
+            known = seen[col]
+            value = p.size
+            size = known[1] if value is known[0] else float(value)
+            entry_value = p.entry_price
+            if entry_value is known[2]:
+                entry = known[3]
+            else:
+                fill = fills.get(symbol) if fills is not None else None
+                entry = (
+                    fill[1] if fill is not None and entry_value is fill[0] else float(entry_value)
+                )
+            seen[col] = (value, size, entry_value, entry)
             sizes.append(size)
-            entries.append(float(p.entry_price))
+            entries.append(entry)
             if p.stop_loss is None and p.take_profit is None:
                 downs.append(nan)
                 ups.append(nan)
@@ -284,7 +304,7 @@ class Engine:
         fill = self.fill_model.stop_fill(
             position, self.markets[symbol], reason, Decimal(price), self._bar_time(row)
         )
-        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), col, self.cs[col])
+        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), col)
         self._sync(symbol)
         self._state_changed(row)
         return None
@@ -417,7 +437,7 @@ class Engine:
         ``known``: Decimals of the planning closes; an open equal to one (the usual
         case: a bar opens at the previous close) reuses it.
         """
-        columns, cs = self.arrays.columns, self.cs_list
+        columns = self.arrays.columns
         opens = self.open[fill_row].tolist()
         prices: dict[str, Decimal] = {}
         for order in orders:
@@ -441,10 +461,14 @@ class Engine:
         if not booked:
             return False
         cols = [columns[b.order.symbol] for b in booked]
-        self.fills.add_booked(
-            int(self.arrays.times[fill_row]), cycle, booked, cols, [cs[c] for c in cols]
-        )
-        self._sync_many(dict.fromkeys(b.order.symbol for b in booked))
+        # a fill at the reference price (no slippage): its float is the bar's open
+        floats = [
+            opens[col] if b.price is prices[b.order.symbol] else float(b.price)
+            for b, col in zip(booked, cols, strict=True)
+        ]
+        self.fills.add_booked(int(self.arrays.times[fill_row]), cycle, booked, cols, floats)
+        fills = {b.order.symbol: (b.price, f) for b, f in zip(booked, floats, strict=True)}
+        self._sync_many(fills, fills)
         return True
 
     def run(
