@@ -160,6 +160,9 @@ class Context:
 
     def set_now(self, now: pd.Timestamp | int) -> None:
         """Move the clock (engines call this; ``now`` as a Timestamp or UTC nanoseconds)."""
+        if isinstance(now, pd.Timestamp) and now.tzinfo is UTC and now.unit == "ns":
+            self._now_ns, self._now = now.value, now  # already what the clock shows
+            return
         self._now_ns = int(now) if isinstance(now, int | np.integer) else to_ns(now)
         self._now = pd.Timestamp(self._now_ns, tz=UTC)
 

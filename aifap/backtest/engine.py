@@ -129,6 +129,7 @@ class Engine:
         f = arrays.fields
         self.close = _ffill(f["close"])
         holes = self.close is not f["close"]
+        self.holes = holes  # some symbol misses a bar (its raw close is NaN there)
         self.open = _filled(f["open"], self.close) if holes else f["open"]
         self.high = _filled(f["high"], self.close) if holes else f["high"]
         self.low = _filled(f["low"], self.close) if holes else f["low"]
@@ -313,9 +314,9 @@ class Engine:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
         if stop < start:
             return
-        if not self.weights.any() and (
+        if (not self.armed or not self.weights.any()) and (
             self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
-        ):
+        ):  # no stop to check and no funding due: only PV
             self._write(start, stop)
             return
         pending = self._events(start, stop)
@@ -345,7 +346,7 @@ class Engine:
 
     def _prices(self, row: int) -> dict[str, float]:
         raw = self.arrays.fields["close"][row]
-        if np.isnan(raw).any():
+        if self.holes and np.isnan(raw).any():
             return {s: v for s, v in zip(self.symbols, raw.tolist(), strict=True) if v == v}
         return dict(zip(self.symbols, raw.tolist(), strict=True))
 
@@ -368,10 +369,10 @@ class Engine:
                     known[v] = d
         return out
 
-    def _rebalance(self, cycle: int, row: int) -> None:
+    def _rebalance(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
+        """Call the strategy at the close of ``row`` (``bar``, UTC) and trade what it asks."""
         ctx = self.context
-        ctx.set_now(int(self.arrays.times[row]) + self.arrays.step)
-        bar = ctx.now
+        ctx.set_now(bar)
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         prices = self._prices(row)
@@ -466,7 +467,8 @@ class Engine:
             opens[col] if b.price is prices[b.order.symbol] else float(b.price)
             for b, col in zip(booked, cols, strict=True)
         ]
-        self.fills.add_booked(int(self.arrays.times[fill_row]), cycle, booked, cols, floats)
+        time_ns = self.arrays.start_ns + fill_row * self.arrays.step  # arrays.times[fill_row]
+        self.fills.add_booked(time_ns, cycle, booked, cols, floats)
         fills = {b.order.symbol: (b.price, f) for b, f in zip(booked, floats, strict=True)}
         self._sync_many(fills, fills)
         return True
@@ -476,10 +478,13 @@ class Engine:
     ) -> RunOutput:
         """Run the loop over ``rebalance_rows`` and return the raw results."""
         cursor = self.cfg.first_row
-        for cycle, row in enumerate(rebalance_rows.tolist()):
+        closes = self.arrays.times[rebalance_rows] + self.arrays.step
+        # the bars' close times, boxed by pandas in chunks rather than one Timestamp a call
+        bars = pd.DatetimeIndex(closes.view("datetime64[ns]")).tz_localize("UTC")
+        for cycle, (row, bar) in enumerate(zip(rebalance_rows.tolist(), bars, strict=True)):
             self._advance(cursor, row)
             cursor = row + 1
-            self._rebalance(cycle, row)
+            self._rebalance(cycle, row, bar)
             if progress is not None and cycle % 1000 == 999:
                 progress(1000)
         self._advance(cursor, self.cfg.last_row)
