@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal
 from typing import Any, cast
 
@@ -172,7 +173,7 @@ class Engine:
     # -- bookkeeping ------------------------------------------------------------------
 
     def _bar_time(self, row: int) -> pd.Timestamp:
-        return pd.Timestamp(int(self.arrays.times[row]), tz="UTC")
+        return pd.Timestamp(self.arrays.start_ns + row * self.arrays.step, tz=UTC)
 
     def _sync(self, symbol: str) -> None:
         self._sync_many((symbol,))

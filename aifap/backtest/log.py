@@ -198,8 +198,11 @@ class FillLog:
                     [symbols[c] for c in columns[at].tolist()],
                     [LEGS[leg] for leg in legs[at].tolist()],
                 )
-                for i, client_id in zip(planned.tolist(), ids, strict=True):
-                    values[i] = client_id
+                if planned.size == len(part):  # the usual chunk: fills a plan ordered
+                    values = list(ids)
+                else:
+                    for i, client_id in zip(planned.tolist(), ids, strict=True):
+                        values[i] = client_id
             if named:
                 for i in np.flatnonzero(fill & (cycles[source] == NO_CYCLE)).tolist():
                     values[i] = named.get(int(part[i]))

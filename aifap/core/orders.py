@@ -75,6 +75,7 @@ def client_order_ids(
     last: int | None = None
     state = session
     head = ""
+    cut = False  # whether head + digest exceeds 36 characters (cycles from 10^10 on)
     for cycle, symbol, leg in zip(cycles, symbols, legs, strict=True):
         if cycle != last:
             if cycle < 0:
@@ -82,13 +83,14 @@ def client_order_ids(
             state = session.copy()
             state.update(f"{cycle}\x1f".encode())
             head = f"af{cycle}"[:12] + "-"
+            cut = len(head) + 24 > 36
             last = cycle
         tail = tails.get((symbol, leg))
         if tail is None:
             tail = tails[symbol, leg] = f"{symbol}\x1f{leg}".encode()
         h = state.copy()
         h.update(tail)
-        yield (head + h.hexdigest())[:36]
+        yield (head + h.hexdigest())[:36] if cut else head + h.hexdigest()
 
 
 def check_client_id(client_id: str) -> str:
