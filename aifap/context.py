@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,52 @@ def _as_list(value: str | Sequence[str]) -> tuple[bool, list[str]]:
     if isinstance(value, str):
         return True, [value]
     return False, [str(v) for v in value]
+
+
+class _Request(NamedTuple):
+    """A checked history request, kept so the same request is not checked again.
+
+    Only plain strings, lists and tuples of strings are kept (as a string or a tuple):
+    comparing them is cheap and exact; anything else is checked on every call.
+    """
+
+    kind: type
+    assets: str | tuple[str, ...]
+    frequency: str
+    fields: str | tuple[str, ...]
+    parsed: tuple[bool, list[str], bool, list[str]]
+
+    @classmethod
+    def of(
+        cls,
+        assets: Any,
+        frequency: Any,
+        fields: Any,
+        parsed: tuple[bool, list[str], bool, list[str]],
+    ) -> _Request | None:
+        """Return the request to keep, or None when its arguments are not plain."""
+        kept: list[str | tuple[str, ...]] = []
+        for value in (assets, fields):
+            if type(value) is str:
+                kept.append(value)
+            elif type(value) in (list, tuple) and all(type(v) is str for v in value):
+                kept.append(tuple(value))
+            else:
+                return None
+        if type(frequency) is not str:
+            return None
+        return cls(type(assets), kept[0], frequency, kept[1], parsed)
+
+    def matches(self, assets: Any, frequency: Any, fields: Any) -> bool:
+        """Tell whether a request asks exactly this one's question."""
+        if type(assets) is not self.kind or frequency != self.frequency:
+            return False
+        asked: Any = assets if self.kind is str else tuple(cast(Sequence[str], assets))
+        if asked != self.assets:
+            return False
+        if type(fields) is str:
+            return fields == self.fields
+        return type(fields) in (list, tuple) and tuple(fields) == self.fields
 
 
 class Context:
@@ -94,6 +140,7 @@ class Context:
             symbols = []
         self.universe: list[str] = list(universe) if universe is not None else symbols
         self._history: HistoryProvider = history
+        self._request: _Request | None = None  # the last history request, checked
         self._now_ns = 0
         self._now = pd.Timestamp(0, tz="UTC")
         if now is not None:
@@ -113,6 +160,9 @@ class Context:
 
     def set_now(self, now: pd.Timestamp | int) -> None:
         """Move the clock (engines call this; ``now`` as a Timestamp or UTC nanoseconds)."""
+        if isinstance(now, pd.Timestamp) and now.tzinfo is UTC and now.unit == "ns":
+            self._now_ns, self._now = now.value, now  # already what the clock shows
+            return
         self._now_ns = int(now) if isinstance(now, int | np.integer) else to_ns(now)
         self._now = pd.Timestamp(self._now_ns, tz=UTC)
 
@@ -153,17 +203,17 @@ class Context:
             the fields as columns (one asset) or ``(field, asset)`` columns. The index
             holds the bars' open times (UTC).
         """
-        if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
+        if type(window) is not int and (
+            isinstance(window, bool) or not isinstance(window, int | np.integer)
+        ):
             raise ValueError(f"window must be an integer >= 0, was {window!r}")
-        seconds = timeframe_seconds(frequency)
-        if seconds % timeframe_seconds(self._history.base_timeframe):
-            raise ValueError(
-                f"frequency must be a multiple of the base timeframe "
-                f"{self._history.base_timeframe}, was {frequency!r}"
-            )
-        one_asset, names = _as_list(assets)
-        one_field, field_names = _as_list(fields)
-        check_fields(field_names)
+        if window < 0:
+            raise ValueError(f"window must be an integer >= 0, was {window!r}")
+        last = self._request
+        if last is not None and last.matches(assets, frequency, fields):
+            one_asset, names, one_field, field_names = last.parsed
+        else:
+            one_asset, names, one_field, field_names = self._parse(assets, frequency, fields)
         frames = self._history.frames(names, int(window), frequency, field_names, self._now_ns)
         if one_field:
             frame = frames[field_names[0]]
@@ -176,6 +226,23 @@ class Context:
             out = pd.DataFrame({f: frames[f].iloc[:, 0] for f in field_names})
             return out.dropna(how="all")
         return pd.concat({f: frames[f] for f in field_names}, axis=1)
+
+    def _parse(
+        self, assets: str | Sequence[str], frequency: str, fields: str | Sequence[str]
+    ) -> tuple[bool, list[str], bool, list[str]]:
+        """Check a history request's frequency and fields; remember it (see ``_Request``)."""
+        seconds = timeframe_seconds(frequency)
+        if seconds % timeframe_seconds(self._history.base_timeframe):
+            raise ValueError(
+                f"frequency must be a multiple of the base timeframe "
+                f"{self._history.base_timeframe}, was {frequency!r}"
+            )
+        one_asset, names = _as_list(assets)
+        one_field, field_names = _as_list(fields)
+        check_fields(field_names)
+        parsed = (one_asset, names, one_field, field_names)
+        self._request = _Request.of(assets, frequency, fields, parsed)
+        return parsed
 
     def current(
         self, assets: str | Sequence[str], fields: str | Sequence[str] = "close"

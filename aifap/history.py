@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from aifap.core.bars import BAR_COLUMNS, BarSource
 from aifap.core.errors import DataError
@@ -179,16 +180,23 @@ def _index_ns(symbol: str, frame: pd.DataFrame) -> np.ndarray:
 
 
 class ArrayHistory:
-    """History served from :class:`BarArrays` (backtests): no copies of the whole data."""
+    """History served from :class:`BarArrays` (backtests): no copies of the whole data.
+
+    Each call returns new frames holding copies of the complete rows only, never a view
+    of the arrays: a strategy may change its frame, and no array reachable from it
+    (``frame.to_numpy().base``) holds a later bar.
+    """
 
     def __init__(self, arrays: BarArrays) -> None:
         """Serve history from ``arrays``; their timeframe is the base timeframe."""
         self.arrays = arrays
         self.base_timeframe = arrays.timeframe
-        self._columns: dict[tuple[str, ...], tuple[object, pd.Index]] = {}
+        self._columns: dict[tuple[str, ...], tuple[object, pd.Index, np.ndarray]] = {}
         self._empty: dict[tuple[str, object, str], np.ndarray] = {}
+        self._last: _Query | None = None
 
-    def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index]:
+    def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index, np.ndarray]:
+        """Return the column selector, the columns' Index and their block placement."""
         key = assets if type(assets) is tuple else tuple(assets)
         hit = self._columns.get(key)
         if hit is None:
@@ -201,7 +209,7 @@ class ArrayHistory:
             contiguous = bool(idx) and idx == list(range(idx[0], idx[0] + len(idx)))
             if contiguous:
                 selector = slice(idx[0], idx[0] + len(idx))
-            hit = (selector, pd.Index(key))
+            hit = (selector, pd.Index(key), np.arange(len(key), dtype=np.intp))
             self._columns[key] = hit
         return hit
 
@@ -214,7 +222,7 @@ class ArrayHistory:
         cache_key = (frequency, key, field)
         counts = self._empty.get(cache_key)
         if counts is None:
-            selector, _ = self._cols(key)  # type: ignore[arg-type]
+            selector = self._cols(key)[0]  # type: ignore[arg-type]
             values = bars.fields[field][:, selector]  # type: ignore[index]
             empty = np.isnan(values).all(axis=1) if values.shape[1] else np.zeros(bars.length, bool)
             counts = np.zeros(bars.length + 1, dtype=np.int64)
@@ -222,32 +230,81 @@ class ArrayHistory:
             self._empty[cache_key] = counts
         return counts
 
+    def _query(self, assets: Sequence[str], frequency: str, fields: Sequence[str]) -> _Query:
+        """Return what a request needs besides its window and time (the last one is kept).
+
+        A strategy asks the same question at every rebalance: the bars, the column
+        selector, the columns' Index, the hole counts and the field arrays are looked
+        up once for it.
+        """
+        key, wanted = tuple(assets), tuple(fields)
+        last = self._last
+        if last is not None and (last.key, last.frequency, last.fields) == (key, frequency, wanted):
+            return last
+        bars = self.arrays.resampled(frequency)
+        selector, columns, placement = self._cols(key)
+        self._last = _Query(
+            key,
+            frequency,
+            wanted,
+            bars,
+            selector,
+            columns,
+            placement,
+            self._empty_before(bars, frequency, key, wanted[0]),
+            tuple(bars.fields[name] for name in wanted),
+        )
+        return self._last
+
     def frames(
         self, assets: Sequence[str], window: int, frequency: str, fields: Sequence[str], now: int
     ) -> dict[str, pd.DataFrame]:
         """Return the last ``window`` complete bars per field, holes left out."""
-        bars = self.arrays.resampled(frequency)
-        key = tuple(assets)
-        selector, columns = self._cols(key)
-        n = bars.complete_rows(now)
+        q = self._query(assets, frequency, fields)
+        n = q.bars.complete_rows(now)
         start = max(0, n - window)
-        probe = bars.fields[fields[0]]
         rows: slice | np.ndarray = slice(start, n)
-        empty = self._empty_before(bars, frequency, key, fields[0])
-        if start < n and empty[n] != empty[start]:
-            rows = _valid_rows(probe, selector, n, window)
-        index = bars.index[rows]
+        if start < n and q.empty[n] != q.empty[start]:
+            rows = _valid_rows(q.values[0], q.selector, n, window)
+        index = q.bars.index[rows]
         out = {}
-        for name in fields:
-            data = (
-                bars.fields[name][rows][:, selector]
-                if isinstance(rows, np.ndarray)
-                else (
-                    bars.fields[name][rows, selector]  # type: ignore[index]
-                )
-            )
-            out[name] = pd.DataFrame(data, index=index, columns=columns, copy=True)
+        for name, values in zip(q.fields, q.values, strict=True):
+            if isinstance(rows, np.ndarray):
+                block = values[rows][:, q.selector].T
+            else:
+                block = values[rows, q.selector].T  # type: ignore[index]  # a view
+            # a copy, one row per column, as the constructor copies a 2-D array
+            out[name] = _frame(block.copy(), index, q.columns, q.placement)
         return out
+
+
+class _Query(NamedTuple):
+    """One history request's lookups (see :meth:`ArrayHistory._query`)."""
+
+    key: tuple[str, ...]
+    frequency: str
+    fields: tuple[str, ...]
+    bars: BarArrays
+    selector: object  # a slice or a list of column numbers
+    columns: pd.Index
+    placement: np.ndarray
+    empty: np.ndarray  # hole counts of the first field (see ArrayHistory._empty_before)
+    values: tuple[np.ndarray, ...]  # the fields' arrays
+
+
+def _frame(
+    block: np.ndarray, index: pd.Index, columns: pd.Index, placement: np.ndarray
+) -> pd.DataFrame:
+    """Return ``pd.DataFrame(block.T, index=index, columns=columns)`` over ``block`` (owned).
+
+    For float64 data, built as one block without the constructor's inference and checks
+    (pandas' public ``create_dataframe_from_blocks``); ``block`` holds one row per column,
+    C-contiguous, as the constructor lays out a copied 2-D array. Anything else goes
+    through the constructor.
+    """
+    if block.dtype == np.float64 and block.flags.c_contiguous and block.shape[0]:
+        return create_dataframe_from_blocks([(block, placement)], index=index, columns=columns)
+    return pd.DataFrame(block.T, index=index, columns=columns, copy=False)
 
 
 def _valid_rows(values: np.ndarray, selector: object, n: int, window: int) -> np.ndarray:

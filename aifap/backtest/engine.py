@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal
 from typing import Any, cast
 
@@ -130,6 +131,7 @@ class Engine:
         f = arrays.fields
         self.close = _ffill(f["close"])
         holes = self.close is not f["close"]
+        self.holes = holes  # some symbol misses a bar (its raw close is NaN there)
         self.open = _filled(f["open"], self.close) if holes else f["open"]
         self.high = _filled(f["high"], self.close) if holes else f["high"]
         self.low = _filled(f["low"], self.close) if holes else f["low"]
@@ -145,6 +147,8 @@ class Engine:
         self.down = np.full(n, np.nan)
         self.up = np.full(n, np.nan)
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
+        # per column, the last (size, its float, entry price, its float) read from the ledger
+        self._seen: list[tuple[object, float, object, float]] = [(None, 0.0, None, 0.0)] * n
         self.weights = np.zeros(n)  # size × contract size
         self.balance = float(cfg.capital)
         self.offset = self.balance  # balance − Σ entry × size × contract size
@@ -152,7 +156,7 @@ class Engine:
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
-        self.fills = FillLog(self.symbols, cfg.session_id)
+        self.fills = FillLog(self.symbols, self.cs_list, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
@@ -170,17 +174,23 @@ class Engine:
     # -- bookkeeping ------------------------------------------------------------------
 
     def _bar_time(self, row: int) -> pd.Timestamp:
-        return pd.Timestamp(int(self.arrays.times[row]), tz="UTC")
+        return pd.Timestamp(self.arrays.start_ns + row * self.arrays.step, tz=UTC)
 
     def _sync(self, symbol: str) -> None:
         self._sync_many((symbol,))
 
-    def _sync_many(self, symbols: Iterable[str]) -> None:
+    def _sync_many(
+        self, symbols: Iterable[str], fills: Mapping[str, tuple[Decimal, float]] | None = None
+    ) -> None:
         """Re-read the float copies (size, entry, stop bounds) of ``symbols``' positions.
 
-        One numpy assignment per array for all of them (a rebalance touches ~20).
+        One numpy assignment per array for all of them (a rebalance touches ~20). A
+        Decimal converted before (the same object: a reduction keeps its entry price, a
+        stop update its size) or given in ``fills`` (symbol: its fill price and that
+        price's float, the entry of a position just opened) is not converted again.
         """
         columns, positions = self.arrays.columns, self.ledger.positions
+        seen = self._seen
         cols: list[int] = []
         sizes: list[float] = []
         entries: list[float] = []
@@ -188,7 +198,8 @@ class Engine:
         ups: list[float] = []
         nan = np.nan
         for symbol in symbols:
-            cols.append(columns[symbol])
+            col = columns[symbol]
+            cols.append(col)
             p = positions.get(symbol)
             if p is None:
                 sizes.append(0.0)
@@ -196,9 +207,20 @@ class Engine:
                 downs.append(nan)
                 ups.append(nan)
                 continue
-            size = float(p.size)
+            known = seen[col]
+            value = p.size
+            size = known[1] if value is known[0] else float(value)
+            entry_value = p.entry_price
+            if entry_value is known[2]:
+                entry = known[3]
+            else:
+                fill = fills.get(symbol) if fills is not None else None
+                entry = (
+                    fill[1] if fill is not None and entry_value is fill[0] else float(entry_value)
+                )
+            seen[col] = (value, size, entry_value, entry)
             sizes.append(size)
-            entries.append(float(p.entry_price))
+            entries.append(entry)
             if p.stop_loss is None and p.take_profit is None:
                 downs.append(nan)
                 ups.append(nan)
@@ -285,7 +307,7 @@ class Engine:
         fill = self.fill_model.stop_fill(
             position, self.markets[symbol], reason, Decimal(price), self._bar_time(row)
         )
-        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), col, self.cs[col])
+        self.fills.add(self.ledger.apply(fill), int(self.arrays.times[row]), col)
         self._sync(symbol)
         self._state_changed(row)
         return None
@@ -294,9 +316,9 @@ class Engine:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
         if stop < start:
             return
-        if not self.weights.any() and (
+        if (not self.armed or not self.weights.any()) and (
             self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
-        ):
+        ):  # no stop to check and no funding due: only PV
             self._write(start, stop)
             return
         pending = self._events(start, stop)
@@ -326,7 +348,7 @@ class Engine:
 
     def _prices(self, row: int) -> dict[str, float]:
         raw = self.arrays.fields["close"][row]
-        if np.isnan(raw).any():
+        if self.holes and np.isnan(raw).any():
             return {s: v for s, v in zip(self.symbols, raw.tolist(), strict=True) if v == v}
         return dict(zip(self.symbols, raw.tolist(), strict=True))
 
@@ -349,10 +371,10 @@ class Engine:
                     known[v] = d
         return out
 
-    def _rebalance(self, cycle: int, row: int) -> None:
+    def _rebalance(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
+        """Call the strategy at the close of ``row`` (``bar``, UTC) and trade what it asks."""
         ctx = self.context
-        ctx.set_now(int(self.arrays.times[row]) + self.arrays.step)
-        bar = ctx.now
+        ctx.set_now(bar)
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         prices = self._prices(row)
@@ -429,7 +451,7 @@ class Engine:
         ``known``: Decimals of the planning closes; an open equal to one (the usual
         case: a bar opens at the previous close) reuses it.
         """
-        columns, cs = self.arrays.columns, self.cs_list
+        columns = self.arrays.columns
         opens = self.open[fill_row].tolist()
         prices: dict[str, Decimal] = {}
         for order in orders:
@@ -453,10 +475,15 @@ class Engine:
         if not booked:
             return False
         cols = [columns[b.order.symbol] for b in booked]
-        self.fills.add_booked(
-            int(self.arrays.times[fill_row]), cycle, booked, cols, [cs[c] for c in cols]
-        )
-        self._sync_many(dict.fromkeys(b.order.symbol for b in booked))
+        # a fill at the reference price (no slippage): its float is the bar's open
+        floats = [
+            opens[col] if b.price is prices[b.order.symbol] else float(b.price)
+            for b, col in zip(booked, cols, strict=True)
+        ]
+        time_ns = self.arrays.start_ns + fill_row * self.arrays.step  # arrays.times[fill_row]
+        self.fills.add_booked(time_ns, cycle, booked, cols, floats)
+        fills = {b.order.symbol: (b.price, f) for b, f in zip(booked, floats, strict=True)}
+        self._sync_many(fills, fills)
         return True
 
     def run(
@@ -464,10 +491,13 @@ class Engine:
     ) -> RunOutput:
         """Run the loop over ``rebalance_rows`` and return the raw results."""
         cursor = self.cfg.first_row
-        for cycle, row in enumerate(rebalance_rows.tolist()):
+        closes = self.arrays.times[rebalance_rows] + self.arrays.step
+        # the bars' close times, boxed by pandas in chunks rather than one Timestamp a call
+        bars = pd.DatetimeIndex(closes.view("datetime64[ns]")).tz_localize("UTC")
+        for cycle, (row, bar) in enumerate(zip(rebalance_rows.tolist(), bars, strict=True)):
             self._advance(cursor, row)
             cursor = row + 1
-            self._rebalance(cycle, row)
+            self._rebalance(cycle, row, bar)
             if progress is not None and cycle % 1000 == 999:
                 progress(1000)
         self._advance(cursor, self.cfg.last_row)

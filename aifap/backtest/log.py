@@ -1,25 +1,27 @@
 """A compact, column-wise record of a backtest's fills (a year of 1m bars has ~10^5-10^6).
 
-Every fill is a row of typed arrays (8 bytes a number, 1-2 bytes a code): the symbol as
+Every fill is a row of typed arrays (8 bytes a number, 1-4 bytes a code): the symbol as
 its column, the side, the reason and the planner's leg as small codes, the rebalancing
-cycle as an integer. Client order ids are derived from (session, cycle, symbol, leg) only
-when the orders frame is built (:meth:`FillLog.client_ids`, the same
-:func:`aifap.core.orders.client_order_id` the planner's :func:`aifap.core.planner.plan`
-uses), so a year of trade-heavy rebalancing keeps no 2 million id strings alive.
+cycle as an integer; the signed base amount is derived from them at the end. Client order
+ids are derived from (session, cycle, symbol, leg) only when the orders frame is built
+(:meth:`FillLog.client_ids`: :func:`aifap.core.orders.client_order_ids`, the ids the
+planner's :func:`aifap.core.planner.plan` gives), so a year of trade-heavy rebalancing
+keeps no 2 million id strings alive; text columns are built in Arrow from the codes.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aifap.backtest.execute import Booked
-from aifap.core.orders import Fill, FillReason, Side, client_order_id
+from aifap.core.orders import Fill, FillReason, Side, client_order_ids
 from aifap.core.planner import CLOSE, OPEN, REDUCE, STOPS
 
 REASONS = tuple(FillReason)
@@ -28,23 +30,38 @@ REBALANCE = REASON_CODES[FillReason.REBALANCE]
 LEGS = (CLOSE, REDUCE, OPEN, STOPS)
 LEG_CODES = {leg: code for code, leg in enumerate(LEGS)}
 NO_CYCLE = -1  # a fill no plan ordered (a triggered stop): no client order id
+SELL = Side.SELL
+ID_CHUNK = 1 << 16  # client ids derived (as Python strings) this many rows at a time
+
+
+def text_array(names: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """Return ``names[codes]`` as a pandas ``str`` array, built in Arrow from the codes.
+
+    No Python string or object array per row: the dictionary's strings are copied into
+    one Arrow buffer, the same ``str`` dtype pandas infers from Python strings (and, as
+    pandas does for an empty object array, an empty ``object`` array when no row).
+    """
+    if not len(codes):
+        return pd.array(np.empty(0, dtype=object), dtype=object)
+    dictionary = pa.array(list(names), type=pa.large_string())
+    return pd.array(dictionary.take(pa.array(codes)), dtype="str")
 
 
 @dataclass
 class FillLog:
     """Fills as parallel typed columns, not Fill objects.
 
-    ``symbols`` are the run's symbols in column order; ``session_id`` goes into the
-    client order ids.
+    ``symbols`` are the run's symbols in column order and ``contract_sizes`` theirs (the
+    base units of one contract); ``session_id`` goes into the client order ids.
     """
 
     symbols: Sequence[str]
+    contract_sizes: Sequence[float]
     session_id: str = "backtest"
     time_ns: array[int] = field(default_factory=lambda: array("q"))
-    column: array[int] = field(default_factory=lambda: array("l"))
+    column: array[int] = field(default_factory=lambda: array("i"))
     sell: array[int] = field(default_factory=lambda: array("b"))  # 1: sell, 0: buy
     amount: array[float] = field(default_factory=lambda: array("d"))  # unsigned, contracts
-    signed_base: array[float] = field(default_factory=lambda: array("d"))  # × contract size
     price: array[float] = field(default_factory=lambda: array("d"))
     fee: array[float] = field(default_factory=lambda: array("d"))  # quote (Fill.fee_value)
     realized_pnl: array[float] = field(default_factory=lambda: array("d"))
@@ -56,7 +73,7 @@ class FillLog:
     def __len__(self) -> int:
         return len(self.time_ns)
 
-    def add(self, fill: Fill, time_ns: int, column: int, contract_size: float) -> None:
+    def add(self, fill: Fill, time_ns: int, column: int) -> None:
         """Record one booked fill no plan ordered (``fill.realized_pnl`` set by the ledger)."""
         if fill.client_id is not None:
             self.named[len(self)] = fill.client_id
@@ -65,7 +82,6 @@ class FillLog:
             column,
             fill.side,
             fill.amount,
-            contract_size,
             fill.price,
             fill.fee_value,
             fill.realized_pnl or 0,
@@ -80,7 +96,6 @@ class FillLog:
         column: int,
         side: Side,
         amount: Decimal,
-        contract_size: float,
         price: Decimal,
         fee_value: Decimal,
         realized_pnl: Decimal | int,
@@ -89,13 +104,10 @@ class FillLog:
         leg: int,
     ) -> None:
         """Record one booked fill given by its fields (``reason``/``leg``: their codes)."""
-        size = float(amount)
-        sell = side is Side.SELL
         self.time_ns.append(time_ns)
         self.column.append(column)
-        self.sell.append(sell)
-        self.amount.append(size)
-        self.signed_base.append(-size * contract_size if sell else size * contract_size)
+        self.sell.append(side is SELL)
+        self.amount.append(float(amount))
         self.price.append(float(price))
         self.fee.append(float(fee_value))
         self.realized_pnl.append(float(realized_pnl))
@@ -109,28 +121,27 @@ class FillLog:
         cycle: int,
         booked: Sequence[Booked],
         columns: Sequence[int],
-        contract_sizes: Sequence[float],
+        prices: Sequence[float],
     ) -> None:
-        """Record the rebalancing fills of one cycle at once (``columns``: each one's symbol).
+        """Record the rebalancing fills of one cycle at once.
 
-        The same values as :meth:`add_raw` per fill, a column at a time.
+        The same values as :meth:`add_raw` per fill, a column at a time; ``columns`` are
+        the fills' symbols, ``prices`` the floats of their prices (the caller knows them).
         """
         n = len(booked)
-        amounts = [float(b.amount) for b in booked]
-        sells = [b.order.side is Side.SELL for b in booked]
         self.time_ns.extend([time_ns] * n)
         self.column.extend(columns)
-        self.sell.extend(sells)
-        self.amount.extend(amounts)
-        self.signed_base.extend(
+        self.sell.extend([b.order.side is SELL for b in booked])
+        self.amount.extend([float(b.amount) for b in booked])
+        self.price.extend(prices)
+        self.fee.extend([float(b.fee if b.fee_quote is None else b.fee_quote) for b in booked])
+        # most fills open or add (no PnL): a zero's float without its string (-0 kept)
+        self.realized_pnl.extend(
             [
-                -a * cs if sell else a * cs
-                for a, cs, sell in zip(amounts, contract_sizes, sells, strict=True)
+                float(r) if r else (-0.0 if r.is_signed() else 0.0)
+                for r in [b.realized_pnl for b in booked]
             ]
         )
-        self.price.extend([float(b.price) for b in booked])
-        self.fee.extend([float(b.fee if b.fee_quote is None else b.fee_quote) for b in booked])
-        self.realized_pnl.extend([float(b.realized_pnl) for b in booked])
         self.reason.extend([REBALANCE] * n)
         self.cycle.extend([cycle] * n)
         self.leg.extend([LEG_CODES[b.order.leg] for b in booked])
@@ -140,46 +151,75 @@ class FillLog:
         stamps = np.array(self.time_ns, dtype=np.int64).view("datetime64[ns]")  # a copy
         return pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
 
-    def symbol_names(self) -> np.ndarray:
-        """Return each fill's symbol (an object array sharing the run's symbol strings)."""
-        names = np.array(list(self.symbols), dtype=object)
-        return np.asarray(names[np.frombuffer(self.column, dtype=np.int_)])
+    def columns(self) -> np.ndarray:
+        """Return each fill's symbol as its column number (a view of the log)."""
+        return np.frombuffer(self.column, dtype=np.intc)
 
-    def side_names(self) -> np.ndarray:
-        """Return each fill's side, ``'buy'`` or ``'sell'`` (object array)."""
-        sides = np.array(["buy", "sell"], dtype=object)
-        return np.asarray(sides[np.frombuffer(self.sell, dtype=np.int8)])
+    def numbers(self, name: str) -> np.ndarray:
+        """Return the float column ``name`` (``amount``, ``price``, ...) as a view of the log."""
+        values: array[float] = getattr(self, name)
+        return np.frombuffer(values, dtype=np.float64)
 
-    def reason_names(self) -> np.ndarray:
-        """Return each fill's reason value (``'rebalance'``, ``'stop_loss'``, ...)."""
-        names = np.array([r.value for r in REASONS], dtype=object)
-        return np.asarray(names[np.frombuffer(self.reason, dtype=np.int8)])
+    def signed_base(self) -> np.ndarray:
+        """Return each fill's signed amount in base units (amount × contract size, − sells)."""
+        sizes = np.asarray(self.contract_sizes, dtype=np.float64)[self.columns()]
+        base = self.numbers("amount") * sizes
+        sells = np.frombuffer(self.sell, dtype=np.int8).astype(bool)
+        np.negative(base, out=base, where=sells)  # -(a × cs) is (-a) × cs in IEEE
+        return np.asarray(base)
 
-    def client_ids(self, rows: Iterable[int]) -> Iterator[str | None]:
-        """Yield the client order id of each fill row in ``rows`` (None for a row < 0).
+    def symbol_names(self) -> pd.api.extensions.ExtensionArray:
+        """Return each fill's symbol (a ``str`` array)."""
+        return text_array(self.symbols, self.columns())
 
-        A fill's id is its planner leg's (:func:`aifap.core.orders.client_order_id` of
+    def client_ids(self, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """Return the client order id of each fill row in ``rows`` (NaN for a row < 0).
+
+        A fill's id is its planner leg's (:func:`aifap.core.orders.client_order_ids` of
         session, cycle, symbol, leg); a fill no plan ordered has the id it was logged with,
-        if any. A generator: a year's ids need not all be Python strings at once.
+        if any. Derived in chunks into Arrow: a year's ids are never all Python strings.
         """
-        symbols, session, named = self.symbols, self.session_id, self.named
-        cycles, columns, legs = self.cycle, self.column, self.leg
-        for row in rows:
-            if row < 0:
-                yield None
-                continue
-            cycle = cycles[row]
-            if cycle == NO_CYCLE:
-                yield named.get(row)
-            else:
-                yield client_order_id(session, cycle, symbols[columns[row]], LEGS[legs[row]])
+        cycles = np.frombuffer(self.cycle, dtype=np.int64)
+        columns = self.columns()
+        legs = np.frombuffer(self.leg, dtype=np.int8)
+        symbols, named = list(self.symbols), self.named
+        chunks = []
+        for begin in range(0, len(rows), ID_CHUNK):
+            part = rows[begin : begin + ID_CHUNK]
+            values: list[str | None] = [None] * len(part)
+            fill = part >= 0
+            source = np.where(fill, part, 0)
+            planned = np.flatnonzero(fill & (cycles[source] >= 0))
+            if planned.size:
+                at = source[planned]
+                ids = client_order_ids(
+                    self.session_id,
+                    cycles[at].tolist(),
+                    [symbols[c] for c in columns[at].tolist()],
+                    [LEGS[leg] for leg in legs[at].tolist()],
+                )
+                if planned.size == len(part):  # the usual chunk: fills a plan ordered
+                    values = list(ids)
+                else:
+                    for i, client_id in zip(planned.tolist(), ids, strict=True):
+                        values[i] = client_id
+            if named:
+                for i in np.flatnonzero(fill & (cycles[source] == NO_CYCLE)).tolist():
+                    values[i] = named.get(int(part[i]))
+            chunks.append(pa.array(values, type=pa.large_string()))
+        column = pa.chunked_array(chunks, type=pa.large_string())
+        return pd.array(column, dtype="str")
 
     def release(self) -> None:
         """Empty the log (once the result frames are built: its columns are then copies)."""
         for name in (
-            "time_ns", "column", "sell", "amount", "signed_base", "price", "fee",
-            "realized_pnl", "reason", "cycle", "leg",
+            "time_ns", "column", "sell", "amount", "price", "fee", "realized_pnl", "reason",
+            "cycle", "leg",
         ):  # fmt: skip
-            column = getattr(self, name)
-            del column[:]
+            self.drop(name)
         self.named.clear()
+
+    def drop(self, name: str) -> None:
+        """Empty the column ``name`` (its memory is freed: the result frames hold copies)."""
+        column: array[int] | array[float] = getattr(self, name)
+        del column[:]

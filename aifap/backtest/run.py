@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from aifap.backtest.data import load, parse_time
 from aifap.backtest.engine import CycleRecord, Engine, RunConfig, RunOutput, rebalance_rows
+from aifap.backtest.log import REASONS, text_array
 from aifap.backtest.result import BacktestResult
 from aifap.core import metrics as core_metrics
 from aifap.core.errors import ConfigError
@@ -197,13 +197,14 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     positions = _positions(out, engine, closes, equity.to_numpy()[1:])
     del arrays
     engine.release_bars()  # the frames below need no bars: a year of 1m bars is ~400 MB
+    trades = len(out.fills)
     transactions = _transactions(out)
-    orders = _orders(out)
+    orders = _orders(out)  # empties the log
     ledger = out.ledger
     table = core_metrics.summary(
         equity,
         initial=float(cfg.capital),
-        trades=len(out.fills),
+        trades=trades,
         fees=float(ledger.fees),
         funding=float(ledger.funding),
     )
@@ -244,61 +245,74 @@ def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarra
 
 def _transactions(out: RunOutput) -> pd.DataFrame:
     log = out.fills
-    return pd.DataFrame(
-        {
-            "amount": np.frombuffer(log.signed_base, dtype=np.float64).copy(),
-            "price": np.frombuffer(log.price, dtype=np.float64).copy(),
-            "symbol": log.symbol_names(),
-        },
-        index=log.index(),
-    )
+    columns = {
+        "amount": log.signed_base(),
+        "price": log.numbers("price").copy(),
+        "symbol": log.symbol_names(),
+    }
+    return pd.DataFrame(columns, index=log.index(), copy=False)  # no consolidation copy
 
 
 def _orders(out: RunOutput) -> pd.DataFrame:
     """Fills, then the dropped legs, in time order (fills first at one time), column by column.
 
-    Each column is built from the log's typed arrays and set on the frame before the
-    next is made: no intermediate frame of all columns, no concatenated copy.
+    Each column is built from the log's typed arrays (text columns in Arrow from the
+    log's codes), and the log's column is freed once its last use is done: the frame is
+    assembled from the finished columns without a copy. Empties the log.
     """
     log, dropped = out.fills, out.dropped
     n, m = len(log), len(dropped)
     times = np.empty(n + m, dtype=np.int64)
     times[:n] = np.frombuffer(log.time_ns, dtype=np.int64)
+    log.drop("time_ns")
     if m:
         times[n:] = pd.DatetimeIndex([bar for bar, _ in dropped]).as_unit("ns").asi8
     order = np.argsort(times, kind="stable") if m else None
+    legs = [leg for _, leg in dropped]
 
-    def column(filled: np.ndarray | list[Any], rest: list[Any] | float | None) -> np.ndarray:
-        if not m:  # a copy: the log's buffers are emptied afterwards
-            return np.array(filled, dtype=np.float64 if _is_float(filled) else object)
-        values = np.empty(n + m, dtype=np.float64 if _is_float(filled) else object)
+    def arranged(filled: np.ndarray, rest: np.ndarray | float) -> np.ndarray:
+        values = np.empty(n + m, dtype=filled.dtype)
         values[:n] = filled
         values[n:] = rest
-        assert order is not None
-        return np.asarray(values[order])
+        return values if order is None else np.asarray(values[order])
 
-    frame = pd.DataFrame(
-        {"timestamp": pd.DatetimeIndex(times[order] if m else times).tz_localize("UTC")}
+    def text(names: list[str], filled: np.ndarray, rest: list[str]) -> Any:
+        codes = {name: code for code, name in enumerate(names)}
+        for name in rest:
+            codes.setdefault(name, len(codes))
+        other = np.array([codes[name] for name in rest], dtype=np.int32)
+        return text_array(list(codes), arranged(filled.astype(np.int32), other))
+
+    columns: dict[str, Any] = {
+        "timestamp": pd.DatetimeIndex(times if order is None else times[order]).tz_localize("UTC")
+    }
+    del times
+    rows = np.arange(n) if order is None else np.where(order < n, order, -1)
+    client_ids = log.client_ids(rows)  # NaN: a stop fill or a dropped leg
+    del rows
+    log.drop("cycle")
+    log.drop("leg")
+    columns["symbol"] = text(list(log.symbols), log.columns(), [leg.symbol for leg in legs])
+    log.drop("column")
+    sides = np.frombuffer(log.sell, dtype=np.int8)
+    columns["side"] = text(
+        ["buy", "sell"], sides, ["buy" if leg.amount > 0 else "sell" for leg in legs]
     )
-    legs = [leg for _, leg in dropped]
-    frame["symbol"] = column(log.symbol_names(), [leg.symbol for leg in legs])
-    frame["side"] = column(log.side_names(), ["buy" if leg.amount > 0 else "sell" for leg in legs])
-    frame["amount"] = column(
-        np.frombuffer(log.amount, dtype=np.float64), [float(abs(leg.amount)) for leg in legs]
+    del sides
+    log.drop("sell")
+    for name, rest in (("amount", None), ("price", np.nan), ("fee", 0.0), ("realized_pnl", 0.0)):
+        other = np.array([float(abs(leg.amount)) for leg in legs]) if rest is None else rest
+        columns[name] = arranged(log.numbers(name), other)
+        log.drop(name)
+    reasons = np.frombuffer(log.reason, dtype=np.int8)
+    columns["reason"] = text([r.value for r in REASONS], reasons, [leg.reason for leg in legs])
+    del reasons
+    log.drop("reason")
+    columns["client_id"] = client_ids
+    del client_ids
+    status = np.zeros(n + m, dtype=np.int8)
+    status[n:] = 1
+    columns["status"] = text_array(
+        ["filled", "dropped"], status if order is None else status[order]
     )
-    frame["price"] = column(np.frombuffer(log.price, dtype=np.float64), np.nan)
-    frame["fee"] = column(np.frombuffer(log.fee, dtype=np.float64), 0.0)
-    frame["realized_pnl"] = column(np.frombuffer(log.realized_pnl, dtype=np.float64), 0.0)
-    frame["reason"] = column(log.reason_names(), [leg.reason for leg in legs])
-    rows = (int(r) if r < n else -1 for r in order) if order is not None else range(n)
-    ids = pa.array(log.client_ids(rows), type=pa.string(), size=n + m)  # no list of n ids
-    frame["client_id"] = pd.array(ids, dtype="str")  # NaN: a stop fill or a dropped leg
-    del ids
-    status = np.empty(n + m, dtype=object)
-    status[:n], status[n:] = "filled", "dropped"
-    frame["status"] = status[order] if m else status
-    return frame
-
-
-def _is_float(values: np.ndarray | list[Any]) -> bool:
-    return isinstance(values, np.ndarray) and values.dtype == np.float64
+    return pd.DataFrame(columns, copy=False)  # no consolidation copy of the float columns

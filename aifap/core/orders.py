@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -58,6 +59,38 @@ def client_order_id(session_id: str, cycle: int, symbol: str, leg: str) -> str:
     ).hexdigest()
     prefix = f"af{cycle}"[:12]
     return f"{prefix}-{digest}"[:36]
+
+
+def client_order_ids(
+    session_id: str, cycles: Iterable[int], symbols: Iterable[str], legs: Iterable[str]
+) -> Iterator[str]:
+    """Yield :func:`client_order_id` of each (cycle, symbol, leg), in turn, for one session.
+
+    The same ids, for many legs at once (a backtest's orders frame derives ~10^6): the
+    hash state of the session and of each cycle is computed once and copied, and
+    ``(symbol, leg)``'s part is encoded once.
+    """
+    session = hashlib.blake2b(f"{session_id}\x1f".encode(), digest_size=12)
+    tails: dict[tuple[str, str], bytes] = {}
+    last: int | None = None
+    state = session
+    head = ""
+    cut = False  # whether head + digest exceeds 36 characters (cycles from 10^10 on)
+    for cycle, symbol, leg in zip(cycles, symbols, legs, strict=True):
+        if cycle != last:
+            if cycle < 0:
+                raise ValueError(f"cycle must be >= 0, was {cycle}")
+            state = session.copy()
+            state.update(f"{cycle}\x1f".encode())
+            head = f"af{cycle}"[:12] + "-"
+            cut = len(head) + 24 > 36
+            last = cycle
+        tail = tails.get((symbol, leg))
+        if tail is None:
+            tail = tails[symbol, leg] = f"{symbol}\x1f{leg}".encode()
+        h = state.copy()
+        h.update(tail)
+        yield (head + h.hexdigest())[:36] if cut else head + h.hexdigest()
 
 
 def check_client_id(client_id: str) -> str:

@@ -231,6 +231,45 @@ def test_example_strategies_trade_the_universe_unless_the_config_names_symbols(t
         assert traded <= {"LINKUSDT", "ATOMUSDT", "NEARUSDT", "APTUSDT"}, name
         assert traded, f"{name} never traded on the universe"
         chosen = {"LINKUSDT", "ATOMUSDT", "NEARUSDT"}
-        result = aifap.backtest(str(path), market, rebalance_every="1h", progress=False,
-                                config={"symbols": sorted(chosen)})
+        result = aifap.backtest(
+            str(path),
+            market,
+            rebalance_every="1h",
+            progress=False,
+            config={"symbols": sorted(chosen)},
+        )
         assert set(result.transactions["symbol"]) <= chosen, name
+
+
+def test_history_frames_hold_only_complete_rows_and_are_plain_frames():
+    arrays = BarArrays.from_frames(FRAMES, "1m")
+    ctx = Context(arrays, now=T0 + pd.Timedelta(minutes=10))
+    frame = ctx.get_history(["AAAUSDT", "BBBUSDT"], 5)
+    values = frame.to_numpy()
+    assert not np.shares_memory(values, arrays.fields["close"])  # no later bar reachable
+    expected = pd.DataFrame(
+        arrays.fields["close"][5:10], index=arrays.index[5:10], columns=["AAAUSDT", "BBBUSDT"]
+    )
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    assert frame._mgr.nblocks == expected._mgr.nblocks == 1
+    # laid out as the constructor lays out a 2-D array: same speed for the strategy's math
+    assert frame._mgr.blocks[0].values.flags.c_contiguous
+    assert expected._mgr.blocks[0].values.flags.c_contiguous
+
+
+def test_a_repeated_history_request_follows_a_changed_list():
+    ctx = Context(BarArrays.from_frames(FRAMES, "1m"), now=T0 + pd.Timedelta(minutes=10))
+    assets = ["AAAUSDT", "BBBUSDT"]
+    assert list(ctx.get_history(assets, 3).columns) == ["AAAUSDT", "BBBUSDT"]
+    assets.reverse()
+    assert list(ctx.get_history(assets, 3).columns) == ["BBBUSDT", "AAAUSDT"]
+    assert isinstance(ctx.get_history("AAAUSDT", 3), pd.Series)
+    assert list(ctx.get_history(("AAAUSDT",), 3).columns) == ["AAAUSDT"]
+    assert list(ctx.get_history(("AAAUSDT",), 3, fields=["close"]).columns) == [
+        ("close", "AAAUSDT")
+    ]
+    assert len(ctx.get_history(["AAAUSDT"], 3, frequency="5m")) == 2
+    with pytest.raises(ValueError, match="window must be an integer >= 0, was True"):
+        ctx.get_history(["AAAUSDT"], True)
+    with pytest.raises(ValueError, match="asset must be one of the data's symbols, was 'X'"):
+        ctx.get_history(["AAAUSDT", "X"], 3)

@@ -10,6 +10,7 @@ from aifap.core.orders import (
     Side,
     check_client_id,
     client_order_id,
+    client_order_ids,
 )
 
 
@@ -30,6 +31,24 @@ def test_client_ids_fit_the_exchanges_rule_even_for_long_inputs():
     cid = client_order_id("x" * 200, 10**12, "VERYLONGSYMBOLUSDT", "flip-open")
     assert CLIENT_ID_PATTERN.match(cid)
     assert len(cid) <= 36
+
+
+def test_many_client_ids_at_once_are_the_same_ids():
+    rows = [
+        (0, "BTCUSDT", "open"),
+        (0, "ETHUSDT", "close"),
+        (0, "BTCUSDT", "open"),
+        (7, "BTCUSDT", "open"),
+        (7, "ÉTHUSDT", "flip-open"),
+        (10**13, "VERYLONGSYMBOLUSDT", "stops"),
+        (3, "BTCUSDT", "reduce"),
+    ]
+    for session in ("backtest", "séance-1", "x" * 200):
+        cycles, symbols, legs = zip(*rows, strict=True)
+        expected = [client_order_id(session, *row) for row in rows]
+        assert list(client_order_ids(session, cycles, symbols, legs)) == expected
+    with pytest.raises(ValueError, match="cycle must be >= 0, was -1"):
+        list(client_order_ids("s", [-1], ["BTCUSDT"], ["open"]))
 
 
 @pytest.mark.parametrize("bad", ["", "a" * 37, "has space", "semi;colon"])
