@@ -564,3 +564,52 @@ def test_a_batch_refused_whole_is_sent_again_alone_to_find_the_culprit(
     _assert_placed_batch_by_batch(service.emu, [batches[0], *alone, batches[2]])
     assert all(rows[o.client_id].sends == 1 for o in batches[0])
     assert all(rows[o.client_id].sends == 2 for o in batches[1] + batches[2])  # handed over again
+
+
+def _execute_until_killed(url: str, token: str, db_url: str, workdir: Path, plan: Any) -> None:
+    """Run cycle 1 of ``plan`` in this (forked) process; SIGKILLed after the first batch."""
+    import multiprocessing
+    import os
+
+    from aifap.db import make_engine
+    from aifap.live.clock import SessionClock
+    from aifap.live.execution import Executor
+    from aifap.live.journal import Journal
+
+    os.environ["AIFAP_LIVE_KILL_AT"] = "main.between_batches@1"
+    journal = Journal(make_engine(db_url), "remote")
+    gateway = RemoteGateway(url, token, policy=FAST, timeout=10)
+    clock = SessionClock(multiprocessing.get_context("fork"), "wall")
+    Executor(gateway, journal, clock, workdir, list(AMOUNTS)).execute(1, plan)
+
+
+def test_a_session_killed_between_streamed_batches_replays_with_no_order_twice(
+    service: Service, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    from aifap.core.planner import Plan
+
+    network = _Network()
+    executor, journal = _executor(service, tmp_path, network)
+    plan = Plan(orders=tuple(o for b in _batches(1, 2, 3) for o in b))  # batches 5, 5, 2
+    token = issue_token("sess", [service.account.scope], ttl="1h", key=KEY)
+    child = multiprocessing.get_context("fork").Process(
+        target=_execute_until_killed,
+        args=(service.url, token, f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, plan),
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == -9  # killed at main.between_batches, after batch 1's answer
+    rows = {o.client_id: o for o in journal.orders(1)}
+    first = [o.client_id for o in plan.batches()[0]]
+    assert all(rows[c].status in ("open", "filled") for c in first)
+    assert all(rows[o.client_id].sends == 1 for o in plan.orders)  # all counted before
+    assert journal.cycle(1).state == "executing"
+    time.sleep(1.0)  # let the service finish the batch it had in flight
+    executor.execute(1, plan, replay=True)  # the restart: look up, send only what never went
+    rows = {o.client_id: o for o in journal.orders(1)}
+    assert all(rows[o.client_id].status == "filled" for o in plan.orders), rows
+    placed = _placed(service.emu)
+    assert sorted(placed) == sorted(o.client_id for o in plan.orders)  # each once
+    assert journal.cycle(1).state == "done"
