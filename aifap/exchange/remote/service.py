@@ -189,14 +189,21 @@ class GatewayService:
             lock.acquire()
         return locks
 
-    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+    def place_orders(
+        self,
+        batch: Sequence[OrderRequest],
+        *,
+        answered: Callable[[list[Order]], None] | None = None,
+    ) -> list[Order]:
         """Place the batch's new client ids; answer known ones with their first result.
 
         One commit before sending records every new client id ``sent``. A client id
         left ``sent`` without a result (the service died mid-request) is looked up at
         the exchange first and sent only if the exchange never saw it. The answers are
         recorded after the response (one commit on the recorder thread); the client ids
-        stay held until then, so a re-send waits for them.
+        stay held until then, so a re-send waits for them. ``answered``: called with the
+        orders first, then this thread records them itself (a stream's next batch
+        follows on this thread: its claim does not meet the recorder's commit).
         """
         ids = [r.client_id for r in batch]
         if len(set(ids)) != len(ids):
@@ -239,8 +246,15 @@ class GatewayService:
         except BaseException:
             self._record(answers, locks)  # what was found; the rest stays ``sent``
             raise
-        self._recorder.submit(self._record, answers, locks)
-        return [results[c] for c in ids]
+        out = [results[c] for c in ids]
+        if answered is None:
+            self._recorder.submit(self._record, answers, locks)
+            return out
+        try:
+            answered(out)
+        finally:
+            self._record(answers, locks)
+        return out
 
     def _record(self, answers: dict[str, Any], locks: list[threading.Lock]) -> None:
         """Record ``answers`` (one commit), then let go of the client ids."""
@@ -417,33 +431,66 @@ async def stream_batches(
     """Yield one NDJSON line per batch placed (:class:`BatchOut`), in order.
 
     Each batch goes through :meth:`GatewayService.place_orders` (same claims, same
-    answers to known client ids) once the one before it was answered. A batch that
-    fails answers the wire's error body as its line and ends the stream: the batches
-    after it are not sent. A client that goes away ends it too (the server cancels
-    this generator): the batch in flight completes and is recorded, no later one is
-    sent.
+    answers to known client ids) once the one before it was answered, all on one
+    exchange thread: no hand-off back to the event loop and out again between two
+    batches, only each line to the loop; a batch's answers are recorded there too, right
+    after its line, before the next batch's claim. A batch that fails answers the wire's error
+    body as its line and ends the stream: the batches after it are not sent. A client
+    that goes away ends it too (the server cancels this generator): the batch in flight
+    completes and is recorded, no later one is sent.
     """
-    for batch in batches:
-        stages = Stages()
-        token = _stages.set(stages)
-        failed: BaseException | None = None
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+    gone = threading.Event()
+
+    def put(line: bytes | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody reads any more
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    def place_all() -> None:
         try:
-            placed = await service.call(service.place_orders, batch)
-            with stage("encode"):
-                line = wire.dump_json({"orders": placed, "timing": stages.header()}, BatchOut)
-        except (AifapError, ValueError) as exc:
-            failed = exc
-            if wire.status_of(exc) >= 500:
-                log.warning("POST %s/orders/batches: %s", API, type(exc).__name__)
-        except Exception as exc:  # the stream has begun: a GatewayError line, not a 500
-            failed = GatewayError(f"the gateway service failed a batch: {type(exc).__name__}")
-            log.exception("POST %s/orders/batches failed", API)
+            for batch in batches:
+                if gone.is_set() or not _place_line(service, batch, put):
+                    return
         finally:
-            _stages.reset(token)
-        if failed is not None:
-            yield wire.dump_json(wire.error_body(failed)) + b"\n"
-            return
-        yield line + b"\n"
+            put(None)
+
+    service.executor.submit(contextvars.copy_context().run, place_all)
+    try:
+        while (line := await lines.get()) is not None:
+            yield line
+    finally:
+        gone.set()
+
+
+def _place_line(
+    service: GatewayService, batch: Sequence[OrderRequest], put: Callable[[bytes], None]
+) -> bool:
+    """Place one batch of a stream and ``put`` its line (its error's if it failed).
+
+    Returns whether the batch was placed (answered, not failed).
+    """
+    stages = Stages()
+    token = _stages.set(stages)
+
+    def answered(placed: list[Order]) -> None:
+        timing = stages.header()
+        put(wire.dump_json({"orders": placed, "timing": timing}, BatchOut) + b"\n")
+
+    try:
+        service.place_orders(batch, answered=answered)
+        return True
+    except (AifapError, ValueError) as exc:
+        if wire.status_of(exc) >= 500:
+            log.warning("POST %s/orders/batches: %s", API, type(exc).__name__)
+        failed: BaseException = exc
+    except Exception as exc:  # the stream has begun: a GatewayError line, not a 500
+        log.exception("POST %s/orders/batches failed", API)
+        failed = GatewayError(f"the gateway service failed a batch: {type(exc).__name__}")
+    finally:
+        _stages.reset(token)
+    put(wire.dump_json(wire.error_body(failed)) + b"\n")
+    return False
 
 
 def gateway_router(service: GatewayService, key: str) -> APIRouter:
