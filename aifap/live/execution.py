@@ -6,6 +6,13 @@ a crash runs the same code with ``replay=True``: each journaled order not known 
 be final is first looked up at the exchange by its client id and sent only if the
 exchange never saw it, so no order is ever placed twice.
 
+A gateway that takes a cycle's batches at once (``place_batches``: the gateway
+service, one request whose batches it sends one after the other) gets them in one
+hand-over when nothing has to happen between batches (no replay look-ups, no flip, no
+spot buys to clip): every order is counted (``sends``) before it, and each batch's
+acknowledgements are journaled as they stream back, with the same kill points in the
+same order, while the gateway already sends the next batch.
+
 A flip (a symbol's close leg and its open leg in one plan) sends the open leg only
 once nothing can leave the position on the old side (:meth:`Executor._cleared`): on a
 venue, once the close leg is looked up filled completely (it is looked up again while
@@ -111,14 +118,23 @@ class Executor:
         On the way to the last acknowledgement: one journal transaction for the whole
         plan (orders ``intended``, cycle ``executing``) while the gateway gets ready
         for the plan's symbols, then per batch one transaction before sending (sends
-        counted) and one after (acknowledgements). Fills and final order states are
-        synced once the last batch is acknowledged.
+        counted) and one after (acknowledgements); handed over at once
+        (:meth:`_send_all`), one before all batches and one per batch's answer. Fills
+        and final order states are synced once the last batch is acknowledged.
         """
         batches = [tuple(b) for b in plan.batches(BATCH_SIZE)]
         flips = flip_closes(plan.orders)
         ready = self._prepare(sorted({o.symbol for o in plan.orders}))
         rows = self.journal.begin_execution(cycle, batches, self.clock.ms(), replayed=replay)
         ready()
+        fresh = all(
+            rows[o.client_id].sends == 0 and rows[o.client_id].status not in FINAL_ORDER_STATES
+            for o in plan.orders
+        )
+        streams = callable(getattr(self.gateway, "place_batches", None))
+        if streams and fresh and not replay and not flips and not self._clips_buys:
+            self._send_all(cycle, batches)
+            batches = []  # sent
         for number, batch in enumerate(batches):
             todo: list[OrderRequest] = []
             for order in batch:
@@ -174,6 +190,35 @@ class Executor:
         placed = self._place(todo)
         kill_point("main.after_accept", self.workdir, cycle)
         self._record(cycle, placed)
+
+    def _send_all(self, cycle: int, batches: list[tuple[OrderRequest, ...]]) -> None:
+        """Count every order, hand all ``batches`` over at once, journal each batch's answer.
+
+        The gateway (``place_batches``) sends them one after the other and reports each
+        batch as it is acknowledged. A batch it refuses whole (``OrderRejectedError``:
+        it and the ones after it were not placed) is sent again alone to find the
+        culprit (:meth:`_place`), and the ones after it batch by batch.
+        """
+        if not batches:
+            return
+        kill_point("main.before_send", self.workdir, cycle)
+        self.journal.mark_sending([o.client_id for b in batches for o in b], self.clock.ms())
+        answered = 0
+
+        def acknowledged(number: int, placed: list[Order]) -> None:
+            nonlocal answered
+            kill_point("main.after_accept", self.workdir, cycle)
+            self._record(cycle, placed)
+            answered = number + 1
+            if answered < len(batches):
+                kill_point("main.between_batches", self.workdir, cycle)
+
+        try:
+            self.gateway.place_batches(batches, acknowledged)  # type: ignore[attr-defined]
+        except OrderRejectedError as exc:
+            log.warning("cycle %s: batch %d refused whole (%s)", cycle, answered, exc)
+            for number in range(answered, len(batches)):
+                self._send(cycle, number, list(batches[number]))
 
     @property
     def _clips_buys(self) -> bool:

@@ -53,6 +53,17 @@ class _Account(TypedDict):
     positions: list[Position]
 
 
+class _BatchLine(TypedDict, total=False):
+    """One line of ``/orders/batches``: a batch's orders (and the service's stages), or an error."""
+
+    orders: list[Order]
+    timing: str
+    error: dict[str, Any]
+
+
+_Batches = dict[str, list[list[OrderRequest]]]
+
+
 # the types this client reads and sends (their parsers are built once the service answers)
 WIRE_TYPES: tuple[Any, ...] = (
     Any,
@@ -63,6 +74,8 @@ WIRE_TYPES: tuple[Any, ...] = (
     list[Order],
     Order | None,
     dict[str, list[OrderRequest]],
+    _Batches,
+    _BatchLine,
     dict[str, MarketSpec],
     dict[str, Decimal],
     tuple[Decimal | None, Decimal | None],
@@ -134,25 +147,19 @@ class RemoteGateway:
         try:
             response = self._http.request(method, API + path, **kwargs)
         except httpx.TransportError as exc:
-            self._reachable(False, type(exc).__name__)
-            raise TransientGatewayError(
-                f"gateway service at {self.url} must be reachable, was not: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._unreachable(exc) from exc
         self._reachable(True)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s %s: %.1f ms (%.4f-%.4f); service %s",
-                method, path, (time.perf_counter() - began) * 1000, began, time.perf_counter(),
-                response.headers.get("server-timing", "-"),
-            )  # fmt: skip
+        _trace(method, path, began, response.headers.get("server-timing", "-"))
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            raise wire.error_from(body, response.status_code)
+            raise _error(response)
         return wire.load_json(tp, response.content)  # parsed and checked in one step
+
+    def _unreachable(self, exc: httpx.TransportError) -> TransientGatewayError:
+        """Note that the service could not be reached; return the error to raise."""
+        self._reachable(False, type(exc).__name__)
+        return TransientGatewayError(
+            f"gateway service at {self.url} must be reachable, was not: {type(exc).__name__}: {exc}"
+        )
 
     def _reachable(self, up: bool, cause: str = "") -> None:
         """Log and notify a change between reachable and unreachable (once per change)."""
@@ -283,6 +290,62 @@ class RemoteGateway:
         )
         return result
 
+    def place_batches(
+        self,
+        batches: Sequence[Sequence[OrderRequest]],
+        acknowledged: Callable[[int, list[Order]], None],
+    ) -> None:
+        """Place ``batches`` in order in one request; call ``acknowledged(i, orders)`` per batch.
+
+        The service sends batch ``i + 1`` once batch ``i`` is answered and streams each
+        answer back as it comes (``POST /orders/batches``): one round trip for a cycle's
+        orders, not one per batch. ``acknowledged`` runs as each answer arrives, while
+        the service sends the next batch. A failure to reach the service (before or
+        mid-stream) is retried under the policy with the batches not yet acknowledged
+        (the one in flight answers its first result). A batch's error (a rejection of
+        the whole batch, the service's own budget spent) is raised once the batches
+        before it were acknowledged; the ones after it were not sent. A service without
+        the route (``info()["streams_batches"]`` false): one ``place_orders`` per batch.
+        """
+        pending = [(number, list(batch)) for number, batch in enumerate(batches) if batch]
+        if not self.info().get("streams_batches"):
+            for number, batch in pending:
+                acknowledged(number, self.place_orders(batch))
+            return
+        path = "/orders/batches"
+
+        def once() -> None:
+            body = wire.dump_json({"batches": [batch for _, batch in pending]}, _Batches)
+            began = time.perf_counter()
+            try:
+                with self._http.stream(
+                    "POST", API + path, content=body, headers=JSON_BODY
+                ) as response:
+                    self._reachable(True)
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _error(response)
+                    for text in response.iter_lines():
+                        if not text:
+                            continue
+                        answer: _BatchLine = wire.load_json(_BatchLine, text)
+                        if "error" in answer:
+                            raise wire.error_from(answer, response.status_code)
+                        number, _ = pending.pop(0)
+                        _trace("POST", f"{path}#{number}", began, answer.get("timing", "-"))
+                        began = time.perf_counter()
+                        acknowledged(number, answer["orders"])
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from exc
+            if pending:  # the service ended the stream early: send the rest again
+                raise TransientGatewayError(
+                    f"gateway service at {self.url} must answer every batch, "
+                    f"{len(pending)} were not answered"
+                )
+
+        once.__qualname__ = f"gateway POST {path}"
+        self.policy.call(once)
+
     def cancel(
         self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
     ) -> None:
@@ -374,6 +437,25 @@ class RemoteGateway:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self._http.close()
+
+
+def _trace(method: str, path: str, began: float, stages: str) -> None:
+    """Log one answer at DEBUG: its round trip, start and end, and the service's stages."""
+    if log.isEnabledFor(logging.DEBUG):
+        ended = time.perf_counter()
+        log.debug(
+            "%s %s: %.1f ms (%.4f-%.4f); service %s",
+            method, path, (ended - began) * 1000, began, ended, stages,
+        )  # fmt: skip
+
+
+def _error(response: httpx.Response) -> BaseException:
+    """Return the exception an error answer of the service describes (same class)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    return wire.error_from(body, response.status_code)
 
 
 def _history_params(since: datetime, symbols: Sequence[str] | None) -> dict[str, Any]:

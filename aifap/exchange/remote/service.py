@@ -11,6 +11,10 @@ the first answer back.
 scoped ``gateway:ACCOUNT``: 401 without a valid one, 403 for another account, and
 nothing reaches the exchange then); :func:`create_app` adds ``/health``, ``/ready`` and
 ``/stats`` (requests and the TCP connections they came on).
+``POST /v1/orders/batches`` takes a cycle's batches in one request and places them one
+after the other, each once the one before is acknowledged, streaming each batch's
+answer back as one NDJSON line (:func:`stream_batches`): a session pays one HTTP round
+trip per cycle for its orders instead of one per batch of 5.
 Errors answer ``{"error": {"type", "message", "fields"}}`` (:mod:`.wire`), which
 ``RemoteGateway`` raises again as the same class.
 """
@@ -30,12 +34,13 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from aifap.auth.tokens import TokenClaims, TokenVerifier, bearer, secret_key
-from aifap.core.errors import AifapError
+from aifap.core.errors import AifapError, GatewayError
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import Fill, Order, OrderRequest
 from aifap.core.portfolio import Position
@@ -50,6 +55,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 API = "/v1"
+MAX_BATCHES = 100  # batches of one ``/orders/batches`` request (a cycle of 500 orders)
 WORKERS = 8  # threads (each with its own ccxt client) serving requests to the exchange
 
 
@@ -172,6 +178,7 @@ class GatewayService:
             "links_stop_fills": bool(self.gateway.links_stop_fills),
             "spot_buys_clipped": True,  # reference_prices is served
             "batch_size": BATCH_SIZE,
+            "streams_batches": True,  # POST /orders/batches
         }
 
     def _hold(self, client_ids: Sequence[str]) -> list[threading.Lock]:
@@ -182,14 +189,21 @@ class GatewayService:
             lock.acquire()
         return locks
 
-    def place_orders(self, batch: Sequence[OrderRequest]) -> list[Order]:
+    def place_orders(
+        self,
+        batch: Sequence[OrderRequest],
+        *,
+        answered: Callable[[list[Order]], None] | None = None,
+    ) -> list[Order]:
         """Place the batch's new client ids; answer known ones with their first result.
 
         One commit before sending records every new client id ``sent``. A client id
         left ``sent`` without a result (the service died mid-request) is looked up at
         the exchange first and sent only if the exchange never saw it. The answers are
         recorded after the response (one commit on the recorder thread); the client ids
-        stay held until then, so a re-send waits for them.
+        stay held until then, so a re-send waits for them. ``answered``: called with the
+        orders first, then this thread records them itself (a stream's next batch
+        follows on this thread: its claim does not meet the recorder's commit).
         """
         ids = [r.client_id for r in batch]
         if len(set(ids)) != len(ids):
@@ -232,8 +246,15 @@ class GatewayService:
         except BaseException:
             self._record(answers, locks)  # what was found; the rest stays ``sent``
             raise
-        self._recorder.submit(self._record, answers, locks)
-        return [results[c] for c in ids]
+        out = [results[c] for c in ids]
+        if answered is None:
+            self._recorder.submit(self._record, answers, locks)
+            return out
+        try:
+            answered(out)
+        finally:
+            self._record(answers, locks)
+        return out
 
     def _record(self, answers: dict[str, Any], locks: list[threading.Lock]) -> None:
         """Record ``answers`` (one commit), then let go of the client ids."""
@@ -304,6 +325,21 @@ class OrdersIn(BaseModel):
     orders: list[OrderRequest] = Field(min_length=1, max_length=BATCH_SIZE)
 
 
+class BatchesIn(BaseModel):
+    """Batches of orders to place one after the other, in this order."""
+
+    batches: list[Annotated[list[OrderRequest], Field(min_length=1, max_length=BATCH_SIZE)]] = (
+        Field(min_length=1, max_length=MAX_BATCHES)
+    )
+
+
+class BatchOut(TypedDict):
+    """One line of ``/orders/batches``: a batch's orders and the service's stages for it."""
+
+    orders: list[Order]
+    timing: str
+
+
 class CancelIn(BaseModel):
     """Which order to cancel."""
 
@@ -335,6 +371,7 @@ SERVED: tuple[Any, ...] = (
     Order,
     Order | None,
     list[Order],
+    BatchOut,
     Balance,
     list[Position],
     AccountOut,
@@ -386,6 +423,74 @@ class CountTraffic:
         if scope["type"] == "http":
             self.traffic.note(tuple(scope.get("client") or ()))
         await self.app(scope, receive, send)
+
+
+async def stream_batches(
+    service: GatewayService, batches: Sequence[Sequence[OrderRequest]]
+) -> AsyncIterator[bytes]:
+    """Yield one NDJSON line per batch placed (:class:`BatchOut`), in order.
+
+    Each batch goes through :meth:`GatewayService.place_orders` (same claims, same
+    answers to known client ids) once the one before it was answered, all on one
+    exchange thread: no hand-off back to the event loop and out again between two
+    batches, only each line to the loop; a batch's answers are recorded there too, right
+    after its line, before the next batch's claim. A batch that fails answers the wire's error
+    body as its line and ends the stream: the batches after it are not sent. A client
+    that goes away ends it too (the server cancels this generator): the batch in flight
+    completes and is recorded, no later one is sent.
+    """
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+    gone = threading.Event()
+
+    def put(line: bytes | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody reads any more
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    def place_all() -> None:
+        try:
+            for batch in batches:
+                if gone.is_set() or not _place_line(service, batch, put):
+                    return
+        finally:
+            put(None)
+
+    service.executor.submit(contextvars.copy_context().run, place_all)
+    try:
+        while (line := await lines.get()) is not None:
+            yield line
+    finally:
+        gone.set()
+
+
+def _place_line(
+    service: GatewayService, batch: Sequence[OrderRequest], put: Callable[[bytes], None]
+) -> bool:
+    """Place one batch of a stream and ``put`` its line (its error's if it failed).
+
+    Returns whether the batch was placed (answered, not failed).
+    """
+    stages = Stages()
+    token = _stages.set(stages)
+
+    def answered(placed: list[Order]) -> None:
+        timing = stages.header()
+        put(wire.dump_json({"orders": placed, "timing": timing}, BatchOut) + b"\n")
+
+    try:
+        service.place_orders(batch, answered=answered)
+        return True
+    except (AifapError, ValueError) as exc:
+        if wire.status_of(exc) >= 500:
+            log.warning("POST %s/orders/batches: %s", API, type(exc).__name__)
+        failed: BaseException = exc
+    except Exception as exc:  # the stream has begun: a GatewayError line, not a 500
+        log.exception("POST %s/orders/batches failed", API)
+        failed = GatewayError(f"the gateway service failed a batch: {type(exc).__name__}")
+    finally:
+        _stages.reset(token)
+    put(wire.dump_json(wire.error_body(failed)) + b"\n")
+    return False
 
 
 def gateway_router(service: GatewayService, key: str) -> APIRouter:
@@ -448,6 +553,13 @@ def gateway_router(service: GatewayService, key: str) -> APIRouter:
     async def place_orders(body: OrdersIn) -> Response:
         """Place up to 5 orders; a known client id answers its first result, never a new order."""
         return json_response(await call(service.place_orders, body.orders), tp=list[Order])
+
+    @router.post("/orders/batches")
+    async def place_batches(body: BatchesIn) -> Response:
+        """Place batches one after the other; each batch's answer streams back as a line."""
+        return StreamingResponse(
+            stream_batches(service, body.batches), media_type="application/x-ndjson"
+        )
 
     @router.post("/orders/cancel")
     async def cancel(body: CancelIn) -> Response:

@@ -8,7 +8,9 @@ PostgreSQL (``db_url``).
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -347,3 +349,267 @@ def test_a_session_process_keeps_one_connection_to_the_service(service: Service)
     assert after["requests"] - before["requests"] == 2 + 3 * 4 + 1
     assert after["connections"] - before["connections"] == 1 + 1  # the gateway's, the /stats
     gateway.close()
+
+
+# ---- a cycle's batches in one request (``place_batches``) ------------------------------
+
+AMOUNTS = {"BTCUSDT": "0.01", "ETHUSDT": "0.1", "SOLUSDT": "1", "XRPUSDT": "20"}
+PLACE = "/api/v2/mix/order/place-order"
+
+
+def _batches(*cycles: int) -> list[list[OrderRequest]]:
+    """One batch per cycle: a buy of each emulator market (client ids unique per cycle)."""
+    return [[_leg(c, s, Side.BUY, a) for s, a in AMOUNTS.items()] for c in cycles]
+
+
+def _placed(emu: BitgetEmulator) -> list[str]:
+    """Return the client ids the exchange holds, in the order it got them."""
+    return [o.client_oid for o in emu.ledger("svc-key").orders]
+
+
+def _assert_placed_batch_by_batch(emu: BitgetEmulator, batches: list[list[OrderRequest]]) -> None:
+    """Each client id reached the exchange once, batch after batch (in a batch: any order)."""
+    placed = _placed(emu)
+    assert len(placed) == sum(len(b) for b in batches), placed
+    start = 0
+    for batch in batches:
+        assert set(placed[start : start + len(batch)]) == {o.client_id for o in batch}
+        start += len(batch)
+
+
+class _Network(httpx.BaseTransport):
+    """The client's HTTP, noting each request; ``cut``: reset the first stream after a line."""
+
+    def __init__(self, cut: bool = False) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.cut = cut
+        self.paths: list[str] = []
+        self.bodies: list[Any] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        response = self.inner.handle_request(request)
+        if request.url.path != "/v1/orders/batches":
+            return response
+        self.bodies.append(json.loads(request.content))
+        if not self.cut:
+            return response
+        self.cut = False
+        inner = response.stream
+        assert isinstance(inner, httpx.SyncByteStream)
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                for chunk in inner:
+                    yield chunk
+                    raise httpx.ReadError("connection reset by peer", request=request)
+
+            def close(self) -> None:
+                inner.close()
+
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=Cut(), request=request
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_batches_in_one_request_are_sent_in_order_each_answered_as_it_comes(
+    service: Service,
+) -> None:
+    emu = service.emu
+    network = _Network()
+    gateway = service.gateway(transport=network)
+    gateway.info()
+    batches = _batches(11, 12, 13)
+    answers: list[tuple[int, list[str], int]] = []
+
+    def acknowledged(number: int, placed: list[Any]) -> None:
+        later = sum(_orders(emu, o.client_id) for o in batches[-1])
+        answers.append((number, [o.client_id for o in placed], later))
+
+    gateway.place_batches(batches, acknowledged)
+    assert network.paths == ["/v1/info", "/v1/orders/batches"]
+    assert [(n, ids) for n, ids, _ in answers] == [
+        (n, [o.client_id for o in b]) for n, b in enumerate(batches)
+    ]
+    assert answers[0][2] == 0  # the first answer came before the last batch was sent
+    _assert_placed_batch_by_batch(emu, batches)
+    # the same batches again: the first answers, no new order
+    again: list[tuple[int, list[Any]]] = []
+    gateway.place_batches(batches, lambda number, placed: again.append((number, placed)))
+    assert [n for n, _ in again] == [0, 1, 2]
+    assert [[o.client_id for o in p] for _, p in again] == [ids for _, ids, _ in answers]
+    assert len(_placed(emu)) == 12
+
+
+def test_a_batch_refused_whole_ends_the_stream_before_the_batches_after_it(
+    service: Service,
+) -> None:
+    emu = service.emu
+    gateway = service.gateway()
+    first, _, last = _batches(21, 22, 23)
+    refused = [_leg(22, "BTCUSDT", Side.BUY, "0.01"), _leg(22, "NOPEUSDT", Side.BUY, "1")]
+    answered: list[int] = []
+    with pytest.raises(OrderRejectedError, match="NOPEUSDT: symbol must be a bitget"):
+        gateway.place_batches([first, refused, last], lambda n, _: answered.append(n))
+    assert answered == [0]
+    _assert_placed_batch_by_batch(emu, [first])  # nothing of the rest
+
+
+def test_a_stream_cut_mid_way_is_resumed_from_the_first_unanswered_batch(
+    service: Service,
+) -> None:
+    emu = service.emu
+    emu.faults.latency(0.1, path=PLACE)  # one line at a time
+    network = _Network(cut=True)
+    notices: list[str] = []
+    gateway = service.gateway(transport=network, notify=lambda kind, _: notices.append(kind))
+    batches = _batches(31, 32, 33)
+    answered: list[int] = []
+    gateway.place_batches(batches, lambda number, _: answered.append(number))
+    assert answered == [0, 1, 2]  # each once
+    assert [len(body["batches"]) for body in network.bodies] == [3, 2]  # the rest, resent
+    assert notices == [UNREACHABLE, REACHABLE]
+    _assert_placed_batch_by_batch(emu, batches)  # the batch in flight: once
+
+
+def test_a_client_gone_mid_stream_stops_the_batches_after_the_one_in_flight(
+    service: Service,
+) -> None:
+    emu = service.emu
+    gateway = service.gateway()
+    gateway.info()
+    emu.faults.latency(0.3, path=PLACE)  # the second batch is in flight when the client goes
+    first, second, third = _batches(41, 42, 43)
+
+    def acknowledged(number: int, placed: list[Any]) -> None:
+        raise RuntimeError("the session died")
+
+    with pytest.raises(RuntimeError, match="the session died"):
+        gateway.place_batches([first, second, third], acknowledged)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(_placed(emu)) < 8:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the third batch would have reached the exchange by now
+    _assert_placed_batch_by_batch(emu, [first, second])
+    # the batch in flight was recorded: sent again, it answers its first result
+    again = gateway.place_orders(second)
+    assert [o.client_id for o in again] == [o.client_id for o in second]
+    assert len(_placed(emu)) == 8
+
+
+# ---- the session's executor over the service: one hand-over per cycle ------------------
+
+
+def _executor(service: Service, tmp_path: Path, network: _Network) -> tuple[Any, Any]:
+    import multiprocessing
+
+    from aifap.db import make_engine, migrate
+    from aifap.live.clock import SessionClock
+    from aifap.live.execution import Executor
+    from aifap.live.journal import Journal
+
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    migrate(url)
+    journal = Journal(make_engine(url), "remote")
+    journal.start_cycle(1, 0, 0)
+    clock = SessionClock(multiprocessing.get_context("fork"), "wall")
+    gateway = service.gateway(transport=network)
+    return Executor(gateway, journal, clock, tmp_path, list(AMOUNTS)), journal
+
+
+def test_the_executor_hands_a_cycles_batches_over_in_one_request(
+    service: Service, tmp_path: Path
+) -> None:
+    from aifap.core.planner import Plan
+
+    network = _Network()
+    executor, journal = _executor(service, tmp_path, network)
+    plan = Plan(orders=tuple([o for b in _batches(1, 2, 3) for o in b][:11]))  # 5, 5, 1
+    executor.execute(1, plan)
+    assert network.paths.count("/v1/orders/batches") == 1
+    assert "/v1/orders" not in network.paths
+    [body] = network.bodies
+    assert [len(b) for b in body["batches"]] == [5, 5, 1]
+    rows = {o.client_id: o for o in journal.orders(1)}
+    assert all(rows[o.client_id].sends == 1 for o in plan.orders)
+    assert all(rows[o.client_id].status == "filled" for o in plan.orders), rows
+    _assert_placed_batch_by_batch(service.emu, [list(b) for b in plan.batches()])
+    assert journal.cycle(1).state == "done"
+
+
+def test_a_batch_refused_whole_is_sent_again_alone_to_find_the_culprit(
+    service: Service, tmp_path: Path
+) -> None:
+    from aifap.core.planner import Plan
+
+    network = _Network()
+    executor, journal = _executor(service, tmp_path, network)
+    first, second, third = _batches(1, 2, 3)
+    tiny = _leg(2, "BTCUSDT", Side.BUY, "0.0001")  # rounds to 0 at BTC's step: refused whole
+    batches = [[*first, third[0]], [tiny, *second[1:], third[1]], third[2:]]
+    plan = Plan(orders=tuple(o for b in batches for o in b))
+    assert [list(b) for b in plan.batches()] == batches
+    executor.execute(1, plan)
+    assert network.paths.count("/v1/orders/batches") == 1
+    rows = {o.client_id: o for o in journal.orders(1)}
+    assert rows[tiny.client_id].status == "rejected"
+    assert "BTCUSDT" in (rows[tiny.client_id].reason or "")
+    sent = [o for o in plan.orders if o is not tiny]
+    assert all(rows[o.client_id].status == "filled" for o in sent), rows
+    # the refused batch again one order at a time, then the last batch on its own
+    alone = [[o] for o in batches[1][1:]]
+    _assert_placed_batch_by_batch(service.emu, [batches[0], *alone, batches[2]])
+    assert all(rows[o.client_id].sends == 1 for o in batches[0])
+    assert all(rows[o.client_id].sends == 2 for o in batches[1] + batches[2])  # handed over again
+
+
+def _execute_until_killed(url: str, token: str, db_url: str, workdir: Path, plan: Any) -> None:
+    """Run cycle 1 of ``plan`` in this (forked) process; SIGKILLed after the first batch."""
+    import multiprocessing
+    import os
+
+    from aifap.db import make_engine
+    from aifap.live.clock import SessionClock
+    from aifap.live.execution import Executor
+    from aifap.live.journal import Journal
+
+    os.environ["AIFAP_LIVE_KILL_AT"] = "main.between_batches@1"
+    journal = Journal(make_engine(db_url), "remote")
+    gateway = RemoteGateway(url, token, policy=FAST, timeout=10)
+    clock = SessionClock(multiprocessing.get_context("fork"), "wall")
+    Executor(gateway, journal, clock, workdir, list(AMOUNTS)).execute(1, plan)
+
+
+def test_a_session_killed_between_streamed_batches_replays_with_no_order_twice(
+    service: Service, tmp_path: Path
+) -> None:
+    import multiprocessing
+
+    from aifap.core.planner import Plan
+
+    network = _Network()
+    executor, journal = _executor(service, tmp_path, network)
+    plan = Plan(orders=tuple(o for b in _batches(1, 2, 3) for o in b))  # batches 5, 5, 2
+    token = issue_token("sess", [service.account.scope], ttl="1h", key=KEY)
+    child = multiprocessing.get_context("fork").Process(
+        target=_execute_until_killed,
+        args=(service.url, token, f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, plan),
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == -9  # killed at main.between_batches, after batch 1's answer
+    rows = {o.client_id: o for o in journal.orders(1)}
+    first = [o.client_id for o in plan.batches()[0]]
+    assert all(rows[c].status in ("open", "filled") for c in first)
+    assert all(rows[o.client_id].sends == 1 for o in plan.orders)  # all counted before
+    assert journal.cycle(1).state == "executing"
+    time.sleep(1.0)  # let the service finish the batch it had in flight
+    executor.execute(1, plan, replay=True)  # the restart: look up, send only what never went
+    rows = {o.client_id: o for o in journal.orders(1)}
+    assert all(rows[o.client_id].status == "filled" for o in plan.orders), rows
+    placed = _placed(service.emu)
+    assert sorted(placed) == sorted(o.client_id for o in plan.orders)  # each once
+    assert journal.cycle(1).state == "done"
