@@ -19,6 +19,7 @@ A :class:`Runner` owns the Dask client for a sweep or a walk-forward:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,6 +49,28 @@ RESERVED = ("config", "on_cycle", "progress", "strategy", "data")
 # Dask's statistical profiler samples every worker thread's stack every 10 ms, taking the
 # GIL from the backtest; a sweep has no use for that profile (the dashboard still runs)
 LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
+def pin_to_core(dask_worker: Any) -> int | None:
+    """Pin a local worker process, all its threads, to one core: its name-th allowed core.
+
+    A worker's event loop wakes ~60 times a second beside the backtest's thread; when
+    the two threads pass the GIL across cores, the backtest runs ~7 % slower (cold
+    caches). One core per worker keeps them together. Returns the core (None: no
+    affinity on this platform, or a worker not named by its index).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        index = int(dask_worker.name)
+    except (TypeError, ValueError):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    core = cores[index % len(cores)]
+    for tid in os.listdir("/proc/self/task"):  # the threads running now; new ones inherit
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(tid), {core})
+    return core
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,13 @@ def in_memory_source(
     getter = getattr(source, "markets", None)
     markets = getter() if callable(getter) else None
     return FrameBarSource(bars, funding=funding, markets=markets, market=kind)
+
+
+def _cores() -> int:
+    """Return the cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _reachable(address: str) -> None:
@@ -251,6 +281,8 @@ class Runner:
             self._owned.append(cluster)
             self._client = Client(cluster)
             self._owned.insert(0, self._client)
+            if self.processes and len(cluster.workers) <= _cores():
+                self._client.run(pin_to_core)
         source = self._client.scatter(self.source, broadcast=True)
         blob = self._client.scatter(self.blob, broadcast=True)
         self._refs = (source, blob)

@@ -195,3 +195,27 @@ def test_local_cluster_workers_run_without_the_statistical_profiler(market):
         on_workers = runner.client.run(_profiling)
     assert list(on_workers.values()) == [False]  # a worker process, told by its nanny
     assert dask.config.get("distributed.worker.profile.enabled") is True  # caller's unchanged
+
+
+def _affinity() -> list[int]:
+    import os
+
+    return sorted(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="no CPU affinity")
+def test_local_cluster_workers_are_pinned_one_core_each(market):
+    import os
+
+    from aifap.research.execute import Runner
+
+    cores = sorted(os.sched_getaffinity(0))
+    workers = min(2, len(cores))
+    with Runner(MOMENTUM, market, KWARGS, workers=workers, progress=False) as runner:
+        pinned = runner.client.run(_affinity)
+        table = runner.run([])  # the cluster still runs jobs: none here
+    assert table == []
+    assert sorted(len(c) for c in pinned.values()) == [1] * workers  # one core each
+    assert len({c[0] for c in pinned.values()}) == workers  # different cores
+    assert all(c[0] in cores for c in pinned.values())
+    assert sorted(os.sched_getaffinity(0)) == cores  # the caller is not pinned
