@@ -34,9 +34,9 @@ from aifap.cli.run_options import (
     Start,
     StrategyFile,
     Symbols,
-    as_utc,
     bar_data,
     config_option,
+    run_kwargs,
 )
 
 
@@ -121,14 +121,8 @@ def backtest_command(
     result = aifap.backtest(
         strategy,
         bar_data(data, days, symbol_list),
-        symbols=symbol_list,
-        start=as_utc(start),
-        end=as_utc(end),
-        capital=capital,
-        rebalance_every=rebalance,
-        market=market.value,
+        **run_kwargs(symbol_list, start, end, capital, rebalance, market, fee),
         leverage=int(leverage) if float(leverage).is_integer() else leverage,
-        fee_rate=fee,
         slippage_bps=slippage,
         threshold=threshold,
         config=config_dict,

@@ -143,6 +143,27 @@ def bar_data(data: str | None, days: float | None, symbols: list[str] | None) ->
     return SyntheticMarket(symbols, days=days)
 
 
+def run_kwargs(
+    symbols: list[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+    capital: float,
+    rebalance: str,
+    market: Market,
+    fee: float,
+) -> dict[str, Any]:
+    """Return the shared options as :func:`aifap.backtest` keyword arguments."""
+    return {
+        "symbols": symbols,
+        "start": as_utc(start),
+        "end": as_utc(end),
+        "capital": capital,
+        "rebalance_every": rebalance,
+        "market": market.value,
+        "fee_rate": fee,
+    }
+
+
 def grid_option(items: list[str]) -> dict[str, list[Any]]:
     """Return the ``--grid`` values as a grid (a usage error naming ``--grid`` if malformed)."""
     from aifap.core.errors import ConfigError

@@ -36,10 +36,10 @@ from aifap.cli.run_options import (
     StrategyFile,
     Symbols,
     Workers,
-    as_utc,
     bar_data,
     config_option,
     grid_option,
+    run_kwargs,
 )
 
 
@@ -111,13 +111,7 @@ def sweep_command(
         scheduler=scheduler,
         progress=progress,
         config=config_option(config),
-        symbols=symbol_list,
-        start=as_utc(start),
-        end=as_utc(end),
-        capital=capital,
-        rebalance_every=rebalance,
-        market=market.value,
-        fee_rate=fee,
+        **run_kwargs(symbol_list, start, end, capital, rebalance, market, fee),
     )
     written = result.save(out)
     _print(result)
