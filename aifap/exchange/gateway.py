@@ -9,7 +9,7 @@ an exhausted budget raises ``RetryExhaustedError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +46,23 @@ class FundingPayment:
     rate: Decimal | None
     timestamp: datetime
     payment_id: str | None = None
+
+
+@runtime_checkable
+class StreamsBatches(Protocol):
+    """A gateway that takes a cycle's order batches at once (the gateway service's client).
+
+    It places them one after the other and calls ``acknowledged(i, orders)`` as batch
+    ``i`` is answered; a batch refused whole raises, the ones after it not placed.
+    """
+
+    def place_batches(
+        self,
+        batches: Sequence[Sequence[OrderRequest]],
+        acknowledged: Callable[[int, list[Order]], None],
+    ) -> None:
+        """Place ``batches`` in order; report each batch's orders as they are acknowledged."""
+        ...
 
 
 @runtime_checkable

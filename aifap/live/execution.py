@@ -59,7 +59,7 @@ from aifap.core.orders import (
 )
 from aifap.core.planner import Plan
 from aifap.core.timeconv import from_ms
-from aifap.exchange.gateway import BATCH_SIZE, Gateway
+from aifap.exchange.gateway import BATCH_SIZE, Gateway, StreamsBatches
 from aifap.live.alerting import SessionAlerts
 from aifap.live.clock import SessionClock
 from aifap.live.codec import dumps, positions_to_dict
@@ -131,7 +131,7 @@ class Executor:
             rows[o.client_id].sends == 0 and rows[o.client_id].status not in FINAL_ORDER_STATES
             for o in plan.orders
         )
-        streams = callable(getattr(self.gateway, "place_batches", None))
+        streams = isinstance(self.gateway, StreamsBatches)
         if streams and fresh and not replay and not flips and not self._clips_buys:
             self._send_all(cycle, batches)
             batches = []  # sent
@@ -214,7 +214,8 @@ class Executor:
                 kill_point("main.between_batches", self.workdir, cycle)
 
         try:
-            self.gateway.place_batches(batches, acknowledged)  # type: ignore[attr-defined]
+            assert isinstance(self.gateway, StreamsBatches)  # checked by the caller
+            self.gateway.place_batches(batches, acknowledged)
         except OrderRejectedError as exc:
             log.warning("cycle %s: batch %d refused whole (%s)", cycle, answered, exc)
             for number in range(answered, len(batches)):
