@@ -493,11 +493,15 @@ def test_a_client_gone_mid_stream_stops_the_batches_after_the_one_in_flight(
     while time.monotonic() < deadline and len(_placed(emu)) < 8:
         time.sleep(0.05)
     time.sleep(1.0)  # the third batch would have reached the exchange by now
-    _assert_placed_batch_by_batch(emu, [first, second])
-    # the batch in flight was recorded: sent again, it answers its first result
+    # the second batch is in flight unless the service saw the client go first (a loaded
+    # machine): either way the third is never sent
+    in_flight = [first, second] if len(_placed(emu)) > len(first) else [first]
+    _assert_placed_batch_by_batch(emu, in_flight)
+    # a batch in flight was recorded: sent again, it answers its first result
+    placed = len(_placed(emu))
     again = gateway.place_orders(second)
     assert [o.client_id for o in again] == [o.client_id for o in second]
-    assert len(_placed(emu)) == 8
+    assert len(_placed(emu)) == (placed if len(in_flight) == 2 else placed + len(second))
 
 
 # ---- the session's executor over the service: one hand-over per cycle ------------------
