@@ -22,18 +22,17 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
+from helpers.api_server import served_api
 from helpers.gateway_process import ACCOUNT, KEY, PASSPHRASE, SIGNING_KEY, GatewayProcess
 from helpers.gateway_process import SECRET as KEY_SECRET
 
 from aifap.api.app import create_app
-from aifap.api.users import create_user
 from aifap.auth.tokens import TokenVerifier
 from aifap.data.sources import open_bar_source
 from aifap.data.synthetic import DEFAULT_END
 from aifap.deploy.local import LocalSessionHandle
 from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket
 from aifap.exchange.emulator.clock import ReplayClock
-from aifap.exchange.emulator.server import ThreadedServer
 
 pytestmark = pytest.mark.slow
 
@@ -80,18 +79,8 @@ def api(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'platform.db'}"
     root = tmp_path / "sessions"
     app = create_app(url, url, url, sessions_dir=root, risk_interval=0, stop_timeout=30)
-    create_user(url, "root", PASSWORD, "supervisor")
-    server = ThreadedServer(app)
-    server.start()
-    client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=120)
-    token = client.post("/auth/token", data={"username": "root", "password": PASSWORD})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    started: list[int] = []
-    yield client, root, started
-    for trader in started:  # whatever the test left running
-        client.post(f"/traders/{trader}/stop")
-    client.close()
-    server.stop()
+    with served_api(app, url, PASSWORD) as (client, started):
+        yield client, root, started
 
 
 def _session_processes(sid: str, workdir: Path) -> list[psutil.Process]:

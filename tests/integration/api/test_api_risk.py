@@ -20,20 +20,18 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
+from helpers.api_server import served_api
 from sqlalchemy import select
 
 from aifap.api.app import create_app
 from aifap.api.models import AuditEntry
-from aifap.api.users import create_user
 from aifap.data.sources import open_bar_source
 from aifap.data.synthetic import DEFAULT_END
 from aifap.db import make_engine, session_factory
 from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket
 from aifap.exchange.emulator.clock import ReplayClock
-from aifap.exchange.emulator.server import ThreadedServer
 
 pytestmark = pytest.mark.slow
 
@@ -71,18 +69,8 @@ def api(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'platform.db'}"
     app = create_app(url, url, url, sessions_dir=tmp_path / "sessions", risk_interval=0,
                      stop_timeout=30)  # fmt: skip
-    create_user(url, "root", PASSWORD, "supervisor")
-    server = ThreadedServer(app)
-    server.start()
-    client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=120)
-    token = client.post("/auth/token", data={"username": "root", "password": PASSWORD})
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    traders: list[int] = []
-    yield client, url, traders
-    for trader in traders:  # whatever the test left running
-        client.post(f"/traders/{trader}/stop")
-    client.close()
-    server.stop()
+    with served_api(app, url, PASSWORD) as (client, traders):
+        yield client, url, traders
 
 
 def hire(client, name, drawdown, on_breach="freeze"):
