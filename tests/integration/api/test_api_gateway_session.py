@@ -18,21 +18,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import psutil
 import pytest
 import yaml
 from helpers.api_server import served_api
 from helpers.gateway_process import ACCOUNT, KEY, PASSPHRASE, SIGNING_KEY, GatewayProcess
 from helpers.gateway_process import SECRET as KEY_SECRET
+from helpers.replay_emulator import synthetic_emulator
 
 from aifap.api.app import create_app
 from aifap.auth.tokens import TokenVerifier
-from aifap.data.sources import open_bar_source
 from aifap.data.synthetic import DEFAULT_END
 from aifap.deploy.local import LocalSessionHandle
-from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket
-from aifap.exchange.emulator.clock import ReplayClock
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +44,7 @@ SECRETS = [KEY, KEY_SECRET, PASSPHRASE]  # the account's keys: only the service 
 @pytest.fixture
 def exchange():
     """The Bitget emulator over HTTP, replaying the session's synthetic market."""
-    source = open_bar_source(None, market="futures", symbols=SYMBOLS)
-    markets = [EmulatorMarket.from_spec(source.markets()[s]) for s in SYMBOLS]
-
-    def bars(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        frame = source.bars(symbol, "1m", start=start.to_pydatetime(), end=end.to_pydatetime())
-        return frame[frame.index < end]
-
-    emulator = BitgetEmulator(bars=bars, markets=markets, clock=ReplayClock(START, SPEED))
+    emulator = synthetic_emulator(SYMBOLS, START, SPEED)
     emulator.add_account(KEY, KEY_SECRET, PASSPHRASE, balance="1000")
     emulator.start()
     yield emulator

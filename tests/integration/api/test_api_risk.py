@@ -20,18 +20,15 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from helpers.api_server import served_api
+from helpers.replay_emulator import synthetic_emulator
 from sqlalchemy import select
 
 from aifap.api.app import create_app
 from aifap.api.models import AuditEntry
-from aifap.data.sources import open_bar_source
 from aifap.data.synthetic import DEFAULT_END
 from aifap.db import make_engine, session_factory
-from aifap.exchange.emulator import BitgetEmulator, EmulatorMarket
-from aifap.exchange.emulator.clock import ReplayClock
 
 pytestmark = pytest.mark.slow
 
@@ -50,14 +47,7 @@ SESSION = {
 @pytest.fixture
 def exchange():
     """The Bitget emulator over HTTP, replaying the sessions' synthetic market."""
-    source = open_bar_source(None, market="futures", symbols=SYMBOLS)
-    markets = [EmulatorMarket.from_spec(source.markets()[s]) for s in SYMBOLS]
-
-    def bars(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        frame = source.bars(symbol, "1m", start=start.to_pydatetime(), end=end.to_pydatetime())
-        return frame[frame.index < end]
-
-    emulator = BitgetEmulator(bars=bars, markets=markets, clock=ReplayClock(START, SPEED))
+    emulator = synthetic_emulator(SYMBOLS, START, SPEED)
     emulator.start()
     yield emulator
     emulator.stop()
