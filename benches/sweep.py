@@ -72,20 +72,16 @@ def _sweep(source: FrameBarSource, workers: int):
     """``aifap.sweep`` on a local cluster of ``workers``, timed in parts.
 
     The same steps as ``aifap.sweep(..., workers=N)`` (a ``LocalCluster`` with the
-    sweep's settings, the scatter, the tasks, the shutdown), with the cluster made here
-    so that Dask's task stream can report each task's compute time on its worker.
+    sweep's settings and pinning, :func:`~aifap.research.execute.local_cluster`, the scatter,
+    the tasks, the shutdown), with the cluster made here so that Dask's task stream can
+    report each task's compute time on its worker.
     """
-    import dask
-    from distributed import Client, LocalCluster, get_task_stream
+    from distributed import get_task_stream
 
-    from aifap.research.execute import LOCAL_CLUSTER_CONFIG
+    from aifap.research.execute import local_cluster
 
     cpu, wall = _cpu(), time.perf_counter()
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-        )
-    client = Client(cluster)
+    cluster, client = local_cluster(workers)
     started = time.perf_counter()
     with get_task_stream(client) as stream:
         result = aifap.sweep(MOMENTUM, source, GRID, scheduler=client, progress=False, **KWARGS)

@@ -55,7 +55,7 @@ def pin_to_core(dask_worker: Any) -> int | None:
     """Pin a local worker process, all its threads, to one core: its name-th allowed core.
 
     A worker's event loop wakes ~60 times a second beside the backtest's thread; when
-    the two threads pass the GIL across cores, the backtest runs ~7 % slower (cold
+    the two threads pass the GIL across cores, the backtest runs 5–20 % slower (cold
     caches). One core per worker keeps them together. Returns the core (None: no
     affinity on this platform, or a worker not named by its index).
     """
@@ -144,6 +144,30 @@ def in_memory_source(
     getter = getattr(source, "markets", None)
     markets = getter() if callable(getter) else None
     return FrameBarSource(bars, funding=funding, markets=markets, market=kind)
+
+
+def local_cluster(workers: int | None = None, *, processes: bool = True) -> tuple[Any, Any]:
+    """Start a sweep's ``LocalCluster`` on this machine; return it and a client of it.
+
+    ``workers`` single-threaded workers (default: the machine's cores), Dask's
+    statistical profiler off (:data:`LOCAL_CLUSTER_CONFIG`), and worker processes
+    pinned one per core (:func:`pin_to_core`) when there are no more of them than cores.
+    The caller closes both, the client first.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=":0",  # no fixed port: machines run several clusters
+        )
+    client = Client(cluster)
+    if processes and len(cluster.workers) <= _cores():
+        client.run(pin_to_core)
+    return cluster, client
 
 
 def _cores() -> int:
@@ -250,8 +274,7 @@ class Runner:
         self._refs: tuple[Any, Any] | None = None
 
     def __enter__(self) -> Runner:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if isinstance(self.scheduler, Client):
             self._client = self.scheduler
@@ -271,18 +294,8 @@ class Runner:
                 ) from exc
             self._owned.append(self._client)
         else:
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on
-                cluster = LocalCluster(
-                    n_workers=self.workers or os.cpu_count() or 1,
-                    threads_per_worker=1,
-                    processes=self.processes,
-                    dashboard_address=":0",  # no fixed port: machines run several clusters
-                )
-            self._owned.append(cluster)
-            self._client = Client(cluster)
-            self._owned.insert(0, self._client)
-            if self.processes and len(cluster.workers) <= _cores():
-                self._client.run(pin_to_core)
+            cluster, self._client = local_cluster(self.workers, processes=self.processes)
+            self._owned.extend((self._client, cluster))
         source = self._client.scatter(self.source, broadcast=True)
         blob = self._client.scatter(self.blob, broadcast=True)
         self._refs = (source, blob)
