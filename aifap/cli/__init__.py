@@ -42,9 +42,9 @@ def parse_symbols(text: str | None, option: str = "--symbols") -> list[str] | No
 
 
 def table_cell(value: object) -> str:
-    """Return a result table's value as a rich-table cell (floats to 4 decimals)."""
+    """Return a result table's value as a rich-table cell (floats to 4 decimals, NaN blank)."""
     if isinstance(value, float):
-        return f"{value:,.4f}"
+        return "" if value != value else f"{value:,.4f}"
     return "" if value is None else str(value)
 
 

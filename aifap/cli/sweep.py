@@ -3,7 +3,7 @@ r"""``aifap sweep``: backtest a strategy over a parameter grid on Dask; write ta
 Only parsing lives here; the work is :func:`aifap.sweep`. Example::
 
     aifap sweep strategies/momentum.py --grid lookback=10,20,40 --grid window=50,100 \\
-        --data ../shared/data/ohlcv/futures --symbols BTCUSDT,ETHUSDT --out sweep/
+        --data ../shared/data/ohlcv/futures --symbols BTCUSDT --out sweep/
     aifap sweep strategies/momentum.py --grid lookback=10,20 --scheduler tcp://dask:8786 --out s/
 """
 
@@ -116,15 +116,23 @@ def sweep_command(
     written = result.save(out)
     _print(result)
     Console(stderr=True).print(f"sweep table and heatmap written to {written}")
-    if len(result.failed):
-        Console(stderr=True).print(f"[yellow]{len(result.failed)} combination(s) failed[/yellow]")
+    failed = len(result.failed)
+    if failed == len(result.table):
+        Console(stderr=True).print(
+            f"[red]every combination failed ({failed}): see the error column[/red]"
+        )
+        raise typer.Exit(1)
+    if failed:
+        Console(stderr=True).print(f"[yellow]{failed} combination(s) failed[/yellow]")
 
 
 def _print(result: Any) -> None:
-    shown = [*result.params, result.objective, "roe", "max_drawdown", "trades", "error"]
+    """Print the table's parameters, objective, key metrics and errors (those it has)."""
+    wanted = [*result.params, result.objective, "roe", "max_drawdown", "trades", "error"]
+    shown = [c for c in dict.fromkeys(wanted) if c in result.table.columns]
     table = Table(title=f"Sweep ranked by {result.objective}")
-    for column in dict.fromkeys(shown):
+    for column in shown:
         table.add_column(column)
     for _, row in result.table.iterrows():
-        table.add_row(*(table_cell(row[c]) for c in dict.fromkeys(shown)))
+        table.add_row(*(table_cell(row[c]) for c in shown))
     Console().print(table)

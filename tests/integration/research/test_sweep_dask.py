@@ -173,6 +173,30 @@ def test_cli_sweep_writes_table_and_heatmap(market, scheduler, tmp_path):
     assert "name=v1,v2" in bad.output
 
 
+def test_cli_sweep_of_only_failures_writes_their_errors_and_exits_1(market, scheduler, tmp_path):
+    data = tmp_path / "bars"
+    data.mkdir()
+    for symbol, frame in market.frames().items():
+        write_bar_file(data / f"{symbol}_1m.csv.gz", frame)
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "def strategy(context, config):\n"
+        "    raise RuntimeError(f\"no luck with {config['lookback']}\")\n"
+    )
+    out = tmp_path / "out"
+    args = [
+        "sweep", str(broken), "--grid", "lookback=5,30", "--data", str(data),
+        "--out", str(out), "--scheduler", scheduler, "--rebalance", "1h", "--no-progress",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "every combination failed (2)" in result.output
+    assert "no luck with 30" in result.output  # the table shows each combination's error
+    table = pd.read_csv(out / "table.csv")
+    assert table["lookback"].tolist() == [5, 30]
+    assert table["error"].str.contains("no luck with").all()
+
+
 def test_cli_sweep_help_explains_every_option():
     result = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
