@@ -100,6 +100,7 @@ def gateway_command(
 
     from aifap.exchange.remote.account import load_account
     from aifap.exchange.remote.service import create_app
+    from aifap.exchange.remote.wire import SERVICE_IDLE_SECONDS
 
     config = load_account(account)
     url = db or (
@@ -112,8 +113,12 @@ def gateway_command(
         f"serving gateway {config.account} ({config.venue} {config.market.value} {mode}) "
         f"on http://{host}:{port}; client ids in {redact_url(url)}"
     )
-    # no access log (a line per order request); httptools and uvloop when installed
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # no access log (a line per order request); httptools and uvloop when installed;
+    # sessions' connections kept open between their cycles
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", access_log=False,
+        timeout_keep_alive=SERVICE_IDLE_SECONDS,
+    )  # fmt: skip
 
 
 def default_workers() -> int:

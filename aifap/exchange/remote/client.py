@@ -128,6 +128,7 @@ class RemoteGateway:
             base_url=self.url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(keepalive_expiry=wire.CLIENT_IDLE_SECONDS),
             transport=transport,
         )
         self._executor: ThreadPoolExecutor | None = None

@@ -29,6 +29,13 @@ from aifap.core.errors import (
 )
 from aifap.exchange.ccxt.gateway_convert import bars as bars_frame
 
+# How long an idle connection between a session and the service stays open. A session
+# calls once a cycle (1 to 5 minutes apart, typically), so the default few seconds of
+# uvicorn and httpx would open a TCP connection per cycle. The client lets go first, so
+# it never sends on a connection the service is closing.
+CLIENT_IDLE_SECONDS = 320.0
+SERVICE_IDLE_SECONDS = 350
+
 
 @lru_cache(maxsize=64)
 def _adapter(tp: Any) -> TypeAdapter[Any]:
