@@ -15,7 +15,7 @@ its traders' allocations (409 naming the numbers).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -338,6 +338,9 @@ def trader_view(trader: Trader) -> dict[str, Any]:
     }
 
 
+# raises (ConfigError) for an exchange account the platform's launcher cannot run
+AccountCheck = Callable[[ExchangeAccount], None]
+
 def _check_budget(db: Session, manager: Manager, amount: Decimal, excluding: int | None) -> None:
     used = allocated(db, manager.id, excluding=excluding)
     if used + amount > manager.budget:
@@ -347,7 +350,14 @@ def _check_budget(db: Session, manager: Manager, amount: Decimal, excluding: int
         )
 
 
-def _check_account(db: Session, who: Principal, account_id: int | None, manager: Manager) -> None:
+def _check_account(
+    db: Session,
+    who: Principal,
+    account_id: int | None,
+    manager: Manager,
+    usable: AccountCheck | None,
+) -> None:
+    """Refuse an account that is not the manager's, or that the launcher cannot run."""
     if account_id is None:
         return
     account = db.get(ExchangeAccount, account_id)
@@ -355,15 +365,25 @@ def _check_account(db: Session, who: Principal, account_id: int | None, manager:
         who, account.manager_id
     ):
         raise NotFound(f"account {account_id} not found among manager {manager.id}'s accounts")
+    if usable is not None:
+        usable(account)
 
 
 def create_trader(
-    db: Session, who: Principal, body: TraderCreate, roots: Sequence[Path]
+    db: Session,
+    who: Principal,
+    body: TraderCreate,
+    roots: Sequence[Path],
+    usable: AccountCheck | None = None,
 ) -> Trader:
-    """Create a trader for a manager within its budget (its strategy inside ``roots``)."""
+    """Create a trader for a manager within its budget (its strategy inside ``roots``).
+
+    ``usable(account)`` raises (ConfigError) for an account the launcher cannot run, so
+    such a trader is refused when created, not only when started.
+    """
     manager = _owner_for(who, body.manager_id, db)
     check_strategy(body.strategy, roots)
-    _check_account(db, who, body.account_id, manager)
+    _check_account(db, who, body.account_id, manager, usable)
     check_session_settings(body.session)
     _check_budget(db, manager, body.allocation, None)
     if db.scalar(
@@ -427,9 +447,17 @@ def writable_trader(db: Session, who: Principal, trader_id: int) -> Trader:
 
 
 def update_trader(
-    db: Session, who: Principal, trader_id: int, body: TraderPatch, roots: Sequence[Path]
+    db: Session,
+    who: Principal,
+    trader_id: int,
+    body: TraderPatch,
+    roots: Sequence[Path],
+    usable: AccountCheck | None = None,
 ) -> Trader:
-    """Change a stopped trader's settings (allocation within the budget, strategy in ``roots``)."""
+    """Change a stopped trader's settings (allocation within the budget, strategy in ``roots``).
+
+    ``usable``: as for :func:`create_trader`, for a new ``account_id``.
+    """
     trader = writable_trader(db, who, trader_id)
     if trader.state == "running":
         raise Conflict(f"trader {trader_id} must be stopped to be changed, it is running")
@@ -440,7 +468,7 @@ def update_trader(
         _check_budget(db, manager, body.allocation, trader.id)
         trader.allocation = body.allocation
     if "account_id" in changes:
-        _check_account(db, who, body.account_id, manager)
+        _check_account(db, who, body.account_id, manager, usable)
         trader.account_id = body.account_id
     if body.session is not None:
         check_session_settings(body.session)

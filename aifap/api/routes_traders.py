@@ -42,7 +42,9 @@ def _status(trader_id: int, status: SessionStatus) -> TraderStatus:
 def create_trader(plat: Plat, who: User, body: TraderCreate) -> Any:
     """Create a trader (a manager for itself, the supervisor with ``manager_id``)."""
     with plat.sessions.begin() as db:
-        made = org.trader_view(org.create_trader(db, who, body, plat.strategy_roots))
+        made = org.trader_view(
+            org.create_trader(db, who, body, plat.strategy_roots, plat.runner.check_account)
+        )
     plat.visibility.forget()
     return made
 
@@ -66,7 +68,9 @@ def update_trader(plat: Plat, who: User, trader_id: RowId, body: TraderPatch) ->
     """Change a stopped trader (its allocation within the manager's budget)."""
     with plat.sessions.begin() as db:
         return org.trader_view(
-            org.update_trader(db, who, trader_id, body, plat.strategy_roots)
+            org.update_trader(
+                db, who, trader_id, body, plat.strategy_roots, plat.runner.check_account
+            )
         )
 
 

@@ -1,8 +1,10 @@
 """The platform API starting and stopping traders through the Kubernetes launcher.
 
 Sessions on Kubernetes hold no exchange keys: a trader on a gateway account becomes a
-Job whose Secret carries a token on the account's gateway service; a trader on an
-account whose keys the platform holds is refused (422) before anything is made.
+Job whose Secret carries a token on the account's gateway service. A trader cannot be
+given an account whose keys the platform holds (422 on create and on change), and one
+given it before the platform moved to Kubernetes is refused at start (422) before
+anything is made.
 
 The launcher talks to a local server implementing the Kubernetes API calls it makes
 (``helpers.kube_api``, every body validated against the schemas). A second API app on
@@ -15,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from conftest import KEYS, SECRET, build_org
+from conftest import KEYS, SECRET, Org, build_org
 from helpers.kube_api import FakeKubeApi
 
 from aifap.api.app import create_app
@@ -53,17 +56,35 @@ def _serve(db_url: str, root: Path, api_client: Any) -> tuple[ThreadedServer, st
     return server, f"http://127.0.0.1:{server.port}"
 
 
+def _org_made_on_a_local_platform(db_url: str, root: Path) -> Org:
+    """Build the org (its traders on accounts holding keys) with the local launcher.
+
+    The platform then moves to Kubernetes on the same database; the org's ids and tokens
+    stay valid (same signing key), the caller points it at the new app.
+    """
+    app = create_app(db_url, db_url, db_url, sessions_dir=root, risk_interval=0)
+    server = ThreadedServer(app)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        with httpx.Client(base_url=url, timeout=60) as client:
+            return build_org(client, db_url, root, url)
+    finally:
+        server.stop()
+
+
 def test_start_status_and_stop_go_through_the_cluster_from_any_worker(
     kube: tuple[FakeKubeApi, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api, api_client = kube
     monkeypatch.setenv("AIFAP_SECRET_KEY", os.environ.get("AIFAP_SECRET_KEY", SECRET))
     db_url, root = f"sqlite:///{tmp_path / 'platform.db'}", tmp_path / "sessions"
+    made_locally = _org_made_on_a_local_platform(db_url, root)
     first, url = _serve(db_url, root, api_client)
     second = None
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            org = build_org(client, db_url, root, url)
+            org = replace(made_locally, client=client, url=url)
             # a paper trader: one with an account's keys is refused on Kubernetes (the
             # keys belong to the gateway service; checked at the end)
             made = org.call(
@@ -101,6 +122,25 @@ def test_start_status_and_stop_go_through_the_cluster_from_any_worker(
             assert "A-SECRET" not in keyed.text
             assert api.objects == made_before  # nothing made
             assert not (root / org.sessions["a"]).exists()  # nor its config written
+            # nor can a trader be given such an account now, new or changed
+            new_keyed = org.call(
+                "supervisor", "POST", "/traders",
+                json={"name": "keyed_k8s", "strategy": "strategies/momentum.py",
+                      "allocation": "1000", "symbols": ["BTCUSDT"],
+                      "manager_id": org.managers["a"], "account_id": org.accounts["a"]},
+            )  # fmt: skip
+            assert new_keyed.status_code == 422, new_keyed.text
+            assert "account_id must name a gateway account" in new_keyed.json()["detail"]
+            given = org.call(
+                "supervisor", "PATCH", f"/traders/{trader}",
+                json={"account_id": org.accounts["a"]},
+            )  # fmt: skip
+            assert given.status_code == 422, given.text
+            assert "A-SECRET" not in new_keyed.text + given.text
+            kept = org.call("supervisor", "GET", f"/traders/{trader}").json()
+            assert kept["account_id"] is None
+            names = [t["name"] for t in org.call("supervisor", "GET", "/traders").json()]
+            assert "keyed_k8s" not in names
     finally:
         first.stop()
         if second is not None:
@@ -117,10 +157,11 @@ def test_a_gateway_accounts_trader_runs_with_a_gateway_token_and_no_keys(
     key = os.environ.get("AIFAP_SECRET_KEY", SECRET)
     monkeypatch.setenv("AIFAP_SECRET_KEY", key)
     db_url, root = f"sqlite:///{tmp_path / 'platform.db'}", tmp_path / "sessions"
+    made_locally = _org_made_on_a_local_platform(db_url, root)
     server, url = _serve(db_url, root, api_client)
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            org = build_org(client, db_url, root, url)
+            org = replace(made_locally, client=client, url=url)
             account = org.call(
                 "supervisor", "POST", "/accounts",
                 json={"venue": "bitget", "market": "futures", "demo": True,
