@@ -223,8 +223,9 @@ def place_spot(engine: Engine, account: Account, p: Params, now: int, demo: bool
     if order_type == "market":
         base = (size / current).quantize(Decimal("1e-8"), ROUND_DOWN) if quote_sized else size
         engine.fill_spot(account, order, base, current, now, "taker")
-        if quote_sized:
-            order.quote_filled = size  # the quote amount is spent exactly
+        if quote_sized:  # the quote amount is spent: the base bought is rounded down to 1e-8
+            order.quote_filled = size
+            order.status = "filled"
         return order
     account.spot[spend_coin] -= spend
     account.spot_frozen[spend_coin] += spend

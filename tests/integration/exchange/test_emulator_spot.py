@@ -51,3 +51,13 @@ def test_spot_orders_beyond_the_balance_are_refused(emulator, spot):
     with pytest.raises(ccxt.InsufficientFunds):
         spot.create_order("BTC/USDT", "market", "buy", 1, 50000)
     assert emulator.ledger("sam").orders == []
+
+
+def test_a_market_buy_sized_in_usdt_is_filled_whatever_its_base_rounding(emulator, spot):
+    emulator.set_price("BTCUSDT", 30001.7)  # 1234.56 USDT is no whole number of 1e-8 BTC
+    order = spot.create_order("BTC/USDT", "market", "buy", 1234.56 / 30001.7, 30001.7)
+    seen = spot.fetch_order(order["id"], "BTC/USDT")
+    assert seen["status"] == "closed"
+    assert spot.fetch_open_orders("BTC/USDT") == []
+    bought = emulator.ledger("sam").spot["BTC"]
+    assert D("0.0411") < bought < D("0.0412")  # 1234.56 / 30001.7 less the 0.1 % fee
