@@ -50,7 +50,7 @@ class FundingPayment:
 
 @runtime_checkable
 class StreamsBatches(Protocol):
-    """A gateway that takes a cycle's order batches at once (the gateway service's client).
+    """A gateway that takes a cycle's order batches at once (the service's client, ccxt's).
 
     It places them one after the other and calls ``acknowledged(i, orders)`` as batch
     ``i`` is answered; a batch refused whole raises, the ones after it not placed.

@@ -7,7 +7,8 @@ be final is first looked up at the exchange by its client id and sent only if th
 exchange never saw it, so no order is ever placed twice.
 
 A gateway that takes a cycle's batches at once (``place_batches``: the gateway
-service, one request whose batches it sends one after the other) gets them in one
+service, one request whose batches it sends one after the other; the ccxt gateway, which
+sends each batch on a thread of its own as the one before is answered) gets them in one
 hand-over when nothing has to happen between batches (no replay look-ups, no flip, no
 spot buys to clip): every order is counted (``sends``) before it, and each batch's
 acknowledgements are journaled as they stream back, with the same kill points in the

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -76,6 +76,8 @@ class CcxtGateway:
         self._prepare_lock = threading.Lock()
         self._prices: dict[str, tuple[float, Decimal]] = {}
         self._executor = ThreadPoolExecutor(BATCH_SIZE, thread_name_prefix=f"{self.name}-order")
+        # sends a cycle's next batch while the caller journals the one before (place_batches)
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-batches")
 
     def __repr__(self) -> str:
         mode = " demo" if self.config.demo else ""
@@ -229,6 +231,7 @@ class CcxtGateway:
             if not self._warm:
                 self.markets()
                 self.pool.warm(self._executor, BATCH_SIZE)
+                self.pool.warm(self._sender, 1)
                 self._warm = True
 
     def _prepare_symbols(self, symbols: Sequence[str]) -> None:
@@ -290,6 +293,33 @@ class CcxtGateway:
         for symbol, (take_profit, stop_loss) in plan.after.items():
             self.set_stops(symbol, take_profit=take_profit, stop_loss=stop_loss)
         return [results[i] for i in range(len(checked))]
+
+    def place_batches(
+        self,
+        batches: Sequence[Sequence[OrderRequest]],
+        acknowledged: Callable[[int, list[Order]], None],
+    ) -> None:
+        """Place ``batches`` one after the other; call ``acknowledged(i, orders)`` for each.
+
+        Batch ``i + 1`` is sent (by :meth:`place_orders`, on a thread of its own) as soon
+        as batch ``i`` is answered, while ``acknowledged(i, ...)`` runs on the caller's
+        thread: a session's journal writes leave the path between two batches, as with
+        the gateway service's streamed batches. A batch refused whole raises
+        (``OrderRejectedError``) before the next is sent; if ``acknowledged`` raises, the
+        batch already in flight is waited for and the exception passed on.
+        """
+        if not batches:
+            return
+        pending = self._sender.submit(self.place_orders, batches[0])
+        try:
+            for number in range(len(batches)):
+                placed = pending.result()
+                if number + 1 < len(batches):
+                    pending = self._sender.submit(self.place_orders, batches[number + 1])
+                acknowledged(number, placed)
+        except BaseException:
+            wait([pending])  # never leave an order request running behind the caller's back
+            raise
 
     def cancel(
         self, symbol: str, *, client_id: str | None = None, order_id: str | None = None
@@ -416,6 +446,7 @@ class CcxtGateway:
 
     def close(self) -> None:
         """Stop the worker threads and close HTTP sessions."""
+        self._sender.shutdown(wait=True)
         self._executor.shutdown(wait=True)
         self.pool.close()
         if self._public is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aifap.core.errors import RetryExhaustedError
+from aifap.core.errors import OrderRejectedError, RetryExhaustedError
 from aifap.core.markets import MarketType
 from aifap.core.orders import OrderRequest, OrderStatus, Side, client_order_id
 from aifap.exchange.ccxt.gateway import CcxtGateway
@@ -285,4 +286,71 @@ def test_ohlcv_reads_complete_bars_through_the_public_data_client(
     assert (bars["high"] >= bars[["open", "close"]].max(axis=1)).all()
     paths = {r.path for r in emu.request_log.records("/api/v2/mix/market/*")}
     assert paths & {"/api/v2/mix/market/candles", "/api/v2/mix/market/history-candles"}
+    gateway.close()
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_place_batches_sends_the_next_batch_while_the_caller_records_one(
+    make_emulator: Callable[..., BitgetEmulator],
+) -> None:
+    emu = make_emulator(markets=_five_markets())
+    gateway = _gateway(emu, confirm_orders=False)
+    gateway.prepare(FIVE_SYMBOLS)
+    emu.reset_log()
+    batches = [
+        [_leg(1, "BTCUSDT", Side.BUY, "0.002"), _leg(1, "ETHUSDT", Side.BUY, "0.02")],
+        [_leg(1, "SOLUSDT", Side.BUY, "0.5")],
+        [_leg(1, "XRPUSDT", Side.BUY, "20")],
+    ]
+    sent = lambda: {r.params["clientOid"] for r in emu.request_log.records(PLACE_ORDER)}  # noqa: E731
+    seen: list[tuple[int, list[str]]] = []
+    overlapped: list[bool] = []
+
+    def acknowledged(number: int, orders: list[Any]) -> None:
+        seen.append((number, [o.client_id for o in orders]))
+        if number == 0:  # batch 1 goes out while batch 0 is being recorded
+            overlapped.append(_until(lambda: batches[1][0].client_id in sent()))
+
+    gateway.place_batches(batches, acknowledged)
+    assert overlapped == [True]
+    assert seen == [(i, [o.client_id for o in b]) for i, b in enumerate(batches)]
+    assert _sizes(gateway) == {"BTCUSDT": Decimal("0.002"), "ETHUSDT": Decimal("0.02"),
+                               "SOLUSDT": Decimal("0.5"), "XRPUSDT": Decimal("20")}  # fmt: skip
+
+    # a batch refused whole (below the minimum) raises; the one after it is never sent
+    emu.reset_log()
+    refused = [
+        [_leg(2, "BTCUSDT", Side.BUY, "0.002")],
+        [_leg(2, "ETHUSDT", Side.BUY, "0.0000001")],
+        [_leg(2, "SOLUSDT", Side.BUY, "0.5")],
+    ]
+    answered: list[int] = []
+    with pytest.raises(OrderRejectedError):
+        gateway.place_batches(refused, lambda number, _: answered.append(number))
+    assert answered == [0]
+    assert sent() == {refused[0][0].client_id}
+
+    # the caller failing on batch 0: batch 1, already sent, is answered before it raises
+    emu.reset_log()
+    broken = [[_leg(3, "BTCUSDT", Side.SELL, "0.002", "close")],
+              [_leg(3, "ETHUSDT", Side.SELL, "0.02", "close")],
+              [_leg(3, "SOLUSDT", Side.SELL, "0.5", "close")]]  # fmt: skip
+
+    def fails(number: int, _: list[Any]) -> None:
+        assert _until(lambda: broken[1][0].client_id in sent())
+        raise RuntimeError("journal down")
+
+    with pytest.raises(RuntimeError, match="journal down"):
+        gateway.place_batches(broken, fails)
+    records = emu.request_log.records(PLACE_ORDER)
+    assert [r.params["clientOid"] for r in records] == [b[0].client_id for b in broken[:2]]
+    assert all(r.end is not None for r in records)
     gateway.close()
