@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,18 @@ class GatewayProcess:
         out = {k: v for k, v in config.items() if k not in ("credentials", "exchange_url")}
         return {**out, "exchange": "remote", "gateway_url": self.url, "gateway_token": token}
 
+
+@contextmanager
+def served_gateway(parent: Path, exchange_url: str) -> Iterator[GatewayProcess]:
+    """Serve the emulator account's futures demo gateway from ``parent/gateway``, then stop it."""
+    directory = parent / "gateway"
+    directory.mkdir()
+    service = GatewayProcess(directory, exchange_url, {"market": "futures", "mode": "demo"})
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 class _Watcher(threading.Thread):
     def __init__(self, gateway: GatewayProcess, emulator: Any, after: int, down_s: float) -> None:

@@ -1,4 +1,4 @@
-"""Waiting for a server process a test started (``aifap serve ...``)."""
+"""Waiting: for a server process a test started (``aifap serve ...``), for a condition."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def wait_until_up(
         assert process.poll() is None, output()
         assert time.monotonic() < deadline, f"{url} never answered 200"
         time.sleep(0.5)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (its last answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

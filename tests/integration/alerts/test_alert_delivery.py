@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers.processes import wait_until
 from pydantic import SecretStr
 
 from aifap.alerts import AlertConfig, AlertService, ChannelConfig
@@ -20,13 +20,6 @@ FAST_POLICY = RetryPolicy(
 )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 @pytest.fixture

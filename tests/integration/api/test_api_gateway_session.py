@@ -22,7 +22,7 @@ import psutil
 import pytest
 import yaml
 from helpers.api_server import served_api
-from helpers.gateway_process import ACCOUNT, KEY, PASSPHRASE, SIGNING_KEY, GatewayProcess
+from helpers.gateway_process import ACCOUNT, KEY, PASSPHRASE, SIGNING_KEY, served_gateway
 from helpers.gateway_process import SECRET as KEY_SECRET
 from helpers.replay_emulator import synthetic_emulator
 
@@ -54,12 +54,8 @@ def exchange():
 @pytest.fixture
 def gateway(exchange, tmp_path):
     """``aifap serve gateway`` for the emulator's account (it alone gets the keys)."""
-    directory = tmp_path / "gateway"
-    directory.mkdir()
-    service = GatewayProcess(directory, exchange.url, {"market": "futures", "mode": "demo"})
-    service.start()
-    yield service
-    service.stop()
+    with served_gateway(tmp_path, exchange.url) as service:
+        yield service
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from helpers.processes import wait_until
 
 from aifap.core.errors import OrderRejectedError, RetryExhaustedError
 from aifap.core.markets import MarketType
@@ -289,15 +289,6 @@ def test_ohlcv_reads_complete_bars_through_the_public_data_client(
     gateway.close()
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def test_place_batches_sends_the_next_batch_while_the_caller_records_one(
     make_emulator: Callable[..., BitgetEmulator],
 ) -> None:
@@ -317,7 +308,7 @@ def test_place_batches_sends_the_next_batch_while_the_caller_records_one(
     def acknowledged(number: int, orders: list[Any]) -> None:
         seen.append((number, [o.client_id for o in orders]))
         if number == 0:  # batch 1 goes out while batch 0 is being recorded
-            overlapped.append(_until(lambda: batches[1][0].client_id in sent()))
+            overlapped.append(wait_until(lambda: batches[1][0].client_id in sent()))
 
     gateway.place_batches(batches, acknowledged)
     assert overlapped == [True]
@@ -345,7 +336,7 @@ def test_place_batches_sends_the_next_batch_while_the_caller_records_one(
               [_leg(3, "SOLUSDT", Side.SELL, "0.5", "close")]]  # fmt: skip
 
     def fails(number: int, _: list[Any]) -> None:
-        assert _until(lambda: broken[1][0].client_id in sent())
+        assert wait_until(lambda: broken[1][0].client_id in sent())
         raise RuntimeError("journal down")
 
     with pytest.raises(RuntimeError, match="journal down"):

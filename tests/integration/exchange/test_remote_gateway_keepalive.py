@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from helpers.gateway_process import KEY, PASSPHRASE, SECRET, GatewayProcess
+from helpers.gateway_process import KEY, PASSPHRASE, SECRET, served_gateway
 from helpers.replay_emulator import synthetic_emulator
 
 from aifap.data.synthetic import DEFAULT_END
@@ -30,13 +30,11 @@ def service(tmp_path):
     emulator = synthetic_emulator(["BTCUSDT"], DEFAULT_END - timedelta(days=1), 60)
     emulator.add_account(KEY, SECRET, PASSPHRASE, balance="1000")
     emulator.start()
-    directory = tmp_path / "gateway"
-    directory.mkdir()
-    gateway = GatewayProcess(directory, emulator.url, {"market": "futures", "mode": "demo"})
-    gateway.start()
-    yield gateway
-    gateway.stop()
-    emulator.stop()
+    try:
+        with served_gateway(tmp_path, emulator.url) as gateway:
+            yield gateway
+    finally:
+        emulator.stop()
 
 
 def _ports_to(port: int) -> set[int]:

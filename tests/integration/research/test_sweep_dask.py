@@ -146,11 +146,18 @@ def test_bad_arguments_are_refused_naming_them(market, kwargs, message):
         aifap.sweep(MOMENTUM, market, GRID, progress=False, **kwargs)
 
 
-def test_cli_sweep_writes_table_and_heatmap(market, scheduler, tmp_path):
+@pytest.fixture
+def bar_dir(market, tmp_path):
+    """The market's bars as 1m bar files in a directory (what ``--data`` reads)."""
     data = tmp_path / "bars"
     data.mkdir()
     for symbol, frame in market.frames().items():
         write_bar_file(data / f"{symbol}_1m.csv.gz", frame)
+    return data
+
+
+def test_cli_sweep_writes_table_and_heatmap(bar_dir, scheduler, tmp_path):
+    data = bar_dir
     out = tmp_path / "out"
     args = [
         "sweep", str(MOMENTUM), "--grid", "lookback=5,30", "--grid", "window=40,120",
@@ -173,11 +180,10 @@ def test_cli_sweep_writes_table_and_heatmap(market, scheduler, tmp_path):
     assert "name=v1,v2" in bad.output
 
 
-def test_cli_sweep_of_only_failures_writes_their_errors_and_exits_1(market, scheduler, tmp_path):
-    data = tmp_path / "bars"
-    data.mkdir()
-    for symbol, frame in market.frames().items():
-        write_bar_file(data / f"{symbol}_1m.csv.gz", frame)
+def test_cli_sweep_of_only_failures_writes_their_errors_and_exits_1(
+    bar_dir, scheduler, tmp_path
+):
+    data = bar_dir
     broken = tmp_path / "broken.py"
     broken.write_text(
         "def strategy(context, config):\n"
