@@ -157,13 +157,20 @@ def local_cluster(workers: int | None = None, *, processes: bool = True) -> tupl
     import dask
     from distributed import Client, LocalCluster
 
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=processes,
-            dashboard_address=":0",  # no fixed port: machines run several clusters
-        )
+    try:
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):  # the nannies pass it on
+            cluster = LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=":0",  # no fixed port: machines run several clusters
+            )
+    except RuntimeError as exc:  # Dask says only "Nanny failed to start."
+        raise ConfigError(
+            f"the sweep's worker processes must start, they did not ({exc}). A script that "
+            "runs a sweep must do it under `if __name__ == \"__main__\":` (each worker "
+            "process imports the script again); or pass processes=False (threads)"
+        ) from exc
     client = Client(cluster)
     if processes and len(cluster.workers) <= _cores():
         client.run(pin_to_core)

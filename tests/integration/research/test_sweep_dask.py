@@ -9,6 +9,9 @@ The bars are 3 synthetic assets over 2 days, rebalanced hourly: seconds per swee
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -249,3 +252,20 @@ def test_local_cluster_workers_are_pinned_one_core_each(market):
     assert len({c[0] for c in pinned.values()}) == workers  # different cores
     assert all(c[0] in cores for c in pinned.values())
     assert sorted(os.sched_getaffinity(0)) == cores  # the caller is not pinned
+
+
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import aifap\n"
+        "from aifap.data.synthetic import SyntheticMarket\n"
+        f"aifap.sweep({str(MOMENTUM)!r}, SyntheticMarket(['BTCUSDT'], days=1, seed=7),\n"
+        "            {'lookback': [5, 30]}, workers=1, progress=False)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "ConfigError: the sweep's worker processes must start" in done.stderr
+    assert 'if __name__ == "__main__":' in done.stderr
