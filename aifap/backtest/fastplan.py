@@ -41,11 +41,8 @@ from aifap.core.errors import ConfigError
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.planner import (
-    BUY,
     OPEN,
     REDUCE,
-    SELL,
-    Leg,
     LegPlan,
     _Builder,
     _cap_spot_buys,
@@ -107,7 +104,6 @@ def plan_book(
         unrealized += position.size * position.contract_size * (mark - position.entry_price)
     equity = ledger.balance + unrealized
     out = _Builder()
-    reducing, opening = out.reducing, out.opening
     check = lev != ONE
     lev_f, thr_f, eq_f = float(lev), float(thr), float(equity)
     fast = equity > ZERO and LOW < lev_f < HIGH and LOW < eq_f < HIGH and abs(thr_f) < HIGH
@@ -175,17 +171,7 @@ def plan_book(
                     and (floor <= ZERO or amount * cs * price >= floor)
                 ):
                     reduces = size != ZERO and (delta > ZERO) != (size > ZERO)
-                    (reducing if reduces else opening).append(
-                        Leg(
-                            symbol,
-                            BUY if delta > ZERO else SELL,
-                            amount,
-                            reduces,
-                            target.take_profit,
-                            target.stop_loss,
-                            REDUCE if reduces else OPEN,
-                        )
-                    )
+                    out.order(symbol, REDUCE if reduces else OPEN, delta, target, reduce=reduces)
                     continue
         # the exact path: the core planner's own rules with the Decimal current weight
         current = ZERO

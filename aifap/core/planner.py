@@ -296,7 +296,7 @@ def _plan_symbol(
     if size != ZERO and (size > ZERO) != (wanted > ZERO):  # flip: close, then open
         out.order(symbol, CLOSE, -size, None, reduce=True)
         size = ZERO
-    # inline, per order: _round_down, the "big enough" case of _too_small, _Builder.order
+    # inline, per order: _round_down and the "big enough" case of _too_small
     delta = wanted - size
     step = market.amount_step
     if step > ZERO:
@@ -313,17 +313,7 @@ def _plan_symbol(
         if size != ZERO and _stops_changed(target, position):
             out.stop_update(symbol, target)
         return
-    (out.reducing if reduces else out.opening).append(
-        Leg(
-            symbol,
-            BUY if delta > ZERO else SELL,
-            amount,
-            reduces,
-            target.take_profit,
-            target.stop_loss,
-            leg,
-        )
-    )
+    out.order(symbol, leg, delta, target, reduce=reduces)
 
 
 def plan_legs(
