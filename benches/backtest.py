@@ -106,8 +106,14 @@ class ArraySource:
         return {s: default_market(s, self.market) for s in self.frames}
 
 
-def synthetic(assets: int, days: int, seed: int = 7) -> dict[str, pd.DataFrame]:
-    """Correlated geometric random walks at crypto-like levels, one bar a minute."""
+def synthetic(
+    assets: int, days: int, seed: int = 7, tick: float = 0.0
+) -> dict[str, pd.DataFrame]:
+    """Correlated geometric random walks at crypto-like levels, one bar a minute.
+
+    ``tick`` > 0 puts the prices on that grid (the nearest float to a whole number of
+    ticks), as exchange bars are; 0 leaves them raw floats (17 digits, no grid).
+    """
     n = days * 1440
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2024-01-01", tz="UTC")
@@ -123,15 +129,17 @@ def synthetic(assets: int, days: int, seed: int = 7) -> dict[str, pd.DataFrame]:
         open_[0] = close[0]
         open_[1:] = close[:-1]
         wick = np.abs(rng.standard_normal(n)) * sigma * 0.5
+        prices = {
+            "open": open_,
+            "high": np.maximum(open_, close) * np.exp(wick),
+            "low": np.minimum(open_, close) * np.exp(-wick),
+            "close": close,
+        }
+        if tick > 0:
+            per = round(1 / tick)
+            prices = {k: np.rint(v * per) / per for k, v in prices.items()}
         frames[f"A{i:02d}USDT"] = pd.DataFrame(
-            {
-                "open": open_,
-                "high": np.maximum(open_, close) * np.exp(wick),
-                "low": np.minimum(open_, close) * np.exp(-wick),
-                "close": close,
-                "volume": np.ones(n),
-            },
-            index=index,
+            {**prices, "volume": np.ones(n)}, index=index
         )
         del own, r, wick
     return frames
@@ -186,9 +194,11 @@ def report(name, total, floor, bars, assets, rebalances, extra=""):
     print(f"peak RSS           {peak_rss_mb():,.0f} MB{extra}")
 
 
-def run_synthetic(assets: int, days: int, fee: float | None, case: str, repeats: int) -> None:
+def run_synthetic(
+    assets: int, days: int, fee: float | None, case: str, repeats: int, tick: float = 0.0
+) -> None:
     t = time.perf_counter()
-    frames = synthetic(assets, days)
+    frames = synthetic(assets, days, tick=tick)
     print(f"generated {assets} x {days} days of 1m bars in {time.perf_counter() - t:.1f} s")
     symbols = list(frames)
     config = {"symbols": symbols}
@@ -279,6 +289,12 @@ def main() -> None:
         "strategy's equity decays toward 0 and later rebalances drop their legs, a lighter "
         "workload; turnover default 0.0006)",
     )
+    parser.add_argument(
+        "--tick",
+        type=float,
+        default=0.01,
+        help="synthetic prices on this grid, as exchange bars are (0: raw floats)",
+    )
     parser.add_argument("--wall", action="store_true", help="time the wall clock, not CPU")
     args = parser.parse_args()
     if args.wall:
@@ -289,7 +305,7 @@ def main() -> None:
     if args.real:
         run_real()
     else:
-        run_synthetic(args.assets, args.days, args.fee, args.case, args.repeats)
+        run_synthetic(args.assets, args.days, args.fee, args.case, args.repeats, args.tick)
 
 
 if __name__ == "__main__":

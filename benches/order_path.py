@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), default="turnover")
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--days", type=int, default=2)
+    parser.add_argument("--tick", type=float, default=0.01, help="price grid (0: raw floats)")
     parser.add_argument("--quiet", action="store_true", help="print the result line only")
     parser.add_argument(
         "--outputs-only",
@@ -58,7 +59,7 @@ def main() -> None:
         help="compute the outputs, no backtest: the part to subtract",
     )
     args = parser.parse_args()
-    frames = synthetic(args.assets, args.days)
+    frames = synthetic(args.assets, args.days, tick=args.tick)
     symbols = list(frames)
     config = {"symbols": symbols}
     if args.case == "turnover":

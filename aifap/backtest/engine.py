@@ -30,9 +30,10 @@ from aifap.backtest.data import funding_events
 from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
 from aifap.backtest.fastplan import plan_book
 from aifap.backtest.log import FillLog
+from aifap.backtest.spotbook import Rebalanced, SpotBook
 from aifap.context import Context
 from aifap.core.errors import StrategyError
-from aifap.core.fills import FillModel, stop_trigger
+from aifap.core.fills import BpsSlippage, FillModel, NotionalFee, stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec
 from aifap.core.orders import OrderRequest
@@ -77,6 +78,7 @@ class RunConfig:
     config: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
     on_cycle: Callable[[CycleRecord], None] | None = None
+    integer_book: bool = True  # the exact integer spot book where the run allows it
 
 
 @dataclass
@@ -161,6 +163,31 @@ class Engine:
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
+        self.book = self._spot_book()
+
+    def _spot_book(self) -> SpotBook | None:
+        """Return the exact integer book where the run allows it (``aifap.backtest.spotbook``)."""
+        model, cfg = self.fill_model, self.cfg
+        if not cfg.integer_book or not self.fast or cfg.on_cycle is not None:
+            return None
+        if self.holes or self.f_rows.size:
+            return None
+        fees, slippage = model.fees, model.slippage
+        if type(fees) is not NotionalFee or cfg.leverage != 1:
+            return None
+        if type(slippage) is not BpsSlippage or slippage.bps != 0:
+            return None
+        rows = slice(cfg.first_row, cfg.last_row + 1)
+        return SpotBook.build(
+            self.symbols, self.markets, cfg.capital, fees.rate, self.open[rows], self.close[rows]
+        )
+
+    def _leave_book(self) -> None:
+        """Move the account from the spot book to the Decimal ledger, for the rest of the run."""
+        assert self.book is not None
+        self.ledger = self.book.ledger(self.ledger)
+        self.book = None
+        self._sync_many(self.symbols)
 
     def release_bars(self) -> None:
         """Drop this engine's references to the bars, once the run's results need no bars.
@@ -241,7 +268,8 @@ class Engine:
 
     def _refresh(self) -> None:
         """Re-read the wallet balance after bookings (lazily: once per stretch of bars)."""
-        self.balance = float(self.ledger.balance)
+        book = self.book
+        self.balance = float(self.ledger.balance) if book is None else book.balance_float()
         self.offset = self.balance - float(self.entry @ self.weights)
         self.dirty = False
 
@@ -375,8 +403,14 @@ class Engine:
         """Call the strategy at the close of ``row`` (``bar``, UTC) and trade what it asks."""
         ctx = self.context
         ctx.set_now(bar)
-        held = set(self.ledger.positions)
-        ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
+        book = self.book
+        if book is not None:
+            held = book.held()
+            spot: SpotBook = book
+            ctx.set_portfolio(lambda: spot.portfolio(self._marks(row, held)))
+        else:
+            held = set(self.ledger.positions)
+            ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         prices = self._prices(row)
         try:
             output = call_strategy(self.strategy, ctx, self.cfg.config, bar=bar)
@@ -397,6 +431,13 @@ class Engine:
         if targets is None or (not targets and not held):
             self._observe(CycleRecord(cycle, bar, targets, None, None, prices, ctx.state))
             return
+        if book is not None:
+            closes, opens = self.close[row], self.open[row + 1]
+            done = book.rebalance(targets, output, closes, opens, self.cfg.threshold)
+            if done is not None:
+                self._booked(done, row + 1, bar, cycle)
+                return
+            self._leave_book()  # out of the book's scope: the Decimal ledger from here on
         symbols = held | set(targets)
         known: dict[float, Decimal] = {}
         marks = self._marks(row, symbols, known)
@@ -418,9 +459,15 @@ class Engine:
             )
             orders, stops, dropped = legs.legs, legs.stops, legs.dropped
         else:  # another fill model (or an observer) gets the orders gateways get
-            book = self.ledger.portfolio()  # the planner marks at `marks` itself
+            account = self.ledger.portfolio()  # the planner marks at `marks` itself
             result = plan(
-                targets, book, self.markets, marks, session_id=cfg.session_id, cycle=cycle, **knobs
+                targets,
+                account,
+                self.markets,
+                marks,
+                session_id=cfg.session_id,
+                cycle=cycle,
+                **knobs,
             )
             orders, dropped = result.orders, result.dropped
             stops = tuple((u.symbol, u.take_profit, u.stop_loss) for u in result.stop_updates)
@@ -433,6 +480,23 @@ class Engine:
             for symbol, take_profit, stop_loss in stops:
                 self.ledger.set_stops(symbol, take_profit, stop_loss)
             self._sync_many(dict.fromkeys(symbol for symbol, _, _ in stops))
+
+    def _booked(self, done: Rebalanced, fill_row: int, bar: pd.Timestamp, cycle: int) -> None:
+        """Record what the spot book did in one rebalance."""
+        self.dropped.extend((bar, leg) for leg in done.dropped)
+        if not done.columns:
+            return
+        time_ns = self.arrays.start_ns + fill_row * self.arrays.step
+        self.fills.add_rows(
+            time_ns, cycle, done.columns, done.sells, done.amounts, done.prices, done.fees,
+            done.realized, done.legs,
+        )  # fmt: skip
+        assert self.book is not None
+        np.copyto(self.size, self.book.size_f)
+        np.copyto(self.entry, self.book.entry_f)
+        np.multiply(self.size, self.cs, out=self.weights)
+        self.dirty = True
+        self._state_changed(fill_row)
 
     def _observe(self, record: CycleRecord) -> None:
         if self.cfg.on_cycle is not None:
@@ -501,6 +565,8 @@ class Engine:
             if progress is not None and cycle % 1000 == 999:
                 progress(1000)
         self._advance(cursor, self.cfg.last_row)
+        if self.book is not None:
+            self.ledger = self.book.ledger(self.ledger)
         if progress is not None:
             progress(len(rebalance_rows) % 1000)
         return RunOutput(

@@ -146,6 +146,31 @@ class FillLog:
         self.cycle.extend([cycle] * n)
         self.leg.extend([LEG_CODES[b.order.leg] for b in booked])
 
+    def add_rows(
+        self,
+        time_ns: int,
+        cycle: int,
+        columns: Sequence[int],
+        sells: Sequence[bool],
+        amounts: Sequence[float],
+        prices: Sequence[float],
+        fees: Sequence[float],
+        realized: Sequence[float],
+        legs: Sequence[str],
+    ) -> None:
+        """Record the rebalancing fills of one cycle given as columns (the spot book's)."""
+        n = len(columns)
+        self.time_ns.extend([time_ns] * n)
+        self.column.extend(columns)
+        self.sell.extend(sells)
+        self.amount.extend(amounts)
+        self.price.extend(prices)
+        self.fee.extend(fees)
+        self.realized_pnl.extend(realized)
+        self.reason.extend([REBALANCE] * n)
+        self.cycle.extend([cycle] * n)
+        self.leg.extend([LEG_CODES[leg] for leg in legs])
+
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""
         stamps = np.array(self.time_ns, dtype=np.int64).view("datetime64[ns]")  # a copy

@@ -58,6 +58,7 @@ def backtest(
     timeframe: str | None = None,
     fill_model: FillModel | None = None,
     on_cycle: Callable[[CycleRecord], None] | None = None,
+    ledger: str = "auto",
 ) -> BacktestResult:
     """Backtest ``strategy`` on ``data`` and return its equity, returns, trades and metrics.
 
@@ -89,6 +90,10 @@ def backtest(
         on_cycle: called at every rebalance with what it decided (a
             :class:`~aifap.backtest.engine.CycleRecord`: targets, plan or error), as
             ``aifap.parity`` compares a session with its replay cycle by cycle.
+        ledger: ``'auto'`` books a spot run in the exact integer book where its
+            markets, fees and bars allow (:mod:`aifap.backtest.spotbook`: the same
+            orders, fills and fees, several times faster), else in the Decimal
+            ledger; ``'decimal'`` always uses the Decimal ledger.
 
     Raises:
         ConfigError: an argument breaks a rule.
@@ -99,6 +104,8 @@ def backtest(
     fn = load_strategy(strategy)
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error must be 'raise' or 'skip', was {on_error!r}")
+    if ledger not in ("auto", "decimal"):
+        raise ConfigError(f"ledger must be 'auto' or 'decimal', was {ledger!r}")
     try:
         kind = MarketType(market)
     except ValueError:
@@ -151,6 +158,7 @@ def backtest(
         on_error=on_error,
         config=dict(config or {}),
         on_cycle=on_cycle,
+        integer_book=ledger == "auto",
     )
     model = fill_model or FillModel(
         NotionalFee(_positive("fee_rate", fee_rate, allow_zero=True)),

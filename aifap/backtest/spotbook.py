@@ -1,0 +1,489 @@
+"""An exact integer spot book: a rebalance planned, filled and booked without a Decimal.
+
+The backtester's account is a :class:`aifap.core.ledger.Ledger` (Decimal). For the
+common run, spot markets under the core :class:`~aifap.core.fills.NotionalFee` with
+no slippage on bars whose prices lie on a decimal grid (exchange bars do: prices are
+whole ticks), it keeps the account here instead, as Python integers in fixed units:
+
+- sizes in ``10^-a`` base, where ``a`` = the finest amount step's decimals + the fee
+  rate's (a buy's fee comes out of the base received: ``rate × amount``);
+- prices in ``10^-p`` quote, ``p`` the finest grid the bars' opens and closes lie on;
+- cash, fees, cost basis and realized PnL in ``10^-(a + p)`` quote.
+
+Every amount, price, fee and cash balance is then exact, as in the Decimal ledger, and
+the decisions are those of :func:`aifap.core.planner.plan_legs` +
+:func:`aifap.backtest.execute.execute_orders` (same legs, same order, same fills, same
+fees, same dropped legs): the planner's tests (threshold, target amount rounded toward
+zero to the step) are taken in float64 where a proven error band decides them, as in
+:mod:`aifap.backtest.fastplan`, and with exact fractions where it does not.
+
+One definition differs, below the Decimal ledger's own rounding: the Decimal ledger
+averages a position's entry price to 28 significant digits and realizes
+``amount × (price − entry)`` from it; this book keeps the position's exact cost basis
+and releases the sold share of it rounded (half to even) to its unit, ``10^-(a+p)``
+quote. Realized PnL agrees to that unit; equity here is ``cash + Σ size × mark``, exact.
+``tests/unit/backtest/test_spot_book.py`` checks both paths against each other on random
+markets, weights and prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from aifap.core.fills import unaffordable
+from aifap.core.ledger import Ledger
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
+from aifap.core.portfolio import Portfolio, Position, new_position
+from aifap.core.weights import TargetWeight
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+NEGATIVE_ZERO = Decimal("-0")
+MAX_DIGITS = 12  # the finest price grid looked for (decimals)
+EXACT_FLOAT = 2.0**53  # integers below this are exact floats
+REL = 4e-15  # relative band of the float64 tests (see fastplan: > 2.5 × their error)
+TINY = 1e-300
+CHUNK = 1 << 18  # rows per pass of the grid search
+FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
+
+
+def decimals(value: Decimal) -> int:
+    """Return how many decimals ``value`` needs (0 for an integer)."""
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite values only
+    return max(-exponent, 0)
+
+
+def grid(values: np.ndarray, start: int = 0) -> int | None:
+    """Return the fewest decimals ``k >= start`` every value is an exact repr on, or None.
+
+    A float ``x`` is on the ``10^-k`` grid when ``n = rint(x × 10^k)`` has at most 15
+    digits and ``n / 10^k == x``: then ``repr(x)`` (the Decimal the ledger would use)
+    has the value ``n × 10^-k`` (decimals of <= 15 digits round-trip through float64).
+    """
+    flat = values.reshape(-1)
+    for k in range(start, MAX_DIGITS + 1):
+        scale = 10.0**k
+        ok = True
+        for begin in range(0, flat.size, CHUNK):
+            part = flat[begin : begin + CHUNK]
+            n = np.rint(part * scale)
+            if not (np.abs(n) < 1e15).all() or not (n / scale == part).all():
+                ok = False
+                break
+        if ok:
+            return k
+    return None
+
+
+def _units(value: Decimal, digits: int) -> int | None:
+    """Return ``value × 10^digits`` as an int, or None when it is not a whole number."""
+    scaled = value.scaleb(digits)
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+def _half_even(numerator: int, denominator: int) -> int:
+    """Return ``numerator / denominator`` (denominator > 0) rounded half to even."""
+    quotient, rest = divmod(numerator, denominator)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
+
+
+class Rebalanced(NamedTuple):
+    """The fills of one rebalance as columns (in fill order), and the legs dropped."""
+
+    columns: list[int]
+    sells: list[bool]
+    amounts: list[float]
+    prices: list[float]
+    fees: list[float]  # quote value
+    realized: list[float]
+    legs: list[str]
+    dropped: list[DroppedLeg]
+
+
+class SpotBook:
+    """One spot account as integers (see the module docstring); built by :meth:`build`."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        markets: Mapping[str, MarketSpec],
+        capital: int,
+        rate: int,
+        a: int,
+        p: int,
+        r: int,
+        steps: list[int],
+        min_amounts: list[int],
+        min_notionals: list[int],
+    ) -> None:
+        """Hold an account of ``capital`` (cash units) and no position; see :meth:`build`."""
+        self.symbols = list(symbols)
+        self.columns = {s: i for i, s in enumerate(self.symbols)}
+        self.markets = markets
+        self.order = sorted(range(len(self.symbols)), key=self.symbols.__getitem__)
+        self.rate, self.a, self.p, self.r = rate, a, p, r
+        self.size_unit: int = 10**a
+        self.price_unit: int = 10**p
+        self.cash_unit: int = 10 ** (a + p)
+        self.fine: int = 10**FINE  # basis units per cash unit
+        self.rate_unit: int = 10**r
+        self.steps = steps
+        self.steps_f = np.array(steps, dtype=np.float64) / self.size_unit
+        self.min_amounts = min_amounts
+        self.min_notionals = min_notionals
+        self.capital = capital
+        self.cash = capital
+        self.fees = 0
+        self.realized = 0
+        n = len(self.symbols)
+        self.size = [0] * n
+        self.basis = [0] * n  # cost of the holding (cash units × 10^FINE)
+        self.last_price = [0] * n  # the last fill's price (units): a position's mark
+        self.size_f = np.zeros(n)
+        self.entry_f = np.zeros(n)  # float(cost basis / size): the engine's PV offset
+
+    @classmethod
+    def build(
+        cls,
+        symbols: Sequence[str],
+        markets: Mapping[str, MarketSpec],
+        capital: Decimal,
+        rate: Decimal,
+        opens: np.ndarray,
+        closes: np.ndarray,
+    ) -> SpotBook | None:
+        """Return the book of a run, or None when its markets or bars need the Decimal ledger.
+
+        Needs: spot markets of contract size 1 and a fee rate, amount step, minimums and
+        capital of at most 12 decimals; every open and close finite, > 0 and on a
+        decimal grid (:func:`grid`) with at most 15 significant digits at the run's
+        finest grid.
+        """
+        specs = [markets[s] for s in symbols]
+        if any(m.market_type is not MarketType.SPOT or m.contract_size != ONE for m in specs):
+            return None
+        if any(m.amount_step <= ZERO for m in specs) or not symbols:
+            return None
+        if not (np.isfinite(opens).all() and np.isfinite(closes).all()):
+            return None
+        if (opens <= 0).any() or (closes <= 0).any():
+            return None
+        r = decimals(rate)
+        a = max(decimals(m.amount_step) for m in specs) + r
+        p = 0
+        for col in range(len(symbols)):
+            k = grid(opens[:, col], p)
+            k = None if k is None else grid(closes[:, col], k)
+            if k is None:
+                return None
+            p = max(p, k)
+        if max(float(opens.max()), float(closes.max())) * 10.0**p >= 1e15:
+            return None
+        q = a + p
+        if q > 40 or r > MAX_DIGITS:
+            return None
+        values = [_units(capital, q), _units(rate, r)]
+        steps = [_units(m.amount_step, a) for m in specs]
+        minimums = [_units(m.min_amount, a) for m in specs]
+        notionals = [_units(m.min_notional, q) for m in specs]
+        if any(v is None for v in (*values, *steps, *minimums, *notionals)):
+            return None
+        return cls(
+            symbols, markets, values[0], values[1], a, p, r,  # type: ignore[arg-type]
+            steps, minimums, notionals,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    # -- views ------------------------------------------------------------------------
+
+    def held(self) -> set[str]:
+        """Return the symbols held (any size above 0, dust included)."""
+        return {self.symbols[i] for i, s in enumerate(self.size) if s}
+
+    def balance_float(self) -> float:
+        """Return the wallet balance (capital + realized PnL − fees) as a float."""
+        fine = self.fine
+        return ((self.capital - self.fees) * fine + self.realized) / (self.cash_unit * fine)
+
+    def _decimal(self, value: int, digits: int) -> Decimal:
+        return Decimal(value).scaleb(-digits)
+
+    def _positions(self, marks: Mapping[str, Decimal] | None) -> dict[str, Position]:
+        out = {}
+        for i, size in enumerate(self.size):
+            if not size:
+                continue
+            symbol = self.symbols[i]
+            held = self._decimal(size, self.a)
+            entry = self._decimal(self.basis[i], self.a + self.p + FINE) / held
+            mark = marks.get(symbol) if marks else None
+            if mark is None:
+                mark = self._decimal(self.last_price[i], self.p)
+            out[symbol] = new_position(symbol, held, entry, mark, ONE, ONE, None, None, ZERO)
+        return out
+
+    def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
+        """Return the account as the Decimal ledger's :meth:`~Ledger.portfolio` would."""
+        fine = self.fine
+        balance = self._decimal(
+            (self.capital - self.fees) * fine + self.realized, self.cash_digits + FINE
+        )
+        cash = self._decimal(self.cash, self.cash_digits)
+        return Portfolio(balance=balance, positions=self._positions(marks), cash=cash)
+
+    @property
+    def cash_digits(self) -> int:
+        """Return the decimals of the cash unit."""
+        return self.a + self.p
+
+    def ledger(self, ledger: Ledger) -> Ledger:
+        """Write this book into ``ledger`` (opened with the same capital) and return it."""
+        digits = self.cash_digits
+        ledger.cash = self._decimal(self.cash, digits)
+        ledger.fees = self._decimal(self.fees, digits)
+        ledger.realized_pnl = self._decimal(self.realized, digits + FINE)
+        ledger.positions = self._positions(None)
+        return ledger
+
+    # -- a rebalance --------------------------------------------------------------------
+
+    def rebalance(
+        self,
+        targets: Mapping[str, TargetWeight],
+        output: Mapping[str, Any],
+        closes: np.ndarray,
+        opens: np.ndarray,
+        threshold: Decimal,
+    ) -> Rebalanced | None:
+        """Plan at ``closes``, fill at ``opens`` and book; None (nothing done) when out of scope.
+
+        Out of scope (the caller moves to the Decimal ledger): a target with SL/TP or
+        on a symbol outside the run, or an account worth nothing.
+        """
+        columns = self.columns
+        n = len(self.symbols)
+        goals = np.zeros(n)
+        targeted = [False] * n
+        for symbol, target in targets.items():
+            col = columns.get(symbol)
+            if col is None or target.take_profit is not None or target.stop_loss is not None:
+                return None
+            weight = output.get(symbol) if isinstance(output, Mapping) else None
+            if type(weight) is dict:
+                weight = weight.get("weight")
+            goals[col] = weight if type(weight) is float else float(target.weight)
+            targeted[col] = True
+        marks = np.rint(closes * self.price_unit).astype(np.int64).tolist()
+        size = self.size
+        equity = self.cash + sum(s * m for s, m in zip(size, marks, strict=True) if s)
+        if equity <= 0:
+            return None
+        equity_f = equity / self.cash_unit
+        size_f = self.size_f
+        thr = float(threshold)
+        current = size_f * closes / equity_f
+        gap = np.abs(goals - current)
+        tol = REL * (np.abs(goals) + np.abs(current) + abs(thr)) + TINY
+        wanted = goals * equity_f / closes
+        x = (wanted - size_f) / self.steps_f
+        whole = np.trunc(x)
+        near = np.abs(x - np.rint(x)) <= REL * (wanted + size_f) / self.steps_f + TINY
+        trade = (gap > thr + tol) & ~near
+        skip = gap < thr - tol
+        trade_l, skip_l, whole_l = trade.tolist(), skip.tolist(), whole.tolist()
+        closes_l = closes.tolist()
+
+        sells: list[tuple[int, int, str]] = []  # (column, amount, leg) in symbol order
+        buys: list[tuple[int, int, str]] = []
+        dropped: list[DroppedLeg] = []
+        steps = self.steps
+        for col in self.order:
+            held = size[col]
+            if not targeted[col] or goals[col] == 0.0:
+                if not held:
+                    continue
+                step = steps[col]
+                sold = held // step * step  # a full exit, rounded down to the step
+                if not sold:
+                    continue  # dust
+                sells.append((col, sold, CLOSE))
+                if sold != held:
+                    market = self.markets[self.symbols[col]]
+                    dust = self._decimal(held - sold, self.a)
+                    dropped.append(
+                        DroppedLeg(
+                            market.symbol,
+                            CLOSE,
+                            -dust,
+                            f"dust: {dust} below the amount step {market.amount_step} stays held",
+                        )
+                    )
+                continue
+            if skip_l[col]:
+                continue
+            if trade_l[col]:
+                delta = int(whole_l[col])
+                negative = x[col] < 0
+            else:  # float64 cannot tell: exact fractions decide
+                target = targets[self.symbols[col]]
+                decided = self._exact(target, col, equity, marks[col], threshold)
+                if decided is None:
+                    continue
+                delta, negative = decided
+            amount = abs(delta) * steps[col]
+            reduces = held != 0 and delta <= 0  # the planner's: a zero delta reduces too
+            leg = REDUCE if reduces else OPEN
+            if not (
+                amount
+                and amount >= self.min_amounts[col]
+                and amount * marks[col] >= self.min_notionals[col]
+            ):
+                dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
+                continue
+            (sells if delta < 0 else buys).append((col, amount, leg))
+        if buys:
+            buys = self._cap_at_marks(buys, sells, marks, closes_l, dropped)
+        return self._fill(sells, buys, opens, dropped)
+
+    def _exact(
+        self, target: TargetWeight, col: int, equity: int, mark: int, threshold: Decimal
+    ) -> tuple[int, bool] | None:
+        """Decide one symbol with fractions: None (no trade) or (signed steps, delta < 0)."""
+        goal = Fraction(target.weight)
+        held = Fraction(self.size[col], self.size_unit)
+        price = Fraction(mark, self.price_unit)
+        value = Fraction(equity, self.cash_unit)
+        current = held * price / value
+        if abs(goal - current) <= Fraction(threshold):
+            return None
+        delta = (goal * value / price - held) / Fraction(self.steps[col], self.size_unit)
+        return int(delta), delta < 0  # int(): toward zero, as ROUND_DOWN
+
+    def _too_small(
+        self, col: int, delta: int, negative: bool, leg: str, close: float
+    ) -> DroppedLeg:
+        """Return the dropped leg of a below-minimum amount, worded as the planner words it."""
+        market = self.markets[self.symbols[col]]
+        signed = Decimal(delta) if delta or not negative else NEGATIVE_ZERO
+        amount = signed * market.amount_step
+        reason = market.below_minimum(amount, Decimal(repr(close)))
+        return DroppedLeg(market.symbol, leg, amount, reason or "below the market's minimum")
+
+    def _cap_at_marks(
+        self,
+        buys: list[tuple[int, int, str]],
+        sells: list[tuple[int, int, str]],
+        marks: list[int],
+        closes: list[float],
+        dropped: list[DroppedLeg],
+    ) -> list[tuple[int, int, str]]:
+        """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order."""
+        cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
+        if sum(amount * marks[col] for col, amount, _ in buys) <= cash:
+            return buys
+        kept = []
+        for col, amount, leg in buys:
+            cost = amount * marks[col]
+            if cost > cash:
+                step = self.steps[col]
+                fits = max(cash, 0) // (step * marks[col]) * step
+                market = self.markets[self.symbols[col]]
+                mark = Decimal(repr(closes[col]))
+                shrunk = Decimal(fits // step) * market.amount_step  # as affordable() builds it
+                reason = market.below_minimum(shrunk, mark)
+                if reason is not None:
+                    money = self._decimal(cash, self.cash_digits)
+                    text = f"spot buy capped at the cash {money}: {reason}"
+                    dropped.append(DroppedLeg(market.symbol, leg, shrunk, text))
+                    continue
+                amount, cost = fits, fits * marks[col]
+            cash -= cost
+            kept.append((col, amount, leg))
+        return kept
+
+    def _fill(
+        self,
+        sells: list[tuple[int, int, str]],
+        buys: list[tuple[int, int, str]],
+        opens: np.ndarray,
+        dropped: list[DroppedLeg],
+    ) -> Rebalanced:
+        """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them."""
+        done = Rebalanced([], [], [], [], [], [], [], dropped)
+        if not sells and not buys:
+            return done
+        prices = np.rint(opens * self.price_unit).astype(np.int64).tolist()
+        opens_l = opens.tolist()
+        size, basis, last = self.size, self.basis, self.last_price
+        rate, rate_unit = self.rate, self.rate_unit
+        cash_unit, size_unit = self.cash_unit, self.size_unit
+        cash, fees, realized_total = self.cash, self.fees, self.realized
+        fine, realized_unit = self.fine, self.cash_unit * self.fine
+        for col, amount, leg in sells:
+            price = prices[col]
+            proceeds = amount * price
+            fee = rate * proceeds // rate_unit  # exact: amount is a whole 10^-r multiple
+            held = size[col]
+            released = basis[col] if amount == held else _half_even(basis[col] * amount, held)
+            realized = proceeds * fine - released
+            basis[col] -= released
+            size[col] = held - amount
+            last[col] = price
+            cash += proceeds - fee
+            fees += fee
+            realized_total += realized
+            done.columns.append(col)
+            done.sells.append(True)
+            done.amounts.append(amount / size_unit)
+            done.prices.append(opens_l[col])
+            done.fees.append(fee / cash_unit)
+            done.realized.append(realized / realized_unit)
+            done.legs.append(leg)
+        for col, amount, leg in buys:
+            price = prices[col]
+            cost = amount * price
+            if cost > cash:  # the cash no longer covers it at the fill price
+                step = self.steps[col]
+                fits = max(cash, 0) // (step * price) * step
+                if not fits:
+                    market = self.markets[self.symbols[col]]
+                    wanted = Decimal(amount // step) * market.amount_step
+                    executed = Decimal(repr(opens_l[col]))
+                    reason = str(
+                        unaffordable(
+                            market.symbol, wanted, executed, self._decimal(cash, self.cash_digits)
+                        )
+                    )
+                    dropped.append(DroppedLeg(market.symbol, leg, wanted, reason))
+                    continue
+                amount, cost = fits, fits * price
+            fee = rate * amount // rate_unit  # in the base received (size units)
+            received = amount - fee
+            size[col] += received
+            basis[col] += received * price * fine
+            last[col] = price
+            cash -= cost
+            fees += fee * price
+            done.columns.append(col)
+            done.sells.append(False)
+            done.amounts.append(amount / size_unit)
+            done.prices.append(opens_l[col])
+            done.fees.append(fee * price / cash_unit)
+            done.realized.append(0.0)
+            done.legs.append(leg)
+        self.cash, self.fees, self.realized = cash, fees, realized_total
+        per_entry = fine * self.price_unit
+        for col in set(done.columns):
+            held = size[col]
+            self.size_f[col] = held / size_unit
+            self.entry_f[col] = basis[col] / (held * per_entry) if held else 0.0
+        return done
