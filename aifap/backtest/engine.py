@@ -405,12 +405,12 @@ class Engine:
         ctx.set_now(bar)
         book = self.book
         if book is not None:
-            held = book.held()
             spot: SpotBook = book
-            ctx.set_portfolio(lambda: spot.portfolio(self._marks(row, held)))
-        else:
-            held = set(self.ledger.positions)
-            ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
+            ctx.set_portfolio(lambda: spot.portfolio(self._marks(row, spot.held())))
+            self._rebalance_book(book, cycle, row, bar)
+            return
+        held = set(self.ledger.positions)
+        ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         prices = self._prices(row)
         try:
             output = call_strategy(self.strategy, ctx, self.cfg.config, bar=bar)
@@ -431,13 +431,64 @@ class Engine:
         if targets is None or (not targets and not held):
             self._observe(CycleRecord(cycle, bar, targets, None, None, prices, ctx.state))
             return
-        if book is not None:
-            closes, opens = self.close[row], self.open[row + 1]
-            done = book.rebalance(targets, output, closes, opens, self.cfg.threshold)
-            if done is not None:
-                self._booked(done, row + 1, bar, cycle)
+        self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
+
+    def _rebalance_book(self, book: SpotBook, cycle: int, row: int, bar: pd.Timestamp) -> None:
+        """Run one rebalance on the spot book, or leave the book for the ledger if it cannot.
+
+        The strategy's output is validated as :func:`validate_output` does: a plain
+        ``{symbol: float}`` that surely passes without a Decimal, anything else by it.
+        """
+        cfg = self.cfg
+        try:
+            output = call_strategy(self.strategy, self.context, cfg.config, bar=bar)
+            goals = book.parse(output, cfg.max_gross_weight)
+            targets = None
+            if goals is None:
+                targets = validate_output(
+                    output,
+                    self.markets,
+                    prices=self._prices(row),
+                    max_gross_weight=cfg.max_gross_weight,
+                    bar=bar,
+                )
+        except StrategyError as exc:
+            if cfg.on_error == "raise":
+                raise
+            log.warning("skipping the rebalance at %s: %s", bar, exc)
+            self.errors.append((bar, str(exc)))
+            return
+        if goals is None:
+            if targets is None or (not targets and not book.held()):
                 return
-            self._leave_book()  # out of the book's scope: the Decimal ledger from here on
+            goals = book.goals(targets, output)
+        if goals is not None:
+            done = book.rebalance(goals, self.close[row], self.open[row + 1], cfg.threshold)
+            if done is not None:
+                self._booked(done, book, row + 1, bar, cycle)
+                return
+        prices = self._prices(row)
+        if targets is None:  # the float path's output, parsed for the ledger
+            targets = validate_output(
+                output, self.markets, prices=prices, max_gross_weight=cfg.max_gross_weight, bar=bar
+            )
+            assert targets is not None
+        self._leave_book()  # out of the book's scope: the Decimal ledger from here on
+        held = set(self.ledger.positions)
+        self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
+
+    def _rebalance_ledger(
+        self,
+        targets: dict[str, TargetWeight],
+        output: Any,
+        held: set[str],
+        cycle: int,
+        row: int,
+        bar: pd.Timestamp,
+        prices: dict[str, float],
+    ) -> None:
+        """Plan ``targets`` against the Decimal ledger, fill and book them."""
+        ctx = self.context
         symbols = held | set(targets)
         known: dict[float, Decimal] = {}
         marks = self._marks(row, symbols, known)
@@ -481,19 +532,18 @@ class Engine:
                 self.ledger.set_stops(symbol, take_profit, stop_loss)
             self._sync_many(dict.fromkeys(symbol for symbol, _, _ in stops))
 
-    def _booked(self, done: Rebalanced, fill_row: int, bar: pd.Timestamp, cycle: int) -> None:
+    def _booked(
+        self, done: Rebalanced, book: SpotBook, fill_row: int, bar: pd.Timestamp, cycle: int
+    ) -> None:
         """Record what the spot book did in one rebalance."""
-        self.dropped.extend((bar, leg) for leg in done.dropped)
-        if not done.columns:
+        if done.dropped:
+            self.dropped.extend((bar, leg) for leg in done.dropped)
+        if not done.rows:
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
-        self.fills.add_rows(
-            time_ns, cycle, done.columns, done.sells, done.amounts, done.prices, done.fees,
-            done.realized, done.legs,
-        )  # fmt: skip
-        assert self.book is not None
-        np.copyto(self.size, self.book.size_f)
-        np.copyto(self.entry, self.book.entry_f)
+        self.fills.add_rows(time_ns, cycle, done.rows)
+        np.copyto(self.size, book.size_f)
+        np.copyto(self.entry, book.entry_f)
         np.multiply(self.size, self.cs, out=self.weights)
         self.dirty = True
         self._state_changed(fill_row)

@@ -150,16 +150,14 @@ class FillLog:
         self,
         time_ns: int,
         cycle: int,
-        columns: Sequence[int],
-        sells: Sequence[bool],
-        amounts: Sequence[float],
-        prices: Sequence[float],
-        fees: Sequence[float],
-        realized: Sequence[float],
-        legs: Sequence[str],
+        rows: Sequence[tuple[int, bool, float, float, float, float, str]],
     ) -> None:
-        """Record the rebalancing fills of one cycle given as columns (the spot book's)."""
-        n = len(columns)
+        """Record the rebalancing fills of one cycle given as rows (the spot book's).
+
+        A row: (column, sell, amount, price, fee in quote, realized PnL, leg name).
+        """
+        n = len(rows)
+        columns, sells, amounts, prices, fees, realized, legs = zip(*rows, strict=True)
         self.time_ns.extend([time_ns] * n)
         self.column.extend(columns)
         self.sell.extend(sells)

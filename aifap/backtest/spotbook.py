@@ -40,14 +40,14 @@ from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
-from aifap.core.weights import TargetWeight
+from aifap.core.weights import TargetWeight, floats_within_gross
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
 NEGATIVE_ZERO = Decimal("-0")
 MAX_DIGITS = 12  # the finest price grid looked for (decimals)
 EXACT_FLOAT = 2.0**53  # integers below this are exact floats
-REL = 4e-15  # relative band of the float64 tests (see fastplan: > 2.5 × their error)
+FLOATS = {float}
 TINY = 1e-300
 CHUNK = 1 << 18  # rows per pass of the grid search
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
@@ -97,16 +97,25 @@ def _half_even(numerator: int, denominator: int) -> int:
     return quotient
 
 
-class Rebalanced(NamedTuple):
-    """The fills of one rebalance as columns (in fill order), and the legs dropped."""
+class Goals(NamedTuple):
+    """A strategy's targets as the book reads them: a float weight per column.
 
-    columns: list[int]
-    sells: list[bool]
-    amounts: list[float]
-    prices: list[float]
-    fees: list[float]  # quote value
-    realized: list[float]
-    legs: list[str]
+    ``exact`` holds the Decimal weights that are not ``repr`` of their float (a weight
+    given as a Decimal, an int or a string), for the exact path.
+    """
+
+    weights: np.ndarray
+    targeted: list[bool]
+    exact: Mapping[int, Decimal]
+
+
+class Rebalanced(NamedTuple):
+    """One rebalance's fills, in fill order, and the legs dropped.
+
+    A fill row: (column, sell, amount, price, fee in quote, realized PnL, leg) as floats.
+    """
+
+    rows: list[tuple[int, bool, float, float, float, float, str]]
     dropped: list[DroppedLeg]
 
 
@@ -143,6 +152,9 @@ class SpotBook:
         self.min_notionals = min_notionals
         self.capital = capital
         self.cash = capital
+        self.cash_f = capital / self.cash_unit
+        # the float tests' relative band: 9 × their error bound, (n + 11) × 2^-53
+        self.rel = (len(self.symbols) + 11) * 1e-15
         self.fees = 0
         self.realized = 0
         n = len(self.symbols)
@@ -150,6 +162,7 @@ class SpotBook:
         self.basis = [0] * n  # cost of the holding (cash units × 10^FINE)
         self.last_price = [0] * n  # the last fill's price (units): a position's mark
         self.size_f = np.zeros(n)
+        self.held_steps = np.zeros(n)  # size_f / steps_f
         self.entry_f = np.zeros(n)  # float(cost basis / size): the engine's PV offset
 
     @classmethod
@@ -256,23 +269,41 @@ class SpotBook:
 
     # -- a rebalance --------------------------------------------------------------------
 
-    def rebalance(
-        self,
-        targets: Mapping[str, TargetWeight],
-        output: Mapping[str, Any],
-        closes: np.ndarray,
-        opens: np.ndarray,
-        threshold: Decimal,
-    ) -> Rebalanced | None:
-        """Plan at ``closes``, fill at ``opens`` and book; None (nothing done) when out of scope.
+    def parse(self, output: Any, max_gross_weight: Decimal) -> Goals | None:
+        """Return the goals of a plain ``{symbol: float}`` output that surely passes validation.
 
-        Out of scope (the caller moves to the Decimal ledger): a target with SL/TP or
-        on a symbol outside the run, or an account worth nothing.
+        What :func:`aifap.core.weights.parse_targets` accepts without a doubt (known
+        symbols, finite float weights >= 0, a gross weight float64 proves within the
+        limit), without a Decimal per weight; None for anything else, which
+        ``parse_targets`` then decides (and words the error of).
         """
+        if type(output) is not dict or not output:
+            return None
         columns = self.columns
-        n = len(self.symbols)
-        goals = np.zeros(n)
-        targeted = [False] * n
+        try:
+            cols = [columns[symbol] for symbol in output]
+        except (KeyError, TypeError):
+            return None
+        values = list(output.values())
+        if set(map(type, values)) != FLOATS:
+            return None
+        weights = np.array(values)
+        if not ((weights >= 0.0) & (weights < np.inf)).all():
+            return None
+        if not floats_within_gross(float(weights.sum()), len(values), max_gross_weight):
+            return None
+        goals = np.zeros(len(self.symbols))
+        goals[cols] = weights
+        targeted = np.zeros(len(self.symbols), dtype=bool)
+        targeted[cols] = True
+        return Goals(goals, targeted.tolist(), {})
+
+    def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
+        """Return the goals of parsed ``targets``; None when one has SL/TP (out of scope)."""
+        columns = self.columns
+        goals = np.zeros(len(self.symbols))
+        targeted = [False] * len(self.symbols)
+        exact: dict[int, Decimal] = {}
         for symbol, target in targets.items():
             col = columns.get(symbol)
             if col is None or target.take_profit is not None or target.stop_loss is not None:
@@ -280,87 +311,115 @@ class SpotBook:
             weight = output.get(symbol) if isinstance(output, Mapping) else None
             if type(weight) is dict:
                 weight = weight.get("weight")
-            goals[col] = weight if type(weight) is float else float(target.weight)
+            if type(weight) is not float:  # its Decimal is not repr(float): keep it
+                weight = float(target.weight)
+                exact[col] = target.weight
+            goals[col] = weight
             targeted[col] = True
-        marks = np.rint(closes * self.price_unit).astype(np.int64).tolist()
-        size = self.size
-        equity = self.cash + sum(s * m for s, m in zip(size, marks, strict=True) if s)
-        if equity <= 0:
+        return Goals(goals, targeted, exact)
+
+    def rebalance(
+        self, goals: Goals, closes: np.ndarray, opens: np.ndarray, threshold: Decimal
+    ) -> Rebalanced | None:
+        """Plan at ``closes``, fill at ``opens`` and book; None (nothing done) if worth nothing.
+
+        The float64 tests (module docstring) read ``x``, the target amount minus the
+        holding in amount steps: where ``x`` is farther than ``band`` from every whole
+        number, ``trunc(x)`` is the planner's rounded amount; elsewhere fractions decide.
+        """
+        weights, targeted = goals.weights, goals.targeted
+        size_f, steps_f = self.size_f, self.steps_f
+        equity_f = self.cash_f + float(size_f @ closes)
+        if not equity_f > 0.0:
             return None
-        equity_f = equity / self.cash_unit
-        size_f = self.size_f
+        per_step = closes * steps_f  # the quote value of one amount step
+        wanted = weights * equity_f / per_step
+        held = self.held_steps
+        x = wanted - held
+        band = (wanted + held) * self.rel + TINY
+        sure = np.abs(x - np.rint(x)) > band
         thr = float(threshold)
-        current = size_f * closes / equity_f
-        gap = np.abs(goals - current)
-        tol = REL * (np.abs(goals) + np.abs(current) + abs(thr)) + TINY
-        wanted = goals * equity_f / closes
-        x = (wanted - size_f) / self.steps_f
-        whole = np.trunc(x)
-        near = np.abs(x - np.rint(x)) <= REL * (wanted + size_f) / self.steps_f + TINY
-        trade = (gap > thr + tol) & ~near
-        skip = gap < thr - tol
-        trade_l, skip_l, whole_l = trade.tolist(), skip.tolist(), whole.tolist()
+        if thr == 0.0:  # |goal − current| > 0 is x != 0: a sure x is not 0
+            trade_l, skip_l = sure.tolist(), None
+        else:
+            current = held * per_step / equity_f
+            gap = np.abs(weights - current)
+            tol = (weights + current + thr) * self.rel + TINY
+            trade_l, skip_l = ((gap > thr + tol) & sure).tolist(), (gap < thr - tol).tolist()
+        whole_l, x_l, weights_l = np.trunc(x).tolist(), x.tolist(), weights.tolist()
         closes_l = closes.tolist()
 
         sells: list[tuple[int, int, str]] = []  # (column, amount, leg) in symbol order
         buys: list[tuple[int, int, str]] = []
         dropped: list[DroppedLeg] = []
-        steps = self.steps
+        size, steps, minimums, notionals = (
+            self.size,
+            self.steps,
+            self.min_amounts,
+            self.min_notionals,
+        )
+        unit = self.price_unit
+        equity: int | None = None  # exact, computed when a symbol needs it
         for col in self.order:
-            held = size[col]
-            if not targeted[col] or goals[col] == 0.0:
-                if not held:
-                    continue
-                step = steps[col]
-                sold = held // step * step  # a full exit, rounded down to the step
-                if not sold:
-                    continue  # dust
-                sells.append((col, sold, CLOSE))
-                if sold != held:
-                    market = self.markets[self.symbols[col]]
-                    dust = self._decimal(held - sold, self.a)
-                    dropped.append(
-                        DroppedLeg(
-                            market.symbol,
-                            CLOSE,
-                            -dust,
-                            f"dust: {dust} below the amount step {market.amount_step} stays held",
-                        )
-                    )
+            holding = size[col]
+            if not targeted[col] or weights_l[col] == 0.0:
+                if holding:
+                    self._close(col, holding, sells, dropped)
                 continue
-            if skip_l[col]:
+            if skip_l is not None and skip_l[col]:
                 continue
             if trade_l[col]:
-                delta = int(whole_l[col])
-                negative = x[col] < 0
+                delta, negative = int(whole_l[col]), x_l[col] < 0.0
             else:  # float64 cannot tell: exact fractions decide
-                target = targets[self.symbols[col]]
-                decided = self._exact(target, col, equity, marks[col], threshold)
+                if equity is None:
+                    equity = self._equity(closes_l)
+                decided = self._exact(goals, col, equity, closes_l[col], threshold)
                 if decided is None:
                     continue
                 delta, negative = decided
             amount = abs(delta) * steps[col]
-            reduces = held != 0 and delta <= 0  # the planner's: a zero delta reduces too
-            leg = REDUCE if reduces else OPEN
-            if not (
-                amount
-                and amount >= self.min_amounts[col]
-                and amount * marks[col] >= self.min_notionals[col]
+            leg = REDUCE if holding and delta <= 0 else OPEN  # the planner's: 0 reduces too
+            if (
+                not amount
+                or amount < minimums[col]
+                or (notionals[col] and amount * round(closes_l[col] * unit) < notionals[col])
             ):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
                 continue
             (sells if delta < 0 else buys).append((col, amount, leg))
         if buys:
-            buys = self._cap_at_marks(buys, sells, marks, closes_l, dropped)
+            buys = self._cap_at_marks(buys, sells, closes_l, dropped)
         return self._fill(sells, buys, opens, dropped)
 
+    def _equity(self, closes: list[float]) -> int:
+        """Return cash + Σ size × close, exact (cash units)."""
+        unit = self.price_unit
+        held = ((s, closes[i]) for i, s in enumerate(self.size) if s)
+        return self.cash + sum(s * round(c * unit) for s, c in held)
+
+    def _close(
+        self, col: int, holding: int, sells: list[tuple[int, int, str]], dropped: list[DroppedLeg]
+    ) -> None:
+        """Sell a whole holding, rounded down to the step; report the dust left."""
+        step = self.steps[col]
+        sold = holding // step * step
+        if not sold:
+            return  # dust, reported when the close that left it was planned
+        sells.append((col, sold, CLOSE))
+        if sold != holding:
+            market = self.markets[self.symbols[col]]
+            dust = self._decimal(holding - sold, self.a)
+            reason = f"dust: {dust} below the amount step {market.amount_step} stays held"
+            dropped.append(DroppedLeg(market.symbol, CLOSE, -dust, reason))
+
     def _exact(
-        self, target: TargetWeight, col: int, equity: int, mark: int, threshold: Decimal
+        self, goals: Goals, col: int, equity: int, close: float, threshold: Decimal
     ) -> tuple[int, bool] | None:
         """Decide one symbol with fractions: None (no trade) or (signed steps, delta < 0)."""
-        goal = Fraction(target.weight)
+        weight = goals.exact.get(col)
+        goal = Fraction(weight if weight is not None else Decimal(repr(float(goals.weights[col]))))
         held = Fraction(self.size[col], self.size_unit)
-        price = Fraction(mark, self.price_unit)
+        price = Fraction(round(close * self.price_unit), self.price_unit)
         value = Fraction(equity, self.cash_unit)
         current = held * price / value
         if abs(goal - current) <= Fraction(threshold):
@@ -382,11 +441,16 @@ class SpotBook:
         self,
         buys: list[tuple[int, int, str]],
         sells: list[tuple[int, int, str]],
-        marks: list[int],
         closes: list[float],
         dropped: list[DroppedLeg],
     ) -> list[tuple[int, int, str]]:
         """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order."""
+        unit = self.size_unit
+        spend = sum(amount / unit * closes[col] for col, amount, _ in buys)
+        have = self.cash_f + sum(amount / unit * closes[col] for col, amount, _ in sells)
+        if spend * (1.0 + self.rel) < have * (1.0 - self.rel):  # surely all fit
+            return buys
+        marks = {col: round(closes[col] * self.price_unit) for col, _, _ in (*buys, *sells)}
         cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
         if sum(amount * marks[col] for col, amount, _ in buys) <= cash:
             return buys
@@ -397,9 +461,8 @@ class SpotBook:
                 step = self.steps[col]
                 fits = max(cash, 0) // (step * marks[col]) * step
                 market = self.markets[self.symbols[col]]
-                mark = Decimal(repr(closes[col]))
                 shrunk = Decimal(fits // step) * market.amount_step  # as affordable() builds it
-                reason = market.below_minimum(shrunk, mark)
+                reason = market.below_minimum(shrunk, Decimal(repr(closes[col])))
                 if reason is not None:
                     money = self._decimal(cash, self.cash_digits)
                     text = f"spot buy capped at the cash {money}: {reason}"
@@ -418,38 +481,43 @@ class SpotBook:
         dropped: list[DroppedLeg],
     ) -> Rebalanced:
         """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them."""
-        done = Rebalanced([], [], [], [], [], [], [], dropped)
+        rows: list[tuple[int, bool, float, float, float, float, str]] = []
         if not sells and not buys:
-            return done
-        prices = np.rint(opens * self.price_unit).astype(np.int64).tolist()
+            return Rebalanced(rows, dropped)
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
-        rate, rate_unit = self.rate, self.rate_unit
+        rate, rate_unit, unit = self.rate, self.rate_unit, self.price_unit
         cash_unit, size_unit = self.cash_unit, self.size_unit
         cash, fees, realized_total = self.cash, self.fees, self.realized
         fine, realized_unit = self.fine, self.cash_unit * self.fine
         for col, amount, leg in sells:
-            price = prices[col]
+            opened = opens_l[col]
+            price = round(opened * unit)
             proceeds = amount * price
             fee = rate * proceeds // rate_unit  # exact: amount is a whole 10^-r multiple
-            held = size[col]
-            released = basis[col] if amount == held else _half_even(basis[col] * amount, held)
+            holding = size[col]
+            released = basis[col] if amount == holding else _half_even(basis[col] * amount, holding)
             realized = proceeds * fine - released
             basis[col] -= released
-            size[col] = held - amount
+            size[col] = holding - amount
             last[col] = price
             cash += proceeds - fee
             fees += fee
             realized_total += realized
-            done.columns.append(col)
-            done.sells.append(True)
-            done.amounts.append(amount / size_unit)
-            done.prices.append(opens_l[col])
-            done.fees.append(fee / cash_unit)
-            done.realized.append(realized / realized_unit)
-            done.legs.append(leg)
+            rows.append(
+                (
+                    col,
+                    True,
+                    amount / size_unit,
+                    opened,
+                    fee / cash_unit,
+                    realized / realized_unit,
+                    leg,
+                )
+            )
         for col, amount, leg in buys:
-            price = prices[col]
+            opened = opens_l[col]
+            price = round(opened * unit)
             cost = amount * price
             if cost > cash:  # the cash no longer covers it at the fill price
                 step = self.steps[col]
@@ -457,13 +525,13 @@ class SpotBook:
                 if not fits:
                     market = self.markets[self.symbols[col]]
                     wanted = Decimal(amount // step) * market.amount_step
-                    executed = Decimal(repr(opens_l[col]))
-                    reason = str(
-                        unaffordable(
-                            market.symbol, wanted, executed, self._decimal(cash, self.cash_digits)
-                        )
+                    reason = unaffordable(
+                        market.symbol,
+                        wanted,
+                        Decimal(repr(opened)),
+                        self._decimal(cash, self.cash_digits),
                     )
-                    dropped.append(DroppedLeg(market.symbol, leg, wanted, reason))
+                    dropped.append(DroppedLeg(market.symbol, leg, wanted, str(reason)))
                     continue
                 amount, cost = fits, fits * price
             fee = rate * amount // rate_unit  # in the base received (size units)
@@ -473,17 +541,13 @@ class SpotBook:
             last[col] = price
             cash -= cost
             fees += fee * price
-            done.columns.append(col)
-            done.sells.append(False)
-            done.amounts.append(amount / size_unit)
-            done.prices.append(opens_l[col])
-            done.fees.append(fee * price / cash_unit)
-            done.realized.append(0.0)
-            done.legs.append(leg)
+            rows.append((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, leg))
         self.cash, self.fees, self.realized = cash, fees, realized_total
-        per_entry = fine * self.price_unit
-        for col in set(done.columns):
-            held = size[col]
-            self.size_f[col] = held / size_unit
-            self.entry_f[col] = basis[col] / (held * per_entry) if held else 0.0
-        return done
+        self.cash_f = cash / cash_unit
+        per_entry = fine * unit
+        for col in {row[0] for row in rows}:
+            holding = size[col]
+            self.size_f[col] = holding / size_unit
+            self.held_steps[col] = self.size_f[col] / self.steps_f[col]
+            self.entry_f[col] = basis[col] / (holding * per_entry) if holding else 0.0
+        return Rebalanced(rows, dropped)

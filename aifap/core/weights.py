@@ -175,6 +175,15 @@ def parse_targets(
     return targets
 
 
+def floats_within_gross(total: float, count: int, max_gross_weight: Decimal | float) -> bool:
+    """Tell whether ``count`` float weights summing (|w|, in float64) to ``total`` surely pass.
+
+    True only where :func:`parse_targets` would surely accept their gross weight; False
+    leaves the decision to it (the exact Decimal sum).
+    """
+    return _surely_within(total, count, to_decimal(max_gross_weight) + GROSS_TOLERANCE)
+
+
 def _surely_within(total: float, count: int, bound: Decimal) -> bool:
     """Tell whether a float64 sum of ``count`` |weights| proves their Decimal sum <= ``bound``.
 
