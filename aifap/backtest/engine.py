@@ -164,6 +164,8 @@ class Engine:
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book = self._spot_book()
+        self.booked_from = None if self.book is None else cfg.first_row
+        self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
 
     def _spot_book(self) -> SpotBook | None:
         """Return the exact integer book where the run allows it (``aifap.backtest.spotbook``)."""
@@ -182,11 +184,21 @@ class Engine:
             self.symbols, self.markets, cfg.capital, fees.rate, self.open[rows], self.close[rows]
         )
 
-    def _leave_book(self) -> None:
+    @property
+    def ledger_kind(self) -> str:
+        """Tell which book kept the account: ``integer``, ``decimal``, or both in turn."""
+        if self.booked_from is None:
+            return "decimal"
+        if self.left_book is None:
+            return "integer"
+        return f"integer, then decimal from {self.left_book}"
+
+    def _leave_book(self, bar: pd.Timestamp) -> None:
         """Move the account from the spot book to the Decimal ledger, for the rest of the run."""
         assert self.book is not None
         self.ledger = self.book.ledger(self.ledger)
         self.book = None
+        self.left_book = bar
         self._sync_many(self.symbols)
 
     def release_bars(self) -> None:
@@ -473,7 +485,7 @@ class Engine:
                 output, self.markets, prices=prices, max_gross_weight=cfg.max_gross_weight, bar=bar
             )
             assert targets is not None
-        self._leave_book()  # out of the book's scope: the Decimal ledger from here on
+        self._leave_book(bar)  # out of the book's scope: the Decimal ledger from here on
         held = set(self.ledger.positions)
         self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
 

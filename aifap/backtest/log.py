@@ -209,6 +209,9 @@ class FillLog:
         chunks = []
         for begin in range(0, len(rows), ID_CHUNK):
             part = rows[begin : begin + ID_CHUNK]
+            if not len(cycles):  # no fill at all: every row is a dropped leg, with no id
+                chunks.append(pa.nulls(len(part), type=pa.large_string()))
+                continue
             values: list[str | None] = [None] * len(part)
             fill = part >= 0
             source = np.where(fill, part, 0)

@@ -186,6 +186,7 @@ def backtest(
         "threshold": float(thr),
         "timeframe": arrays.timeframe,
         "on_error": on_error,
+        "ledger": engine.ledger_kind,
     }
     del arrays, loaded  # the bars are released once the results no longer need them
     return build_result(out, engine, settings)

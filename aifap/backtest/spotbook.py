@@ -29,7 +29,7 @@ markets, weights and prices.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -51,13 +51,29 @@ FLOATS = {float}
 TINY = 1e-300
 CHUNK = 1 << 18  # rows per pass of the grid search
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
+EXACT = Context(prec=400)  # integers to Decimal without rounding
+
+
+def exponent(value: Decimal) -> int:
+    """Return a finite Decimal's exponent (``Decimal('0.50')`` → -2)."""
+    found = value.as_tuple().exponent
+    assert isinstance(found, int)  # finite values only
+    return found
+
+
+def as_decimal(value: int, digits: int, exp: int | None = None) -> Decimal:
+    """Return ``value × 10^-digits``, exact, with the exponent ``exp`` if given.
+
+    The Decimal ledger's values carry exponents their operations give them (``2E-9``,
+    ``0.100000``); texts that print a value use the same one (see :class:`SpotBook`).
+    """
+    number = Decimal(value).scaleb(-digits, context=EXACT)
+    return number if exp is None else number.quantize(Decimal(1).scaleb(exp), context=EXACT)
 
 
 def decimals(value: Decimal) -> int:
     """Return how many decimals ``value`` needs (0 for an integer)."""
-    exponent = value.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)  # finite values only
-    return max(-exponent, 0)
+    return max(-exponent(value.normalize()), 0)
 
 
 def grid(values: np.ndarray, start: int = 0) -> int | None:
@@ -119,6 +135,50 @@ class Rebalanced(NamedTuple):
     dropped: list[DroppedLeg]
 
 
+class Exponents:
+    """The exponents the Decimal ledger's values would carry, for the texts that print them.
+
+    A Decimal keeps the exponent its operations give it: a spot holding bought with a
+    fee of rate × amount ends in ``exp(step) + exp(rate)`` (``2E-9``, not ``2.000E-9``),
+    and the cash in the smallest exponent of all that moved it. The book's integers
+    have one fixed unit, so the few texts that print a holding or the cash (dust, a buy
+    capped at the cash) take these exponents, to read as the ledger's texts read. The
+    cash's exponent needs the exponent of each fill price's ``repr``, looked at only
+    while it could still lower the cash's (``buy_floor``/``sell_floor`` bound it).
+    """
+
+    def __init__(
+        self, specs: Sequence[MarketSpec], rate: Decimal, capital: Decimal, grids: list[int]
+    ) -> None:
+        """Derive the exponents from the markets, the fee rate, the capital and price grids."""
+        self.rate = exponent(rate)
+        self.free = rate == ZERO  # a zero fee still moves the cash's exponent (see bought)
+        self.step = [exponent(m.amount_step) for m in specs]
+        self.unit = [exponent(m.amount_step) + exponent(m.contract_size) for m in specs]
+        fee = min(self.rate, 0)
+        # a holding: 0 + (amount − rate × amount)
+        self.size = [min(0, s if self.free else min(s, self.rate + s)) for s in self.step]
+        self.cash = exponent(capital)
+        self.sell_floor = [u - k + fee for u, k in zip(self.unit, grids, strict=True)]
+        self.buy_floor = [
+            min(u - k, self.rate + s) if self.free else u - k
+            for u, k, s in zip(self.unit, grids, self.step, strict=True)
+        ]
+
+    def moved(self, col: int, price: float) -> int:
+        """Return the exponent of ``amount × contract size × price`` at ``price``."""
+        return self.unit[col] + exponent(Decimal(repr(price)))
+
+    def sold(self, col: int, price: float) -> int:
+        """Return the exponent a sell at ``price`` moves the cash by (its proceeds and fee)."""
+        return self.moved(col, price) + min(self.rate, 0)
+
+    def bought(self, col: int, price: float) -> int:
+        """Return the exponent a buy at ``price`` moves the cash by."""
+        moved = self.moved(col, price)
+        return min(moved, self.rate + self.step[col]) if self.free else moved
+
+
 class SpotBook:
     """One spot account as integers (see the module docstring); built by :meth:`build`."""
 
@@ -134,8 +194,10 @@ class SpotBook:
         steps: list[int],
         min_amounts: list[int],
         min_notionals: list[int],
+        texts: Exponents,
     ) -> None:
         """Hold an account of ``capital`` (cash units) and no position; see :meth:`build`."""
+        self.texts = texts
         self.symbols = list(symbols)
         self.columns = {s: i for i, s in enumerate(self.symbols)}
         self.markets = markets
@@ -192,20 +254,23 @@ class SpotBook:
         if (opens <= 0).any() or (closes <= 0).any():
             return None
         r = decimals(rate)
-        a = max(decimals(m.amount_step) for m in specs) + r
-        p = 0
+        a = max(max(decimals(m.amount_step), decimals(m.min_amount)) for m in specs) + r
+        grids = []
         for col in range(len(symbols)):
-            k = grid(opens[:, col], p)
+            k = grid(opens[:, col])
             k = None if k is None else grid(closes[:, col], k)
             if k is None:
                 return None
-            p = max(p, k)
+            grids.append(k)
+        cash_decimals = max(decimals(capital), *(decimals(m.min_notional) for m in specs))
+        p = max(*grids, cash_decimals - a)  # the cash unit 10^-(a+p) holds the capital too
         if max(float(opens.max()), float(closes.max())) * 10.0**p >= 1e15:
             return None
         q = a + p
         if q > 40 or r > MAX_DIGITS:
             return None
         values = [_units(capital, q), _units(rate, r)]
+        texts = Exponents(specs, rate, capital, grids)
         steps = [_units(m.amount_step, a) for m in specs]
         minimums = [_units(m.min_amount, a) for m in specs]
         notionals = [_units(m.min_notional, q) for m in specs]
@@ -213,7 +278,7 @@ class SpotBook:
             return None
         return cls(
             symbols, markets, values[0], values[1], a, p, r,  # type: ignore[arg-type]
-            steps, minimums, notionals,  # type: ignore[arg-type]
+            steps, minimums, notionals, texts,  # type: ignore[arg-type]
         )  # fmt: skip
 
     # -- views ------------------------------------------------------------------------
@@ -227,30 +292,27 @@ class SpotBook:
         fine = self.fine
         return ((self.capital - self.fees) * fine + self.realized) / (self.cash_unit * fine)
 
-    def _decimal(self, value: int, digits: int) -> Decimal:
-        return Decimal(value).scaleb(-digits)
-
     def _positions(self, marks: Mapping[str, Decimal] | None) -> dict[str, Position]:
         out = {}
         for i, size in enumerate(self.size):
             if not size:
                 continue
             symbol = self.symbols[i]
-            held = self._decimal(size, self.a)
-            entry = self._decimal(self.basis[i], self.a + self.p + FINE) / held
+            held = as_decimal(size, self.a, self.texts.size[i])
+            entry = as_decimal(self.basis[i], self.a + self.p + FINE) / held
             mark = marks.get(symbol) if marks else None
             if mark is None:
-                mark = self._decimal(self.last_price[i], self.p)
+                mark = as_decimal(self.last_price[i], self.p)
             out[symbol] = new_position(symbol, held, entry, mark, ONE, ONE, None, None, ZERO)
         return out
 
     def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
         """Return the account as the Decimal ledger's :meth:`~Ledger.portfolio` would."""
         fine = self.fine
-        balance = self._decimal(
+        balance = as_decimal(
             (self.capital - self.fees) * fine + self.realized, self.cash_digits + FINE
         )
-        cash = self._decimal(self.cash, self.cash_digits)
+        cash = as_decimal(self.cash, self.cash_digits, self.texts.cash)
         return Portfolio(balance=balance, positions=self._positions(marks), cash=cash)
 
     @property
@@ -261,9 +323,9 @@ class SpotBook:
     def ledger(self, ledger: Ledger) -> Ledger:
         """Write this book into ``ledger`` (opened with the same capital) and return it."""
         digits = self.cash_digits
-        ledger.cash = self._decimal(self.cash, digits)
-        ledger.fees = self._decimal(self.fees, digits)
-        ledger.realized_pnl = self._decimal(self.realized, digits + FINE)
+        ledger.cash = as_decimal(self.cash, digits, self.texts.cash)
+        ledger.fees = as_decimal(self.fees, digits)
+        ledger.realized_pnl = as_decimal(self.realized, digits + FINE)
         ledger.positions = self._positions(None)
         return ledger
 
@@ -408,7 +470,7 @@ class SpotBook:
         sells.append((col, sold, CLOSE))
         if sold != holding:
             market = self.markets[self.symbols[col]]
-            dust = self._decimal(holding - sold, self.a)
+            dust = as_decimal(holding - sold, self.a, self.texts.size[col])
             reason = f"dust: {dust} below the amount step {market.amount_step} stays held"
             dropped.append(DroppedLeg(market.symbol, CLOSE, -dust, reason))
 
@@ -454,6 +516,8 @@ class SpotBook:
         cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
         if sum(amount * marks[col] for col, amount, _ in buys) <= cash:
             return buys
+        texts = self.texts
+        exp = min([texts.cash, *(texts.moved(col, closes[col]) for col, _, _ in sells)])
         kept = []
         for col, amount, leg in buys:
             cost = amount * marks[col]
@@ -464,12 +528,13 @@ class SpotBook:
                 shrunk = Decimal(fits // step) * market.amount_step  # as affordable() builds it
                 reason = market.below_minimum(shrunk, Decimal(repr(closes[col])))
                 if reason is not None:
-                    money = self._decimal(cash, self.cash_digits)
+                    money = as_decimal(cash, self.cash_digits, exp)
                     text = f"spot buy capped at the cash {money}: {reason}"
                     dropped.append(DroppedLeg(market.symbol, leg, shrunk, text))
                     continue
                 amount, cost = fits, fits * marks[col]
             cash -= cost
+            exp = min(exp, texts.moved(col, closes[col]))
             kept.append((col, amount, leg))
         return kept
 
@@ -490,8 +555,12 @@ class SpotBook:
         cash_unit, size_unit = self.cash_unit, self.size_unit
         cash, fees, realized_total = self.cash, self.fees, self.realized
         fine, realized_unit = self.fine, self.cash_unit * self.fine
+        texts = self.texts
+        cash_exp, floors = texts.cash, texts.sell_floor
         for col, amount, leg in sells:
             opened = opens_l[col]
+            if cash_exp > floors[col]:
+                cash_exp = min(cash_exp, texts.sold(col, opened))
             price = round(opened * unit)
             proceeds = amount * price
             fee = rate * proceeds // rate_unit  # exact: amount is a whole 10^-r multiple
@@ -525,15 +594,13 @@ class SpotBook:
                 if not fits:
                     market = self.markets[self.symbols[col]]
                     wanted = Decimal(amount // step) * market.amount_step
-                    reason = unaffordable(
-                        market.symbol,
-                        wanted,
-                        Decimal(repr(opened)),
-                        self._decimal(cash, self.cash_digits),
-                    )
+                    money = as_decimal(cash, self.cash_digits, cash_exp)
+                    reason = unaffordable(market.symbol, wanted, Decimal(repr(opened)), money)
                     dropped.append(DroppedLeg(market.symbol, leg, wanted, str(reason)))
                     continue
                 amount, cost = fits, fits * price
+            if cash_exp > texts.buy_floor[col]:
+                cash_exp = min(cash_exp, texts.bought(col, opened))
             fee = rate * amount // rate_unit  # in the base received (size units)
             received = amount - fee
             size[col] += received
@@ -543,6 +610,7 @@ class SpotBook:
             fees += fee * price
             rows.append((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, leg))
         self.cash, self.fees, self.realized = cash, fees, realized_total
+        texts.cash = cash_exp
         self.cash_f = cash / cash_unit
         per_entry = fine * unit
         for col in {row[0] for row in rows}:

@@ -130,3 +130,27 @@ def test_progress_bar_runs_without_warnings(capsys):
     market = SyntheticMarket(["BTCUSDT"], days=1)
     aifap.backtest(lambda c, k: {"BTCUSDT": 0.5}, market, rebalance_every="1h", progress=True)
     assert "backtest" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ledger", ["auto", "decimal"])
+def test_a_run_whose_only_orders_were_dropped_lists_them(ledger):
+    """No fill at all, one leg under the minimum notional: the orders frame still builds."""
+    from decimal import Decimal
+
+    from aifap.core.markets import MarketSpec, MarketType
+    from aifap.data.frames import FrameBarSource
+
+    index = pd.date_range("2024-01-01", periods=5, freq="1min", tz="UTC", name="timestamp")
+    bars = pd.DataFrame(
+        {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}, index=index
+    )
+    spec = MarketSpec("AAAUSDT", MarketType.SPOT, "AAA", "USDT", min_notional=Decimal(5))
+    source = FrameBarSource({"AAAUSDT": bars}, markets={"AAAUSDT": spec}, market="spot")
+    result = aifap.backtest(
+        lambda context, config: {"AAAUSDT": 1.0}, source, market="spot", capital=3,
+        rebalance_every="1m", progress=False, ledger=ledger,
+    )  # fmt: skip
+    assert result.metrics["trades"] == 0
+    assert result.orders["status"].tolist() == ["dropped"] * 4
+    assert result.orders["reason"].iloc[0].startswith("notional must be >= 5, was 3.0")
+    assert result.orders["client_id"].isna().all()
