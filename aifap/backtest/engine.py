@@ -475,7 +475,8 @@ class Engine:
                 return
             goals = book.goals(targets, output)
         if goals is not None:
-            done = book.rebalance(goals, self.close[row], self.open[row + 1], cfg.threshold)
+            closes, opens = self.close[row], self.open[row + 1]
+            done = book.rebalance(goals, closes, opens, cfg.threshold, self.fills)
             if done is not None:
                 self._booked(done, book, row + 1, bar, cycle)
                 return
@@ -550,10 +551,10 @@ class Engine:
         """Record what the spot book did in one rebalance."""
         if done.dropped:
             self.dropped.extend((bar, leg) for leg in done.dropped)
-        if not done.rows:
+        if not done.fills:
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
-        self.fills.add_rows(time_ns, cycle, done.rows)
+        self.fills.stamp(time_ns, cycle, done.fills)
         np.copyto(self.size, book.size_f)
         np.copyto(self.entry, book.entry_f)
         np.multiply(self.size, self.cs, out=self.weights)

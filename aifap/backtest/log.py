@@ -146,28 +146,15 @@ class FillLog:
         self.cycle.extend([cycle] * n)
         self.leg.extend([LEG_CODES[b.order.leg] for b in booked])
 
-    def add_rows(
-        self,
-        time_ns: int,
-        cycle: int,
-        rows: Sequence[tuple[int, bool, float, float, float, float, str]],
-    ) -> None:
-        """Record the rebalancing fills of one cycle given as rows (the spot book's).
+    def stamp(self, time_ns: int, cycle: int, n: int) -> None:
+        """Give the last ``n`` rows, written column by column (the spot book's), their stamps.
 
-        A row: (column, sell, amount, price, fee in quote, realized PnL, leg name).
+        The spot book appends a fill's column, side, amount, price, fee, realized PnL and
+        leg code itself; this adds the time, the reason (a rebalance) and the cycle.
         """
-        n = len(rows)
-        columns, sells, amounts, prices, fees, realized, legs = zip(*rows, strict=True)
         self.time_ns.extend([time_ns] * n)
-        self.column.extend(columns)
-        self.sell.extend(sells)
-        self.amount.extend(amounts)
-        self.price.extend(prices)
-        self.fee.extend(fees)
-        self.realized_pnl.extend(realized)
         self.reason.extend([REBALANCE] * n)
         self.cycle.extend([cycle] * n)
-        self.leg.extend([LEG_CODES[leg] for leg in legs])
 
     def index(self) -> pd.DatetimeIndex:
         """Return the fill times as a UTC DatetimeIndex named ``timestamp``."""

@@ -28,6 +28,7 @@ markets, weights and prices.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 from fractions import Fraction
@@ -35,12 +36,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from aifap.backtest.log import LEG_CODES, FillLog
 from aifap.core.fills import unaffordable
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
-from aifap.core.weights import TargetWeight, floats_within_gross
+from aifap.core.weights import TargetWeight, floats_within_gross, gross_bound
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -125,13 +127,19 @@ class Goals(NamedTuple):
     exact: Mapping[int, Decimal]
 
 
+class Layout(NamedTuple):
+    """Where an output's keys go (kept while a strategy returns the same keys in turn)."""
+
+    keys: tuple[Any, ...]
+    cols: np.ndarray
+    targeted: list[bool]
+    whole: bool  # every column, in column order
+
+
 class Rebalanced(NamedTuple):
-    """One rebalance's fills, in fill order, and the legs dropped.
+    """How many fills one rebalance wrote into the fill log, and the legs it dropped."""
 
-    A fill row: (column, sell, amount, price, fee in quote, realized PnL, leg) as floats.
-    """
-
-    rows: list[tuple[int, bool, float, float, float, float, str]]
+    fills: int
     dropped: list[DroppedLeg]
 
 
@@ -226,6 +234,8 @@ class SpotBook:
         self.size_f = np.zeros(n)
         self.held_steps = np.zeros(n)  # size_f / steps_f
         self.entry_f = np.zeros(n)  # float(cost basis / size): the engine's PV offset
+        self._layout: Layout | None = None
+        self._gross: tuple[Decimal, float] | None = None
 
     @classmethod
     def build(
@@ -341,24 +351,33 @@ class SpotBook:
         """
         if type(output) is not dict or not output:
             return None
-        columns = self.columns
-        try:
-            cols = [columns[symbol] for symbol in output]
-        except (KeyError, TypeError):
-            return None
+        keys = tuple(output)
+        layout = self._layout
+        if layout is None or layout.keys != keys:
+            try:
+                cols = [self.columns[symbol] for symbol in keys]
+            except (KeyError, TypeError):
+                return None
+            targeted = [False] * len(self.symbols)
+            for col in cols:
+                targeted[col] = True
+            whole = cols == list(range(len(self.symbols)))
+            layout = self._layout = Layout(keys, np.array(cols, dtype=np.intp), targeted, whole)
         values = list(output.values())
         if set(map(type, values)) != FLOATS:
             return None
-        weights = np.array(values)
-        if not ((weights >= 0.0) & (weights < np.inf)).all():
+        total = sum(values)  # NaN or inf: not < 1e300 (floats_within_gross)
+        if not min(values) >= 0.0:
             return None
-        if not floats_within_gross(float(weights.sum()), len(values), max_gross_weight):
+        if self._gross is None or self._gross[0] != max_gross_weight:
+            self._gross = (max_gross_weight, gross_bound(max_gross_weight))
+        if not floats_within_gross(total, len(values), self._gross[1]):
             return None
+        if layout.whole:
+            return Goals(np.array(values), layout.targeted, {})
         goals = np.zeros(len(self.symbols))
-        goals[cols] = weights
-        targeted = np.zeros(len(self.symbols), dtype=bool)
-        targeted[cols] = True
-        return Goals(goals, targeted.tolist(), {})
+        goals[layout.cols] = values
+        return Goals(goals, layout.targeted, {})
 
     def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
         """Return the goals of parsed ``targets``; None when one has SL/TP (out of scope)."""
@@ -381,9 +400,14 @@ class SpotBook:
         return Goals(goals, targeted, exact)
 
     def rebalance(
-        self, goals: Goals, closes: np.ndarray, opens: np.ndarray, threshold: Decimal
+        self,
+        goals: Goals,
+        closes: np.ndarray,
+        opens: np.ndarray,
+        threshold: Decimal,
+        log: FillLog,
     ) -> Rebalanced | None:
-        """Plan at ``closes``, fill at ``opens`` and book; None (nothing done) if worth nothing.
+        """Plan at ``closes``, fill at ``opens``, book and log; None (no change) if worth nothing.
 
         The float64 tests (module docstring) read ``x``, the target amount minus the
         holding in amount steps: where ``x`` is farther than ``band`` from every whole
@@ -451,7 +475,7 @@ class SpotBook:
             (sells if delta < 0 else buys).append((col, amount, leg))
         if buys:
             buys = self._cap_at_marks(buys, sells, closes_l, dropped)
-        return self._fill(sells, buys, opens, dropped)
+        return self._fill(sells, buys, opens, dropped, log)
 
     def _equity(self, closes: list[float]) -> int:
         """Return cash + Σ size × close, exact (cash units)."""
@@ -506,16 +530,58 @@ class SpotBook:
         closes: list[float],
         dropped: list[DroppedLeg],
     ) -> list[tuple[int, int, str]]:
-        """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order."""
+        """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order.
+
+        In float64 where its error (``slack``) cannot change a decision: a buy that surely
+        fits, or surely does not and shrinks to a whole number of steps that is surely
+        right and above the minimums. Anything closer, or a buy dropped (its text prints
+        the exact cash), goes to :meth:`_cap_exact`.
+        """
         unit = self.size_unit
-        spend = sum(amount / unit * closes[col] for col, amount, _ in buys)
-        have = self.cash_f + sum(amount / unit * closes[col] for col, amount, _ in sells)
-        if spend * (1.0 + self.rel) < have * (1.0 - self.rel):  # surely all fit
+        costs = [amount / unit * closes[col] for col, amount, _ in buys]
+        cash = self.cash_f + sum(amount / unit * closes[col] for col, amount, _ in sells)
+        spend = sum(costs)
+        slack = (cash + spend) * self.rel + TINY
+        if spend < cash - slack:  # the usual plan: every buy fits
             return buys
+        kept = []
+        for (col, amount, leg), cost in zip(buys, costs, strict=True):
+            if cost < cash - slack:
+                cash -= cost
+                kept.append((col, amount, leg))
+                continue
+            per = float(self.steps_f[col]) * closes[col]  # the quote value of one step
+            fits = max(cash, 0.0) / per
+            whole = math.floor(fits)
+            margin = 2.0 * slack / per + self.rel * fits + TINY
+            step = self.steps[col]
+            shrunk = whole * step
+            if (
+                cost <= cash + slack
+                or fits - whole <= margin
+                or whole + 1 - fits <= margin
+                or not shrunk
+                or shrunk < self.min_amounts[col]
+                or (
+                    self.min_notionals[col]
+                    and shrunk * round(closes[col] * self.price_unit) < self.min_notionals[col]
+                )
+            ):
+                return self._cap_exact(buys, sells, closes, dropped)
+            cash -= shrunk / unit * closes[col]
+            kept.append((col, shrunk, leg))
+        return kept
+
+    def _cap_exact(
+        self,
+        buys: list[tuple[int, int, str]],
+        sells: list[tuple[int, int, str]],
+        closes: list[float],
+        dropped: list[DroppedLeg],
+    ) -> list[tuple[int, int, str]]:
+        """Cap buys as :meth:`_cap_at_marks` does, in integers (the planner's exact rule)."""
         marks = {col: round(closes[col] * self.price_unit) for col, _, _ in (*buys, *sells)}
         cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
-        if sum(amount * marks[col] for col, amount, _ in buys) <= cash:
-            return buys
         texts = self.texts
         exp = min([texts.cash, *(texts.moved(col, closes[col]) for col, _, _ in sells)])
         kept = []
@@ -544,11 +610,19 @@ class SpotBook:
         buys: list[tuple[int, int, str]],
         opens: np.ndarray,
         dropped: list[DroppedLeg],
+        log: FillLog,
     ) -> Rebalanced:
-        """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them."""
-        rows: list[tuple[int, bool, float, float, float, float, str]] = []
+        """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them.
+
+        Each fill's column, side, amount, price, fee, realized PnL and leg go straight
+        into ``log``'s columns (the caller stamps their time, reason and cycle).
+        """
         if not sells and not buys:
-            return Rebalanced(rows, dropped)
+            return Rebalanced(0, dropped)
+        column, sell, amounts = log.column.append, log.sell.append, log.amount.append
+        prices, fee_values, pnl = log.price.append, log.fee.append, log.realized_pnl.append
+        legs, codes = log.leg.append, LEG_CODES
+        filled: list[int] = []
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
         rate, rate_unit, unit = self.rate, self.rate_unit, self.price_unit
@@ -573,17 +647,14 @@ class SpotBook:
             cash += proceeds - fee
             fees += fee
             realized_total += realized
-            rows.append(
-                (
-                    col,
-                    True,
-                    amount / size_unit,
-                    opened,
-                    fee / cash_unit,
-                    realized / realized_unit,
-                    leg,
-                )
-            )
+            column(col)
+            sell(True)
+            amounts(amount / size_unit)
+            prices(opened)
+            fee_values(fee / cash_unit)
+            pnl(realized / realized_unit)
+            legs(codes[leg])
+            filled.append(col)
         for col, amount, leg in buys:
             opened = opens_l[col]
             price = round(opened * unit)
@@ -608,14 +679,21 @@ class SpotBook:
             last[col] = price
             cash -= cost
             fees += fee * price
-            rows.append((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, leg))
+            column(col)
+            sell(False)
+            amounts(amount / size_unit)
+            prices(opened)
+            fee_values(fee * price / cash_unit)
+            pnl(0.0)
+            legs(codes[leg])
+            filled.append(col)
         self.cash, self.fees, self.realized = cash, fees, realized_total
         texts.cash = cash_exp
         self.cash_f = cash / cash_unit
         per_entry = fine * unit
-        for col in {row[0] for row in rows}:
+        for col in set(filled):
             holding = size[col]
             self.size_f[col] = holding / size_unit
             self.held_steps[col] = self.size_f[col] / self.steps_f[col]
             self.entry_f[col] = basis[col] / (holding * per_entry) if holding else 0.0
-        return Rebalanced(rows, dropped)
+        return Rebalanced(len(filled), dropped)

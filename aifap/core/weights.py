@@ -175,26 +175,26 @@ def parse_targets(
     return targets
 
 
-def floats_within_gross(total: float, count: int, max_gross_weight: Decimal | float) -> bool:
+def gross_bound(max_gross_weight: Decimal | float) -> float:
+    """Return the float64 bound :func:`floats_within_gross` compares a float sum against."""
+    return float(to_decimal(max_gross_weight) + GROSS_TOLERANCE) * (1.0 - 1e-15)
+
+
+def floats_within_gross(total: float, count: int, bound: float) -> bool:
     """Tell whether ``count`` float weights summing (|w|, in float64) to ``total`` surely pass.
 
-    True only where :func:`parse_targets` would surely accept their gross weight; False
-    leaves the decision to it (the exact Decimal sum).
-    """
-    return _surely_within(total, count, to_decimal(max_gross_weight) + GROSS_TOLERANCE)
-
-
-def _surely_within(total: float, count: int, bound: Decimal) -> bool:
-    """Tell whether a float64 sum of ``count`` |weights| proves their Decimal sum <= ``bound``.
-
+    ``bound`` is :func:`gross_bound` of the limit. True only where :func:`parse_targets`
+    would surely accept their gross weight; False leaves it to the exact Decimal sum.
     Each float weight is within 2^-53 relative of its shortest repr (the Decimal weight),
-    each float addition adds at most 2^-53 of the running sum, and the Decimal sum rounds
-    by 5e-28 per addition; so the Decimal sum is at most ``total × (1 + (count + 1) ×
-    1.2e-16)``; twice that margin also covers the rounding of this test's own float
-    operations and of ``float(bound)``. False (the exact sum decides) when the sum is not
-    clearly below ``bound``.
+    a float sum of ``count`` terms in any order is within ``count × 2^-53`` of the exact
+    one, and the Decimal sum rounds by 5e-28 per addition; twice that margin also covers
+    this test's own rounding and the bound's.
     """
     if not total < 1e300:  # NaN (not all floats) or out of range
         return False
-    high = total * (1.0 + (count + 2) * 4.5e-16) + 1e-300
-    return high < float(bound) * (1.0 - 1e-15)
+    return total * (1.0 + (count + 2) * 4.5e-16) + 1e-300 < bound
+
+
+def _surely_within(total: float, count: int, bound: Decimal) -> bool:
+    """Tell whether a float64 sum of ``count`` |weights| proves their Decimal sum <= ``bound``."""
+    return floats_within_gross(total, count, float(bound) * (1.0 - 1e-15))
