@@ -106,15 +106,6 @@ def _units(value: Decimal, digits: int) -> int | None:
     return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
-def _half_even(numerator: int, denominator: int) -> int:
-    """Return ``numerator / denominator`` (denominator > 0) rounded half to even."""
-    quotient, rest = divmod(numerator, denominator)
-    twice = 2 * rest
-    if twice > denominator or (twice == denominator and quotient % 2):
-        quotient += 1
-    return quotient
-
-
 class Goals(NamedTuple):
     """A strategy's targets as the book reads them: a float weight per column.
 
@@ -619,10 +610,14 @@ class SpotBook:
         """
         if not sells and not buys:
             return Rebalanced(0, dropped)
-        column, sell, amounts = log.column.append, log.sell.append, log.amount.append
-        prices, fee_values, pnl = log.price.append, log.fee.append, log.realized_pnl.append
-        legs, codes = log.leg.append, LEG_CODES
-        filled: list[int] = []
+        amounts, prices = log.amount.append, log.price.append
+        fee_values, pnl, legs, codes = (
+            log.fee.append,
+            log.realized_pnl.append,
+            log.leg.append,
+            LEG_CODES,
+        )
+        filled: list[int] = []  # the columns filled, in fill order
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
         rate, rate_unit, unit = self.rate, self.rate_unit, self.price_unit
@@ -639,7 +634,12 @@ class SpotBook:
             proceeds = amount * price
             fee = rate * proceeds // rate_unit  # exact: amount is a whole 10^-r multiple
             holding = size[col]
-            released = basis[col] if amount == holding else _half_even(basis[col] * amount, holding)
+            if amount == holding:
+                released = basis[col]
+            else:  # the sold share of the cost, rounded half to even
+                released, rest = divmod(basis[col] * amount, holding)
+                if 2 * rest > holding or (2 * rest == holding and released % 2):
+                    released += 1
             realized = proceeds * fine - released
             basis[col] -= released
             size[col] = holding - amount
@@ -647,14 +647,13 @@ class SpotBook:
             cash += proceeds - fee
             fees += fee
             realized_total += realized
-            column(col)
-            sell(True)
             amounts(amount / size_unit)
             prices(opened)
             fee_values(fee / cash_unit)
             pnl(realized / realized_unit)
             legs(codes[leg])
             filled.append(col)
+        sold = len(filled)
         for col, amount, leg in buys:
             opened = opens_l[col]
             price = round(opened * unit)
@@ -679,21 +678,21 @@ class SpotBook:
             last[col] = price
             cash -= cost
             fees += fee * price
-            column(col)
-            sell(False)
             amounts(amount / size_unit)
             prices(opened)
             fee_values(fee * price / cash_unit)
-            pnl(0.0)
             legs(codes[leg])
             filled.append(col)
+        bought = len(filled) - sold
+        log.column.extend(filled)
+        log.sell.extend([True] * sold + [False] * bought)
+        log.realized_pnl.extend([0.0] * bought)  # after the sells' own, in fill order
         self.cash, self.fees, self.realized = cash, fees, realized_total
         texts.cash = cash_exp
         self.cash_f = cash / cash_unit
         per_entry = fine * unit
-        for col in set(filled):
-            holding = size[col]
-            self.size_f[col] = holding / size_unit
-            self.held_steps[col] = self.size_f[col] / self.steps_f[col]
-            self.entry_f[col] = basis[col] / (holding * per_entry) if holding else 0.0
+        cols = list(set(filled))
+        self.size_f[cols] = [size[c] / size_unit for c in cols]
+        self.entry_f[cols] = [basis[c] / (size[c] * per_entry) if size[c] else 0.0 for c in cols]
+        np.divide(self.size_f, self.steps_f, out=self.held_steps)
         return Rebalanced(len(filled), dropped)
