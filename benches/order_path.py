@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=20)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--tick", type=float, default=0.01, help="price grid (0: raw floats)")
+    parser.add_argument(
+        "--ledger", choices=["auto", "decimal"], default="auto", help="aifap.backtest's ledger="
+    )
     parser.add_argument("--quiet", action="store_true", help="print the result line only")
     parser.add_argument(
         "--outputs-only",
@@ -78,7 +81,7 @@ def main() -> None:
     t = time.process_time()
     result = aifap.backtest(
         replay, ArraySource(frames, kind), config=config, rebalance_every="5m",
-        fee_rate=fee, market=kind, threshold=threshold, progress=False,
+        fee_rate=fee, market=kind, threshold=threshold, progress=False, ledger=args.ledger,
     )  # fmt: skip
     spent = time.process_time() - t
     m = result.metrics

@@ -29,7 +29,7 @@ import pandas as pd
 from aifap.backtest.data import funding_events
 from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
 from aifap.backtest.fastplan import plan_book
-from aifap.backtest.log import FillLog
+from aifap.backtest.log import FillBuffer, FillLog
 from aifap.backtest.spotbook import Rebalanced, SpotBook
 from aifap.context import Context
 from aifap.core.errors import StrategyError
@@ -164,6 +164,7 @@ class Engine:
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book = self._spot_book()
+        self.pending = FillBuffer(self.fills)  # the spot book's fills, on their way to the log
         self.booked_from = None if self.book is None else cfg.first_row
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
 
@@ -199,6 +200,7 @@ class Engine:
         self.ledger = self.book.ledger(self.ledger)
         self.book = None
         self.left_book = bar
+        self.pending.flush()
         self._sync_many(self.symbols)
 
     def release_bars(self) -> None:
@@ -476,7 +478,7 @@ class Engine:
             goals = book.goals(targets, output)
         if goals is not None:
             closes, opens = self.close[row], self.open[row + 1]
-            done = book.rebalance(goals, closes, opens, cfg.threshold, self.fills)
+            done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
             if done is not None:
                 self._booked(done, book, row + 1, bar, cycle)
                 return
@@ -554,7 +556,7 @@ class Engine:
         if not done.fills:
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
-        self.fills.stamp(time_ns, cycle, done.fills)
+        self.pending.stamp(time_ns, cycle, done.fills)
         np.copyto(self.size, book.size_f)
         np.copyto(self.entry, book.entry_f)
         np.multiply(self.size, self.cs, out=self.weights)
@@ -630,6 +632,7 @@ class Engine:
         self._advance(cursor, self.cfg.last_row)
         if self.book is not None:
             self.ledger = self.book.ledger(self.ledger)
+        self.pending.flush()
         if progress is not None:
             progress(len(rebalance_rows) % 1000)
         return RunOutput(

@@ -29,6 +29,7 @@ markets, weights and prices.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 from fractions import Fraction
@@ -36,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from aifap.backtest.log import LEG_CODES, FillLog
+from aifap.backtest.log import LEG_CODES, FillBuffer
 from aifap.core.fills import unaffordable
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
@@ -113,7 +114,7 @@ class Goals(NamedTuple):
     given as a Decimal, an int or a string), for the exact path.
     """
 
-    weights: np.ndarray
+    weights: list[float]
     targeted: list[bool]
     exact: Mapping[int, Decimal]
 
@@ -122,7 +123,7 @@ class Layout(NamedTuple):
     """Where an output's keys go (kept while a strategy returns the same keys in turn)."""
 
     keys: tuple[Any, ...]
-    cols: np.ndarray
+    cols: list[int]
     targeted: list[bool]
     whole: bool  # every column, in column order
 
@@ -208,7 +209,7 @@ class SpotBook:
         self.fine: int = 10**FINE  # basis units per cash unit
         self.rate_unit: int = 10**r
         self.steps = steps
-        self.steps_f = np.array(steps, dtype=np.float64) / self.size_unit
+        self.steps_f = [step / self.size_unit for step in steps]
         self.min_amounts = min_amounts
         self.min_notionals = min_notionals
         self.capital = capital
@@ -222,9 +223,9 @@ class SpotBook:
         self.size = [0] * n
         self.basis = [0] * n  # cost of the holding (cash units × 10^FINE)
         self.last_price = [0] * n  # the last fill's price (units): a position's mark
-        self.size_f = np.zeros(n)
-        self.held_steps = np.zeros(n)  # size_f / steps_f
-        self.entry_f = np.zeros(n)  # float(cost basis / size): the engine's PV offset
+        self.size_f = [0.0] * n
+        self.held_steps = [0.0] * n  # size_f / steps_f
+        self.entry_f = [0.0] * n  # float(cost basis / size): the engine's PV offset
         self._layout: Layout | None = None
         self._gross: tuple[Decimal, float] | None = None
 
@@ -353,7 +354,7 @@ class SpotBook:
             for col in cols:
                 targeted[col] = True
             whole = cols == list(range(len(self.symbols)))
-            layout = self._layout = Layout(keys, np.array(cols, dtype=np.intp), targeted, whole)
+            layout = self._layout = Layout(keys, cols, targeted, whole)
         values = list(output.values())
         if set(map(type, values)) != FLOATS:
             return None
@@ -365,15 +366,16 @@ class SpotBook:
         if not floats_within_gross(total, len(values), self._gross[1]):
             return None
         if layout.whole:
-            return Goals(np.array(values), layout.targeted, {})
-        goals = np.zeros(len(self.symbols))
-        goals[layout.cols] = values
+            return Goals(values, layout.targeted, {})
+        goals = [0.0] * len(self.symbols)
+        for col, value in zip(layout.cols, values, strict=True):
+            goals[col] = value
         return Goals(goals, layout.targeted, {})
 
     def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
         """Return the goals of parsed ``targets``; None when one has SL/TP (out of scope)."""
         columns = self.columns
-        goals = np.zeros(len(self.symbols))
+        goals = [0.0] * len(self.symbols)
         targeted = [False] * len(self.symbols)
         exact: dict[int, Decimal] = {}
         for symbol, target in targets.items():
@@ -396,7 +398,7 @@ class SpotBook:
         closes: np.ndarray,
         opens: np.ndarray,
         threshold: Decimal,
-        log: FillLog,
+        log: FillBuffer,
     ) -> Rebalanced | None:
         """Plan at ``closes``, fill at ``opens``, book and log; None (no change) if worth nothing.
 
@@ -405,26 +407,12 @@ class SpotBook:
         number, ``trunc(x)`` is the planner's rounded amount; elsewhere fractions decide.
         """
         weights, targeted = goals.weights, goals.targeted
-        size_f, steps_f = self.size_f, self.steps_f
-        equity_f = self.cash_f + float(size_f @ closes)
+        closes_l = closes.tolist()
+        equity_f = self.cash_f + sum(map(operator.mul, self.size_f, closes_l))
         if not equity_f > 0.0:
             return None
-        per_step = closes * steps_f  # the quote value of one amount step
-        wanted = weights * equity_f / per_step
-        held = self.held_steps
-        x = wanted - held
-        band = (wanted + held) * self.rel + TINY
-        sure = np.abs(x - np.rint(x)) > band
+        held_steps, steps_f, rel = self.held_steps, self.steps_f, self.rel
         thr = float(threshold)
-        if thr == 0.0:  # |goal − current| > 0 is x != 0: a sure x is not 0
-            trade_l, skip_l = sure.tolist(), None
-        else:
-            current = held * per_step / equity_f
-            gap = np.abs(weights - current)
-            tol = (weights + current + thr) * self.rel + TINY
-            trade_l, skip_l = ((gap > thr + tol) & sure).tolist(), (gap < thr - tol).tolist()
-        whole_l, x_l, weights_l = np.trunc(x).tolist(), x.tolist(), weights.tolist()
-        closes_l = closes.tolist()
 
         sells: list[tuple[int, int, str]] = []  # (column, amount, leg) in symbol order
         buys: list[tuple[int, int, str]] = []
@@ -439,14 +427,27 @@ class SpotBook:
         equity: int | None = None  # exact, computed when a symbol needs it
         for col in self.order:
             holding = size[col]
-            if not targeted[col] or weights_l[col] == 0.0:
+            weight = weights[col]
+            if not targeted[col] or weight == 0.0:
                 if holding:
                     self._close(col, holding, sells, dropped)
                 continue
-            if skip_l is not None and skip_l[col]:
-                continue
-            if trade_l[col]:
-                delta, negative = int(whole_l[col]), x_l[col] < 0.0
+            per_step = closes_l[col] * steps_f[col]  # the quote value of one amount step
+            wanted = weight * equity_f / per_step
+            held = held_steps[col]
+            x = wanted - held
+            sure = abs(x - round(x)) > (wanted + held) * rel + TINY
+            if thr == 0.0:  # |goal − current| > 0 is x != 0: a sure x is not 0
+                trade = sure
+            else:
+                current = held * per_step / equity_f
+                gap = abs(weight - current)
+                tol = (weight + current + thr) * rel + TINY
+                if gap < thr - tol:
+                    continue
+                trade = sure and gap > thr + tol
+            if trade:
+                delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
             else:  # float64 cannot tell: exact fractions decide
                 if equity is None:
                     equity = self._equity(closes_l)
@@ -494,7 +495,7 @@ class SpotBook:
     ) -> tuple[int, bool] | None:
         """Decide one symbol with fractions: None (no trade) or (signed steps, delta < 0)."""
         weight = goals.exact.get(col)
-        goal = Fraction(weight if weight is not None else Decimal(repr(float(goals.weights[col]))))
+        goal = Fraction(weight if weight is not None else Decimal(repr(goals.weights[col])))
         held = Fraction(self.size[col], self.size_unit)
         price = Fraction(round(close * self.price_unit), self.price_unit)
         value = Fraction(equity, self.cash_unit)
@@ -541,7 +542,7 @@ class SpotBook:
                 cash -= cost
                 kept.append((col, amount, leg))
                 continue
-            per = float(self.steps_f[col]) * closes[col]  # the quote value of one step
+            per = self.steps_f[col] * closes[col]  # the quote value of one step
             fits = max(cash, 0.0) / per
             whole = math.floor(fits)
             margin = 2.0 * slack / per + self.rel * fits + TINY
@@ -601,7 +602,7 @@ class SpotBook:
         buys: list[tuple[int, int, str]],
         opens: np.ndarray,
         dropped: list[DroppedLeg],
-        log: FillLog,
+        log: FillBuffer,
     ) -> Rebalanced:
         """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them.
 
@@ -691,8 +692,15 @@ class SpotBook:
         texts.cash = cash_exp
         self.cash_f = cash / cash_unit
         per_entry = fine * unit
-        cols = list(set(filled))
-        self.size_f[cols] = [size[c] / size_unit for c in cols]
-        self.entry_f[cols] = [basis[c] / (size[c] * per_entry) if size[c] else 0.0 for c in cols]
-        np.divide(self.size_f, self.steps_f, out=self.held_steps)
+        size_f, held_steps, entry_f, steps_f = (
+            self.size_f,
+            self.held_steps,
+            self.entry_f,
+            self.steps_f,
+        )
+        for col in set(filled):
+            holding = size[col]
+            size_f[col] = held = holding / size_unit
+            held_steps[col] = held / steps_f[col]
+            entry_f[col] = basis[col] / (holding * per_entry) if holding else 0.0
         return Rebalanced(len(filled), dropped)

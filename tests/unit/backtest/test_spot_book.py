@@ -241,3 +241,41 @@ def test_grid_finds_the_fewest_decimals_that_hold_every_price():
     assert grid(np.array([0.1 + 0.2])) is None  # 0.30000000000000004: no short decimal
     assert grid(np.array([1e16])) is None  # beyond 15 digits a float is no exact decimal
     assert grid(np.array([0.5, 0.123]), start=4) == 4
+
+
+def test_the_portfolio_a_strategy_reads_is_the_ledgers():
+    """context.portfolio from the book: the same balance, cash, holdings, marks and weights."""
+    markets = {
+        s: MarketSpec(s, MarketType.SPOT, s[:3], "USDT", amount_step=D("0.001"))
+        for s in SYMBOLS[:2]
+    }
+    rng = np.random.default_rng(11)
+    bars = {s: frame(np.rint(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 30))) * 100) / 100)
+            for s in markets}  # fmt: skip
+    seen: dict[str, list] = {"auto": [], "decimal": []}
+
+    def strategy(ledger):
+        def rule(context, config):
+            book = context.portfolio
+            seen[ledger].append(book)
+            tilt = 0.6 if book.equity > 10_000 else 0.4
+            return {"AAAUSDT": tilt, "BBBUSDT": 0.95 - tilt}
+
+        return rule
+
+    for ledger in seen:
+        aifap.backtest(
+            strategy(ledger), FrameBarSource(bars, markets=markets, market="spot"),
+            market="spot", rebalance_every="1m", progress=False, ledger=ledger,
+        )  # fmt: skip
+    assert len(seen["auto"]) == len(seen["decimal"]) == 29
+    for fast, exact in zip(seen["auto"], seen["decimal"], strict=True):
+        assert fast.cash == exact.cash
+        assert abs(fast.balance - exact.balance) <= D("1e-20")
+        assert abs(fast.equity - exact.equity) <= D("1e-20")
+        assert fast.positions.keys() == exact.positions.keys()
+        for symbol, position in fast.positions.items():
+            other = exact.positions[symbol]
+            assert (position.size, position.mark_price) == (other.size, other.mark_price)
+            assert abs(position.entry_price - other.entry_price) <= D("1e-24")
+            assert abs(fast.weight(symbol) - exact.weight(symbol)) <= D("1e-24")
