@@ -15,7 +15,6 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,32 +229,31 @@ class FillLog:
 
 
 class FillBuffer:
-    """Rebalancing fills collected as Python lists, moved into a :class:`FillLog` in blocks.
+    """Rebalancing fills collected as Python tuples, moved into a :class:`FillLog` in blocks.
 
     The spot book writes ~20 fills a rebalance. Appending a float to an ``array('d')``
-    parses it as a call argument (~700 instructions); a list append, and one numpy
-    conversion per block of rows, cost a tenth of that. Rows reach the log in their order
-    at :meth:`flush` (every ``BLOCK`` rows, and before anything else writes to or reads
-    the log).
+    parses it as a call argument (~700 instructions); one tuple per fill, and one numpy
+    conversion per column per block of rows, cost a fraction of that. Rows reach the log
+    in their order at :meth:`flush` (every ``BLOCK`` rows, and before anything else
+    writes to or reads the log).
     """
 
     BLOCK = 1 << 15
+    # a row: (column, sell, amount, price, fee in quote, realized PnL, leg code)
+    COLUMNS = (
+        ("column", np.intc), ("sell", np.int8), ("amount", np.float64), ("price", np.float64),
+        ("fee", np.float64), ("realized_pnl", np.float64), ("leg", np.int8),
+    )  # fmt: skip
 
     def __init__(self, log: FillLog) -> None:
         """Collect rows for ``log``."""
         self.log = log
-        self.column: list[int] = []
-        self.sell: list[bool] = []
-        self.amount: list[float] = []
-        self.price: list[float] = []
-        self.fee: list[float] = []
-        self.realized_pnl: list[float] = []
-        self.leg: list[int] = []
+        self.rows: list[tuple[int, bool, float, float, float, float, int]] = []
         self.time_ns: list[int] = []
         self.cycle: list[int] = []
 
     def stamp(self, time_ns: int, cycle: int, n: int) -> None:
-        """Give the last ``n`` rows (written column by column) their time and cycle."""
+        """Give the last ``n`` rows their time and cycle."""
         self.time_ns.extend([time_ns] * n)
         self.cycle.extend([cycle] * n)
         if len(self.time_ns) >= self.BLOCK:
@@ -263,16 +261,15 @@ class FillBuffer:
 
     def flush(self) -> None:
         """Move the rows collected into the log's typed arrays, in order."""
-        n = len(self.time_ns)
+        n = len(self.rows)
         if not n:
             return
         log = self.log
-        for name, dtype in (
-            ("time_ns", np.int64), ("column", np.intc), ("sell", np.int8),
-            ("amount", np.float64), ("price", np.float64), ("fee", np.float64),
-            ("realized_pnl", np.float64), ("leg", np.int8), ("cycle", np.int64),
-        ):  # fmt: skip
-            rows: list[Any] = getattr(self, name)
-            getattr(log, name).frombytes(np.asarray(rows, dtype=dtype).tobytes())
-            rows.clear()
+        for (name, dtype), values in zip(self.COLUMNS, zip(*self.rows, strict=True), strict=True):
+            getattr(log, name).frombytes(np.asarray(values, dtype=dtype).tobytes())
+        log.time_ns.frombytes(np.asarray(self.time_ns, dtype=np.int64).tobytes())
+        log.cycle.frombytes(np.asarray(self.cycle, dtype=np.int64).tobytes())
         log.reason.frombytes(np.full(n, REBALANCE, dtype=np.int8).tobytes())
+        self.rows.clear()
+        self.time_ns.clear()
+        self.cycle.clear()

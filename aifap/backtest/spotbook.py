@@ -606,18 +606,11 @@ class SpotBook:
     ) -> Rebalanced:
         """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them.
 
-        Each fill's column, side, amount, price, fee, realized PnL and leg go straight
-        into ``log``'s columns (the caller stamps their time, reason and cycle).
+        Each fill goes into ``log`` as a row (the caller stamps their time and cycle).
         """
         if not sells and not buys:
             return Rebalanced(0, dropped)
-        amounts, prices = log.amount.append, log.price.append
-        fee_values, pnl, legs, codes = (
-            log.fee.append,
-            log.realized_pnl.append,
-            log.leg.append,
-            LEG_CODES,
-        )
+        row, codes = log.rows.append, LEG_CODES
         filled: list[int] = []  # the columns filled, in fill order
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
@@ -648,13 +641,13 @@ class SpotBook:
             cash += proceeds - fee
             fees += fee
             realized_total += realized
-            amounts(amount / size_unit)
-            prices(opened)
-            fee_values(fee / cash_unit)
-            pnl(realized / realized_unit)
-            legs(codes[leg])
+            row(
+                (
+                    col, True, amount / size_unit, opened, fee / cash_unit,
+                    realized / realized_unit, codes[leg],
+                )
+            )  # fmt: skip
             filled.append(col)
-        sold = len(filled)
         for col, amount, leg in buys:
             opened = opens_l[col]
             price = round(opened * unit)
@@ -679,15 +672,8 @@ class SpotBook:
             last[col] = price
             cash -= cost
             fees += fee * price
-            amounts(amount / size_unit)
-            prices(opened)
-            fee_values(fee * price / cash_unit)
-            legs(codes[leg])
+            row((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, codes[leg]))
             filled.append(col)
-        bought = len(filled) - sold
-        log.column.extend(filled)
-        log.sell.extend([True] * sold + [False] * bought)
-        log.realized_pnl.extend([0.0] * bought)  # after the sells' own, in fill order
         self.cash, self.fees, self.realized = cash, fees, realized_total
         texts.cash = cash_exp
         self.cash_f = cash / cash_unit
