@@ -40,6 +40,13 @@ from aifap.cli.run_options import (
 )
 
 
+class LedgerKind(StrEnum):
+    """Which book keeps the account (see ``aifap.backtest``'s ``ledger``)."""
+
+    AUTO = "auto"
+    DECIMAL = "decimal"
+
+
 class OnError(StrEnum):
     """What a backtest does when the strategy raises or returns an invalid output."""
 
@@ -99,6 +106,14 @@ def backtest_command(
             "--tearsheet", help="Write a pyfolio tear sheet (HTML) here.", show_default=False
         ),
     ] = None,
+    ledger: Annotated[
+        LedgerKind,
+        typer.Option(
+            "--ledger",
+            help="auto: spot runs on exchange-grid prices are booked in the exact integer "
+            "book (same results, several times faster); decimal: always the Decimal ledger.",
+        ),
+    ] = LedgerKind.AUTO,
     save: Annotated[
         Path | None,
         typer.Option(
@@ -127,9 +142,11 @@ def backtest_command(
         threshold=threshold,
         config=config_dict,
         on_error=on_error.value,
+        ledger=ledger.value,
     )
     summary = _summary(result)
     _print_metrics(summary["metrics"], title=f"Backtest of {strategy_file.name}")
+    Console().print(f"ledger: {result.config.get('ledger')}")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")

@@ -20,7 +20,7 @@ ONE_DAY = ["--start", "2024-06-29", "--end", "2024-06-30", "--rebalance", "1h"]
 OPTIONS = [
     "--data", "--symbols", "--rebalance", "--capital", "--fee", "--slippage", "--threshold",
     "--market", "--leverage", "--start", "--end", "--config", "--on-error", "--json",
-    "--tearsheet", "--save",
+    "--tearsheet", "--save", "--ledger",
 ]  # fmt: skip
 
 
@@ -129,3 +129,16 @@ def test_save_writes_a_results_directory_the_report_reads(runner, tmp_path):
     assert loaded.kind == "backtest"
     assert loaded.metrics["roe"] == pytest.approx(printed["roe"])
     assert loaded.metrics["max_drawdown"] == pytest.approx(printed["max_drawdown"])
+
+
+@pytest.mark.parametrize("ledger", ["auto", "decimal"])
+def test_spot_runs_say_which_book_kept_the_account(runner, tmp_path, ledger):
+    """The synthetic market's prices are whole ticks: a spot run uses the integer book."""
+    args = ["backtest", MOMENTUM, *ONE_DAY, "--market", "spot", "--ledger", ledger]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("ledger: ")]
+    if ledger == "decimal":
+        assert line == "ledger: decimal"
+    else:  # the momentum rule sets SL/TP: the Decimal ledger takes over at its first stop
+        assert line.startswith("ledger: integer, then decimal from 2024-06-29")
