@@ -20,8 +20,8 @@ zero to the step) are taken in float64 where a proven error band decides them, a
 One definition differs, below the Decimal ledger's own rounding: the Decimal ledger
 averages a position's entry price to 28 significant digits and realizes
 ``amount × (price − entry)`` from it; this book keeps the position's exact cost basis
-and releases the sold share of it rounded (half to even) to its unit, ``10^-(a+p)``
-quote. Realized PnL agrees to that unit; equity here is ``cash + Σ size × mark``, exact.
+and releases the sold share of it rounded (half to even) to ``10^-(a+p+20)`` quote, far
+below the ledger's rounding. Equity is ``cash + Σ size × mark``, exact.
 ``tests/unit/backtest/test_spot_book.py`` checks both paths against each other on random
 markets, weights and prices.
 """
@@ -31,13 +31,14 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Mapping, Sequence
-from decimal import Context, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
+from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.fills import unaffordable
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
@@ -48,63 +49,9 @@ from aifap.core.weights import TargetWeight, floats_within_gross, gross_bound
 ONE = Decimal(1)
 ZERO = Decimal(0)
 NEGATIVE_ZERO = Decimal("-0")
-MAX_DIGITS = 12  # the finest price grid looked for (decimals)
-EXACT_FLOAT = 2.0**53  # integers below this are exact floats
 FLOATS = {float}
 TINY = 1e-300
-CHUNK = 1 << 18  # rows per pass of the grid search
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
-EXACT = Context(prec=400)  # integers to Decimal without rounding
-
-
-def exponent(value: Decimal) -> int:
-    """Return a finite Decimal's exponent (``Decimal('0.50')`` → -2)."""
-    found = value.as_tuple().exponent
-    assert isinstance(found, int)  # finite values only
-    return found
-
-
-def as_decimal(value: int, digits: int, exp: int | None = None) -> Decimal:
-    """Return ``value × 10^-digits``, exact, with the exponent ``exp`` if given.
-
-    The Decimal ledger's values carry exponents their operations give them (``2E-9``,
-    ``0.100000``); texts that print a value use the same one (see :class:`SpotBook`).
-    """
-    number = Decimal(value).scaleb(-digits, context=EXACT)
-    return number if exp is None else number.quantize(Decimal(1).scaleb(exp), context=EXACT)
-
-
-def decimals(value: Decimal) -> int:
-    """Return how many decimals ``value`` needs (0 for an integer)."""
-    return max(-exponent(value.normalize()), 0)
-
-
-def grid(values: np.ndarray, start: int = 0) -> int | None:
-    """Return the fewest decimals ``k >= start`` every value is an exact repr on, or None.
-
-    A float ``x`` is on the ``10^-k`` grid when ``n = rint(x × 10^k)`` has at most 15
-    digits and ``n / 10^k == x``: then ``repr(x)`` (the Decimal the ledger would use)
-    has the value ``n × 10^-k`` (decimals of <= 15 digits round-trip through float64).
-    """
-    flat = values.reshape(-1)
-    for k in range(start, MAX_DIGITS + 1):
-        scale = 10.0**k
-        ok = True
-        for begin in range(0, flat.size, CHUNK):
-            part = flat[begin : begin + CHUNK]
-            n = np.rint(part * scale)
-            if not (np.abs(n) < 1e15).all() or not (n / scale == part).all():
-                ok = False
-                break
-        if ok:
-            return k
-    return None
-
-
-def _units(value: Decimal, digits: int) -> int | None:
-    """Return ``value × 10^digits`` as an int, or None when it is not a whole number."""
-    scaled = value.scaleb(digits)
-    return int(scaled) if scaled == scaled.to_integral_value() else None
 
 
 class Goals(NamedTuple):
@@ -133,50 +80,6 @@ class Rebalanced(NamedTuple):
 
     fills: int
     dropped: list[DroppedLeg]
-
-
-class Exponents:
-    """The exponents the Decimal ledger's values would carry, for the texts that print them.
-
-    A Decimal keeps the exponent its operations give it: a spot holding bought with a
-    fee of rate × amount ends in ``exp(step) + exp(rate)`` (``2E-9``, not ``2.000E-9``),
-    and the cash in the smallest exponent of all that moved it. The book's integers
-    have one fixed unit, so the few texts that print a holding or the cash (dust, a buy
-    capped at the cash) take these exponents, to read as the ledger's texts read. The
-    cash's exponent needs the exponent of each fill price's ``repr``, looked at only
-    while it could still lower the cash's (``buy_floor``/``sell_floor`` bound it).
-    """
-
-    def __init__(
-        self, specs: Sequence[MarketSpec], rate: Decimal, capital: Decimal, grids: list[int]
-    ) -> None:
-        """Derive the exponents from the markets, the fee rate, the capital and price grids."""
-        self.rate = exponent(rate)
-        self.free = rate == ZERO  # a zero fee still moves the cash's exponent (see bought)
-        self.step = [exponent(m.amount_step) for m in specs]
-        self.unit = [exponent(m.amount_step) + exponent(m.contract_size) for m in specs]
-        fee = min(self.rate, 0)
-        # a holding: 0 + (amount − rate × amount)
-        self.size = [min(0, s if self.free else min(s, self.rate + s)) for s in self.step]
-        self.cash = exponent(capital)
-        self.sell_floor = [u - k + fee for u, k in zip(self.unit, grids, strict=True)]
-        self.buy_floor = [
-            min(u - k, self.rate + s) if self.free else u - k
-            for u, k, s in zip(self.unit, grids, self.step, strict=True)
-        ]
-
-    def moved(self, col: int, price: float) -> int:
-        """Return the exponent of ``amount × contract size × price`` at ``price``."""
-        return self.unit[col] + exponent(Decimal(repr(price)))
-
-    def sold(self, col: int, price: float) -> int:
-        """Return the exponent a sell at ``price`` moves the cash by (its proceeds and fee)."""
-        return self.moved(col, price) + min(self.rate, 0)
-
-    def bought(self, col: int, price: float) -> int:
-        """Return the exponent a buy at ``price`` moves the cash by."""
-        moved = self.moved(col, price)
-        return min(moved, self.rate + self.step[col]) if self.free else moved
 
 
 class SpotBook:
@@ -271,11 +174,11 @@ class SpotBook:
         q = a + p
         if q > 40 or r > MAX_DIGITS:
             return None
-        values = [_units(capital, q), _units(rate, r)]
+        values = [units_of(capital, q), units_of(rate, r)]
         texts = Exponents(specs, rate, capital, grids)
-        steps = [_units(m.amount_step, a) for m in specs]
-        minimums = [_units(m.min_amount, a) for m in specs]
-        notionals = [_units(m.min_notional, q) for m in specs]
+        steps = [units_of(m.amount_step, a) for m in specs]
+        minimums = [units_of(m.min_amount, a) for m in specs]
+        notionals = [units_of(m.min_notional, q) for m in specs]
         if any(v is None for v in (*values, *steps, *minimums, *notionals)):
             return None
         return cls(

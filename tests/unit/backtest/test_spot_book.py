@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aifap
-from aifap.backtest.spotbook import grid
+from aifap.backtest.units import grid
 from aifap.core.errors import StrategyError
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.data.frames import FrameBarSource
