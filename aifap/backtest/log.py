@@ -233,16 +233,19 @@ class FillBuffer:
 
     The spot book writes ~20 fills a rebalance. Appending a float to an ``array('d')``
     parses it as a call argument (~700 instructions); one tuple per fill, and one numpy
-    conversion per column per block of rows, cost a fraction of that. Rows reach the log
+    conversion of a block of tuples into a record array, cost a fraction of that. Rows reach the log
     in their order at :meth:`flush` (every ``BLOCK`` rows, and before anything else
     writes to or reads the log).
     """
 
     BLOCK = 1 << 15
     # a row: (column, sell, amount, price, fee in quote, realized PnL, leg code)
-    COLUMNS = (
-        ("column", np.intc), ("sell", np.int8), ("amount", np.float64), ("price", np.float64),
-        ("fee", np.float64), ("realized_pnl", np.float64), ("leg", np.int8),
+    ROW = np.dtype(
+        [
+            ("column", np.intc), ("sell", np.int8), ("amount", np.float64),
+            ("price", np.float64), ("fee", np.float64), ("realized_pnl", np.float64),
+            ("leg", np.int8),
+        ]
     )  # fmt: skip
 
     def __init__(self, log: FillLog) -> None:
@@ -265,8 +268,9 @@ class FillBuffer:
         if not n:
             return
         log = self.log
-        for (name, dtype), values in zip(self.COLUMNS, zip(*self.rows, strict=True), strict=True):
-            getattr(log, name).frombytes(np.asarray(values, dtype=dtype).tobytes())
+        block = np.array(self.rows, dtype=self.ROW)  # one C pass over the tuples
+        for name in block.dtype.fields or ():
+            getattr(log, name).frombytes(np.ascontiguousarray(block[name]).tobytes())
         log.time_ns.frombytes(np.asarray(self.time_ns, dtype=np.int64).tobytes())
         log.cycle.frombytes(np.asarray(self.cycle, dtype=np.int64).tobytes())
         log.reason.frombytes(np.full(n, REBALANCE, dtype=np.int8).tobytes())
