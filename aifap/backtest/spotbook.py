@@ -50,6 +50,8 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 NEGATIVE_ZERO = Decimal("-0")
 FLOATS = {float}
+# numbers parse_targets reads as Decimal(repr(float(x))), as a float is read
+NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
 TINY = 1e-300
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
 
@@ -259,8 +261,11 @@ class SpotBook:
             whole = cols == list(range(len(self.symbols)))
             layout = self._layout = Layout(keys, cols, targeted, whole)
         values = list(output.values())
-        if set(map(type, values)) != FLOATS:
-            return None
+        kinds = set(map(type, values))
+        if kinds != FLOATS:
+            if not kinds <= NUMBERS:
+                return None
+            values = [float(value) for value in values]
         total = sum(values)  # NaN or inf: not < 1e300 (floats_within_gross)
         if not min(values) >= 0.0:
             return None

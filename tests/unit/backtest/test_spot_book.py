@@ -124,11 +124,13 @@ def weights(draw, symbols):
     total = sum(raw) or 1.0
     scale = draw(st.floats(0.5, 0.999))
     out: dict = {s: x / total * scale for s, x in zip(chosen, raw, strict=True)}
-    if kind == "mixed":  # the parsed path: specs, Decimals, now and then a TP
+    if kind == "mixed":  # specs, Decimals, numpy scalars, now and then a TP
         s = chosen[0]
-        form = draw(st.sampled_from(["spec", "decimal", "tp"]))
+        form = draw(st.sampled_from(["spec", "decimal", "tp", "numpy"]))
         if form == "spec":
             out[s] = {"weight": out[s]}
+        elif form == "numpy":  # pandas' .values, zipped: numpy scalars
+            out = {symbol: np.float64(weight) for symbol, weight in out.items()}
         elif form == "decimal":  # not the repr of any float
             out[s] = D(repr(out[s])) - D("1E-19")
         else:
@@ -312,3 +314,31 @@ def test_at_a_tie_after_an_averaged_entry_the_book_buys_the_exact_amount():
     assert [row["symbol"] for row in last] == ["AAAUSDT", "AAAUSDT"]
     assert last[0]["amount"] == 9900.0
     assert last[1]["amount"] == 9899.99999999
+
+
+def test_parse_takes_only_what_parse_targets_surely_accepts():
+    """Plain numbers (numpy scalars too) are read without a Decimal; the rest goes to it."""
+    from aifap.backtest.spotbook import SpotBook
+
+    markets = {s: MarketSpec(s, MarketType.SPOT, s[:3], "USDT") for s in SYMBOLS[:2]}
+    prices = np.full((3, 2), 10.0)
+    book = SpotBook.build(list(markets), markets, D(1000), D("0.001"), prices, prices)
+    assert book is not None
+    limit = D(1)
+    goals = book.parse({"BBBUSDT": np.float64(0.25), "AAAUSDT": 0.5}, limit)
+    assert goals is not None and goals.weights == [0.5, 0.25] and goals.targeted == [True] * 2
+    goals = book.parse({"AAAUSDT": 1}, limit)
+    assert goals is not None and goals.weights == [1.0, 0.0] and goals.targeted == [True, False]
+    for refused in (
+        {"AAAUSDT": True},  # a bool is no weight
+        {"AAAUSDT": D("0.5")},  # a Decimal keeps its digits: parse_targets reads it
+        {"AAAUSDT": -0.1},
+        {"AAAUSDT": float("nan")},
+        {"AAAUSDT": float("inf")},
+        {"AAAUSDT": 0.6, "BBBUSDT": 0.5},  # gross above the limit
+        {"ZZZUSDT": 0.1},
+        {"AAAUSDT": {"weight": 0.1}},
+        {},
+        None,
+    ):
+        assert book.parse(refused, limit) is None, refused
