@@ -326,9 +326,11 @@ def test_parse_takes_only_what_parse_targets_surely_accepts():
     assert book is not None
     limit = D(1)
     goals = book.parse({"BBBUSDT": np.float64(0.25), "AAAUSDT": 0.5}, limit)
-    assert goals is not None and goals.weights == [0.5, 0.25] and goals.targeted == [True] * 2
+    assert goals is not None
+    assert (goals.weights, goals.targeted) == ([0.5, 0.25], [True, True])
     goals = book.parse({"AAAUSDT": 1}, limit)
-    assert goals is not None and goals.weights == [1.0, 0.0] and goals.targeted == [True, False]
+    assert goals is not None
+    assert (goals.weights, goals.targeted) == ([1.0, 0.0], [True, False])
     for refused in (
         {"AAAUSDT": True},  # a bool is no weight
         {"AAAUSDT": D("0.5")},  # a Decimal keeps its digits: parse_targets reads it
