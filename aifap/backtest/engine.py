@@ -163,13 +163,17 @@ class Engine:
         self.errors: list[tuple[pd.Timestamp, str]] = []
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
-        self.book = self._spot_book()
+        self.book: SpotBook | None = None  # built by run(), from the rows it trades at
         self.pending = FillBuffer(self.fills)  # the spot book's fills, on their way to the log
-        self.booked_from = None if self.book is None else cfg.first_row
+        self.booked_from: int | None = None  # the first row the book kept the account at
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
 
-    def _spot_book(self) -> SpotBook | None:
-        """Return the exact integer book where the run allows it (``aifap.backtest.spotbook``)."""
+    def _spot_book(self, rebalance_rows: np.ndarray) -> SpotBook | None:
+        """Return the exact integer book where the run allows it (``aifap.backtest.spotbook``).
+
+        Its prices are the closes it plans at and the next opens it fills at: only those
+        rows need to lie on a decimal grid.
+        """
         model, cfg = self.fill_model, self.cfg
         if not cfg.integer_book or not self.fast or cfg.on_cycle is not None:
             return None
@@ -180,10 +184,8 @@ class Engine:
             return None
         if type(slippage) is not BpsSlippage or slippage.bps != 0:
             return None
-        rows = slice(cfg.first_row, cfg.last_row + 1)
-        return SpotBook.build(
-            self.symbols, self.markets, cfg.capital, fees.rate, self.open[rows], self.close[rows]
-        )
+        closes, opens = self.close[rebalance_rows], self.open[rebalance_rows + 1]
+        return SpotBook.build(self.symbols, self.markets, cfg.capital, fees.rate, opens, closes)
 
     @property
     def ledger_kind(self) -> str:
@@ -458,7 +460,7 @@ class Engine:
             output = call_strategy(self.strategy, self.context, cfg.config, bar=bar)
             goals = book.parse(output, cfg.max_gross_weight)
             targets = None
-            if goals is None:
+            if goals is None and output is not None:  # None: no opinion, nothing to check
                 targets = validate_output(
                     output,
                     self.markets,
@@ -619,6 +621,9 @@ class Engine:
         self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None
     ) -> RunOutput:
         """Run the loop over ``rebalance_rows`` and return the raw results."""
+        if rebalance_rows.size:
+            self.book = self._spot_book(rebalance_rows)
+            self.booked_from = None if self.book is None else int(rebalance_rows[0])
         cursor = self.cfg.first_row
         closes = self.arrays.times[rebalance_rows] + self.arrays.step
         # the bars' close times, boxed by pandas in chunks rather than one Timestamp a call
