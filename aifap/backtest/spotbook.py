@@ -68,6 +68,10 @@ class Goals(NamedTuple):
     exact: Mapping[int, Decimal]
 
 
+# one order the book decided: (column, amount in size units, leg name)
+Order = tuple[int, int, str]
+
+
 class Layout(NamedTuple):
     """Where an output's keys go (kept while a strategy returns the same keys in turn)."""
 
@@ -322,16 +326,10 @@ class SpotBook:
         held_steps, steps_f, rel = self.held_steps, self.steps_f, self.rel
         thr = float(threshold)
 
-        sells: list[tuple[int, int, str]] = []  # (column, amount, leg) in symbol order
-        buys: list[tuple[int, int, str]] = []
+        sells: list[Order] = []  # in symbol order
+        buys: list[Order] = []
         dropped: list[DroppedLeg] = []
-        size, steps, minimums, notionals = (
-            self.size,
-            self.steps,
-            self.min_amounts,
-            self.min_notionals,
-        )
-        unit = self.price_unit
+        size, steps = self.size, self.steps
         equity: int | None = None  # exact, computed when a symbol needs it
         for col in self.order:
             holding = size[col]
@@ -365,11 +363,7 @@ class SpotBook:
                 delta, negative = decided
             amount = abs(delta) * steps[col]
             leg = REDUCE if holding and delta <= 0 else OPEN  # the planner's: 0 reduces too
-            if (
-                not amount
-                or amount < minimums[col]
-                or (notionals[col] and amount * round(closes_l[col] * unit) < notionals[col])
-            ):
+            if self._too_little(col, amount, closes_l[col]):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
                 continue
             (sells if delta < 0 else buys).append((col, amount, leg))
@@ -383,9 +377,7 @@ class SpotBook:
         held = ((s, closes[i]) for i, s in enumerate(self.size) if s)
         return self.cash + sum(s * round(c * unit) for s, c in held)
 
-    def _close(
-        self, col: int, holding: int, sells: list[tuple[int, int, str]], dropped: list[DroppedLeg]
-    ) -> None:
+    def _close(self, col: int, holding: int, sells: list[Order], dropped: list[DroppedLeg]) -> None:
         """Sell a whole holding, rounded down to the step; report the dust left."""
         step = self.steps[col]
         sold = holding // step * step
@@ -413,6 +405,15 @@ class SpotBook:
         delta = (goal * value / price - held) / Fraction(self.steps[col], self.size_unit)
         return int(delta), delta < 0  # int(): toward zero, as ROUND_DOWN
 
+    def _too_little(self, col: int, amount: int, close: float) -> bool:
+        """Tell whether ``amount`` (size units) at ``close`` is 0 or under a minimum."""
+        notional = self.min_notionals[col]
+        return (
+            not amount
+            or amount < self.min_amounts[col]
+            or bool(notional and amount * round(close * self.price_unit) < notional)
+        )
+
     def _too_small(
         self, col: int, delta: int, negative: bool, leg: str, close: float
     ) -> DroppedLeg:
@@ -425,11 +426,11 @@ class SpotBook:
 
     def _cap_at_marks(
         self,
-        buys: list[tuple[int, int, str]],
-        sells: list[tuple[int, int, str]],
+        buys: list[Order],
+        sells: list[Order],
         closes: list[float],
         dropped: list[DroppedLeg],
-    ) -> list[tuple[int, int, str]]:
+    ) -> list[Order]:
         """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order.
 
         In float64 where its error (``slack``) cannot change a decision: a buy that surely
@@ -460,12 +461,7 @@ class SpotBook:
                 cost <= cash + slack
                 or fits - whole <= margin
                 or whole + 1 - fits <= margin
-                or not shrunk
-                or shrunk < self.min_amounts[col]
-                or (
-                    self.min_notionals[col]
-                    and shrunk * round(closes[col] * self.price_unit) < self.min_notionals[col]
-                )
+                or self._too_little(col, shrunk, closes[col])
             ):
                 return self._cap_exact(buys, sells, closes, dropped)
             cash -= shrunk / unit * closes[col]
@@ -474,11 +470,11 @@ class SpotBook:
 
     def _cap_exact(
         self,
-        buys: list[tuple[int, int, str]],
-        sells: list[tuple[int, int, str]],
+        buys: list[Order],
+        sells: list[Order],
         closes: list[float],
         dropped: list[DroppedLeg],
-    ) -> list[tuple[int, int, str]]:
+    ) -> list[Order]:
         """Cap buys as :meth:`_cap_at_marks` does, in integers (the planner's exact rule)."""
         marks = {col: round(closes[col] * self.price_unit) for col, _, _ in (*buys, *sells)}
         cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
@@ -506,8 +502,8 @@ class SpotBook:
 
     def _fill(
         self,
-        sells: list[tuple[int, int, str]],
-        buys: list[tuple[int, int, str]],
+        sells: list[Order],
+        buys: list[Order],
         opens: np.ndarray,
         dropped: list[DroppedLeg],
         log: FillBuffer,
