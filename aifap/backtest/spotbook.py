@@ -8,7 +8,11 @@ whole ticks), it keeps the account here instead, as Python integers in fixed uni
 - sizes in ``10^-a`` base, where ``a`` = the finest amount step's decimals + the fee
   rate's (a buy's fee comes out of the base received: ``rate × amount``);
 - prices in ``10^-p`` quote, ``p`` the finest grid the bars' opens and closes lie on;
-- cash, fees, cost basis and realized PnL in ``10^-(a + p)`` quote.
+- cash and fees in ``10^-(a + p)`` quote; cost basis and realized PnL 20 decimals finer.
+
+Fills reach the fill log through a :class:`~aifap.backtest.log.FillBuffer`; the units'
+helpers (price grids, exact conversions, the ledger's exponents for texts) live in
+:mod:`aifap.backtest.units`.
 
 Every amount, price, fee and cash balance is then exact, as in the Decimal ledger, and
 the decisions are those of :func:`aifap.core.planner.plan_legs` +
@@ -60,7 +64,7 @@ class Goals(NamedTuple):
     """A strategy's targets as the book reads them: a float weight per column.
 
     ``exact`` holds the Decimal weights that are not ``repr`` of their float (a weight
-    given as a Decimal, an int or a string), for the exact path.
+    given as a Decimal, or in a spec), for the exact path.
     """
 
     weights: list[float]
