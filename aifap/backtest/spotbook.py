@@ -273,7 +273,10 @@ class SpotBook:
         if kinds != FLOATS:
             if not kinds <= NUMBERS:
                 return None
-            values = [float(value) for value in values]
+            try:
+                values = [float(value) for value in values]
+            except OverflowError:  # an int beyond float64: parse_targets words the error
+                return None
         total = sum(values)  # NaN or inf: not < 1e300 (floats_within_gross)
         if not min(values) >= 0.0:
             return None

@@ -61,10 +61,14 @@ def _number(symbol: str, field: str, value: Any) -> Decimal:
         return Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, Real | Decimal):
         raise InvalidTargetError(symbol, f"{field} must be a number", value=type(value).__name__)
-    finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(float(value))
+    try:
+        number = value if isinstance(value, Decimal) else float(value)
+    except OverflowError:  # an int beyond float64's range
+        number = math.inf
+    finite = number.is_finite() if isinstance(number, Decimal) else math.isfinite(number)
     if not finite:
         raise InvalidTargetError(symbol, f"{field} must be a finite number", value=value)
-    return to_decimal(value if isinstance(value, Decimal) else float(value))
+    return to_decimal(number)
 
 
 def _pick(symbol: str, spec: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

@@ -227,6 +227,7 @@ def test_prices_off_any_decimal_grid_stay_on_the_decimal_ledger():
         ({"ZZZUSDT": 0.1}, "symbol must be one of the session's markets"),
         ({"AAAUSDT": 0.8, "BBBUSDT": 0.3}, "gross weight must be <= 1"),
         ({"AAAUSDT": float("nan")}, "weight must be a finite number"),
+        ({"AAAUSDT": 10**400}, "weight must be a finite number"),
     ],
 )
 def test_invalid_outputs_are_refused_alike_on_both_books(output, rule):

@@ -54,6 +54,7 @@ def test_alias_keys_are_accepted():
         ({"BTCUSDT": math.nan}, "BTCUSDT", "weight must be a finite number"),
         ({"BTCUSDT": math.inf}, "BTCUSDT", "weight must be a finite number"),
         ({"BTCUSDT": Decimal("NaN")}, "BTCUSDT", "weight must be a finite number"),
+        ({"BTCUSDT": 10**400}, "BTCUSDT", "weight must be a finite number"),  # no float holds it
         ({"BTCUSDT": "0.5"}, "BTCUSDT", "weight must be a number"),
         ({"BTCUSDT": True}, "BTCUSDT", "weight must be a number"),
         ({"DOGEUSDT": 0.1}, "DOGEUSDT", "symbol must be one of the session's markets"),
