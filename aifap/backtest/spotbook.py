@@ -475,6 +475,15 @@ class SpotBook:
             kept.append((col, shrunk, leg))
         return kept
 
+    def _affordable(self, col: int, cash: int, price: int) -> int:
+        """Return the whole steps of ``col`` that ``cash`` buys at ``price`` (size units)."""
+        step = self.steps[col]
+        return max(cash, 0) // (step * price) * step
+
+    def _as_amount(self, col: int, amount: int) -> Decimal:
+        """Return ``amount`` (size units, whole steps) as the planner's Decimal: n × step."""
+        return Decimal(amount // self.steps[col]) * self.markets[self.symbols[col]].amount_step
+
     def _cap_exact(
         self,
         buys: list[Order],
@@ -491,10 +500,9 @@ class SpotBook:
         for col, amount, leg in buys:
             cost = amount * marks[col]
             if cost > cash:
-                step = self.steps[col]
-                fits = max(cash, 0) // (step * marks[col]) * step
+                fits = self._affordable(col, cash, marks[col])
                 market = self.markets[self.symbols[col]]
-                shrunk = Decimal(fits // step) * market.amount_step  # as affordable() builds it
+                shrunk = self._as_amount(col, fits)
                 reason = market.below_minimum(shrunk, Decimal(repr(closes[col])))
                 if reason is not None:
                     money = as_decimal(cash, self.cash_digits, exp)
@@ -564,11 +572,10 @@ class SpotBook:
             price = round(opened * unit)
             cost = amount * price
             if cost > cash:  # the cash no longer covers it at the fill price
-                step = self.steps[col]
-                fits = max(cash, 0) // (step * price) * step
+                fits = self._affordable(col, cash, price)
                 if not fits:
                     market = self.markets[self.symbols[col]]
-                    wanted = Decimal(amount // step) * market.amount_step
+                    wanted = self._as_amount(col, amount)
                     money = as_decimal(cash, self.cash_digits, cash_exp)
                     reason = unaffordable(market.symbol, wanted, Decimal(repr(opened)), money)
                     dropped.append(DroppedLeg(market.symbol, leg, wanted, str(reason)))
