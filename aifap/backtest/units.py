@@ -98,8 +98,7 @@ class Exponents:
         self.cash = exponent(capital)
         self.sell_floor = [u - k + fee for u, k in zip(self.unit, grids, strict=True)]
         self.buy_floor = [
-            min(u - k, self.rate + s) if self.free else u - k
-            for u, k, s in zip(self.unit, grids, self.step, strict=True)
+            u - k + (fee if self.free else 0) for u, k in zip(self.unit, grids, strict=True)
         ]
 
     def moved(self, col: int, price: float) -> int:
@@ -113,4 +112,5 @@ class Exponents:
     def bought(self, col: int, price: float) -> int:
         """Return the exponent a buy at ``price`` moves the cash by."""
         moved = self.moved(col, price)
-        return min(moved, self.rate + self.step[col]) if self.free else moved
+        # a zero fee is no base fee: the cash pays its quote value too, 0 × amount × price
+        return moved + min(self.rate, 0) if self.free else moved

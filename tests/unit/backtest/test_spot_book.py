@@ -40,9 +40,10 @@ STEPS = [D("0.00000001"), D("0.00001"), D("0.001"), D("0.1"), D("0.5"), D(1)]
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
 
-def frame(prices: np.ndarray) -> pd.DataFrame:
-    """1m bars that open at the previous close (the first at its own), as exchange bars."""
-    opens = np.concatenate([[prices[0]], prices[:-1]])
+def frame(prices: np.ndarray, opens: np.ndarray | None = None) -> pd.DataFrame:
+    """1m bars that open at the previous close (the first at its own), or at ``opens``."""
+    if opens is None:
+        opens = np.concatenate([[prices[0]], prices[:-1]])
     index = pd.date_range(T0, periods=len(prices), freq="1min", name="timestamp")
     return pd.DataFrame(
         {
@@ -160,7 +161,12 @@ def cases(draw):
         seed = draw(st.integers(0, 2**32 - 1))
         walk = start * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, rows)))
         tick = 10.0**digits
-        bars[s] = frame(np.maximum(np.rint(walk * tick), 1.0) / tick)
+        closes = np.maximum(np.rint(walk * tick), 1.0) / tick
+        opens = None
+        if draw(st.booleans()):  # gaps: the next open away from the close planned at
+            jump = np.exp(np.random.default_rng(seed + 1).normal(0, 0.02, rows))
+            opens = np.maximum(np.rint(np.r_[closes[0], closes[:-1]] * jump * tick), 1.0) / tick
+        bars[s] = frame(closes, opens)
     outputs = [draw(weights(symbols)) for _ in range(rows - 1)]
     knobs = {
         "fee_rate": draw(st.sampled_from([0.0, 0.0006, 0.001])),
@@ -345,3 +351,54 @@ def test_parse_takes_only_what_parse_targets_surely_accepts():
         None,
     ):
         assert book.parse(refused, limit) is None, refused
+
+
+def spot(symbol: str, step: str, minimum: str = "0") -> MarketSpec:
+    return MarketSpec(
+        symbol, MarketType.SPOT, symbol[:3], "USDT", amount_step=D(step), min_notional=D(minimum)
+    )
+
+
+def test_a_buy_capped_below_its_minimum_is_dropped_alike():
+    """Dust counts in equity, not in cash: the last buy is capped, under its minimum, dropped."""
+    markets = {
+        "AAAUSDT": spot("AAAUSDT", "0.001"),
+        "BBBUSDT": spot("BBBUSDT", "0.001", minimum="3.5"),
+        "CCCUSDT": spot("CCCUSDT", "1"),
+    }
+    bars = {
+        "AAAUSDT": frame(np.full(4, 10.0)),
+        "BBBUSDT": frame(np.full(4, 1.0)),
+        "CCCUSDT": frame(np.full(4, 1.0)),
+    }
+    outputs = [{"CCCUSDT": 0.1}, {"AAAUSDT": 0.96, "BBBUSDT": 0.04}, None]
+    knobs = {"capital": 100, "fee_rate": 0.001, "threshold": 0.0}
+    fast = run(bars, markets, outputs, "auto", **knobs)
+    exact = run(bars, markets, outputs, "decimal", **knobs)
+    assert fast.config["ledger"] == "integer"
+    assert_same(fast, exact)
+    reasons = fast.orders["reason"].tolist()
+    assert any(r.startswith("dust: 0.99") for r in reasons)
+    (capped,) = [r for r in reasons if r.startswith("spot buy capped at the cash")]
+    assert capped == next(r for r in exact.orders["reason"] if r.startswith("spot buy capped"))
+    assert "notional must be >= 3.5" in capped
+
+
+def test_a_buy_the_cash_no_longer_covers_at_the_open_is_dropped_alike():
+    """AAA opens 10 % above the close planned at: it takes all the cash, BBB gets none."""
+    markets = {"AAAUSDT": spot("AAAUSDT", "0.001"), "BBBUSDT": spot("BBBUSDT", "1")}
+    bars = {
+        "AAAUSDT": frame(np.full(3, 10.0), opens=np.array([10.0, 11.0, 10.0])),
+        "BBBUSDT": frame(np.full(3, 1.0)),
+    }
+    outputs = [{"AAAUSDT": 0.99, "BBBUSDT": 0.01}, None]
+    knobs = {"capital": 100, "fee_rate": 0.0, "threshold": 0.0}
+    fast = run(bars, markets, outputs, "auto", **knobs)
+    exact = run(bars, markets, outputs, "decimal", **knobs)
+    assert fast.config["ledger"] == "integer"
+    assert_same(fast, exact)
+    filled = fast.orders[fast.orders["status"] == "filled"]
+    assert filled["amount"].tolist() == [9.09]  # 100 // 11 at the 0.001 step
+    (dropped,) = fast.orders[fast.orders["status"] == "dropped"]["reason"]
+    assert dropped.startswith("BBBUSDT: spot buy cost must be <= the free cash 0.01")
+    assert dropped == exact.orders[exact.orders["status"] == "dropped"]["reason"].iloc[0]
