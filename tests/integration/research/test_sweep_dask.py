@@ -174,7 +174,8 @@ def test_cli_sweep_writes_table_and_heatmap(bar_dir, scheduler, tmp_path):
         MOMENTUM, str(data), GRID, objective="roe", workers=1, processes=False, progress=False,
         **KWARGS,
     )  # fmt: skip
-    assert table["final_equity"].tolist() == expected.table["final_equity"].tolist()
+    shown = table[["lookback", "window", "final_equity", "error"]].to_string()
+    assert table["final_equity"].tolist() == expected.table["final_equity"].tolist(), shown
     assert (out / "heatmap.png").is_file()
     assert "Sweep ranked by roe" in result.output
 
