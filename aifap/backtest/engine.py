@@ -440,14 +440,18 @@ class Engine:
         except StrategyError as exc:
             if self.cfg.on_error == "raise":
                 raise
-            log.warning("skipping the rebalance at %s: %s", bar, exc)
-            self.errors.append((bar, str(exc)))
+            self._skipped(bar, exc)
             self._observe(CycleRecord(cycle, bar, None, None, str(exc), prices, ctx.state))
             return
         if targets is None or (not targets and not held):
             self._observe(CycleRecord(cycle, bar, targets, None, None, prices, ctx.state))
             return
         self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
+
+    def _skipped(self, bar: pd.Timestamp, exc: StrategyError) -> None:
+        """Log and record a rebalance skipped for a strategy error (``on_error='skip'``)."""
+        log.warning("skipping the rebalance at %s: %s", bar, exc)
+        self.errors.append((bar, str(exc)))
 
     def _rebalance_book(self, book: SpotBook, cycle: int, row: int, bar: pd.Timestamp) -> None:
         """Run one rebalance on the spot book, or leave the book for the ledger if it cannot.
@@ -471,8 +475,7 @@ class Engine:
         except StrategyError as exc:
             if cfg.on_error == "raise":
                 raise
-            log.warning("skipping the rebalance at %s: %s", bar, exc)
-            self.errors.append((bar, str(exc)))
+            self._skipped(bar, exc)
             return
         if goals is None:
             if targets is None or (not targets and not book.held()):

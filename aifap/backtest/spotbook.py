@@ -115,7 +115,7 @@ class SpotBook:
         self.columns = {s: i for i, s in enumerate(self.symbols)}
         self.markets = markets
         self.order = sorted(range(len(self.symbols)), key=self.symbols.__getitem__)
-        self.rate, self.a, self.p, self.r = rate, a, p, r
+        self.rate, self.a, self.p = rate, a, p
         self.size_unit: int = 10**a
         self.price_unit: int = 10**p
         self.cash_unit: int = 10 ** (a + p)
