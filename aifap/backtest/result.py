@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ import pandas as pd
 from aifap.core import metrics as core_metrics
 
 
-@dataclass
 class BacktestResult:
     """The outcome of :func:`aifap.backtest`.
 
@@ -31,19 +30,41 @@ class BacktestResult:
             for a spot buy's fee charged in the base) and realized PnL, plus the legs
             the planner dropped (``status='dropped'``, with the reason: spot dust too).
             ``client_id`` is a ``str`` column, NaN for stop fills and dropped legs.
+            Built when first read: a year of fills is ~10^6 rows with a hashed id
+            each, which a sweep reading only the metrics never needs (the run passes
+            ``orders`` as a function that builds it).
         metrics: :func:`aifap.core.metrics.summary` of ``equity`` plus trade counts.
         errors: the rebalances skipped with ``on_error='skip'`` (time, message).
         config: the arguments of the run.
     """
 
-    equity: pd.Series
-    returns: pd.Series
-    positions: pd.DataFrame
-    transactions: pd.DataFrame
-    orders: pd.DataFrame
-    metrics: dict[str, Any]
-    errors: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        equity: pd.Series,
+        returns: pd.Series,
+        positions: pd.DataFrame,
+        transactions: pd.DataFrame,
+        orders: pd.DataFrame | Callable[[], pd.DataFrame],
+        metrics: dict[str, Any],
+        errors: list[tuple[pd.Timestamp, str]] | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        """Hold a run's results; ``orders`` may be a function building the frame on demand."""
+        self.equity = equity
+        self.returns = returns
+        self.positions = positions
+        self.transactions = transactions
+        self._orders = orders
+        self.metrics = metrics
+        self.errors = [] if errors is None else errors
+        self.config = {} if config is None else config
+
+    @property
+    def orders(self) -> pd.DataFrame:
+        """Return the orders frame (see the class docstring), built once when first read."""
+        if not isinstance(self._orders, pd.DataFrame):
+            self._orders = self._orders()
+        return self._orders
 
     def __repr__(self) -> str:
         m = self.metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ import pandas as pd
 
 from aifap.backtest.data import load, parse_time
 from aifap.backtest.engine import CycleRecord, Engine, RunConfig, RunOutput, rebalance_rows
-from aifap.backtest.log import REASONS, text_array
+from aifap.backtest.log import REASONS, FillLog, text_array
 from aifap.backtest.result import BacktestResult
 from aifap.core import metrics as core_metrics
 from aifap.core.errors import ConfigError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee
 from aifap.core.markets import MarketType, to_decimal
+from aifap.core.planner import DroppedLeg
 from aifap.core.timeframes import timeframe_seconds
 from aifap.history import NS
 from aifap.strategy import StrategyFn, load_strategy
@@ -208,7 +210,6 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     engine.release_bars()  # the frames below need no bars: a year of 1m bars is ~400 MB
     trades = len(out.fills)
     transactions = _transactions(out)
-    orders = _orders(out)  # empties the log
     ledger = out.ledger
     table = core_metrics.summary(
         equity,
@@ -221,13 +222,13 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
     table["skipped_rebalances"] = len(out.errors)
     table["dropped_legs"] = len(out.dropped)
     table["realized_pnl"] = float(ledger.realized_pnl)
-    out.fills.release()
+    log, dropped = out.fills, out.dropped  # all the orders frame needs of the run
     return BacktestResult(
         equity=equity,
         returns=returns,
         positions=positions,
         transactions=transactions,
-        orders=orders,
+        orders=partial(_orders, log, dropped),  # built when first read; empties the log
         metrics=table,
         errors=list(out.errors),
         config=settings,
@@ -262,14 +263,13 @@ def _transactions(out: RunOutput) -> pd.DataFrame:
     return pd.DataFrame(columns, index=log.index(), copy=False)  # no consolidation copy
 
 
-def _orders(out: RunOutput) -> pd.DataFrame:
+def _orders(log: FillLog, dropped: list[tuple[pd.Timestamp, DroppedLeg]]) -> pd.DataFrame:
     """Fills, then the dropped legs, in time order (fills first at one time), column by column.
 
     Each column is built from the log's typed arrays (text columns in Arrow from the
     log's codes), and the log's column is freed once its last use is done: the frame is
     assembled from the finished columns without a copy. Empties the log.
     """
-    log, dropped = out.fills, out.dropped
     n, m = len(log), len(dropped)
     times = np.empty(n + m, dtype=np.int64)
     times[:n] = np.frombuffer(log.time_ns, dtype=np.int64)
@@ -324,4 +324,5 @@ def _orders(out: RunOutput) -> pd.DataFrame:
     columns["status"] = text_array(
         ["filled", "dropped"], status if order is None else status[order]
     )
+    log.release()
     return pd.DataFrame(columns, copy=False)  # no consolidation copy of the float columns

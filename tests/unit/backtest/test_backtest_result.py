@@ -154,3 +154,20 @@ def test_a_run_whose_only_orders_were_dropped_lists_them(ledger):
     assert result.orders["status"].tolist() == ["dropped"] * 4
     assert result.orders["reason"].iloc[0].startswith("notional must be >= 5, was 3.0")
     assert result.orders["client_id"].isna().all()
+
+
+def test_the_orders_frame_is_built_when_first_read_and_survives_pickling():
+    """A result pickles before its orders frame is built; both copies build the same frame."""
+    import pickle
+
+    from aifap.data.synthetic import SyntheticMarket
+
+    run = aifap.backtest(
+        momentum, SyntheticMarket(SYMBOLS, days=2), rebalance_every="1h", progress=False
+    )
+    copy = pickle.loads(pickle.dumps(run))
+    orders = run.orders
+    assert orders is run.orders  # built once
+    assert len(orders[orders.status == "filled"]) == run.metrics["trades"] > 0
+    assert orders["client_id"].str.startswith("af").sum() > 0
+    pd.testing.assert_frame_equal(copy.orders, orders)
