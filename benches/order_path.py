@@ -90,7 +90,7 @@ def main() -> None:
         f"dropped {m['dropped_legs']:,}, final equity {m['final_equity']!r}"
     )
     if not args.quiet:
-        print(f"engine CPU {spent:.2f} s, {spent / m['rebalances'] * 1e6:.0f} us / rebalance")
+        print(f"engine CPU {spent:.2f} s, {spent / m['rebalances'] * 1e6:.0f} us / rebalance, ledger: {result.config['ledger']}")
 
 
 if __name__ == "__main__":

@@ -29,14 +29,15 @@ import pandas as pd
 from aifap.backtest.data import funding_events
 from aifap.backtest.execute import Ordered, execute_orders, execute_through_fills
 from aifap.backtest.fastplan import plan_book
-from aifap.backtest.log import FillBuffer, FillLog
+from aifap.backtest.futuresbook import FuturesBook
+from aifap.backtest.log import NO_CYCLE, REASON_CODES, FillBuffer, FillLog
 from aifap.backtest.spotbook import Rebalanced, SpotBook
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee, stop_trigger
 from aifap.core.ledger import Ledger
-from aifap.core.markets import MarketSpec
-from aifap.core.orders import OrderRequest
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.orders import OrderRequest, Side
 from aifap.core.planner import DroppedLeg, Plan, plan
 from aifap.core.weights import TargetWeight
 from aifap.history import BarArrays
@@ -78,7 +79,7 @@ class RunConfig:
     config: Mapping[str, Any] = field(default_factory=dict)
     progress: bool = False
     on_cycle: Callable[[CycleRecord], None] | None = None
-    integer_book: bool = True  # the exact integer spot book where the run allows it
+    integer_book: bool = True  # an exact integer book (spot or futures) where the run allows it
 
 
 @dataclass
@@ -164,15 +165,16 @@ class Engine:
         self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book: SpotBook | None = None  # built by run(), from the rows it trades at
-        self.pending = FillBuffer(self.fills)  # the spot book's fills, on their way to the log
+        self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
         self.booked_from: int | None = None  # the first row the book kept the account at
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
 
-    def _spot_book(self, rebalance_rows: np.ndarray) -> SpotBook | None:
-        """Return the exact integer book where the run allows it (``aifap.backtest.spotbook``).
+    def _int_book(self, rebalance_rows: np.ndarray) -> SpotBook | None:
+        """Return the exact integer book where the run allows it (spot or futures).
 
-        Its prices are the closes it plans at and the next opens it fills at: only those
-        rows need to lie on a decimal grid.
+        See ``aifap.backtest.spotbook`` and ``aifap.backtest.futuresbook``. Its prices
+        are the closes it plans at and the next opens it fills at: only those rows need
+        to lie on a decimal grid (a stop's bar is checked when it triggers).
         """
         model, cfg = self.fill_model, self.cfg
         if not cfg.integer_book or not self.fast or cfg.on_cycle is not None:
@@ -180,11 +182,18 @@ class Engine:
         if self.holes or self.f_rows.size:
             return None
         fees, slippage = model.fees, model.slippage
-        if type(fees) is not NotionalFee or cfg.leverage != 1:
+        if type(fees) is not NotionalFee:
             return None
         if type(slippage) is not BpsSlippage or slippage.bps != 0:
             return None
         closes, opens = self.close[rebalance_rows], self.open[rebalance_rows + 1]
+        kinds = {m.market_type for m in self.markets.values()}
+        if kinds == {MarketType.FUTURES}:
+            return FuturesBook.build_futures(
+                self.symbols, self.markets, cfg.capital, fees.rate, cfg.leverage, opens, closes
+            )
+        if cfg.leverage != 1:
+            return None
         return SpotBook.build(self.symbols, self.markets, cfg.capital, fees.rate, opens, closes)
 
     @property
@@ -333,6 +342,12 @@ class Engine:
 
     def _stop(self, row: int, col: int, stop: int) -> int | None:
         """Book a triggered stop at ``row``; return a later row to re-check, if any."""
+        book = self.book
+        if isinstance(book, FuturesBook):
+            bar = (self.open[row, col], self.high[row, col], self.low[row, col])
+            if book.on_grid(bar):
+                return self._book_stop(book, row, col, bar, stop)
+            self._leave_book(self._bar_time(row))  # off the book's grid: the ledger goes on
         symbol = self.symbols[col]
         position = self.ledger.positions.get(symbol)
         if position is None:
@@ -355,6 +370,35 @@ class Engine:
         self._sync(symbol)
         self._state_changed(row)
         return None
+
+    def _book_stop(
+        self, book: FuturesBook, row: int, col: int, bar: tuple[float, float, float], stop: int
+    ) -> int | None:
+        """Book a stop the futures book finds triggered at ``row`` (see :meth:`_stop`)."""
+        hit = book.stop(col, bar)
+        if hit is None:
+            return row + 1 if row < stop else None
+        reason, sell, amount, price, fee, realized = hit
+        self.pending.flush()  # the log's rows stay in time order
+        self.fills.add_raw(
+            int(self.arrays.times[row]), col, Side.SELL if sell else Side.BUY, amount, price,
+            fee, realized, REASON_CODES[reason], NO_CYCLE, 0,
+        )  # fmt: skip
+        self._book_floats(book)
+        self._state_changed(row)
+        return None
+
+    def _book_floats(self, book: SpotBook) -> None:
+        """Copy the book's sizes and entry prices (and a futures book's stops) to the arrays."""
+        np.copyto(self.size, book.size_f)
+        np.copyto(self.entry, book.entry_f)
+        np.multiply(self.size, self.cs, out=self.weights)
+        if isinstance(book, FuturesBook):
+            downs, ups = book.bounds()
+            self.down[:] = downs
+            self.up[:] = ups
+            self.armed = self.armed or not (np.isnan(self.down).all() and np.isnan(self.up).all())
+        self.dirty = True
 
     def _advance(self, start: int, stop: int) -> None:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
@@ -462,7 +506,7 @@ class Engine:
         cfg = self.cfg
         try:
             output = call_strategy(self.strategy, self.context, cfg.config, bar=bar)
-            goals = book.parse(output, cfg.max_gross_weight)
+            goals = book.parse(output, cfg.max_gross_weight, self.close[row])
             targets = None
             if goals is None and output is not None:  # None: no opinion, nothing to check
                 targets = validate_output(
@@ -559,13 +603,12 @@ class Engine:
         if done.dropped:
             self.dropped.extend((bar, leg) for leg in done.dropped)
         if not done.fills:
+            if isinstance(book, FuturesBook):  # stops may have moved without a trade
+                self._book_floats(book)
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
         self.pending.stamp(time_ns, cycle, done.fills)
-        np.copyto(self.size, book.size_f)
-        np.copyto(self.entry, book.entry_f)
-        np.multiply(self.size, self.cs, out=self.weights)
-        self.dirty = True
+        self._book_floats(book)
         self._state_changed(fill_row)
 
     def _observe(self, record: CycleRecord) -> None:
@@ -625,7 +668,7 @@ class Engine:
     ) -> RunOutput:
         """Run the loop over ``rebalance_rows`` and return the raw results."""
         if rebalance_rows.size:
-            self.book = self._spot_book(rebalance_rows)
+            self.book = self._int_book(rebalance_rows)
             self.booked_from = None if self.book is None else int(rebalance_rows[0])
         cursor = self.cfg.first_row
         closes = self.arrays.times[rebalance_rows] + self.arrays.step

@@ -37,6 +37,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -58,18 +59,22 @@ FLOATS = {float}
 NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
 TINY = 1e-300
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
+Stops = tuple[int | None, int | None]  # a futures position's (take profit, stop loss), units
+NO_STOPS: Stops = (None, None)
 
 
 class Goals(NamedTuple):
     """A strategy's targets as the book reads them: a float weight per column.
 
     ``exact`` holds the Decimal weights that are not ``repr`` of their float (a weight
-    given as a Decimal, or in a spec), for the exact path.
+    given as a Decimal, or in a spec), for the exact path; ``stops`` the SL/TP of the
+    futures book's targets, rounded to the tick, in price units.
     """
 
     weights: list[float]
     targeted: list[bool]
     exact: Mapping[int, Decimal]
+    stops: Mapping[int, Stops] = MappingProxyType({})
 
 
 # one order the book decided: (column, amount in size units, leg name)
@@ -94,6 +99,8 @@ class Rebalanced(NamedTuple):
 
 class SpotBook:
     """One spot account as integers (see the module docstring); built by :meth:`build`."""
+
+    shorts = False  # whether a weight may be negative (the futures book's)
 
     def __init__(
         self,
@@ -246,14 +253,41 @@ class SpotBook:
 
     # -- a rebalance --------------------------------------------------------------------
 
-    def parse(self, output: Any, max_gross_weight: Decimal) -> Goals | None:
+    def parse(
+        self, output: Any, max_gross_weight: Decimal, closes: np.ndarray | None = None
+    ) -> Goals | None:
         """Return the goals of a plain ``{symbol: float}`` output that surely passes validation.
 
         What :func:`aifap.core.weights.parse_targets` accepts without a doubt (known
         symbols, finite float weights >= 0, a gross weight float64 proves within the
         limit), without a Decimal per weight; None for anything else, which
-        ``parse_targets`` then decides (and words the error of).
+        ``parse_targets`` then decides (and words the error of). ``closes`` (the prices
+        stops are checked against) is for the futures book's specs.
         """
+        layout = self._layout_of(output)
+        if layout is None:
+            return None
+        values = list(output.values())
+        kinds = set(map(type, values))
+        if kinds != FLOATS:
+            if not kinds <= NUMBERS:
+                return None
+            try:
+                values = [float(value) for value in values]
+            except OverflowError:  # an int beyond float64: parse_targets words the error
+                return None
+        if self.shorts:  # futures: any sign
+            total = sum(map(abs, values))  # NaN or inf: not < 1e300 (floats_within_gross)
+        else:
+            total = sum(values)
+            if not min(values) >= 0.0:
+                return None
+        if not self._within_gross(total, len(values), max_gross_weight):
+            return None
+        return Goals(self._spread(layout, values), layout.targeted, {})
+
+    def _layout_of(self, output: Any) -> Layout | None:
+        """Return where a non-empty ``{symbol: ...}`` dict's keys go; None for anything else."""
         if type(output) is not dict or not output:
             return None
         keys = tuple(output)
@@ -268,28 +302,22 @@ class SpotBook:
                 targeted[col] = True
             whole = cols == list(range(len(self.symbols)))
             layout = self._layout = Layout(keys, cols, targeted, whole)
-        values = list(output.values())
-        kinds = set(map(type, values))
-        if kinds != FLOATS:
-            if not kinds <= NUMBERS:
-                return None
-            try:
-                values = [float(value) for value in values]
-            except OverflowError:  # an int beyond float64: parse_targets words the error
-                return None
-        total = sum(values)  # NaN or inf: not < 1e300 (floats_within_gross)
-        if not min(values) >= 0.0:
-            return None
+        return layout
+
+    def _within_gross(self, total: float, count: int, max_gross_weight: Decimal) -> bool:
+        """Tell whether float weights whose |w| sum to ``total`` surely pass the gross limit."""
         if self._gross is None or self._gross[0] != max_gross_weight:
             self._gross = (max_gross_weight, gross_bound(max_gross_weight))
-        if not floats_within_gross(total, len(values), self._gross[1]):
-            return None
+        return floats_within_gross(total, count, self._gross[1])
+
+    def _spread(self, layout: Layout, values: list[float]) -> list[float]:
+        """Return one value per column: ``values`` (in the output's key order) at their columns."""
         if layout.whole:
-            return Goals(values, layout.targeted, {})
+            return values
         goals = [0.0] * len(self.symbols)
         for col, value in zip(layout.cols, values, strict=True):
             goals[col] = value
-        return Goals(goals, layout.targeted, {})
+        return goals
 
     def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
         """Return the goals of parsed ``targets``; None when one has SL/TP (out of scope)."""

@@ -1,0 +1,613 @@
+"""An exact integer futures book: the spot book's method for USDT-M perpetuals.
+
+:class:`aifap.backtest.spotbook.SpotBook` keeps a spot account as integers; this
+subclass keeps a futures one, with what futures add: signed sizes (shorts, and flips
+as a close leg then an open leg), contract sizes, leverage in the planner's weights
+and sizes, fees in the quote, and SL/TP stops (rounded to the tick as the planner
+rounds them, moved without a trade when only they change, triggered between
+rebalances as :func:`aifap.core.fills.stop_trigger` triggers them). Units:
+
+- sizes in ``10^-a`` contracts (``a``: the finest amount step's or minimum's decimals);
+- contract sizes in ``10^-c`` base, prices in ``10^-p`` quote (``p`` also holds every
+  market's tick, so a stop rounded to its tick is a whole number of units);
+- cash, fees and equity in ``10^-(r + a + c + p)`` quote (``r``: the fee rate's
+  decimals, so ``rate × amount × contract size × price`` is whole); cost basis and
+  realized PnL 20 decimals finer, as in the spot book.
+
+The decisions are :func:`aifap.core.planner.plan_legs`' for futures (no cash cap), in
+float64 where a proven band decides them and with exact fractions where it does not;
+the band accounts for the cancellation a short brings into the equity (cash above the
+equity, negative position values), see :meth:`FuturesBook._band`. Fills at the next
+open, booked exactly. Funding is not kept here: a run with funding events uses the
+Decimal ledger. ``tests/unit/backtest/test_futures_book.py`` checks both paths against
+each other.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from aifap.backtest.log import LEG_CODES, FillBuffer
+from aifap.backtest.spotbook import (
+    FINE,
+    NO_STOPS,
+    ONE,
+    TINY,
+    ZERO,
+    Goals,
+    Rebalanced,
+    SpotBook,
+    Stops,
+)
+from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
+from aifap.core.fills import stop_trigger
+from aifap.core.ledger import Ledger
+from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.orders import FillReason
+from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
+from aifap.core.portfolio import Portfolio, Position, new_position
+from aifap.core.weights import SPEC_KEYS, STOP_LOSS_KEYS, TAKE_PROFIT_KEYS, TargetWeight
+
+INVALID = -1.0  # a stop parse_targets must look at (see _one)
+STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
+
+
+class FuturesBook(SpotBook):
+    """One USDT-M futures account as integers (see the module docstring)."""
+
+    shorts = True
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        markets: Mapping[str, MarketSpec],
+        capital: int,
+        rate: int,
+        units: tuple[int, int, int, int],
+        steps: list[int],
+        min_amounts: list[int],
+        min_notionals: list[int],
+        contract_sizes: list[int],
+        ticks: list[int],
+        leverage: Decimal,
+        texts: Exponents,
+    ) -> None:
+        """Hold ``capital`` (cash units) and no position; ``units``: (a, c, p, r)."""
+        a, c, p, r = units
+        super().__init__(
+            symbols, markets, capital, rate, a, p, r, steps, min_amounts, min_notionals, texts
+        )
+        self.c, self.r = c, r
+        self.cash_unit: int = 10 ** (r + a + c + p)
+        self.cash_f = capital / self.cash_unit
+        self.notional_scale: int = 10**r  # notional units (a + c + p) to cash units
+        self.cs = contract_sizes
+        self.cs_unit: int = 10**c
+        self.cs_f = [cs / self.cs_unit for cs in contract_sizes]
+        self.ticks = ticks
+        self.ticks_f = [float(m.price_step) for m in (markets[s] for s in self.symbols)]
+        self.leverage = leverage
+        self.lev_f = float(leverage)
+        self.stops: list[Stops] = [NO_STOPS] * len(self.symbols)
+
+    @classmethod
+    def build_futures(
+        cls,
+        symbols: Sequence[str],
+        markets: Mapping[str, MarketSpec],
+        capital: Decimal,
+        rate: Decimal,
+        leverage: Decimal,
+        opens: np.ndarray,
+        closes: np.ndarray,
+    ) -> FuturesBook | None:
+        """Return the book of a futures run, or None when it needs the Decimal ledger.
+
+        Needs: futures markets with an amount step, a leverage the markets allow (the
+        Decimal planner words the error otherwise), and the spot book's conditions on
+        the capital, the fee rate and the prices (a decimal grid of <= 15 digits).
+        """
+        specs = [markets[s] for s in symbols]
+        if not symbols or any(m.market_type is not MarketType.FUTURES for m in specs):
+            return None
+        if any(m.amount_step <= ZERO or m.price_step <= ZERO for m in specs):
+            return None
+        if not leverage.is_finite() or leverage < ONE:
+            return None
+        if leverage != ONE and any(leverage > m.max_leverage for m in specs):
+            return None
+        if not (np.isfinite(opens).all() and np.isfinite(closes).all()):
+            return None
+        if (opens <= 0).any() or (closes <= 0).any():
+            return None
+        r = decimals(rate)
+        a = max(max(decimals(m.amount_step), decimals(m.min_amount)) for m in specs)
+        c = max(decimals(m.contract_size) for m in specs)
+        grids = []
+        for col in range(len(symbols)):
+            k = grid(opens[:, col])
+            k = None if k is None else grid(closes[:, col], k)
+            if k is None:
+                return None
+            grids.append(k)
+        ticks = [decimals(m.price_step) for m in specs]
+        notional = max(decimals(m.min_notional) for m in specs) - a - c
+        p = max(*grids, *ticks, notional, decimals(capital) - a - c - r)
+        if p > MAX_DIGITS or max(float(opens.max()), float(closes.max())) * 10.0**p >= 1e15:
+            return None
+        if r + a + c + p > 48 or r > MAX_DIGITS:
+            return None
+        q = r + a + c + p
+        values = [units_of(capital, q), units_of(rate, r)]
+        steps = [units_of(m.amount_step, a) for m in specs]
+        minimums = [units_of(m.min_amount, a) for m in specs]
+        notionals = [units_of(m.min_notional, a + c + p) for m in specs]
+        sizes = [units_of(m.contract_size, c) for m in specs]
+        tick_units = [units_of(m.price_step, p) for m in specs]
+        every = (*values, *steps, *minimums, *notionals, *sizes, *tick_units)
+        if any(v is None for v in every):
+            return None
+        texts = Exponents(specs, rate, capital, grids)
+        return cls(
+            symbols, markets, values[0], values[1], (a, c, p, r),  # type: ignore[arg-type]
+            steps, minimums, notionals, sizes, tick_units, leverage, texts,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    # -- views ------------------------------------------------------------------------
+
+    def _positions(self, marks: Mapping[str, Decimal] | None) -> dict[str, Position]:
+        out = {}
+        digits = self.cash_digits + FINE
+        for i, size in enumerate(self.size):
+            if not size:
+                continue
+            symbol = self.symbols[i]
+            market = self.markets[symbol]
+            held = as_decimal(size, self.a)
+            entry = as_decimal(self.basis[i], digits) / (held * market.contract_size)
+            mark = marks.get(symbol) if marks else None
+            if mark is None:
+                mark = as_decimal(self.last_price[i], self.p)
+            tp, sl = self.stops[i]
+            out[symbol] = new_position(
+                symbol,
+                held,
+                entry,
+                mark,
+                self.leverage,
+                market.contract_size,
+                None if tp is None else as_decimal(tp, self.p),
+                None if sl is None else as_decimal(sl, self.p),
+                ZERO,
+            )
+        return out
+
+    @property
+    def cash_digits(self) -> int:
+        """Return the decimals of the cash unit."""
+        return self.r + self.a + self.c + self.p
+
+    def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
+        """Return the account as the Decimal ledger's :meth:`~Ledger.portfolio` would."""
+        digits = self.cash_digits
+        fine = self.fine
+        balance = as_decimal((self.capital - self.fees) * fine + self.realized, digits + FINE)
+        cash = as_decimal(self.cash, digits)
+        return Portfolio(balance=balance, positions=self._positions(marks), cash=cash)
+
+    def ledger(self, ledger: Ledger) -> Ledger:
+        """Write this book into ``ledger`` (opened with the same capital) and return it."""
+        digits = self.cash_digits
+        ledger.cash = as_decimal(self.cash, digits)
+        ledger.fees = as_decimal(self.fees, digits)
+        ledger.realized_pnl = as_decimal(self.realized, digits + FINE)
+        ledger.positions = self._positions(None)
+        return ledger
+
+    def bounds(self) -> tuple[list[float], list[float]]:
+        """Return the trigger bounds per column: a bar's low <= down or high >= up hits a stop.
+
+        What the engine's ``_sync_many`` derives from a ledger's positions: (SL, TP) for
+        a long, (TP, SL) for a short, NaN where none.
+        """
+        nan, unit = math.nan, self.price_unit
+        downs, ups = [], []
+        for size, (tp, sl) in zip(self.size, self.stops, strict=True):
+            tp_f = nan if tp is None or not size else tp / unit
+            sl_f = nan if sl is None or not size else sl / unit
+            downs.append(sl_f if size > 0 else tp_f)
+            ups.append(tp_f if size > 0 else sl_f)
+        return downs, ups
+
+    # -- a rebalance --------------------------------------------------------------------
+
+    def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
+        """Return the goals of parsed ``targets``, their stops rounded to each market's tick."""
+        columns = self.columns
+        n = len(self.symbols)
+        goals = [0.0] * n
+        targeted = [False] * n
+        exact: dict[int, Decimal] = {}
+        stops: dict[int, Stops] = {}
+        for symbol, target in targets.items():
+            col = columns.get(symbol)
+            if col is None:
+                return None
+            weight = output.get(symbol) if isinstance(output, Mapping) else None
+            if type(weight) is dict:
+                weight = weight.get("weight")
+            if type(weight) is not float:  # its Decimal is not repr(float): keep it
+                weight = float(target.weight)
+                exact[col] = target.weight
+            goals[col] = weight
+            targeted[col] = True
+            tp, sl = target.take_profit, target.stop_loss
+            if (tp is not None or sl is not None) and target.weight != ZERO:
+                market = self.markets[symbol]
+                stops[col] = (
+                    None if tp is None else self._price_units(market.round_price(tp)),
+                    None if sl is None else self._price_units(market.round_price(sl)),
+                )
+        return Goals(goals, targeted, exact, stops)
+
+    def parse(
+        self, output: Any, max_gross_weight: Decimal, closes: np.ndarray | None = None
+    ) -> Goals | None:
+        """Return the goals of an output of float weights and float specs that surely passes.
+
+        :meth:`SpotBook.parse` for plain weights (any sign); specs ``{'weight': w,
+        'presetStopSurplusPrice': tp, 'presetStopLossPrice': sl}`` (or the aliases) of
+        floats are read here too: finite stops > 0 on the right side of ``closes``
+        (float comparisons of such values are those of their reprs), each rounded to
+        its tick in float64 where that is surely the planner's rounding
+        (:meth:`_tick_units`). Anything else: None, and ``parse_targets`` decides.
+        """
+        plain = super().parse(output, max_gross_weight)
+        if plain is not None or closes is None:
+            return plain
+        layout = self._layout_of(output)
+        if layout is None or closes is None:
+            return None
+        weights: list[float] = []
+        stops: dict[int, Stops] = {}
+        closes_l = closes.tolist()
+        for col, spec in zip(layout.cols, output.values(), strict=True):
+            if type(spec) is float:
+                weights.append(spec)
+                continue
+            if type(spec) is not dict or not spec.keys() <= SPEC_KEYS:
+                return None
+            weight = spec.get("weight")
+            if type(weight) is not float or not math.isfinite(weight):
+                return None
+            weights.append(weight)
+            tp = _one(spec, TAKE_PROFIT_KEYS)
+            sl = _one(spec, STOP_LOSS_KEYS)
+            if tp == INVALID or sl == INVALID:
+                return None
+            if (tp is None and sl is None) or weight == 0.0:
+                continue
+            close = closes_l[col]
+            if weight > 0.0:
+                wrong = (sl is not None and sl >= close) or (tp is not None and tp <= close)
+            else:
+                wrong = (sl is not None and sl <= close) or (tp is not None and tp >= close)
+            if wrong:
+                return None
+            stops[col] = (
+                None if tp is None else self._tick_units(col, tp),
+                None if sl is None else self._tick_units(col, sl),
+            )
+        total = sum(map(abs, weights))
+        if not self._within_gross(total, len(weights), max_gross_weight):
+            return None
+        return Goals(self._spread(layout, weights), layout.targeted, {}, stops)
+
+    def _tick_units(self, col: int, price: float) -> int:
+        """Return ``round_price(Decimal(repr(price)))`` of ``col``'s market in price units.
+
+        ``price / tick`` in float64 is within 4e-16 relative of the exact quotient; away
+        from a half (ties go to even) by more than that, its nearest integer is the
+        planner's. Otherwise the planner's own Decimal rounding decides.
+        """
+        y = price / self.ticks_f[col]
+        if y < 2.0**50:
+            half = y - math.floor(y) - 0.5
+            if abs(half) > y * 1e-15 + TINY:
+                return round(y) * self.ticks[col]
+        market = self.markets[self.symbols[col]]
+        return self._price_units(market.round_price(Decimal(repr(price))))
+
+    def _price_units(self, price: Decimal) -> int:
+        """Return a price on a market's tick (so on this book's grid) in price units."""
+        units = units_of(price, self.p)
+        assert units is not None  # p holds every tick
+        return units
+
+    def _band(self, closes: list[float], equity: float) -> float:
+        """Return the relative error band of the float tests at ``equity``.
+
+        The equity is a float sum of the cash and the positions' values; with shorts
+        the cash exceeds the equity and some values are negative, so the sum's error
+        is relative to Σ |terms|, not to the equity: the band grows by that ratio.
+        """
+        gross = abs(self.cash_f) + sum(
+            abs(s * cs * c) for s, cs, c in zip(self.size_f, self.cs_f, closes, strict=True)
+        )
+        ratio: float = gross / equity
+        return self.rel * max(1.0, ratio)
+
+    def rebalance(
+        self,
+        goals: Goals,
+        closes: np.ndarray,
+        opens: np.ndarray,
+        threshold: Decimal,
+        log: FillBuffer,
+    ) -> Rebalanced | None:
+        """Plan at ``closes``, fill at ``opens``, book and log; None (Decimal ledger) if worth <= 0.
+
+        As :meth:`SpotBook.rebalance`, with the futures planner's rules: the weight is
+        margin / equity (``|size| × cs × mark / leverage``), a sign change is a close leg
+        then an open leg, and a symbol whose trade is not made (within the threshold,
+        or under a minimum while held) gets its new stops if they changed.
+        """
+        weights, targeted, stops = goals.weights, goals.targeted, goals.stops
+        closes_l = closes.tolist()
+        size_f, cs_f = self.size_f, self.cs_f
+        equity_f = self.cash_f + sum(map(operator.mul, map(operator.mul, size_f, cs_f), closes_l))
+        if not equity_f > 0.0:
+            return None
+        rel = self._band(closes_l, equity_f)
+        lev = self.lev_f
+        thr = float(threshold)
+        held_steps, steps_f = self.held_steps, self.steps_f
+        reducing: list[tuple[int, int, str]] = []  # (column, signed size units, leg)
+        opening: list[tuple[int, int, str]] = []
+        moved: dict[int, Stops] = {}  # stop updates without a trade
+        dropped: list[DroppedLeg] = []
+        size, steps = self.size, self.steps
+        equity: int | None = None
+        for col in self.order:
+            holding = size[col]
+            weight = weights[col]
+            if not targeted[col] or weight == 0.0:
+                if holding:
+                    reducing.append((col, -holding, CLOSE))
+                continue
+            wanted_stops = stops.get(col, NO_STOPS)
+            per_step = closes_l[col] * cs_f[col] * steps_f[col]  # quote value of one step
+            held = held_steps[col]
+            current = held * per_step / (lev * equity_f)
+            gap = abs(weight - current)
+            tol = (abs(weight) + abs(current) + thr) * rel + TINY
+            if gap < thr - tol:
+                self._moved(col, holding, wanted_stops, moved)
+                continue
+            flip = holding != 0 and (holding > 0) != (weight > 0.0)
+            if flip:
+                held = 0.0
+            wanted = weight * equity_f * lev / per_step
+            x = wanted - held
+            sure = abs(x - round(x)) > (abs(wanted) + abs(held)) * rel + TINY
+            if sure and gap > thr + tol:
+                delta, negative = int(x), x < 0.0
+            else:
+                if equity is None:
+                    equity = self._equity(closes_l)
+                decided = self._exact_futures(goals, col, equity, closes_l[col], threshold, flip)
+                if decided is None:
+                    self._moved(col, holding, wanted_stops, moved)
+                    continue
+                delta, negative = decided
+            if flip:
+                reducing.append((col, -holding, CLOSE))
+                holding = 0
+            amount = abs(delta) * steps[col]
+            reduces = holding != 0 and (delta > 0) != (holding > 0)
+            leg = REDUCE if reduces else OPEN
+            if self._too_little_futures(col, amount, closes_l[col]):
+                dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
+                if holding:
+                    self._moved(col, holding, wanted_stops, moved)
+                continue
+            signed = amount if delta > 0 else -amount
+            (reducing if reduces else opening).append((col, signed, leg))
+        orders = reducing + opening
+        fills = self._fill_futures(orders, stops, opens, log) if orders else 0
+        for col, new in moved.items():
+            self.stops[col] = new
+        return Rebalanced(fills, dropped)
+
+    def _moved(self, col: int, holding: int, wanted: Stops, moved: dict[int, Stops]) -> None:
+        """Note a held position's new stops, when they differ from its own."""
+        if holding and wanted != self.stops[col]:
+            moved[col] = wanted
+
+    def _equity(self, closes: list[float]) -> int:
+        """Return cash + Σ size × contract size × close, exact (cash units)."""
+        unit, scale = self.price_unit, self.notional_scale
+        cs = self.cs
+        held = ((i, s) for i, s in enumerate(self.size) if s)
+        return self.cash + scale * sum(s * cs[i] * round(closes[i] * unit) for i, s in held)
+
+    def _exact_futures(
+        self,
+        goals: Goals,
+        col: int,
+        equity: int,
+        close: float,
+        threshold: Decimal,
+        flip: bool,
+    ) -> tuple[int, bool] | None:
+        """Decide one symbol with fractions: None (within the threshold) or (steps, delta < 0)."""
+        weight = goals.exact.get(col)
+        goal = Fraction(weight if weight is not None else Decimal(repr(goals.weights[col])))
+        held = Fraction(self.size[col], self.size_unit)
+        price = Fraction(round(close * self.price_unit), self.price_unit)
+        cs = Fraction(self.cs[col], self.cs_unit)
+        lev = Fraction(self.leverage)
+        value = Fraction(equity, self.cash_unit)
+        current = held * cs * price / lev / value
+        if abs(goal - current) <= Fraction(threshold):
+            return None
+        if flip:
+            held = Fraction(0)
+        delta = (goal * value * lev / (price * cs) - held) / Fraction(
+            self.steps[col], self.size_unit
+        )
+        return int(delta), delta < 0  # int(): toward zero, as ROUND_DOWN
+
+    def _too_little_futures(self, col: int, amount: int, close: float) -> bool:
+        """Tell whether ``amount`` (size units) at ``close`` is 0 or under a minimum."""
+        notional = self.min_notionals[col]
+        return (
+            not amount
+            or amount < self.min_amounts[col]
+            or bool(notional and amount * self.cs[col] * round(close * self.price_unit) < notional)
+        )
+
+    def _book(self, col: int, signed: int, price: int, fee: int) -> int:
+        """Book a fill of ``signed`` size units at ``price``; return its realized PnL (fine)."""
+        size, basis = self.size, self.basis
+        holding = size[col]
+        notional = signed * self.cs[col] * price * self.notional_scale  # cash units, signed
+        realized = 0
+        new = holding + signed
+        if holding and (signed > 0) != (holding > 0):
+            closed = min(abs(signed), abs(holding))
+            if closed == abs(holding):
+                released = basis[col]
+            else:  # the closed share of the cost, rounded half to even
+                released, rest = divmod(basis[col] * closed, abs(holding))
+                twice = 2 * rest
+                if twice > abs(holding) or (twice == abs(holding) and released % 2):
+                    released += 1
+            # a long sells its closed part (+ proceeds), a short buys it back (− cost)
+            share = notional * closed // abs(signed)
+            realized = -share * self.fine - released
+            basis[col] -= released
+            if new and (new > 0) != (holding > 0):  # through zero: the rest opens at price
+                basis[col] = (notional - share) * self.fine
+        else:
+            basis[col] += notional * self.fine
+        size[col] = new
+        self.last_price[col] = price
+        self.cash -= notional + fee
+        self.fees += fee
+        self.realized += realized
+        return realized
+
+    def _fill_futures(
+        self,
+        orders: list[tuple[int, int, str]],
+        stops: Mapping[int, Stops],
+        opens: np.ndarray,
+        log: FillBuffer,
+    ) -> int:
+        """Fill ``orders`` (closes and reductions first) at ``opens``; book and log them."""
+        row, codes = log.rows.append, LEG_CODES
+        opens_l = opens.tolist()
+        unit, rate, cs = self.price_unit, self.rate, self.cs
+        cash_unit, size_unit = self.cash_unit, self.size_unit
+        realized_unit = cash_unit * self.fine
+        filled = set()
+        for col, signed, leg in orders:
+            opened = opens_l[col]
+            price = round(opened * unit)
+            amount = abs(signed)
+            fee = rate * amount * cs[col] * price  # exact in cash units
+            realized = self._book(col, signed, price, fee)
+            self.stops[col] = (
+                NO_STOPS if leg == CLOSE or not self.size[col] else stops.get(col, NO_STOPS)
+            )
+            row(
+                (
+                    col, signed < 0, amount / size_unit, opened, fee / cash_unit,
+                    realized / realized_unit, codes[leg],
+                )
+            )  # fmt: skip
+            filled.add(col)
+        self._floats(filled)
+        return len(orders)
+
+    def _floats(self, cols: set[int]) -> None:
+        """Refresh the float copies of ``cols`` (sizes, steps held, entry prices) and the cash."""
+        self.cash_f = self.cash / self.cash_unit
+        size, basis, size_unit = self.size, self.basis, self.size_unit
+        per_entry = self.fine * self.price_unit * self.notional_scale
+        for col in cols:
+            holding = size[col]
+            self.size_f[col] = held = holding / size_unit
+            self.held_steps[col] = held / self.steps_f[col]
+            self.entry_f[col] = (
+                basis[col] / (holding * self.cs[col] * per_entry) if holding else 0.0
+            )
+
+    # -- between rebalances -------------------------------------------------------------
+
+    def stop(
+        self, col: int, bar: tuple[float, float, float]
+    ) -> tuple[FillReason, bool, float, float, float, float] | None:
+        """Fill the stop a bar (open, high, low) triggers for ``col``'s position, if any.
+
+        Returns (reason, sell, amount, price, fee, realized PnL) as floats for the fill
+        log, or None when nothing triggers. The bar must lie on the book's price grid
+        (the caller checks, see :meth:`on_grid`).
+        """
+        holding = self.size[col]
+        tp, sl = self.stops[col]
+        if not holding or (tp is None and sl is None):
+            return None
+        unit = self.price_unit
+        open_, high, low = (round(v * unit) for v in bar)
+        hit = stop_trigger(holding, sl, tp, open_, high, low)
+        if hit is None:
+            return None
+        reason, price = hit
+        amount = abs(holding)
+        fee = self.rate * amount * self.cs[col] * int(price)
+        realized = self._book(col, -holding, int(price), fee)
+        self.stops[col] = NO_STOPS
+        self._floats({col})
+        return (
+            reason,
+            holding > 0,
+            amount / self.size_unit,
+            int(price) / unit,
+            fee / self.cash_unit,
+            realized / (self.cash_unit * self.fine),
+        )
+
+    def on_grid(self, values: Sequence[float]) -> bool:
+        """Tell whether every value is a whole number of price units (<= 15 digits)."""
+        unit = self.price_unit
+        for v in values:
+            n = round(v * unit)
+            if not abs(n) < 10**15 or n / unit != v:
+                return False
+        return True
+
+
+def _one(spec: dict[str, Any], keys: tuple[str, ...]) -> float | None:
+    """Return the one float stop among ``keys`` (None: none), or INVALID.
+
+    INVALID: two of the aliases given, or a value that is not a finite float > 0 (what
+    ``parse_targets`` then checks and words).
+    """
+    found: float | None = None
+    for key in keys:
+        value = spec.get(key)
+        if value is None:
+            continue
+        if found is not None or type(value) not in STOP_TYPES or not 0.0 < value < math.inf:
+            return INVALID
+        found = float(value)
+    return found
