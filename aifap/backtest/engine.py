@@ -394,11 +394,15 @@ class Engine:
         np.copyto(self.entry, book.entry_f)
         np.multiply(self.size, self.cs, out=self.weights)
         if isinstance(book, FuturesBook):
-            downs, ups = book.bounds()
-            self.down[:] = downs
-            self.up[:] = ups
-            self.armed = self.armed or not (np.isnan(self.down).all() and np.isnan(self.up).all())
+            self._book_bounds(book)
         self.dirty = True
+
+    def _book_bounds(self, book: FuturesBook) -> None:
+        """Copy a futures book's stops to the trigger bounds."""
+        downs, ups, armed = book.bounds()
+        self.down[:] = downs
+        self.up[:] = ups
+        self.armed = self.armed or armed
 
     def _advance(self, start: int, stop: int) -> None:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
@@ -604,7 +608,7 @@ class Engine:
             self.dropped.extend((bar, leg) for leg in done.dropped)
         if not done.fills:
             if isinstance(book, FuturesBook):  # stops may have moved without a trade
-                self._book_floats(book)
+                self._book_bounds(book)
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
         self.pending.stamp(time_ns, cycle, done.fills)

@@ -55,7 +55,7 @@ from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
 from aifap.core.weights import SPEC_KEYS, STOP_LOSS_KEYS, TAKE_PROFIT_KEYS, TargetWeight
 
-INVALID = -1.0  # a stop parse_targets must look at (see _one)
+INF = math.inf
 STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
 
 
@@ -96,6 +96,8 @@ class FuturesBook(SpotBook):
         self.leverage = leverage
         self.lev_f = float(leverage)
         self.stops: list[Stops] = [NO_STOPS] * len(self.symbols)
+        # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
+        self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
 
     @classmethod
     def build_futures(
@@ -211,20 +213,27 @@ class FuturesBook(SpotBook):
         ledger.positions = self._positions(None)
         return ledger
 
-    def bounds(self) -> tuple[list[float], list[float]]:
-        """Return the trigger bounds per column: a bar's low <= down or high >= up hits a stop.
+    def bounds(self) -> tuple[list[float], list[float], bool]:
+        """Return the trigger bounds per column, and whether any position has a stop.
 
-        What the engine's ``_sync_many`` derives from a ledger's positions: (SL, TP) for
-        a long, (TP, SL) for a short, NaN where none.
+        A bar's low <= down or high >= up touches a stop. What the engine's
+        ``_sync_many`` derives from a ledger's positions: (SL, TP) for a long, (TP, SL)
+        for a short, NaN where none.
         """
         nan, unit = math.nan, self.price_unit
         downs, ups = [], []
+        armed = False
         for size, (tp, sl) in zip(self.size, self.stops, strict=True):
-            tp_f = nan if tp is None or not size else tp / unit
-            sl_f = nan if sl is None or not size else sl / unit
+            if not size or (tp is None and sl is None):
+                downs.append(nan)
+                ups.append(nan)
+                continue
+            armed = True
+            tp_f = nan if tp is None else tp / unit
+            sl_f = nan if sl is None else sl / unit
             downs.append(sl_f if size > 0 else tp_f)
             ups.append(tp_f if size > 0 else sl_f)
-        return downs, ups
+        return downs, ups, armed
 
     # -- a rebalance --------------------------------------------------------------------
 
@@ -269,42 +278,53 @@ class FuturesBook(SpotBook):
         its tick in float64 where that is surely the planner's rounding
         (:meth:`_tick_units`). Anything else: None, and ``parse_targets`` decides.
         """
-        plain = super().parse(output, max_gross_weight)
-        if plain is not None or closes is None:
-            return plain
         layout = self._layout_of(output)
-        if layout is None or closes is None:
+        if layout is None:
             return None
+        if closes is None or type(next(iter(output.values()))) is not dict:
+            return super().parse(output, max_gross_weight)
         weights: list[float] = []
         stops: dict[int, Stops] = {}
         closes_l = closes.tolist()
+        known = self._spec_keys
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
                 continue
-            if type(spec) is not dict or not spec.keys() <= SPEC_KEYS:
+            if type(spec) is not dict:
                 return None
-            weight = spec.get("weight")
-            if type(weight) is not float or not math.isfinite(weight):
+            names = tuple(spec)
+            keys = known.get(names)
+            if keys is None:
+                keys = known[names] = _spec_layout(names)
+            if not keys:
+                return None
+            weight = spec["weight"]
+            if type(weight) is not float or not -math.inf < weight < math.inf:
                 return None
             weights.append(weight)
-            tp = _one(spec, TAKE_PROFIT_KEYS)
-            sl = _one(spec, STOP_LOSS_KEYS)
-            if tp == INVALID or sl == INVALID:
-                return None
+            tp_key, sl_key = keys
+            tp = spec[tp_key] if tp_key else None
+            sl = spec[sl_key] if sl_key else None
             if (tp is None and sl is None) or weight == 0.0:
                 continue
             close = closes_l[col]
-            if weight > 0.0:
-                wrong = (sl is not None and sl >= close) or (tp is not None and tp <= close)
-            else:
-                wrong = (sl is not None and sl <= close) or (tp is not None and tp >= close)
-            if wrong:
-                return None
-            stops[col] = (
-                None if tp is None else self._tick_units(col, tp),
-                None if sl is None else self._tick_units(col, sl),
-            )
+            long = weight > 0.0
+            tp_units = sl_units = None
+            # not a float, or on the wrong side of the price: parse_targets words it
+            if tp is not None:
+                if type(tp) not in STOP_TYPES:
+                    return None
+                if not (close < tp < INF if long else 0.0 < tp < close):
+                    return None
+                tp_units = self._tick_units(col, float(tp))
+            if sl is not None:
+                if type(sl) not in STOP_TYPES:
+                    return None
+                if not (0.0 < sl < close if long else close < sl < INF):
+                    return None
+                sl_units = self._tick_units(col, float(sl))
+            stops[col] = (tp_units, sl_units)
         total = sum(map(abs, weights))
         if not self._within_gross(total, len(weights), max_gross_weight):
             return None
@@ -313,15 +333,15 @@ class FuturesBook(SpotBook):
     def _tick_units(self, col: int, price: float) -> int:
         """Return ``round_price(Decimal(repr(price)))`` of ``col``'s market in price units.
 
-        ``price / tick`` in float64 is within 4e-16 relative of the exact quotient; away
-        from a half (ties go to even) by more than that, its nearest integer is the
-        planner's. Otherwise the planner's own Decimal rounding decides.
+        ``price`` is a finite float > 0. ``price / tick`` in float64 is within 4e-16
+        relative of the exact quotient; away from a half (ties go to even) by more than
+        that, its nearest integer is the planner's. Otherwise the planner's own Decimal
+        rounding decides.
         """
         y = price / self.ticks_f[col]
-        if y < 2.0**50:
-            half = y - math.floor(y) - 0.5
-            if abs(half) > y * 1e-15 + TINY:
-                return round(y) * self.ticks[col]
+        n = round(y)
+        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+            return n * self.ticks[col]
         market = self.markets[self.symbols[col]]
         return self._price_units(market.round_price(Decimal(repr(price))))
 
@@ -373,7 +393,7 @@ class FuturesBook(SpotBook):
         opening: list[tuple[int, int, str]] = []
         moved: dict[int, Stops] = {}  # stop updates without a trade
         dropped: list[DroppedLeg] = []
-        size, steps = self.size, self.steps
+        size, steps, current_stops = self.size, self.steps, self.stops
         equity: int | None = None
         for col in self.order:
             holding = size[col]
@@ -389,7 +409,8 @@ class FuturesBook(SpotBook):
             gap = abs(weight - current)
             tol = (abs(weight) + abs(current) + thr) * rel + TINY
             if gap < thr - tol:
-                self._moved(col, holding, wanted_stops, moved)
+                if holding and wanted_stops != current_stops[col]:  # moved without a trade
+                    moved[col] = wanted_stops
                 continue
             flip = holding != 0 and (holding > 0) != (weight > 0.0)
             if flip:
@@ -404,7 +425,8 @@ class FuturesBook(SpotBook):
                     equity = self._equity(closes_l)
                 decided = self._exact_futures(goals, col, equity, closes_l[col], threshold, flip)
                 if decided is None:
-                    self._moved(col, holding, wanted_stops, moved)
+                    if holding and wanted_stops != current_stops[col]:
+                        moved[col] = wanted_stops
                     continue
                 delta, negative = decided
             if flip:
@@ -415,8 +437,8 @@ class FuturesBook(SpotBook):
             leg = REDUCE if reduces else OPEN
             if self._too_little_futures(col, amount, closes_l[col]):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
-                if holding:
-                    self._moved(col, holding, wanted_stops, moved)
+                if holding and wanted_stops != current_stops[col]:
+                    moved[col] = wanted_stops
                 continue
             signed = amount if delta > 0 else -amount
             (reducing if reduces else opening).append((col, signed, leg))
@@ -425,11 +447,6 @@ class FuturesBook(SpotBook):
         for col, new in moved.items():
             self.stops[col] = new
         return Rebalanced(fills, dropped)
-
-    def _moved(self, col: int, holding: int, wanted: Stops, moved: dict[int, Stops]) -> None:
-        """Note a held position's new stops, when they differ from its own."""
-        if holding and wanted != self.stops[col]:
-            moved[col] = wanted
 
     def _equity(self, closes: list[float]) -> int:
         """Return cash + Σ size × contract size × close, exact (cash units)."""
@@ -596,18 +613,16 @@ class FuturesBook(SpotBook):
         return True
 
 
-def _one(spec: dict[str, Any], keys: tuple[str, ...]) -> float | None:
-    """Return the one float stop among ``keys`` (None: none), or INVALID.
+def _spec_layout(names: tuple[str, ...]) -> tuple[str | None, str | None] | None:
+    """Return a spec's (take-profit key, stop-loss key) for keys ``names``, each or None.
 
-    INVALID: two of the aliases given, or a value that is not a finite float > 0 (what
-    ``parse_targets`` then checks and words).
+    None (``parse_targets`` decides) for keys it must look at: unknown ones, no
+    ``weight``, or two aliases of one stop.
     """
-    found: float | None = None
-    for key in keys:
-        value = spec.get(key)
-        if value is None:
-            continue
-        if found is not None or type(value) not in STOP_TYPES or not 0.0 < value < math.inf:
-            return INVALID
-        found = float(value)
-    return found
+    if not set(names) <= SPEC_KEYS or "weight" not in names:
+        return None
+    tp = [key for key in TAKE_PROFIT_KEYS if key in names]
+    sl = [key for key in STOP_LOSS_KEYS if key in names]
+    if len(tp) > 1 or len(sl) > 1:
+        return None
+    return (tp[0] if tp else None, sl[0] if sl else None)
