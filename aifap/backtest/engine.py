@@ -90,7 +90,8 @@ class RunOutput:
     fills: FillLog
     dropped: list[tuple[pd.Timestamp, DroppedLeg]]
     errors: list[tuple[pd.Timestamp, str]]
-    states: list[tuple[int, np.ndarray]]  # (row from which it holds, sizes × contract size)
+    state_rows: list[int]  # the row from which each state holds
+    state_sizes: list[np.ndarray]  # its sizes × contract size
     rebalances: int
     ledger: Ledger
 
@@ -162,7 +163,10 @@ class Engine:
         self.fills = FillLog(self.symbols, self.cs_list, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
-        self.states: list[tuple[int, np.ndarray]] = [(cfg.first_row, np.zeros(n))]
+        # the book's sizes × contract size from each row on (two lists: a tuple per state
+        # would count towards the garbage collector's next collection)
+        self.state_rows: list[int] = [cfg.first_row]
+        self.state_sizes: list[np.ndarray] = [np.zeros(n)]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book: SpotBook | None = None  # built by run(), from the rows it trades at
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
@@ -299,7 +303,8 @@ class Engine:
         self.dirty = False
 
     def _state_changed(self, row: int) -> None:
-        self.states.append((row, self.weights.copy()))
+        self.state_rows.append(row)
+        self.state_sizes.append(self.weights.copy())
 
     def _write(self, start: int, stop: int) -> None:
         """Write PV at the close of rows start..stop (inclusive) with the current book."""
@@ -695,7 +700,8 @@ class Engine:
             fills=self.fills,
             dropped=self.dropped,
             errors=self.errors,
-            states=self.states,
+            state_rows=self.state_rows,
+            state_sizes=self.state_sizes,
             rebalances=len(rebalance_rows),
             ledger=self.ledger,
         )

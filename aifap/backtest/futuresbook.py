@@ -530,7 +530,7 @@ class FuturesBook(SpotBook):
         log: FillBuffer,
     ) -> int:
         """Fill ``orders`` (closes and reductions first) at ``opens``; book and log them."""
-        row, codes = log.rows.append, LEG_CODES
+        row, codes = log.rows.extend, LEG_CODES  # a row's values, not the row
         opens_l = opens.tolist()
         unit, rate, cs = self.price_unit, self.rate, self.cs
         cash_unit, size_unit = self.cash_unit, self.size_unit

@@ -241,9 +241,9 @@ def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarra
     day = (closes - 1) // (86_400 * NS)
     ends = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
     rows = ends + first
-    state_rows = np.array([r for r, _ in out.states], dtype=np.int64)
+    state_rows = np.array(out.state_rows, dtype=np.int64)
     which = np.searchsorted(state_rows, rows, side="right") - 1
-    held = np.stack([out.states[i][1] for i in which])  # size × contract size, per day end
+    held = np.stack([out.state_sizes[i] for i in which])  # size × contract size, per day end
     values = np.where(held == 0, 0.0, held * engine.close[rows])  # 0, not NaN, before a listing
     labels = pd.DatetimeIndex((day[ends] * 86_400 * NS).view("datetime64[ns]")).tz_localize("UTC")
     frame = pd.DataFrame(values, index=labels, columns=list(engine.symbols))

@@ -557,7 +557,7 @@ class SpotBook:
         """
         if not sells and not buys:
             return Rebalanced(0, dropped)
-        row, codes = log.rows.append, LEG_CODES
+        row, codes = log.rows.extend, LEG_CODES  # a row's values, not the row
         filled: list[int] = []  # the columns filled, in fill order
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
