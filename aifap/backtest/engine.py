@@ -12,6 +12,11 @@ fits is dropped with the reason.
 
 Holes: a bar missing for a symbol is not shown to the strategy, but for accounting
 its price stays at the last close (a flat bar), so orders due then fill at that price.
+
+The account: the Decimal :class:`~aifap.core.ledger.Ledger`, or, where the run allows
+(prices on a decimal grid, the core fee model, no slippage), an exact integer book with
+the same results (:mod:`aifap.backtest.spotbook`, :mod:`aifap.backtest.futuresbook`);
+a run leaves the book for the ledger where the book cannot go on.
 """
 
 from __future__ import annotations
@@ -183,7 +188,7 @@ class Engine:
         model, cfg = self.fill_model, self.cfg
         if not cfg.integer_book or not self.fast or cfg.on_cycle is not None:
             return None
-        if self.holes or self.f_rows.size:
+        if self.holes:
             return None
         fees, slippage = model.fees, model.slippage
         if type(fees) is not NotionalFee:
@@ -194,9 +199,10 @@ class Engine:
         kinds = {m.market_type for m in self.markets.values()}
         if kinds == {MarketType.FUTURES}:
             return FuturesBook.build_futures(
-                self.symbols, self.markets, cfg.capital, fees.rate, cfg.leverage, opens, closes
-            )
-        if cfg.leverage != 1:
+                self.symbols, self.markets, cfg.capital, fees.rate, cfg.leverage, opens, closes,
+                self.f_rates,
+            )  # fmt: skip
+        if cfg.leverage != 1 or self.f_rows.size:
             return None
         return SpotBook.build(self.symbols, self.markets, cfg.capital, fees.rate, opens, closes)
 
@@ -210,7 +216,7 @@ class Engine:
         return f"integer, then decimal from {self.left_book}"
 
     def _leave_book(self, bar: pd.Timestamp) -> None:
-        """Move the account from the spot book to the Decimal ledger, for the rest of the run."""
+        """Move the account from the integer book to the Decimal ledger, for the rest of the run."""
         assert self.book is not None
         self.ledger = self.book.ledger(self.ledger)
         self.book = None
@@ -409,6 +415,20 @@ class Engine:
         self.up[:] = ups
         self.armed = self.armed or armed
 
+    def _fund(self, row: int, col: int, rate: float) -> None:
+        """Settle a funding rate on ``col``'s position at the close of ``row``."""
+        close = self.close[row, col]
+        book = self.book
+        if isinstance(book, FuturesBook) and book.on_grid((close,)):
+            book.fund(col, rate, close)
+        else:
+            if book is not None:  # a close off the book's grid: the ledger goes on
+                self._leave_book(self._bar_time(row))
+            self.ledger.apply_funding(
+                self.symbols[col], _dec(rate), _dec(close), self._bar_time(row)
+            )
+        self.dirty = True
+
     def _advance(self, start: int, stop: int) -> None:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
         if stop < start:
@@ -434,11 +454,7 @@ class Engine:
                         pending.append((again + int(later.argmax()), 0, col, 0.0))
                         pending.sort()
             elif self.size[col] != 0:
-                symbol = self.symbols[col]
-                self.ledger.apply_funding(
-                    symbol, _dec(rate), _dec(self.close[row, col]), self._bar_time(row)
-                )
-                self.dirty = True
+                self._fund(row, col, rate)
         self._write(cursor, stop)
 
     # -- rebalancing --------------------------------------------------------------------
@@ -507,7 +523,7 @@ class Engine:
         self.errors.append((bar, str(exc)))
 
     def _rebalance_book(self, book: SpotBook, cycle: int, row: int, bar: pd.Timestamp) -> None:
-        """Run one rebalance on the spot book, or leave the book for the ledger if it cannot.
+        """Run one rebalance on the integer book, or leave the book for the ledger if it cannot.
 
         The strategy's output is validated as :func:`validate_output` does: a plain
         ``{symbol: float}`` that surely passes without a Decimal, anything else by it.
@@ -608,7 +624,7 @@ class Engine:
     def _booked(
         self, done: Rebalanced, book: SpotBook, fill_row: int, bar: pd.Timestamp, cycle: int
     ) -> None:
-        """Record what the spot book did in one rebalance."""
+        """Record what the integer book did in one rebalance."""
         if done.dropped:
             self.dropped.extend((bar, leg) for leg in done.dropped)
         if not done.fills:

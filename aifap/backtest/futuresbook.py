@@ -96,6 +96,8 @@ class FuturesBook(SpotBook):
         self.leverage = leverage
         self.lev_f = float(leverage)
         self.stops: list[Stops] = [NO_STOPS] * len(self.symbols)
+        self.funding = 0  # paid (+) or received (−), cash units
+        self.funding_fee = [0] * len(self.symbols)  # per position, since it opened
         # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
         self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
 
@@ -109,12 +111,15 @@ class FuturesBook(SpotBook):
         leverage: Decimal,
         opens: np.ndarray,
         closes: np.ndarray,
+        funding_rates: np.ndarray | None = None,
     ) -> FuturesBook | None:
         """Return the book of a futures run, or None when it needs the Decimal ledger.
 
         Needs: futures markets with an amount step, a leverage the markets allow (the
         Decimal planner words the error otherwise), and the spot book's conditions on
         the capital, the fee rate and the prices (a decimal grid of <= 15 digits).
+        ``funding_rates`` (the run's funding events' rates) must lie on a decimal grid
+        too: the cash unit holds ``size × contract size × mark × rate``.
         """
         specs = [markets[s] for s in symbols]
         if not symbols or any(m.market_type is not MarketType.FUTURES for m in specs):
@@ -130,6 +135,11 @@ class FuturesBook(SpotBook):
         if (opens <= 0).any() or (closes <= 0).any():
             return None
         r = decimals(rate)
+        if funding_rates is not None and funding_rates.size:
+            f = grid(funding_rates)
+            if f is None:
+                return None
+            r = max(r, f)
         a = max(max(decimals(m.amount_step), decimals(m.min_amount)) for m in specs)
         c = max(decimals(m.contract_size) for m in specs)
         grids = []
@@ -187,7 +197,7 @@ class FuturesBook(SpotBook):
                 market.contract_size,
                 None if tp is None else as_decimal(tp, self.p),
                 None if sl is None else as_decimal(sl, self.p),
-                ZERO,
+                as_decimal(self.funding_fee[i], self.cash_digits),
             )
         return out
 
@@ -196,11 +206,18 @@ class FuturesBook(SpotBook):
         """Return the decimals of the cash unit."""
         return self.r + self.a + self.c + self.p
 
+    def balance_float(self) -> float:
+        """Return the wallet balance (capital + realized PnL − fees − funding) as a float."""
+        fine = self.fine
+        paid = self.fees + self.funding
+        return ((self.capital - paid) * fine + self.realized) / (self.cash_unit * fine)
+
     def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
         """Return the account as the Decimal ledger's :meth:`~Ledger.portfolio` would."""
         digits = self.cash_digits
         fine = self.fine
-        balance = as_decimal((self.capital - self.fees) * fine + self.realized, digits + FINE)
+        paid = self.fees + self.funding
+        balance = as_decimal((self.capital - paid) * fine + self.realized, digits + FINE)
         cash = as_decimal(self.cash, digits)
         return Portfolio(balance=balance, positions=self._positions(marks), cash=cash)
 
@@ -209,6 +226,7 @@ class FuturesBook(SpotBook):
         digits = self.cash_digits
         ledger.cash = as_decimal(self.cash, digits)
         ledger.fees = as_decimal(self.fees, digits)
+        ledger.funding = as_decimal(self.funding, digits)
         ledger.realized_pnl = as_decimal(self.realized, digits + FINE)
         ledger.positions = self._positions(None)
         return ledger
@@ -515,6 +533,8 @@ class FuturesBook(SpotBook):
                 basis[col] = (notional - share) * self.fine
         else:
             basis[col] += notional * self.fine
+        if not new or (holding and (new > 0) != (holding > 0)):
+            self.funding_fee[col] = 0  # a new position (or none) starts with no funding paid
         size[col] = new
         self.last_price[col] = price
         self.cash -= notional + fee
@@ -602,6 +622,21 @@ class FuturesBook(SpotBook):
             fee / self.cash_unit,
             realized / (self.cash_unit * self.fine),
         )
+
+    def fund(self, col: int, rate: float, close: float) -> None:
+        """Settle one funding interval on ``col``'s position: ``size × cs × close × rate``.
+
+        As :meth:`Ledger.apply_funding`: paid (+) or received (−) out of the cash, the
+        position marked at ``close``. ``close`` must lie on the price grid (the caller
+        checks, see :meth:`on_grid`); ``rate`` lies on the run's rate grid (``build``).
+        """
+        mark = round(close * self.price_unit)
+        paid = self.size[col] * self.cs[col] * mark * round(rate * self.rate_unit)
+        self.funding += paid
+        self.funding_fee[col] += paid
+        self.cash -= paid
+        self.cash_f = self.cash / self.cash_unit
+        self.last_price[col] = mark
 
     def on_grid(self, values: Sequence[float]) -> bool:
         """Tell whether every value is a whole number of price units (<= 15 digits)."""

@@ -92,10 +92,11 @@ def backtest(
         on_cycle: called at every rebalance with what it decided (a
             :class:`~aifap.backtest.engine.CycleRecord`: targets, plan or error), as
             ``aifap.parity`` compares a session with its replay cycle by cycle.
-        ledger: ``'auto'`` books a spot run in the exact integer book where its
-            markets, fees and bars allow (:mod:`aifap.backtest.spotbook`: the same
-            orders, fills and fees, several times faster), else in the Decimal
-            ledger; ``'decimal'`` always uses the Decimal ledger.
+        ledger: ``'auto'`` books the run in an exact integer book where its markets,
+            fees and bars allow (:mod:`aifap.backtest.spotbook`,
+            :mod:`aifap.backtest.futuresbook`: the same orders, fills, fees and
+            stops, several times faster), else in the Decimal ledger; ``'decimal'``
+            always uses the Decimal ledger. ``result.config['ledger']`` says which.
 
     Raises:
         ConfigError: an argument breaks a rule.

@@ -17,8 +17,9 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import numpy as np
+import pandas as pd
 import pytest
-from books import assert_same, frame, replay
+from books import T0, assert_same, frame, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,10 +31,11 @@ from aifap.data.frames import FrameBarSource
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
 STEPS = [D("0.001"), D("0.01"), D("0.1"), D(1), D("0.0001")]
 SIZES = [D(1), D("0.01"), D(10), D("0.001")]
+RATES = [0.0001, -0.0001, 0.00012345, -0.00000678, 0.0, 0.003]
 
 
-def run(bars, markets, outputs, ledger, **knobs):
-    source = FrameBarSource(bars, markets=markets, market="futures")
+def run(bars, markets, outputs, ledger, funding=None, **knobs):
+    source = FrameBarSource(bars, markets=markets, market="futures", funding=funding)
     return aifap.backtest(
         replay(outputs), source, market="futures", rebalance_every="1m", progress=False,
         ledger=ledger, on_error="skip", **knobs,
@@ -128,7 +130,14 @@ def cases(draw):
         wicks = np.rint(np.abs(rng.normal(0, 0.006, rows)) * closes * tick)
         bar["high"] = (high + wicks) / tick  # whole ticks: on the grid
         bar["low"] = (low - np.minimum(wicks, low - 1)) / tick
+    funding = {}
+    for s in symbols:  # funding settled now and then, at rates of up to 8 decimals
+        stamps = draw(st.lists(st.integers(1, rows - 1), unique=True, max_size=4))
+        rates = [draw(st.sampled_from(RATES)) for _ in stamps]
+        index = pd.DatetimeIndex([T0 + pd.Timedelta(minutes=m) for m in sorted(stamps)])
+        funding[s] = pd.Series(rates, index=index, dtype="float64")
     knobs = {
+        "funding": funding,
         "fee_rate": draw(st.sampled_from([0.0, 0.0006, 0.0002])),
         "threshold": draw(st.sampled_from([0.0, 0.01, 0.05])),
         "capital": draw(st.sampled_from([100, 10_000, 1234.5])),
@@ -175,6 +184,7 @@ def test_stops_move_trigger_and_flip_as_on_the_ledger():
 
 
 def test_a_stop_on_a_bar_off_the_grid_hands_the_account_to_the_decimal_ledger():
+    """A stop's bar must lie on the book's grid; one that does not ends the book's run."""
     markets = {"AAAUSDT": market("AAAUSDT", amount_step=D("0.001"), price_step=D("0.01"))}
     bars = {"AAAUSDT": frame(np.array([100.0, 100.0, 100.0, 100.0, 100.0, 100.0]))}
     bars["AAAUSDT"].loc[bars["AAAUSDT"].index[3], "low"] = 90.000000001
@@ -228,3 +238,17 @@ def test_a_leverage_above_a_markets_limit_is_refused_alike():
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
     assert "leverage must be <= the market's maximum 5, was 10" in errors[0]
+
+
+def test_funding_is_settled_in_the_book_and_a_rate_off_any_grid_keeps_the_ledger():
+    markets = {"AAAUSDT": market("AAAUSDT", amount_step=D("0.001"), price_step=D("0.1"))}
+    bars = {"AAAUSDT": frame(np.array([100.0, 100.5, 101.0, 99.5, 100.2, 100.9, 101.3, 100.0]))}
+    steps = [{"AAAUSDT": 0.6}, None, {"AAAUSDT": -0.5}, None, None, None, None]
+    for rate, book in ((0.00012345, "integer"), (0.1 + 0.2, "decimal")):
+        stamps = pd.DatetimeIndex([T0 + pd.Timedelta(minutes=m) for m in (2, 5)])
+        funding = {"AAAUSDT": pd.Series([rate, -rate], index=stamps)}
+        fast = run(bars, markets, steps, "auto", funding=funding, threshold=0.0)
+        exact = run(bars, markets, steps, "decimal", funding=funding, threshold=0.0)
+        assert fast.config["ledger"] == book
+        assert_same(fast, exact)
+        assert fast.metrics["funding"] != 0.0
