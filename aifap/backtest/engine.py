@@ -409,11 +409,13 @@ class Engine:
         self.dirty = True
 
     def _book_bounds(self, book: FuturesBook) -> None:
-        """Copy a futures book's stops to the trigger bounds."""
-        downs, ups, armed = book.bounds()
-        self.down[:] = downs
-        self.up[:] = ups
-        self.armed = self.armed or armed
+        """Copy a futures book's stops to the trigger bounds, where they changed."""
+        bounds = book.bounds()
+        if bounds is not None:
+            downs, ups, armed = bounds
+            self.down[:] = downs
+            self.up[:] = ups
+            self.armed = self.armed or armed
 
     def _fund(self, row: int, col: int, rate: float) -> None:
         """Settle a funding rate on ``col``'s position at the close of ``row``."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -97,6 +97,10 @@ class FuturesBook(SpotBook):
         self.lev_f = float(leverage)
         self.stops: list[Stops] = [NO_STOPS] * len(self.symbols)
         self.funding = 0  # paid (+) or received (−), cash units
+        self.downs = [math.nan] * len(self.symbols)  # trigger bounds (see bounds)
+        self.ups = [math.nan] * len(self.symbols)
+        self.armed = False  # whether a position ever had a stop
+        self.rebound = False  # whether a bound changed since bounds() was last read
         self.funding_fee = [0] * len(self.symbols)  # per position, since it opened
         # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
         self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
@@ -231,27 +235,33 @@ class FuturesBook(SpotBook):
         ledger.positions = self._positions(None)
         return ledger
 
-    def bounds(self) -> tuple[list[float], list[float], bool]:
-        """Return the trigger bounds per column, and whether any position has a stop.
+    def bounds(self) -> tuple[list[float], list[float], bool] | None:
+        """Return the trigger bounds per column and whether a stop was ever set; None if unchanged.
 
         A bar's low <= down or high >= up touches a stop. What the engine's
         ``_sync_many`` derives from a ledger's positions: (SL, TP) for a long, (TP, SL)
-        for a short, NaN where none.
+        for a short, NaN where none. Kept per column as stops and sizes change.
         """
+        if not self.rebound:
+            return None
+        self.rebound = False
+        return self.downs, self.ups, self.armed
+
+    def _rebind(self, cols: Iterable[int]) -> None:
+        """Recompute the trigger bounds of ``cols`` (their stops or sizes changed)."""
         nan, unit = math.nan, self.price_unit
-        downs, ups = [], []
-        armed = False
-        for size, (tp, sl) in zip(self.size, self.stops, strict=True):
+        downs, ups = self.downs, self.ups
+        for col in cols:
+            size = self.size[col]
+            tp, sl = self.stops[col]
             if not size or (tp is None and sl is None):
-                downs.append(nan)
-                ups.append(nan)
+                downs[col] = ups[col] = nan
                 continue
-            armed = True
+            self.armed = True
             tp_f = nan if tp is None else tp / unit
             sl_f = nan if sl is None else sl / unit
-            downs.append(sl_f if size > 0 else tp_f)
-            ups.append(tp_f if size > 0 else sl_f)
-        return downs, ups, armed
+            downs[col], ups[col] = (sl_f, tp_f) if size > 0 else (tp_f, sl_f)
+        self.rebound = True
 
     # -- a rebalance --------------------------------------------------------------------
 
@@ -462,8 +472,10 @@ class FuturesBook(SpotBook):
             (reducing if reduces else opening).append((col, signed, leg))
         orders = reducing + opening
         fills = self._fill_futures(orders, stops, opens, log) if orders else 0
-        for col, new in moved.items():
-            self.stops[col] = new
+        if moved:
+            for col, new in moved.items():
+                self.stops[col] = new
+            self._rebind(moved)
         return Rebalanced(fills, dropped)
 
     def _equity(self, closes: list[float]) -> int:
@@ -573,6 +585,7 @@ class FuturesBook(SpotBook):
             )  # fmt: skip
             filled.add(col)
         self._floats(filled)
+        self._rebind(filled)
         return len(orders)
 
     def _floats(self, cols: set[int]) -> None:
@@ -614,6 +627,7 @@ class FuturesBook(SpotBook):
         realized = self._book(col, -holding, int(price), fee)
         self.stops[col] = NO_STOPS
         self._floats({col})
+        self._rebind((col,))
         return (
             reason,
             holding > 0,
