@@ -277,13 +277,7 @@ class FuturesBook(SpotBook):
             col = columns.get(symbol)
             if col is None:
                 return None
-            weight = output.get(symbol) if isinstance(output, Mapping) else None
-            if type(weight) is dict:
-                weight = weight.get("weight")
-            if type(weight) is not float:  # its Decimal is not repr(float): keep it
-                weight = float(target.weight)
-                exact[col] = target.weight
-            goals[col] = weight
+            goals[col] = self._weight(symbol, target, output, col, exact)
             targeted[col] = True
             tp, sl = target.take_profit, target.stop_loss
             if (tp is not None or sl is not None) and target.weight != ZERO:

@@ -329,15 +329,26 @@ class SpotBook:
             col = columns.get(symbol)
             if col is None or target.take_profit is not None or target.stop_loss is not None:
                 return None
-            weight = output.get(symbol) if isinstance(output, Mapping) else None
-            if type(weight) is dict:
-                weight = weight.get("weight")
-            if type(weight) is not float:  # its Decimal is not repr(float): keep it
-                weight = float(target.weight)
-                exact[col] = target.weight
-            goals[col] = weight
+            goals[col] = self._weight(symbol, target, output, col, exact)
             targeted[col] = True
         return Goals(goals, targeted, exact)
+
+    @staticmethod
+    def _weight(
+        symbol: str, target: TargetWeight, output: Any, col: int, exact: dict[int, Decimal]
+    ) -> float:
+        """Return a parsed target's float weight; keep its Decimal in ``exact`` if not a float's.
+
+        A float the strategy gave is the weight (the Decimal is its repr); a Decimal
+        weight, or one given another way, keeps its exact value for the exact path.
+        """
+        weight = output.get(symbol) if isinstance(output, Mapping) else None
+        if type(weight) is dict:
+            weight = weight.get("weight")
+        if type(weight) is not float:
+            exact[col] = target.weight
+            return float(target.weight)
+        return weight
 
     def rebalance(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal as D
 
@@ -9,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
+# random runs per property test (AIFAP_BOOK_EXAMPLES=4000 for a longer look)
+EXAMPLES = int(os.environ.get("AIFAP_BOOK_EXAMPLES", "60"))
 
 
 def frame(prices: np.ndarray, opens: np.ndarray | None = None) -> pd.DataFrame:
@@ -80,3 +83,12 @@ def assert_same(a, b) -> None:
     for key, value in a.metrics.items():
         other = b.metrics[key]
         assert value == other or (value != value and other != other), key
+
+
+def assert_books_agree(run, bars, markets, outputs, knobs) -> None:
+    """Run on the integer book and on the Decimal ledger; assert the same results."""
+    fast = run(bars, markets, outputs, "auto", **knobs)
+    exact = run(bars, markets, outputs, "decimal", **knobs)
+    assert fast.config["ledger"].startswith("integer")
+    assert exact.config["ledger"] == "decimal"
+    assert_same(fast, exact)

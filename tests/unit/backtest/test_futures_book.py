@@ -19,7 +19,7 @@ from decimal import Decimal as D
 import numpy as np
 import pandas as pd
 import pytest
-from books import T0, assert_same, frame, replay
+from books import EXAMPLES, T0, assert_books_agree, assert_same, frame, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -146,15 +146,11 @@ def cases(draw):
     return bars, markets, [draw(outputs(symbols)) for _ in range(rows - 1)], knobs
 
 
-@settings(max_examples=int(__import__("os").environ.get("BOOK_EXAMPLES", 60)), deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(cases())
 def test_the_integer_book_gives_the_decimal_ledgers_results(case):
     bars, markets, steps, knobs = case
-    fast = run(bars, markets, steps, "auto", **knobs)
-    exact = run(bars, markets, steps, "decimal", **knobs)
-    assert fast.config["ledger"].startswith("integer")
-    assert exact.config["ledger"] == "decimal"
-    assert_same(fast, exact)
+    assert_books_agree(run, bars, markets, steps, knobs)
 
 
 def test_stops_move_trigger_and_flip_as_on_the_ledger():

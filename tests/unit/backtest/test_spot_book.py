@@ -24,7 +24,7 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
-from books import assert_same, frame, replay
+from books import EXAMPLES, assert_books_agree, assert_same, frame, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -111,15 +111,11 @@ def cases(draw):
     return bars, markets, outputs, knobs
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(cases())
 def test_the_integer_book_gives_the_decimal_ledgers_results(case):
     bars, markets, outputs, knobs = case
-    fast = run(bars, markets, outputs, "auto", **knobs)
-    exact = run(bars, markets, outputs, "decimal", **knobs)
-    assert fast.config["ledger"].startswith("integer")
-    assert exact.config["ledger"] == "decimal"
-    assert_same(fast, exact)
+    assert_books_agree(run, bars, markets, outputs, knobs)
 
 
 def test_amounts_on_a_whole_step_are_decided_exactly():
