@@ -309,6 +309,7 @@ class FuturesBook(SpotBook):
         stops: dict[int, Stops] = {}
         closes_l = closes.tolist()
         known = self._spec_keys
+        ticks, ticks_f = self.ticks, self.ticks_f
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
@@ -333,19 +334,31 @@ class FuturesBook(SpotBook):
             close = closes_l[col]
             long = weight > 0.0
             tp_units = sl_units = None
-            # not a float, or on the wrong side of the price: parse_targets words it
+            tick = ticks_f[col]
+            # not a float, or on the wrong side of the price: parse_targets words it;
+            # the tick rounding inline where float64 surely decides it (see _tick_units)
             if tp is not None:
                 if type(tp) not in STOP_TYPES:
                     return None
                 if not (close < tp < INF if long else 0.0 < tp < close):
                     return None
-                tp_units = self._tick_units(col, float(tp))
+                y = float(tp) / tick
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+                    tp_units = n * ticks[col]
+                else:
+                    tp_units = self._tick_units(col, float(tp))
             if sl is not None:
                 if type(sl) not in STOP_TYPES:
                     return None
                 if not (0.0 < sl < close if long else close < sl < INF):
                     return None
-                sl_units = self._tick_units(col, float(sl))
+                y = float(sl) / tick
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+                    sl_units = n * ticks[col]
+                else:
+                    sl_units = self._tick_units(col, float(sl))
             stops[col] = (tp_units, sl_units)
         total = sum(map(abs, weights))
         if not self._within_gross(total, len(weights), max_gross_weight):
@@ -373,16 +386,14 @@ class FuturesBook(SpotBook):
         assert units is not None  # p holds every tick
         return units
 
-    def _band(self, closes: list[float], equity: float) -> float:
+    def _band(self, values: list[float], equity: float) -> float:
         """Return the relative error band of the float tests at ``equity``.
 
-        The equity is a float sum of the cash and the positions' values; with shorts
-        the cash exceeds the equity and some values are negative, so the sum's error
-        is relative to Σ |terms|, not to the equity: the band grows by that ratio.
+        The equity is a float sum of the cash and the positions' ``values``; with
+        shorts the cash exceeds the equity and some values are negative, so the sum's
+        error is relative to Σ |terms|, not to the equity: the band grows by that ratio.
         """
-        gross = abs(self.cash_f) + sum(
-            abs(s * cs * c) for s, cs, c in zip(self.size_f, self.cs_f, closes, strict=True)
-        )
+        gross = abs(self.cash_f) + sum(map(abs, values))
         ratio: float = gross / equity
         return self.rel * max(1.0, ratio)
 
@@ -404,10 +415,11 @@ class FuturesBook(SpotBook):
         weights, targeted, stops = goals.weights, goals.targeted, goals.stops
         closes_l = closes.tolist()
         size_f, cs_f = self.size_f, self.cs_f
-        equity_f = self.cash_f + sum(map(operator.mul, map(operator.mul, size_f, cs_f), closes_l))
+        values = list(map(operator.mul, map(operator.mul, size_f, cs_f), closes_l))
+        equity_f = self.cash_f + sum(values)
         if not equity_f > 0.0:
             return None
-        rel = self._band(closes_l, equity_f)
+        rel = self._band(values, equity_f)
         lev = self.lev_f
         thr = float(threshold)
         held_steps, steps_f = self.held_steps, self.steps_f
