@@ -322,9 +322,9 @@ class Engine:
         if not self.weights.any():
             self.equity[start - a : stop - a + 1] = self.balance
             return
-        self.equity[start - a : stop - a + 1] = (
-            self.marks[start : stop + 1] @ self.weights + self.offset
-        )
+        out = self.equity[start - a : stop - a + 1]  # written in place: no temporaries
+        np.matmul(self.marks[start : stop + 1], self.weights, out=out)
+        out += self.offset
 
     # -- between rebalances -------------------------------------------------------------
 

@@ -529,30 +529,36 @@ class FuturesBook(SpotBook):
 
     def _book(self, col: int, signed: int, price: int, fee: int) -> int:
         """Book a fill of ``signed`` size units at ``price``; return its realized PnL (fine)."""
-        size, basis = self.size, self.basis
+        size, basis, fine = self.size, self.basis, self.fine
         holding = size[col]
         notional = signed * self.cs[col] * price * self.notional_scale  # cash units, signed
-        realized = 0
         new = holding + signed
-        if holding and (signed > 0) != (holding > 0):
-            closed = min(abs(signed), abs(holding))
-            if closed == abs(holding):
+        if not holding:  # opening from flat (the usual open leg)
+            realized = 0
+            basis[col] = notional * fine
+        elif not new:  # a whole close (the usual close leg, or a stop)
+            realized = -notional * fine - basis[col]
+            basis[col] = 0
+            self.funding_fee[col] = 0
+        elif (signed > 0) == (holding > 0):  # adding to the position
+            realized = 0
+            basis[col] += notional * fine
+        else:  # reducing, or through zero
+            held, moved = abs(holding), abs(signed)
+            closed = min(moved, held)
+            if closed == held:
                 released = basis[col]
             else:  # the closed share of the cost, rounded half to even
-                released, rest = divmod(basis[col] * closed, abs(holding))
-                twice = 2 * rest
-                if twice > abs(holding) or (twice == abs(holding) and released % 2):
+                released, rest = divmod(basis[col] * closed, held)
+                if 2 * rest > held or (2 * rest == held and released % 2):
                     released += 1
             # a long sells its closed part (+ proceeds), a short buys it back (− cost)
-            share = notional * closed // abs(signed)
-            realized = -share * self.fine - released
+            share = notional * closed // moved
+            realized = -share * fine - released
             basis[col] -= released
-            if new and (new > 0) != (holding > 0):  # through zero: the rest opens at price
-                basis[col] = (notional - share) * self.fine
-        else:
-            basis[col] += notional * self.fine
-        if not new or (holding and (new > 0) != (holding > 0)):
-            self.funding_fee[col] = 0  # a new position (or none) starts with no funding paid
+            if (new > 0) != (holding > 0):  # through zero: the rest opens at price
+                basis[col] = (notional - share) * fine
+                self.funding_fee[col] = 0  # a new position starts with no funding paid
         size[col] = new
         self.last_price[col] = price
         self.cash -= notional + fee
