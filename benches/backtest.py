@@ -222,12 +222,16 @@ def run_synthetic(
         print(f"  repeat: floor {floor:.2f} s, total {total:.2f} s, ratio {total / floor:.3f}")
         best = (min(best[0], total), min(best[1], floor)) if best else (total, floor)
     total, floor = best
+    t = clock()
+    orders = len(result.orders)  # built on first read (not part of total)
+    built = clock() - t
     bars = len(frames[symbols[0]])
     report(f"{case}: synthetic {assets} assets x {days} days, 1m bars, {kind}, every 5m",
            total, floor, bars, assets, result.metrics["rebalances"],
            f"\nfee rate {fee}, threshold {threshold}, trades {result.metrics['trades']:,}, "
            f"dropped legs {result.metrics['dropped_legs']:,}, "
-           f"final equity {result.metrics['final_equity']:,.2f}")  # fmt: skip
+           f"final equity {result.metrics['final_equity']:,.2f}, ledger {result.config['ledger']}"
+           f"\norders frame      {orders:,} rows built on first read in {built:.2f} s")  # fmt: skip
 
 
 def read(path: Path) -> pd.DataFrame:

@@ -90,7 +90,8 @@ def main() -> None:
         f"dropped {m['dropped_legs']:,}, final equity {m['final_equity']!r}"
     )
     if not args.quiet:
-        print(f"engine CPU {spent:.2f} s, {spent / m['rebalances'] * 1e6:.0f} us / rebalance, ledger: {result.config['ledger']}")
+        per = spent / m["rebalances"] * 1e6
+        print(f"engine CPU {spent:.2f} s, {per:.0f} us / rebalance, {result.config['ledger']}")
 
 
 if __name__ == "__main__":
