@@ -34,11 +34,11 @@ SIZES = [D(1), D("0.01"), D(10), D("0.001")]
 RATES = [0.0001, -0.0001, 0.00012345, -0.00000678, 0.0, 0.003]
 
 
-def run(bars, markets, outputs, ledger, funding=None, **knobs):
+def run(bars, markets, outputs, ledger, funding=None, rebalance_every="1m", **knobs):
     source = FrameBarSource(bars, markets=markets, market="futures", funding=funding)
     return aifap.backtest(
-        replay(outputs), source, market="futures", rebalance_every="1m", progress=False,
-        ledger=ledger, on_error="skip", **knobs,
+        replay(outputs), source, market="futures", rebalance_every=rebalance_every,
+        progress=False, ledger=ledger, on_error="skip", **knobs,
     )  # fmt: skip
 
 
@@ -248,3 +248,32 @@ def test_funding_is_settled_in_the_book_and_a_rate_off_any_grid_keeps_the_ledger
         assert fast.config["ledger"] == book
         assert_same(fast, exact)
         assert fast.metrics["funding"] != 0.0
+
+
+def test_funding_on_a_close_off_the_grid_hands_the_account_to_the_decimal_ledger():
+    """Rebalancing every 5m, the rows between carry any price; funding reads the close."""
+    markets = {"AAAUSDT": market("AAAUSDT", amount_step=D("0.001"), price_step=D("0.1"))}
+    closes = np.full(16, 100.0)
+    closes[7] = 100.000000001  # off every grid: neither planned nor filled at
+    bars = {"AAAUSDT": frame(closes)}
+    stamps = pd.DatetimeIndex([T0 + pd.Timedelta(minutes=8)])  # booked at row 7's close
+    funding = {"AAAUSDT": pd.Series([0.0001], index=stamps)}
+    steps = [{"AAAUSDT": 0.5}, None, None]
+    knobs = {"funding": funding, "threshold": 0.0}
+    fast = run(bars, markets, steps, "auto", rebalance_every="5m", **knobs)
+    exact = run(bars, markets, steps, "decimal", rebalance_every="5m", **knobs)
+    assert fast.config["ledger"] == "integer, then decimal from 2024-01-01 00:07:00+00:00"
+    assert_same(fast, exact)
+    assert fast.metrics["funding"] == pytest.approx(0.5 * 10_000 * 0.0001, rel=1e-3)
+
+
+def test_an_account_worth_nothing_hands_over_to_the_ledger_which_drops_the_opens():
+    """At 10× a 15 % fall takes the equity below 0: the ledger words the drop."""
+    markets = {"AAAUSDT": market("AAAUSDT", amount_step=D("0.001"), price_step=D("0.1"))}
+    bars = {"AAAUSDT": frame(np.array([100.0, 100.0, 85.0, 85.0, 84.0, 84.0]))}
+    steps = [{"AAAUSDT": 0.9}, None, {"AAAUSDT": 0.5}, {"AAAUSDT": -0.5}, None]
+    fast = run(bars, markets, steps, "auto", leverage=10, threshold=0.0)
+    exact = run(bars, markets, steps, "decimal", leverage=10, threshold=0.0)
+    assert fast.config["ledger"] == "integer, then decimal from 2024-01-01 00:03:00+00:00"
+    assert_same(fast, exact)
+    assert "equity must be > 0 to open" in " ".join(fast.orders["reason"])
