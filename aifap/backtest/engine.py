@@ -354,7 +354,7 @@ class Engine:
     def _stop(self, row: int, col: int, stop: int) -> int | None:
         """Book a triggered stop at ``row``; return a later row to re-check, if any."""
         book = self.book
-        if isinstance(book, FuturesBook):
+        if book is not None:
             bar = (self.open[row, col], self.high[row, col], self.low[row, col])
             if book.on_grid(bar):
                 return self._book_stop(book, row, col, bar, stop)
@@ -383,9 +383,9 @@ class Engine:
         return None
 
     def _book_stop(
-        self, book: FuturesBook, row: int, col: int, bar: tuple[float, float, float], stop: int
+        self, book: SpotBook, row: int, col: int, bar: tuple[float, float, float], stop: int
     ) -> int | None:
-        """Book a stop the futures book finds triggered at ``row`` (see :meth:`_stop`)."""
+        """Book a stop the integer book finds triggered at ``row`` (see :meth:`_stop`)."""
         hit = book.stop(col, bar)
         if hit is None:
             return row + 1 if row < stop else None
@@ -400,16 +400,15 @@ class Engine:
         return None
 
     def _book_floats(self, book: SpotBook) -> None:
-        """Copy the book's sizes and entry prices (and a futures book's stops) to the arrays."""
+        """Copy the book's sizes, entry prices and stops to the engine's arrays."""
         np.copyto(self.size, book.size_f)
         np.copyto(self.entry, book.entry_f)
         np.multiply(self.size, self.cs, out=self.weights)
-        if isinstance(book, FuturesBook):
-            self._book_bounds(book)
+        self._book_bounds(book)
         self.dirty = True
 
-    def _book_bounds(self, book: FuturesBook) -> None:
-        """Copy a futures book's stops to the trigger bounds, where they changed."""
+    def _book_bounds(self, book: SpotBook) -> None:
+        """Copy the book's stops to the trigger bounds, where they changed."""
         bounds = book.bounds()
         if bounds is not None:
             downs, ups, armed = bounds
@@ -630,8 +629,7 @@ class Engine:
         if done.dropped:
             self.dropped.extend((bar, leg) for leg in done.dropped)
         if not done.fills:
-            if isinstance(book, FuturesBook):  # stops may have moved without a trade
-                self._book_bounds(book)
+            self._book_bounds(book)  # stops may have moved without a trade
             return
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step
         self.pending.stamp(time_ns, cycle, done.fills)

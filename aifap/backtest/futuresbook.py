@@ -25,12 +25,10 @@ each other.
 
 from __future__ import annotations
 
-import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
@@ -47,16 +45,10 @@ from aifap.backtest.spotbook import (
     Stops,
 )
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
-from aifap.core.fills import stop_trigger
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.orders import FillReason
 from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
-from aifap.core.weights import SPEC_KEYS, STOP_LOSS_KEYS, TAKE_PROFIT_KEYS, TargetWeight
-
-INF = math.inf
-STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
 
 
 class FuturesBook(SpotBook):
@@ -82,8 +74,9 @@ class FuturesBook(SpotBook):
         """Hold ``capital`` (cash units) and no position; ``units``: (a, c, p, r)."""
         a, c, p, r = units
         super().__init__(
-            symbols, markets, capital, rate, a, p, r, steps, min_amounts, min_notionals, texts
-        )
+            symbols, markets, capital, rate, a, p, r, steps, min_amounts, min_notionals, texts,
+            ticks,
+        )  # fmt: skip
         self.c, self.r = c, r
         self.cash_unit: int = 10 ** (r + a + c + p)
         self.cash_f = capital / self.cash_unit
@@ -91,19 +84,10 @@ class FuturesBook(SpotBook):
         self.cs = contract_sizes
         self.cs_unit: int = 10**c
         self.cs_f = [cs / self.cs_unit for cs in contract_sizes]
-        self.ticks = ticks
-        self.ticks_f = [float(m.price_step) for m in (markets[s] for s in self.symbols)]
         self.leverage = leverage
         self.lev_f = float(leverage)
-        self.stops: list[Stops] = [NO_STOPS] * len(self.symbols)
         self.funding = 0  # paid (+) or received (−), cash units
-        self.downs = [math.nan] * len(self.symbols)  # trigger bounds (see bounds)
-        self.ups = [math.nan] * len(self.symbols)
-        self.armed = False  # whether a position ever had a stop
-        self.rebound = False  # whether a bound changed since bounds() was last read
         self.funding_fee = [0] * len(self.symbols)  # per position, since it opened
-        # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
-        self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
 
     @classmethod
     def build_futures(
@@ -235,156 +219,7 @@ class FuturesBook(SpotBook):
         ledger.positions = self._positions(None)
         return ledger
 
-    def bounds(self) -> tuple[list[float], list[float], bool] | None:
-        """Return the trigger bounds per column and whether a stop was ever set; None if unchanged.
-
-        A bar's low <= down or high >= up touches a stop. What the engine's
-        ``_sync_many`` derives from a ledger's positions: (SL, TP) for a long, (TP, SL)
-        for a short, NaN where none. Kept per column as stops and sizes change.
-        """
-        if not self.rebound:
-            return None
-        self.rebound = False
-        return self.downs, self.ups, self.armed
-
-    def _rebind(self, cols: Iterable[int]) -> None:
-        """Recompute the trigger bounds of ``cols`` (their stops or sizes changed)."""
-        nan, unit = math.nan, self.price_unit
-        downs, ups = self.downs, self.ups
-        for col in cols:
-            size = self.size[col]
-            tp, sl = self.stops[col]
-            if not size or (tp is None and sl is None):
-                downs[col] = ups[col] = nan
-                continue
-            self.armed = True
-            tp_f = nan if tp is None else tp / unit
-            sl_f = nan if sl is None else sl / unit
-            downs[col], ups[col] = (sl_f, tp_f) if size > 0 else (tp_f, sl_f)
-        self.rebound = True
-
     # -- a rebalance --------------------------------------------------------------------
-
-    def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
-        """Return the goals of parsed ``targets``, their stops rounded to each market's tick."""
-        columns = self.columns
-        n = len(self.symbols)
-        goals = [0.0] * n
-        targeted = [False] * n
-        exact: dict[int, Decimal] = {}
-        stops: dict[int, Stops] = {}
-        for symbol, target in targets.items():
-            col = columns.get(symbol)
-            if col is None:
-                return None
-            goals[col] = self._weight(symbol, target, output, col, exact)
-            targeted[col] = True
-            tp, sl = target.take_profit, target.stop_loss
-            if (tp is not None or sl is not None) and target.weight != ZERO:
-                market = self.markets[symbol]
-                stops[col] = (
-                    None if tp is None else self._price_units(market.round_price(tp)),
-                    None if sl is None else self._price_units(market.round_price(sl)),
-                )
-        return Goals(goals, targeted, exact, stops)
-
-    def parse(
-        self, output: Any, max_gross_weight: Decimal, closes: np.ndarray | None = None
-    ) -> Goals | None:
-        """Return the goals of an output of float weights and float specs that surely passes.
-
-        :meth:`SpotBook.parse` for plain weights (any sign); specs ``{'weight': w,
-        'presetStopSurplusPrice': tp, 'presetStopLossPrice': sl}`` (or the aliases) of
-        floats are read here too: finite stops > 0 on the right side of ``closes``
-        (float comparisons of such values are those of their reprs), each rounded to
-        its tick in float64 where that is surely the planner's rounding
-        (:meth:`_tick_units`). Anything else: None, and ``parse_targets`` decides.
-        """
-        layout = self._layout_of(output)
-        if layout is None:
-            return None
-        if closes is None or type(next(iter(output.values()))) is not dict:
-            return super().parse(output, max_gross_weight)
-        weights: list[float] = []
-        stops: dict[int, Stops] = {}
-        closes_l = closes.tolist()
-        known = self._spec_keys
-        ticks, ticks_f = self.ticks, self.ticks_f
-        for col, spec in zip(layout.cols, output.values(), strict=True):
-            if type(spec) is float:
-                weights.append(spec)
-                continue
-            if type(spec) is not dict:
-                return None
-            names = tuple(spec)
-            keys = known.get(names)
-            if keys is None:
-                keys = known[names] = _spec_layout(names)
-            if not keys:
-                return None
-            weight = spec["weight"]
-            if type(weight) is not float or not -math.inf < weight < math.inf:
-                return None
-            weights.append(weight)
-            tp_key, sl_key = keys
-            tp = spec[tp_key] if tp_key else None
-            sl = spec[sl_key] if sl_key else None
-            if (tp is None and sl is None) or weight == 0.0:
-                continue
-            close = closes_l[col]
-            long = weight > 0.0
-            tp_units = sl_units = None
-            tick = ticks_f[col]
-            # not a float, or on the wrong side of the price: parse_targets words it;
-            # the tick rounding inline where float64 surely decides it (see _tick_units)
-            if tp is not None:
-                if type(tp) not in STOP_TYPES:
-                    return None
-                if not (close < tp < INF if long else 0.0 < tp < close):
-                    return None
-                y = float(tp) / tick
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
-                    tp_units = n * ticks[col]
-                else:
-                    tp_units = self._tick_units(col, float(tp))
-            if sl is not None:
-                if type(sl) not in STOP_TYPES:
-                    return None
-                if not (0.0 < sl < close if long else close < sl < INF):
-                    return None
-                y = float(sl) / tick
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
-                    sl_units = n * ticks[col]
-                else:
-                    sl_units = self._tick_units(col, float(sl))
-            stops[col] = (tp_units, sl_units)
-        total = sum(map(abs, weights))
-        if not self._within_gross(total, len(weights), max_gross_weight):
-            return None
-        return Goals(self._spread(layout, weights), layout.targeted, {}, stops)
-
-    def _tick_units(self, col: int, price: float) -> int:
-        """Return ``round_price(Decimal(repr(price)))`` of ``col``'s market in price units.
-
-        ``price`` is a finite float > 0. ``price / tick`` in float64 is within 4e-16
-        relative of the exact quotient; away from a half (ties go to even) by more than
-        that, its nearest integer is the planner's. Otherwise the planner's own Decimal
-        rounding decides.
-        """
-        y = price / self.ticks_f[col]
-        n = round(y)
-        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
-            return n * self.ticks[col]
-        market = self.markets[self.symbols[col]]
-        return self._price_units(market.round_price(Decimal(repr(price))))
-
-    def _price_units(self, price: Decimal) -> int:
-        """Return a price on a market's tick (so on this book's grid) in price units."""
-        units = units_of(price, self.p)
-        assert units is not None  # p holds every tick
-        return units
 
     def _band(self, values: list[float], equity: float) -> float:
         """Return the relative error band of the float tests at ``equity``.
@@ -615,39 +450,12 @@ class FuturesBook(SpotBook):
 
     # -- between rebalances -------------------------------------------------------------
 
-    def stop(
-        self, col: int, bar: tuple[float, float, float]
-    ) -> tuple[FillReason, bool, float, float, float, float] | None:
-        """Fill the stop a bar (open, high, low) triggers for ``col``'s position, if any.
-
-        Returns (reason, sell, amount, price, fee, realized PnL) as floats for the fill
-        log, or None when nothing triggers. The bar must lie on the book's price grid
-        (the caller checks, see :meth:`on_grid`).
-        """
+    def _stop_fill(self, col: int, price: int) -> tuple[int, int, int]:
+        """Close ``col``'s whole position at ``price``: (amount, fee, realized PnL), units."""
         holding = self.size[col]
-        tp, sl = self.stops[col]
-        if not holding or (tp is None and sl is None):
-            return None
-        unit = self.price_unit
-        open_, high, low = (round(v * unit) for v in bar)
-        hit = stop_trigger(holding, sl, tp, open_, high, low)
-        if hit is None:
-            return None
-        reason, price = hit
         amount = abs(holding)
-        fee = self.rate * amount * self.cs[col] * int(price)
-        realized = self._book(col, -holding, int(price), fee)
-        self.stops[col] = NO_STOPS
-        self._floats({col})
-        self._rebind((col,))
-        return (
-            reason,
-            holding > 0,
-            amount / self.size_unit,
-            int(price) / unit,
-            fee / self.cash_unit,
-            realized / (self.cash_unit * self.fine),
-        )
+        fee = self.rate * amount * self.cs[col] * price
+        return amount, fee, self._book(col, -holding, price, fee)
 
     def fund(self, col: int, rate: float, close: float) -> None:
         """Settle one funding interval on ``col``'s position: ``size × cs × close × rate``.
@@ -663,27 +471,3 @@ class FuturesBook(SpotBook):
         self.cash -= paid
         self.cash_f = self.cash / self.cash_unit
         self.last_price[col] = mark
-
-    def on_grid(self, values: Sequence[float]) -> bool:
-        """Tell whether every value is a whole number of price units (<= 15 digits)."""
-        unit = self.price_unit
-        for v in values:
-            n = round(v * unit)
-            if not abs(n) < 10**15 or n / unit != v:
-                return False
-        return True
-
-
-def _spec_layout(names: tuple[str, ...]) -> tuple[str | None, str | None] | None:
-    """Return a spec's (take-profit key, stop-loss key) for keys ``names``, each or None.
-
-    None (``parse_targets`` decides) for keys it must look at: unknown ones, no
-    ``weight``, or two aliases of one stop.
-    """
-    if not set(names) <= SPEC_KEYS or "weight" not in names:
-        return None
-    tp = [key for key in TAKE_PROFIT_KEYS if key in names]
-    sl = [key for key in STOP_LOSS_KEYS if key in names]
-    if len(tp) > 1 or len(sl) > 1:
-        return None
-    return (tp[0] if tp else None, sl[0] if sl else None)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
@@ -44,12 +44,20 @@ import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
-from aifap.core.fills import unaffordable
+from aifap.core.fills import stop_trigger, unaffordable
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
+from aifap.core.orders import FillReason
 from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
-from aifap.core.weights import TargetWeight, floats_within_gross, gross_bound
+from aifap.core.weights import (
+    SPEC_KEYS,
+    STOP_LOSS_KEYS,
+    TAKE_PROFIT_KEYS,
+    TargetWeight,
+    floats_within_gross,
+    gross_bound,
+)
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -58,6 +66,8 @@ FLOATS = {float}
 # numbers parse_targets reads as Decimal(repr(float(x))), as a float is read
 NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
 TINY = 1e-300
+INF = math.inf
+STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
 Stops = tuple[int | None, int | None]  # a futures position's (take profit, stop loss), units
 NO_STOPS: Stops = (None, None)
@@ -115,8 +125,13 @@ class SpotBook:
         min_amounts: list[int],
         min_notionals: list[int],
         texts: Exponents,
+        ticks: list[int] | None = None,
     ) -> None:
-        """Hold an account of ``capital`` (cash units) and no position; see :meth:`build`."""
+        """Hold an account of ``capital`` (cash units) and no position; see :meth:`build`.
+
+        ``ticks``: each market's tick in price units, or None when the price unit does
+        not hold them (a target with stops then hands the account to the ledger).
+        """
         self.texts = texts
         self.symbols = list(symbols)
         self.columns = {s: i for i, s in enumerate(self.symbols)}
@@ -148,6 +163,16 @@ class SpotBook:
         self.entry_f = [0.0] * n  # float(cost basis / size): the engine's PV offset
         self._layout: Layout | None = None
         self._gross: tuple[Decimal, float] | None = None
+        self.stoppable = ticks is not None  # whether the price unit holds every tick
+        self.ticks: list[int] = ticks if ticks is not None else [0] * n
+        self.ticks_f = [float(markets[s].price_step) for s in self.symbols]
+        self.stops: list[Stops] = [NO_STOPS] * n
+        self.downs = [math.nan] * n  # trigger bounds (see bounds)
+        self.ups = [math.nan] * n
+        self.armed = False  # whether a position ever had a stop
+        self.rebound = False  # whether a bound changed since bounds() was last read
+        # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
+        self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
 
     @classmethod
     def build(
@@ -186,8 +211,16 @@ class SpotBook:
             grids.append(k)
         cash_decimals = max(decimals(capital), *(decimals(m.min_notional) for m in specs))
         p = max(*grids, cash_decimals - a)  # the cash unit 10^-(a+p) holds the capital too
-        if max(float(opens.max()), float(closes.max())) * 10.0**p >= 1e15:
+        top = max(float(opens.max()), float(closes.max()))
+        if top * 10.0**p >= 1e15:
             return None
+        # stops need the ticks on the price grid, and r more decimals: a stop sells the
+        # whole holding, off the step after base fees, and its fee rate × amount × price
+        # must be whole in cash units
+        ticks = [decimals(m.price_step) for m in specs]
+        with_stops = max(p, *ticks) + r
+        if top * 10.0**with_stops < 1e15 and with_stops <= MAX_DIGITS + r:
+            p = with_stops
         q = a + p
         if q > 40 or r > MAX_DIGITS:
             return None
@@ -198,9 +231,12 @@ class SpotBook:
         notionals = [units_of(m.min_notional, q) for m in specs]
         if any(v is None for v in (*values, *steps, *minimums, *notionals)):
             return None
+        tick_units = [units_of(m.price_step, p) for m in specs]
+        stoppable = all(t is not None and t > 0 for t in tick_units)
         return cls(
             symbols, markets, values[0], values[1], a, p, r,  # type: ignore[arg-type]
             steps, minimums, notionals, texts,  # type: ignore[arg-type]
+            tick_units if stoppable else None,  # type: ignore[arg-type]
         )  # fmt: skip
 
     # -- views ------------------------------------------------------------------------
@@ -251,22 +287,144 @@ class SpotBook:
         ledger.positions = self._positions(None)
         return ledger
 
+    def bounds(self) -> tuple[list[float], list[float], bool] | None:
+        """Return the trigger bounds per column and whether a stop was ever set; None if unchanged.
+
+        A bar's low <= down or high >= up touches a stop. What the engine's
+        ``_sync_many`` derives from a ledger's positions: (SL, TP) for a long, (TP, SL)
+        for a short, NaN where none. Kept per column as stops and sizes change.
+        """
+        if not self.rebound:
+            return None
+        self.rebound = False
+        return self.downs, self.ups, self.armed
+
+    def _rebind(self, cols: Iterable[int]) -> None:
+        """Recompute the trigger bounds of ``cols`` (their stops or sizes changed)."""
+        nan, unit = math.nan, self.price_unit
+        downs, ups = self.downs, self.ups
+        for col in cols:
+            size = self.size[col]
+            tp, sl = self.stops[col]
+            if not size or (tp is None and sl is None):
+                downs[col] = ups[col] = nan
+                continue
+            self.armed = True
+            tp_f = nan if tp is None else tp / unit
+            sl_f = nan if sl is None else sl / unit
+            downs[col], ups[col] = (sl_f, tp_f) if size > 0 else (tp_f, sl_f)
+        self.rebound = True
+
     # -- a rebalance --------------------------------------------------------------------
 
     def parse(
         self, output: Any, max_gross_weight: Decimal, closes: np.ndarray | None = None
     ) -> Goals | None:
-        """Return the goals of a plain ``{symbol: float}`` output that surely passes validation.
+        """Return the goals of an output of float weights and float specs that surely passes.
 
-        What :func:`aifap.core.weights.parse_targets` accepts without a doubt (known
-        symbols, finite float weights >= 0, a gross weight float64 proves within the
-        limit), without a Decimal per weight; None for anything else, which
-        ``parse_targets`` then decides (and words the error of). ``closes`` (the prices
-        stops are checked against) is for the futures book's specs.
+        What :func:`aifap.core.weights.parse_targets` accepts without a doubt: known
+        symbols, finite float weights (>= 0 on spot), a gross weight float64 proves
+        within the limit, without a Decimal per weight; specs ``{'weight': w,
+        'presetStopSurplusPrice': tp, 'presetStopLossPrice': sl}`` (or the aliases) of
+        floats are read here too: finite stops > 0 on the right side of ``closes``
+        (float comparisons of such values are those of their reprs), each rounded to
+        its tick in float64 where that is surely the planner's rounding
+        (:meth:`_tick_units`). Anything else: None, and ``parse_targets`` decides.
         """
         layout = self._layout_of(output)
         if layout is None:
             return None
+        if closes is None or type(next(iter(output.values()))) is not dict:
+            return self._parse_plain(output, layout, max_gross_weight)
+        if not self.stoppable:
+            return None
+        weights: list[float] = []
+        stops: dict[int, Stops] = {}
+        closes_l = closes.tolist()
+        known = self._spec_keys
+        ticks, ticks_f = self.ticks, self.ticks_f
+        for col, spec in zip(layout.cols, output.values(), strict=True):
+            if type(spec) is float:
+                weights.append(spec)
+                continue
+            if type(spec) is not dict:
+                return None
+            names = tuple(spec)
+            keys = known.get(names)
+            if keys is None:
+                keys = known[names] = _spec_layout(names)
+            if not keys:
+                return None
+            weight = spec["weight"]
+            if type(weight) is not float or not -math.inf < weight < math.inf:
+                return None
+            if weight < 0.0 and not self.shorts:
+                return None
+            weights.append(weight)
+            tp_key, sl_key = keys
+            tp = spec[tp_key] if tp_key else None
+            sl = spec[sl_key] if sl_key else None
+            if (tp is None and sl is None) or weight == 0.0:
+                continue
+            close = closes_l[col]
+            long = weight > 0.0
+            tp_units = sl_units = None
+            tick = ticks_f[col]
+            # not a float, or on the wrong side of the price: parse_targets words it;
+            # the tick rounding inline where float64 surely decides it (see _tick_units)
+            if tp is not None:
+                if type(tp) not in STOP_TYPES:
+                    return None
+                if not (close < tp < INF if long else 0.0 < tp < close):
+                    return None
+                y = float(tp) / tick
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+                    tp_units = n * ticks[col]
+                else:
+                    tp_units = self._tick_units(col, float(tp))
+            if sl is not None:
+                if type(sl) not in STOP_TYPES:
+                    return None
+                if not (0.0 < sl < close if long else close < sl < INF):
+                    return None
+                y = float(sl) / tick
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+                    sl_units = n * ticks[col]
+                else:
+                    sl_units = self._tick_units(col, float(sl))
+            stops[col] = (tp_units, sl_units)
+        total = sum(map(abs, weights))
+        if not self._within_gross(total, len(weights), max_gross_weight):
+            return None
+        return Goals(self._spread(layout, weights), layout.targeted, {}, stops)
+
+    def _tick_units(self, col: int, price: float) -> int:
+        """Return ``round_price(Decimal(repr(price)))`` of ``col``'s market in price units.
+
+        ``price`` is a finite float > 0. ``price / tick`` in float64 is within 4e-16
+        relative of the exact quotient; away from a half (ties go to even) by more than
+        that, its nearest integer is the planner's. Otherwise the planner's own Decimal
+        rounding decides.
+        """
+        y = price / self.ticks_f[col]
+        n = round(y)
+        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+            return n * self.ticks[col]
+        market = self.markets[self.symbols[col]]
+        return self._price_units(market.round_price(Decimal(repr(price))))
+
+    def _price_units(self, price: Decimal) -> int:
+        """Return a price on a market's tick (so on this book's grid) in price units."""
+        units = units_of(price, self.p)
+        assert units is not None  # p holds every tick
+        return units
+
+    def _parse_plain(
+        self, output: dict[str, Any], layout: Layout, max_gross_weight: Decimal
+    ) -> Goals | None:
+        """Return the goals of a plain ``{symbol: number}`` output that surely passes."""
         values = list(output.values())
         kinds = set(map(type, values))
         if kinds != FLOATS:
@@ -320,18 +478,32 @@ class SpotBook:
         return goals
 
     def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
-        """Return the goals of parsed ``targets``; None when one has SL/TP (out of scope)."""
+        """Return the goals of parsed ``targets``, their stops rounded to each market's tick.
+
+        None when the book cannot keep them (a stop where the price unit holds no tick).
+        """
         columns = self.columns
-        goals = [0.0] * len(self.symbols)
-        targeted = [False] * len(self.symbols)
+        n = len(self.symbols)
+        goals = [0.0] * n
+        targeted = [False] * n
         exact: dict[int, Decimal] = {}
+        stops: dict[int, Stops] = {}
         for symbol, target in targets.items():
             col = columns.get(symbol)
-            if col is None or target.take_profit is not None or target.stop_loss is not None:
+            if col is None:
                 return None
             goals[col] = self._weight(symbol, target, output, col, exact)
             targeted[col] = True
-        return Goals(goals, targeted, exact)
+            tp, sl = target.take_profit, target.stop_loss
+            if (tp is not None or sl is not None) and target.weight != ZERO:
+                if not self.stoppable:
+                    return None  # the price unit does not hold the ticks
+                market = self.markets[symbol]
+                stops[col] = (
+                    None if tp is None else self._price_units(market.round_price(tp)),
+                    None if sl is None else self._price_units(market.round_price(sl)),
+                )
+        return Goals(goals, targeted, exact, stops)
 
     @staticmethod
     def _weight(
@@ -364,7 +536,9 @@ class SpotBook:
         holding in amount steps: where ``x`` is farther than ``band`` from every whole
         number, ``trunc(x)`` is the planner's rounded amount; elsewhere fractions decide.
         """
-        weights, targeted = goals.weights, goals.targeted
+        weights, targeted, stops = goals.weights, goals.targeted, goals.stops
+        current_stops = self.stops
+        moved: dict[int, Stops] = {}  # stop updates without a trade
         closes_l = closes.tolist()
         equity_f = self.cash_f + sum(map(operator.mul, self.size_f, closes_l))
         if not equity_f > 0.0:
@@ -396,6 +570,8 @@ class SpotBook:
                 gap = abs(weight - current)
                 tol = (weight + current + thr) * rel + TINY
                 if gap < thr - tol:
+                    if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                        moved[col] = stops.get(col, NO_STOPS)  # moved without a trade
                     continue
                 trade = sure and gap > thr + tol
             if trade:
@@ -405,17 +581,26 @@ class SpotBook:
                     equity = self._equity(closes_l)
                 decided = self._exact(goals, col, equity, closes_l[col], threshold)
                 if decided is None:
+                    if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                        moved[col] = stops.get(col, NO_STOPS)
                     continue
                 delta, negative = decided
             amount = abs(delta) * steps[col]
             leg = REDUCE if holding and delta <= 0 else OPEN  # the planner's: 0 reduces too
             if self._too_little(col, amount, closes_l[col]):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
+                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                    moved[col] = stops.get(col, NO_STOPS)
                 continue
             (sells if delta < 0 else buys).append((col, amount, leg))
         if buys:
             buys = self._cap_at_marks(buys, sells, closes_l, dropped)
-        return self._fill(sells, buys, opens, dropped, log)
+        done = self._fill(sells, buys, opens, dropped, log, stops)
+        if moved:
+            for col, new in moved.items():
+                current_stops[col] = new
+            self._rebind(moved)
+        return done
 
     def _equity(self, closes: list[float]) -> int:
         """Return cash + Σ size × close, exact (cash units)."""
@@ -561,10 +746,13 @@ class SpotBook:
         opens: np.ndarray,
         dropped: list[DroppedLeg],
         log: FillBuffer,
+        stops: Mapping[int, Stops],
     ) -> Rebalanced:
         """Fill the sells, then the buys (capped at the cash left), at ``opens``; book them.
 
-        Each fill goes into ``log`` as a row (the caller stamps their time and cycle).
+        Each fill goes into ``log`` as a row (the caller stamps their time and cycle). A
+        position a fill leaves gets the leg's stops (none after a close: ``stops`` are
+        the targets', rounded), as the ledger books them.
         """
         if not sells and not buys:
             return Rebalanced(0, dropped)
@@ -633,17 +821,105 @@ class SpotBook:
             filled.append(col)
         self.cash, self.fees, self.realized = cash, fees, realized_total
         texts.cash = cash_exp
-        self.cash_f = cash / cash_unit
-        per_entry = fine * unit
-        size_f, held_steps, entry_f, steps_f = (
-            self.size_f,
-            self.held_steps,
-            self.entry_f,
-            self.steps_f,
-        )
-        for col in set(filled):
-            holding = size[col]
-            size_f[col] = held = holding / size_unit
-            held_steps[col] = held / steps_f[col]
-            entry_f[col] = basis[col] / (holding * per_entry) if holding else 0.0
+        touched = set(filled)
+        self._floats(touched)
+        if stops or self.armed:  # the positions left take their legs' stops
+            legs = {col: leg for col, _, leg in (*sells, *buys)}
+            for col in touched:
+                kept = legs[col] != CLOSE and size[col]
+                self.stops[col] = stops.get(col, NO_STOPS) if kept else NO_STOPS
+            self._rebind(touched)
         return Rebalanced(len(filled), dropped)
+
+    # -- between rebalances -------------------------------------------------------------
+
+    def stop(
+        self, col: int, bar: tuple[float, float, float]
+    ) -> tuple[FillReason, bool, float, float, float, float] | None:
+        """Fill the stop a bar (open, high, low) triggers for ``col``'s position, if any.
+
+        As :func:`aifap.core.fills.stop_trigger` and the fill model's ``stop_fill``: the
+        whole position closes at the open (a gap through a stop) or at the stop. Returns
+        (reason, sell, amount, price, fee, realized PnL) as floats for the fill log, or
+        None when nothing triggers. The bar must lie on the book's price grid (the
+        caller checks, see :meth:`on_grid`).
+        """
+        holding = self.size[col]
+        tp, sl = self.stops[col]
+        if not holding or (tp is None and sl is None):
+            return None
+        unit = self.price_unit
+        open_, high, low = (round(v * unit) for v in bar)
+        hit = stop_trigger(holding, sl, tp, open_, high, low)
+        if hit is None:
+            return None
+        reason, level = hit
+        price = int(level)
+        if price != open_:  # filled at the stop: the cash's exponent is the tick's
+            self.texts.cash = min(self.texts.cash, self.texts.stopped(col))
+        else:
+            self.texts.cash = min(self.texts.cash, self.texts.sold(col, float(bar[0])))
+        amount, fee, realized = self._stop_fill(col, price)
+        self.stops[col] = NO_STOPS
+        self._floats({col})
+        self._rebind((col,))
+        return (
+            reason,
+            holding > 0,
+            amount / self.size_unit,
+            price / unit,
+            fee / self.cash_unit,
+            realized / (self.cash_unit * self.fine),
+        )
+
+    def _stop_fill(self, col: int, price: int) -> tuple[int, int, int]:
+        """Sell ``col``'s whole holding at ``price``: (amount, fee, realized PnL), units.
+
+        The fee ``rate × amount × price`` is whole in cash units: ``build`` gave the
+        price unit the fee rate's decimals when it allowed stops.
+        """
+        amount = self.size[col]
+        proceeds = amount * price
+        fee = self.rate * proceeds // self.rate_unit
+        realized = proceeds * self.fine - self.basis[col]
+        self.basis[col] = 0
+        self.size[col] = 0
+        self.last_price[col] = price
+        self.cash += proceeds - fee
+        self.fees += fee
+        self.realized += realized
+        return amount, fee, realized
+
+    def _floats(self, cols: set[int]) -> None:
+        """Refresh the float copies of ``cols`` (sizes, steps held, entry prices) and the cash."""
+        self.cash_f = self.cash / self.cash_unit
+        per_entry = self.fine * self.price_unit
+        for col in cols:
+            holding = self.size[col]
+            self.size_f[col] = held = holding / self.size_unit
+            self.held_steps[col] = held / self.steps_f[col]
+            self.entry_f[col] = self.basis[col] / (holding * per_entry) if holding else 0.0
+
+    def on_grid(self, values: Sequence[float]) -> bool:
+        """Tell whether every value is a whole number of price units (<= 15 digits)."""
+        unit = self.price_unit
+        for v in values:
+            n = round(v * unit)
+            if not abs(n) < 10**15 or n / unit != v:
+                return False
+        return True
+
+
+def _spec_layout(names: tuple[str, ...]) -> tuple[str | None, str | None] | None:
+    """Return a spec's (take-profit key, stop-loss key) for keys ``names``, each or None.
+
+    None (``parse_targets`` decides) for keys it must look at: unknown ones, no
+    ``weight``, or two aliases of one stop.
+    """
+    if not set(names) <= SPEC_KEYS or "weight" not in names:
+        return None
+    tp = [key for key in TAKE_PROFIT_KEYS if key in names]
+    sl = [key for key in STOP_LOSS_KEYS if key in names]
+    if len(tp) > 1 or len(sl) > 1:
+        return None
+    return (tp[0] if tp else None, sl[0] if sl else None)

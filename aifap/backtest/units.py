@@ -92,6 +92,7 @@ class Exponents:
         self.free = rate == ZERO  # a zero fee still moves the cash's exponent (see bought)
         self.step = [exponent(m.amount_step) for m in specs]
         self.unit = [exponent(m.amount_step) + exponent(m.contract_size) for m in specs]
+        self.tick = [exponent(m.price_step) for m in specs]
         fee = min(self.rate, 0)
         # a holding: 0 + (amount − rate × amount)
         self.size = [min(0, s if self.free else min(s, self.rate + s)) for s in self.step]
@@ -108,6 +109,10 @@ class Exponents:
     def sold(self, col: int, price: float) -> int:
         """Return the exponent a sell at ``price`` moves the cash by (its proceeds and fee)."""
         return self.moved(col, price) + min(self.rate, 0)
+
+    def stopped(self, col: int) -> int:
+        """Return the exponent a stop filled at its level (a whole tick) moves the cash by."""
+        return self.unit[col] + self.tick[col] + min(self.rate, 0)
 
     def bought(self, col: int, price: float) -> int:
         """Return the exponent a buy at ``price`` moves the cash by."""

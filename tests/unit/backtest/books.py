@@ -92,3 +92,25 @@ def assert_books_agree(run, bars, markets, outputs, knobs) -> None:
     assert fast.config["ledger"].startswith("integer")
     assert exact.config["ledger"] == "decimal"
     assert_same(fast, exact)
+
+
+def with_stops(weights: dict, tp: float | None, sl: float | None, alias: bool):
+    """An output placing TP/SL at ``1 ± distance`` of each price the strategy sees."""
+
+    def output(closes):
+        out = {}
+        for symbol, weight in weights.items():
+            price = closes[symbol]  # a numpy float64, as pandas gives it
+            sign = 1.0 if weight > 0 else -1.0
+            spec = {"weight": weight}
+            keys = ("take_profit", "stop_loss") if alias else (
+                "presetStopSurplusPrice", "presetStopLossPrice"
+            )  # fmt: skip
+            if tp is not None:
+                spec[keys[0]] = price * (1 + sign * tp)
+            if sl is not None:
+                spec[keys[1]] = price * (1 - sign * sl)
+            out[symbol] = spec
+        return out
+
+    return output

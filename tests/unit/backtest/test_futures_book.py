@@ -19,7 +19,7 @@ from decimal import Decimal as D
 import numpy as np
 import pandas as pd
 import pytest
-from books import EXAMPLES, T0, assert_books_agree, assert_same, frame, replay
+from books import EXAMPLES, T0, assert_books_agree, assert_same, frame, replay, with_stops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,28 +44,6 @@ def run(bars, markets, outputs, ledger, funding=None, rebalance_every="1m", **kn
 
 def market(symbol: str, **spec) -> MarketSpec:
     return MarketSpec(symbol, MarketType.FUTURES, symbol[:3], "USDT", max_leverage=20, **spec)
-
-
-def with_stops(weights: dict, tp: float | None, sl: float | None, alias: bool):
-    """An output placing TP/SL at ``1 ± distance`` of each price the strategy sees."""
-
-    def output(closes):
-        out = {}
-        for symbol, weight in weights.items():
-            price = closes[symbol]  # a numpy float64, as pandas gives it
-            sign = 1.0 if weight > 0 else -1.0
-            spec = {"weight": weight}
-            keys = ("take_profit", "stop_loss") if alias else (
-                "presetStopSurplusPrice", "presetStopLossPrice"
-            )  # fmt: skip
-            if tp is not None:
-                spec[keys[0]] = price * (1 + sign * tp)
-            if sl is not None:
-                spec[keys[1]] = price * (1 - sign * sl)
-            out[symbol] = spec
-        return out
-
-    return output
 
 
 @st.composite

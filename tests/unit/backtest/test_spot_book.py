@@ -24,7 +24,7 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
-from books import EXAMPLES, assert_books_agree, assert_same, frame, replay
+from books import EXAMPLES, assert_books_agree, assert_same, frame, replay, with_stops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,7 +49,7 @@ def run(bars, markets, outputs, ledger, **knobs):
 @st.composite
 def weights(draw, symbols):
     """A strategy output; weights generic (no exact ties: see the module docstring)."""
-    kind = draw(st.sampled_from(["floats", "floats", "floats", "none", "empty", "mixed"]))
+    kind = draw(st.sampled_from(["floats", "floats", "stops", "none", "empty", "mixed"]))
     if kind == "none":
         return None
     if kind == "empty":
@@ -60,6 +60,10 @@ def weights(draw, symbols):
     total = sum(raw) or 1.0
     scale = draw(st.floats(0.5, 0.999))
     out: dict = {s: x / total * scale for s, x in zip(chosen, raw, strict=True)}
+    if kind == "stops":  # SL/TP around the price the strategy sees (either alias)
+        tp = draw(st.sampled_from([None, 0.002, 0.01, 0.05]))
+        sl = draw(st.sampled_from([None, 0.001, 0.005, 0.03]))
+        return with_stops(out, tp, sl, draw(st.booleans()))
     if kind == "mixed":  # specs, Decimals, numpy scalars, now and then a TP
         s = chosen[0]
         form = draw(st.sampled_from(["spec", "decimal", "tp", "numpy"]))
@@ -133,17 +137,40 @@ def test_amounts_on_a_whole_step_are_decided_exactly():
     assert fast.orders["amount"].tolist() == [50.0, 30.0]  # the second call: no trade at all
 
 
-def test_a_target_with_stops_hands_the_account_to_the_decimal_ledger():
+def test_a_spot_stop_is_kept_moved_and_triggered_in_the_book():
+    """SL/TP on a holding: set with a buy, moved without a trade, filled at the stop."""
     markets = {"AAAUSDT": MarketSpec("AAAUSDT", MarketType.SPOT, "AAA", "USDT")}
     prices = np.array([100.0, 101.5, 99.25, 98.0, 103.0, 104.5, 90.0, 91.0])
     bars = {"AAAUSDT": frame(prices)}
-    outputs = [{"AAAUSDT": 0.7}, {"AAAUSDT": 0.4}, {"AAAUSDT": {"weight": 0.9, "stop_loss": 95.0}}]
-    outputs += [None] * 4
-    fast = run(bars, markets, outputs, "auto", fee_rate=0.001, threshold=0.0)
-    exact = run(bars, markets, outputs, "decimal", fee_rate=0.001, threshold=0.0)
-    assert fast.config["ledger"].startswith("integer, then decimal from 2024-01-01 00:03")
+    outputs = [
+        {"AAAUSDT": 0.7},
+        {"AAAUSDT": 0.4},
+        {"AAAUSDT": {"weight": 0.4, "stop_loss": 95.0}},  # within the threshold: moved
+        None,
+        {"AAAUSDT": {"weight": 0.9, "stop_loss": 95.0, "take_profit": 120.004}},  # a buy
+    ]
+    outputs += [None] * 2
+    fast = run(bars, markets, outputs, "auto", fee_rate=0.001, threshold=0.05)
+    exact = run(bars, markets, outputs, "decimal", fee_rate=0.001, threshold=0.05)
+    assert fast.config["ledger"] == "integer"
     assert_same(fast, exact)
-    assert "stop_loss" in set(fast.orders["reason"])  # the stop fired at 90 on the ledger
+    stop = fast.orders[fast.orders["reason"] == "stop_loss"]
+    assert stop["price"].tolist() == [95.0]  # the bar from 104.5 to 90 crossed it: at the stop
+    assert fast.positions.iloc[-1].get("AAAUSDT", 0.0) == 0.0  # the whole holding sold
+
+
+def test_stops_the_price_unit_cannot_hold_hand_the_account_to_the_ledger():
+    """A tick of 1e-12 at a price of 50,000 needs 17 digits: that book takes no stops."""
+    markets = {
+        "AAAUSDT": MarketSpec("AAAUSDT", MarketType.SPOT, "AAA", "USDT", price_step=D("1E-12"))
+    }
+    bars = {"AAAUSDT": frame(np.array([50_000.0, 50_100.0, 49_000.0, 48_000.0, 48_500.0]))}
+    outputs = [{"AAAUSDT": 0.5}, {"AAAUSDT": {"weight": 0.5, "stop_loss": 48_500.0}}, None, None]
+    fast = run(bars, markets, outputs, "auto", fee_rate=0.001, threshold=0.05)
+    exact = run(bars, markets, outputs, "decimal", fee_rate=0.001, threshold=0.05)
+    assert fast.config["ledger"] == "integer, then decimal from 2024-01-01 00:02:00+00:00"
+    assert_same(fast, exact)
+    assert "stop_loss" in set(fast.orders["reason"])
 
 
 def test_prices_off_any_decimal_grid_stay_on_the_decimal_ledger():
