@@ -7,8 +7,17 @@ whole ticks), it keeps the account here instead, as Python integers in fixed uni
 
 - sizes in ``10^-a`` base, where ``a`` = the finest amount step's decimals + the fee
   rate's (a buy's fee comes out of the base received: ``rate × amount``);
-- prices in ``10^-p`` quote, ``p`` the finest grid the bars' opens and closes lie on;
+- prices in ``10^-p`` quote, ``p`` the finest grid the bars' opens and closes lie on,
+  and, where that stays within 15 digits, every market's tick plus the fee rate's
+  decimals (a stop sells the whole holding, off the step after base fees, and its fee
+  must be whole);
 - cash and fees in ``10^-(a + p)`` quote; cost basis and realized PnL 20 decimals finer.
+
+SL/TP are kept per position as whole ticks (rounded as the planner rounds them), moved
+without a trade where only they change, and triggered between rebalances as
+:func:`aifap.core.fills.stop_trigger` triggers them (the engine checks the trigger bar
+lies on the grid); :class:`aifap.backtest.futuresbook.FuturesBook` shares this
+machinery.
 
 Fills reach the fill log through a :class:`~aifap.backtest.log.FillBuffer`; the units'
 helpers (price grids, exact conversions, the ledger's exponents for texts) live in
@@ -69,7 +78,7 @@ TINY = 1e-300
 INF = math.inf
 STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
-Stops = tuple[int | None, int | None]  # a futures position's (take profit, stop loss), units
+Stops = tuple[int | None, int | None]  # a position's (take profit, stop loss), price units
 NO_STOPS: Stops = (None, None)
 
 
@@ -77,8 +86,8 @@ class Goals(NamedTuple):
     """A strategy's targets as the book reads them: a float weight per column.
 
     ``exact`` holds the Decimal weights that are not ``repr`` of their float (a weight
-    given as a Decimal, or in a spec), for the exact path; ``stops`` the SL/TP of the
-    futures book's targets, rounded to the tick, in price units.
+    given as a Decimal, or in a spec), for the exact path; ``stops`` the targets' SL/TP,
+    rounded to the tick, in price units.
     """
 
     weights: list[float]

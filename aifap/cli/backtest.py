@@ -110,9 +110,9 @@ def backtest_command(
         LedgerKind,
         typer.Option(
             "--ledger",
-            help="auto: runs on exchange-grid prices (spot without SL/TP, or futures) are "
-            "booked in an exact integer book (same results, several times faster); decimal: "
-            "always the Decimal ledger.",
+            help="auto: runs on exchange-grid prices (spot or futures) are booked in an "
+            "exact integer book (same results, several times faster); decimal: always the "
+            "Decimal ledger.",
         ),
     ] = LedgerKind.AUTO,
     save: Annotated[
