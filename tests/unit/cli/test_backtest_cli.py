@@ -131,14 +131,15 @@ def test_save_writes_a_results_directory_the_report_reads(runner, tmp_path):
     assert loaded.metrics["max_drawdown"] == pytest.approx(printed["max_drawdown"])
 
 
+@pytest.mark.parametrize("market", ["spot", "futures"])
 @pytest.mark.parametrize("ledger", ["auto", "decimal"])
-def test_spot_runs_say_which_book_kept_the_account(runner, tmp_path, ledger):
-    """The synthetic market's prices are whole ticks: a spot run uses the integer book."""
-    args = ["backtest", MOMENTUM, *ONE_DAY, "--market", "spot", "--ledger", ledger]
+def test_runs_say_which_book_kept_the_account(runner, tmp_path, ledger, market):
+    """The synthetic market's prices are whole ticks: spot and futures use the integer book."""
+    args = ["backtest", MOMENTUM, *ONE_DAY, "--market", market, "--ledger", ledger]
     result = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("ledger: ")]
     if ledger == "decimal":
         assert line == "ledger: decimal"
-    else:  # the momentum rule sets SL/TP: the Decimal ledger takes over at its first stop
-        assert line.startswith("ledger: integer, then decimal from 2024-06-29")
+    else:  # the momentum rule's SL/TP are kept in the integer book too
+        assert line == "ledger: integer"
