@@ -228,7 +228,8 @@ class SpotBook:
         # must be whole in cash units
         ticks = [decimals(m.price_step) for m in specs]
         with_stops = max(p, *ticks) + r
-        if top * 10.0**with_stops < 1e15 and with_stops <= MAX_DIGITS + r:
+        stoppable = top * 10.0**with_stops < 1e15 and with_stops <= MAX_DIGITS + r
+        if stoppable:
             p = with_stops
         q = a + p
         if q > 40 or r > MAX_DIGITS:
@@ -241,7 +242,7 @@ class SpotBook:
         if any(v is None for v in (*values, *steps, *minimums, *notionals)):
             return None
         tick_units = [units_of(m.price_step, p) for m in specs]
-        stoppable = all(t is not None and t > 0 for t in tick_units)
+        stoppable = stoppable and all(t is not None and t > 0 for t in tick_units)
         return cls(
             symbols, markets, values[0], values[1], a, p, r,  # type: ignore[arg-type]
             steps, minimums, notionals, texts,  # type: ignore[arg-type]
@@ -889,7 +890,8 @@ class SpotBook:
         """
         amount = self.size[col]
         proceeds = amount * price
-        fee = self.rate * proceeds // self.rate_unit
+        fee, rest = divmod(self.rate * proceeds, self.rate_unit)
+        assert not rest, "the price unit holds the fee rate's decimals (build)"
         realized = proceeds * self.fine - self.basis[col]
         self.basis[col] = 0
         self.size[col] = 0
