@@ -352,7 +352,6 @@ class SpotBook:
         stops: dict[int, Stops] = {}
         closes_l = closes.tolist()
         known = self._spec_keys
-        ticks, ticks_f = self.ticks, self.ticks_f
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
@@ -379,31 +378,19 @@ class SpotBook:
             close = closes_l[col]
             long = weight > 0.0
             tp_units = sl_units = None
-            tick = ticks_f[col]
-            # not a float, or on the wrong side of the price: parse_targets words it;
-            # the tick rounding inline where float64 surely decides it (see _tick_units)
+            # not a float, or on the wrong side of the price: parse_targets words it
             if tp is not None:
                 if type(tp) not in STOP_TYPES:
                     return None
                 if not (close < tp < INF if long else 0.0 < tp < close):
                     return None
-                y = float(tp) / tick
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
-                    tp_units = n * ticks[col]
-                else:
-                    tp_units = self._tick_units(col, float(tp))
+                tp_units = self._tick_units(col, float(tp))
             if sl is not None:
                 if type(sl) not in STOP_TYPES:
                     return None
                 if not (0.0 < sl < close if long else close < sl < INF):
                     return None
-                y = float(sl) / tick
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
-                    sl_units = n * ticks[col]
-                else:
-                    sl_units = self._tick_units(col, float(sl))
+                sl_units = self._tick_units(col, float(sl))
             stops[col] = (tp_units, sl_units)
         total = sum(map(abs, weights))
         if not self._within_gross(total, len(weights), max_gross_weight):
