@@ -547,6 +547,7 @@ class SpotBook:
         buys: list[Order] = []
         dropped: list[DroppedLeg] = []
         size, steps = self.size, self.steps
+        min_amounts, min_notionals, unit = self.min_amounts, self.min_notionals, self.price_unit
         equity: int | None = None  # exact, computed when a symbol needs it
         for col in self.order:
             holding = size[col]
@@ -584,7 +585,12 @@ class SpotBook:
                 delta, negative = decided
             amount = abs(delta) * steps[col]
             leg = REDUCE if holding and delta <= 0 else OPEN  # the planner's: 0 reduces too
-            if self._too_little(col, amount, closes_l[col]):
+            notional = min_notionals[col]  # _too_little, inline: it runs per symbol
+            if (
+                not amount
+                or amount < min_amounts[col]
+                or (notional and amount * round(closes_l[col] * unit) < notional)
+            ):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
                 if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                     moved[col] = stops.get(col, NO_STOPS)
@@ -761,6 +767,13 @@ class SpotBook:
         cash_unit, size_unit = self.cash_unit, self.size_unit
         cash, fees, realized_total = self.cash, self.fees, self.realized
         fine, realized_unit = self.fine, self.cash_unit * self.fine
+        size_f, held_steps, entry_f, steps_f = (
+            self.size_f,
+            self.held_steps,
+            self.entry_f,
+            self.steps_f,
+        )
+        per_entry = fine * unit  # basis units per (size unit × price)
         texts = self.texts
         cash_exp, floors = texts.cash, texts.sell_floor
         for col, amount, leg in sells:
@@ -778,9 +791,12 @@ class SpotBook:
                 if 2 * rest > holding or (2 * rest == holding and released % 2):
                     released += 1
             realized = proceeds * fine - released
-            basis[col] -= released
-            size[col] = holding - amount
+            basis[col] = left = basis[col] - released
+            size[col] = holding = holding - amount
             last[col] = price
+            size_f[col] = held = holding / size_unit  # the float copies, as _floats keeps them
+            held_steps[col] = held / steps_f[col]
+            entry_f[col] = left / (holding * per_entry) if holding else 0.0
             cash += proceeds - fee
             fees += fee
             realized_total += realized
@@ -809,23 +825,25 @@ class SpotBook:
                 cash_exp = min(cash_exp, texts.bought(col, opened))
             fee = rate * amount // rate_unit  # in the base received (size units)
             received = amount - fee
-            size[col] += received
-            basis[col] += received * price * fine
+            size[col] = holding = size[col] + received
+            basis[col] = cost_basis = basis[col] + received * price * fine
             last[col] = price
+            size_f[col] = held = holding / size_unit
+            held_steps[col] = held / steps_f[col]
+            entry_f[col] = cost_basis / (holding * per_entry)
             cash -= cost
             fees += fee * price
             row((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, codes[leg]))
             filled.append(col)
         self.cash, self.fees, self.realized = cash, fees, realized_total
+        self.cash_f = cash / cash_unit
         texts.cash = cash_exp
-        touched = set(filled)
-        self._floats(touched)
         if stops or self.armed:  # the positions left take their legs' stops
             legs = {col: leg for col, _, leg in (*sells, *buys)}
-            for col in touched:
+            for col in filled:  # one leg a symbol: each column once
                 kept = legs[col] != CLOSE and size[col]
                 self.stops[col] = stops.get(col, NO_STOPS) if kept else NO_STOPS
-            self._rebind(touched)
+            self._rebind(filled)
         return Rebalanced(len(filled), dropped)
 
     # -- between rebalances -------------------------------------------------------------
