@@ -870,10 +870,8 @@ class SpotBook:
             return None
         reason, level = hit
         price = int(level)
-        if price != open_:  # filled at the stop: the cash's exponent is the tick's
-            self.texts.cash = min(self.texts.cash, self.texts.stopped(col))
-        else:
-            self.texts.cash = min(self.texts.cash, self.texts.sold(col, float(bar[0])))
+        at_open = float(bar[0]) if price == open_ else None  # a gap: at the open's repr
+        self.texts.cash = min(self.texts.cash, self.texts.stopped(col, at_open))
         amount, fee, realized = self._stop_fill(col, price)
         self.stops[col] = NO_STOPS
         self._floats({col})

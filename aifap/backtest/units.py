@@ -110,9 +110,18 @@ class Exponents:
         """Return the exponent a sell at ``price`` moves the cash by (its proceeds and fee)."""
         return self.moved(col, price) + min(self.rate, 0)
 
-    def stopped(self, col: int) -> int:
-        """Return the exponent a stop filled at its level (a whole tick) moves the cash by."""
-        return self.unit[col] + self.tick[col] + min(self.rate, 0)
+    def stopped(self, col: int, price: float | None) -> int:
+        """Return the exponent a stop's sale of the whole holding moves the cash by.
+
+        ``price`` is the open it filled at (a gap), or None: at its level, a whole tick.
+        The holding carries the exponent of its base fees (``size``), not the step's.
+        """
+        held = (
+            self.size[col] + exponent(Decimal(repr(price)))
+            if price is not None
+            else (self.size[col] + self.tick[col])
+        )
+        return held + min(self.rate, 0)
 
     def bought(self, col: int, price: float) -> int:
         """Return the exponent a buy at ``price`` moves the cash by."""
