@@ -80,7 +80,7 @@ class FuturesBook(SpotBook):
         self.c, self.r = c, r
         self.cash_unit: int = 10 ** (r + a + c + p)
         self.cash_f = capital / self.cash_unit
-        self.notional_scale: int = 10**r  # notional units (a + c + p) to cash units
+        self.notional_scale = 10**r  # notional units (a + c + p) to cash units
         self.cs = contract_sizes
         self.cs_unit: int = 10**c
         self.cs_f = [cs / self.cs_unit for cs in contract_sizes]
@@ -304,7 +304,7 @@ class FuturesBook(SpotBook):
             amount = abs(delta) * steps[col]
             reduces = holding != 0 and (delta > 0) != (holding > 0)
             leg = REDUCE if reduces else OPEN
-            if self._too_little_futures(col, amount, closes_l[col]):
+            if self._too_little(col, amount, closes_l[col]):
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
                 if holding and wanted_stops != current_stops[col]:
                     moved[col] = wanted_stops
@@ -352,15 +352,6 @@ class FuturesBook(SpotBook):
             self.steps[col], self.size_unit
         )
         return int(delta), delta < 0  # int(): toward zero, as ROUND_DOWN
-
-    def _too_little_futures(self, col: int, amount: int, close: float) -> bool:
-        """Tell whether ``amount`` (size units) at ``close`` is 0 or under a minimum."""
-        notional = self.min_notionals[col]
-        return (
-            not amount
-            or amount < self.min_amounts[col]
-            or bool(notional and amount * self.cs[col] * round(close * self.price_unit) < notional)
-        )
 
     def _book(self, col: int, signed: int, price: int, fee: int) -> int:
         """Book a fill of ``signed`` size units at ``price``; return its realized PnL (fine)."""
@@ -434,19 +425,6 @@ class FuturesBook(SpotBook):
         self._floats(filled)
         self._rebind(filled)
         return len(orders)
-
-    def _floats(self, cols: set[int]) -> None:
-        """Refresh the float copies of ``cols`` (sizes, steps held, entry prices) and the cash."""
-        self.cash_f = self.cash / self.cash_unit
-        size, basis, size_unit = self.size, self.basis, self.size_unit
-        per_entry = self.fine * self.price_unit * self.notional_scale
-        for col in cols:
-            holding = size[col]
-            self.size_f[col] = held = holding / size_unit
-            self.held_steps[col] = held / self.steps_f[col]
-            self.entry_f[col] = (
-                basis[col] / (holding * self.cs[col] * per_entry) if holding else 0.0
-            )
 
     # -- between rebalances -------------------------------------------------------------
 

@@ -156,6 +156,8 @@ class SpotBook:
         self.steps_f = [step / self.size_unit for step in steps]
         self.min_amounts = min_amounts
         self.min_notionals = min_notionals
+        self.cs = [1] * len(self.symbols)  # contract sizes in their units (futures: see there)
+        self.notional_scale: int = 1  # amount × cs × price units to cash units (futures: 10^r)
         self.capital = capital
         self.cash = capital
         self.cash_f = capital / self.cash_unit
@@ -640,12 +642,16 @@ class SpotBook:
         return int(delta), delta < 0  # int(): toward zero, as ROUND_DOWN
 
     def _too_little(self, col: int, amount: int, close: float) -> bool:
-        """Tell whether ``amount`` (size units) at ``close`` is 0 or under a minimum."""
+        """Tell whether ``amount`` (size units) at ``close`` is 0 or under a minimum.
+
+        The notional is ``amount × contract size × price`` in the units the minimum
+        notional was converted to (the spot book's contract sizes are 1).
+        """
         notional = self.min_notionals[col]
         return (
             not amount
             or amount < self.min_amounts[col]
-            or bool(notional and amount * round(close * self.price_unit) < notional)
+            or bool(notional and amount * self.cs[col] * round(close * self.price_unit) < notional)
         )
 
     def _too_small(
@@ -907,12 +913,13 @@ class SpotBook:
     def _floats(self, cols: set[int]) -> None:
         """Refresh the float copies of ``cols`` (sizes, steps held, entry prices) and the cash."""
         self.cash_f = self.cash / self.cash_unit
-        per_entry = self.fine * self.price_unit
+        per_entry = self.fine * self.price_unit * self.notional_scale
         for col in cols:
             holding = self.size[col]
             self.size_f[col] = held = holding / self.size_unit
             self.held_steps[col] = held / self.steps_f[col]
-            self.entry_f[col] = self.basis[col] / (holding * per_entry) if holding else 0.0
+            cost = holding * self.cs[col] * per_entry
+            self.entry_f[col] = self.basis[col] / cost if holding else 0.0
 
     def on_grid(self, values: Sequence[float]) -> bool:
         """Tell whether every value is a whole number of price units (<= 15 digits)."""
