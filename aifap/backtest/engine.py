@@ -21,6 +21,7 @@ a run leaves the book for the ledger where the book cannot go on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -142,8 +143,6 @@ class Engine:
         holes = self.close is not f["close"]
         self.holes = holes  # some symbol misses a bar (its raw close is NaN there)
         self.open = _filled(f["open"], self.close) if holes else f["open"]
-        self.high = _filled(f["high"], self.close) if holes else f["high"]
-        self.low = _filled(f["low"], self.close) if holes else f["low"]
         # marks for the PV product: 0 before a symbol's first bar (never held then)
         self.marks = np.nan_to_num(self.close) if np.isnan(self.close).any() else self.close
         self.cs = np.array([float(markets[s].contract_size) for s in self.symbols])
@@ -177,6 +176,18 @@ class Engine:
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
         self.booked_from: int | None = None  # the first row the book kept the account at
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
+
+    @functools.cached_property
+    def high(self) -> np.ndarray:
+        """Return the highs (the close over a hole), read once a stop is set."""
+        values = self.arrays.fields["high"]
+        return _filled(values, self.close) if self.holes else values
+
+    @functools.cached_property
+    def low(self) -> np.ndarray:
+        """Return the lows (the close over a hole), read once a stop is set."""
+        values = self.arrays.fields["low"]
+        return _filled(values, self.close) if self.holes else values
 
     def _int_book(self, rebalance_rows: np.ndarray) -> SpotBook | None:
         """Return the exact integer book where the run allows it (spot or futures).
@@ -230,8 +241,8 @@ class Engine:
         The bars themselves are freed when nothing else holds them (a strategy may keep
         its ``context``, and with it the history, alive).
         """
-        del self.open, self.high, self.low, self.close, self.marks
-        del self.context, self.arrays
+        for name in ("open", "high", "low", "close", "marks", "context", "arrays"):
+            self.__dict__.pop(name, None)  # the highs and lows only if they were read
 
     # -- bookkeeping ------------------------------------------------------------------
 

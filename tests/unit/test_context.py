@@ -273,3 +273,22 @@ def test_a_repeated_history_request_follows_a_changed_list():
         ctx.get_history(["AAAUSDT"], True)
     with pytest.raises(ValueError, match="asset must be one of the data's symbols, was 'X'"):
         ctx.get_history(["AAAUSDT", "X"], 3)
+
+
+def test_bar_fields_are_built_when_first_read_and_hold_every_bar():
+    late = bars(n=300, start=T0 + pd.Timedelta(minutes=200), seed=3)
+    holed = bars(seed=4).drop(index=[T0 + pd.Timedelta(minutes=m) for m in (7, 8, 400)])
+    frames = {**FRAMES, "LATEUSDT": late, "HOLEUSDT": holed}
+    arrays = BarArrays.from_frames(frames, "1m")
+    assert arrays.length == 600
+    assert list(arrays.fields) == ["open", "high", "low", "close", "volume"]
+    assert arrays.fields._built == {}  # nothing built before a field is read
+    for name in ("close", "volume"):
+        values = arrays.fields[name]
+        assert arrays.fields[name] is values  # built once
+        for col, (symbol, frame) in enumerate(frames.items()):
+            expected = frame[name].reindex(arrays.index).to_numpy()
+            np.testing.assert_array_equal(values[:, col], expected, err_msg=symbol)
+    assert set(arrays.fields._built) == {"close", "volume"}
+    with pytest.raises(KeyError):
+        arrays.fields["vwap"]
