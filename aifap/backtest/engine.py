@@ -152,8 +152,13 @@ class Engine:
         self.size = np.zeros(n)
         self.entry = np.zeros(n)
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
-        self.down = np.full(n, np.nan)
+        # [down, −up]: one comparison with a stretch's [min low, −max high] (see _touched)
+        self.limits = np.full(2 * n, np.nan)
+        self.down = self.limits[:n]
         self.up = np.full(n, np.nan)
+        self.extremes: np.ndarray | None = None  # per stretch, built when a stop is first set
+        self.stretch = 0  # which stretch of the schedule run() is advancing through
+        self.starts = np.zeros(0, dtype=np.int64)  # each stretch's first row
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
         # per column, the last (size, its float, entry price, its float) read from the ledger
         self._seen: list[tuple[object, float, object, float]] = [(None, 0.0, None, 0.0)] * n
@@ -310,6 +315,7 @@ class Engine:
         self.weights[index] = self.size[index] * self.cs[index]
         self.down[index] = downs
         self.up[index] = ups
+        np.negative(self.up, out=self.limits[len(self.symbols) :])
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -339,14 +345,40 @@ class Engine:
 
     # -- between rebalances -------------------------------------------------------------
 
+    def _stretch_extremes(self) -> np.ndarray:
+        """Return each stretch's [min low, −max high] per column, (stretches × 2 columns).
+
+        A stretch (the bars between two rebalances) touches no stop where every value
+        exceeds ``limits``: one comparison instead of one per bar and bound.
+        """
+        a, b = self.cfg.first_row, self.cfg.last_row
+        starts = self.starts - a
+        n = len(self.symbols)
+        out = np.full((starts.size, 2 * n), -np.inf)  # -inf: look at every bar
+        if not starts.size or starts[0] < 0 or starts[-1] > b - a or (np.diff(starts) <= 0).any():
+            return out
+        out[:, :n] = np.fmin.reduceat(self.low[a : b + 1], starts, axis=0)  # NaN: no bar
+        out[:, n:] = np.fmax.reduceat(self.high[a : b + 1], starts, axis=0)
+        np.negative(out[:, n:], out=out[:, n:])
+        return out
+
+    def _touched(self, start: int, stop: int) -> np.ndarray | None:
+        """Return which bars of rows start..stop touch a stop (rows × columns), None if none."""
+        k = self.stretch
+        if k < self.starts.size and start == self.starts[k]:  # a whole stretch: one look
+            if self.extremes is None:
+                self.extremes = self._stretch_extremes()
+            if not (self.extremes[k] <= self.limits).any():
+                return None
+        touched = (self.low[start : stop + 1] <= self.down) | (
+            self.high[start : stop + 1] >= self.up
+        )
+        return touched if touched.any() else None
+
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
         events: list[tuple[int, int, int, float]] = []
-        touched = (
-            (self.low[start : stop + 1] <= self.down) | (self.high[start : stop + 1] >= self.up)
-            if self.armed
-            else None
-        )
-        if touched is not None and touched.any():
+        touched = self._touched(start, stop) if self.armed else None
+        if touched is not None:
             cols = np.flatnonzero(touched.any(axis=0))
             for col, hit in zip(
                 cols.tolist(), touched[:, cols].argmax(axis=0).tolist(), strict=True
@@ -425,6 +457,7 @@ class Engine:
             downs, ups, armed = bounds
             self.down[:] = downs
             self.up[:] = ups
+            np.negative(self.up, out=self.limits[len(ups) :])
             self.armed = self.armed or armed
 
     def _fund(self, row: int, col: int, rate: float) -> None:
@@ -707,15 +740,18 @@ class Engine:
             self.book = self._int_book(rebalance_rows)
             self.booked_from = None if self.book is None else int(rebalance_rows[0])
         cursor = self.cfg.first_row
+        self.starts = np.r_[cursor, rebalance_rows + 1].astype(np.int64)
         closes = self.arrays.times[rebalance_rows] + self.arrays.step
         # the bars' close times, boxed by pandas in chunks rather than one Timestamp a call
         bars = pd.DatetimeIndex(closes.view("datetime64[ns]")).tz_localize("UTC")
         for cycle, (row, bar) in enumerate(zip(rebalance_rows.tolist(), bars, strict=True)):
+            self.stretch = cycle
             self._advance(cursor, row)
             cursor = row + 1
             self._rebalance(cycle, row, bar)
             if progress is not None and cycle % 1000 == 999:
                 progress(1000)
+        self.stretch = len(rebalance_rows)
         self._advance(cursor, self.cfg.last_row)
         if self.book is not None:
             self.ledger = self.book.ledger(self.ledger)

@@ -25,6 +25,7 @@ each other.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -84,6 +85,8 @@ class FuturesBook(SpotBook):
         self.cs = contract_sizes
         self.cs_unit: int = 10**c
         self.cs_f = [cs / self.cs_unit for cs in contract_sizes]
+        # the quote value of one amount step at a price of 1
+        self.step_values = [cs * step for cs, step in zip(self.cs_f, self.steps_f, strict=True)]
         self.leverage = leverage
         self.lev_f = float(leverage)
         self.funding = 0  # paid (+) or received (−), cash units
@@ -249,20 +252,20 @@ class FuturesBook(SpotBook):
         """
         weights, targeted, stops = goals.weights, goals.targeted, goals.stops
         closes_l = closes.tolist()
-        size_f, cs_f = self.size_f, self.cs_f
-        values = list(map(operator.mul, map(operator.mul, size_f, cs_f), closes_l))
+        values = list(map(operator.mul, map(operator.mul, self.size_f, self.cs_f), closes_l))
         equity_f = self.cash_f + sum(values)
         if not equity_f > 0.0:
             return None
         rel = self._band(values, equity_f)
-        lev = self.lev_f
+        levered = self.lev_f * equity_f  # the notional a weight of 1 buys
         thr = float(threshold)
-        held_steps, steps_f = self.held_steps, self.steps_f
+        held_steps, step_values = self.held_steps, self.step_values
         reducing: list[tuple[int, int, str]] = []  # (column, signed size units, leg)
         opening: list[tuple[int, int, str]] = []
         moved: dict[int, Stops] = {}  # stop updates without a trade
         dropped: list[DroppedLeg] = []
         size, steps, current_stops = self.size, self.steps, self.stops
+        min_amounts, min_notionals = self.min_amounts, self.min_notionals
         equity: int | None = None
         for col in self.order:
             holding = size[col]
@@ -271,31 +274,29 @@ class FuturesBook(SpotBook):
                 if holding:
                     reducing.append((col, -holding, CLOSE))
                 continue
-            wanted_stops = stops.get(col, NO_STOPS)
-            per_step = closes_l[col] * cs_f[col] * steps_f[col]  # quote value of one step
+            per_step = closes_l[col] * step_values[col]  # quote value of one step
             held = held_steps[col]
-            current = held * per_step / (lev * equity_f)
+            current = held * per_step / levered
             gap = abs(weight - current)
             tol = (abs(weight) + abs(current) + thr) * rel + TINY
             if gap < thr - tol:
-                if holding and wanted_stops != current_stops[col]:  # moved without a trade
-                    moved[col] = wanted_stops
+                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                    moved[col] = stops.get(col, NO_STOPS)  # moved without a trade
                 continue
             flip = holding != 0 and (holding > 0) != (weight > 0.0)
             if flip:
                 held = 0.0
-            wanted = weight * equity_f * lev / per_step
+            wanted = weight * levered / per_step
             x = wanted - held
-            sure = abs(x - round(x)) > (abs(wanted) + abs(held)) * rel + TINY
-            if sure and gap > thr + tol:
-                delta, negative = int(x), x < 0.0
-            else:
+            if abs(x - round(x)) > (abs(wanted) + abs(held)) * rel + TINY and gap > thr + tol:
+                delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
+            else:  # float64 cannot tell: exact fractions decide
                 if equity is None:
                     equity = self._equity(closes_l)
                 decided = self._exact_futures(goals, col, equity, closes_l[col], threshold, flip)
                 if decided is None:
-                    if holding and wanted_stops != current_stops[col]:
-                        moved[col] = wanted_stops
+                    if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                        moved[col] = stops.get(col, NO_STOPS)
                     continue
                 delta, negative = decided
             if flip:
@@ -303,14 +304,20 @@ class FuturesBook(SpotBook):
                 holding = 0
             amount = abs(delta) * steps[col]
             reduces = holding != 0 and (delta > 0) != (holding > 0)
-            leg = REDUCE if reduces else OPEN
-            if self._too_little(col, amount, closes_l[col]):
+            if (
+                amount < min_amounts[col]
+                or not amount
+                or (min_notionals[col] and self._too_little(col, amount, closes_l[col]))
+            ):
+                leg = REDUCE if reduces else OPEN
                 dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
-                if holding and wanted_stops != current_stops[col]:
-                    moved[col] = wanted_stops
+                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                    moved[col] = stops.get(col, NO_STOPS)
                 continue
-            signed = amount if delta > 0 else -amount
-            (reducing if reduces else opening).append((col, signed, leg))
+            if reduces:
+                reducing.append((col, amount if delta > 0 else -amount, REDUCE))
+            else:
+                opening.append((col, amount if delta > 0 else -amount, OPEN))
         orders = reducing + opening
         fills = self._fill_futures(orders, stops, opens, log) if orders else 0
         if moved:
@@ -405,25 +412,41 @@ class FuturesBook(SpotBook):
         unit, rate, cs = self.price_unit, self.rate, self.cs
         cash_unit, size_unit = self.cash_unit, self.size_unit
         realized_unit = cash_unit * self.fine
-        filled = set()
+        size, basis, steps_f, current = self.size, self.basis, self.steps_f, self.stops
+        size_f, held_steps, entry_f = self.size_f, self.held_steps, self.entry_f
+        downs, ups, nan = self.downs, self.ups, math.nan
+        per_entry = self.fine * unit * self.notional_scale  # basis units per size × cs × price
+        armed = False
         for col, signed, leg in orders:
             opened = opens_l[col]
             price = round(opened * unit)
             amount = abs(signed)
             fee = rate * amount * cs[col] * price  # exact in cash units
             realized = self._book(col, signed, price, fee)
-            self.stops[col] = (
-                NO_STOPS if leg == CLOSE or not self.size[col] else stops.get(col, NO_STOPS)
-            )
             row(
                 (
                     col, signed < 0, amount / size_unit, opened, fee / cash_unit,
                     realized / realized_unit, codes[leg],
                 )
             )  # fmt: skip
-            filled.add(col)
-        self._floats(filled)
-        self._rebind(filled)
+            # the float copies and trigger bounds (_floats and _rebind, inline: per fill)
+            holding = size[col]
+            size_f[col] = held = holding / size_unit
+            held_steps[col] = held / steps_f[col]
+            entry_f[col] = basis[col] / (holding * cs[col] * per_entry) if holding else 0.0
+            tp, sl = current[col] = (
+                NO_STOPS if leg == CLOSE or not holding else stops.get(col, NO_STOPS)
+            )
+            if not holding or (tp is None and sl is None):
+                downs[col] = ups[col] = nan
+                continue
+            armed = True
+            tp_f = nan if tp is None else tp / unit
+            sl_f = nan if sl is None else sl / unit
+            downs[col], ups[col] = (sl_f, tp_f) if holding > 0 else (tp_f, sl_f)
+        self.cash_f = self.cash / cash_unit
+        self.armed = self.armed or armed
+        self.rebound = True
         return len(orders)
 
     # -- between rebalances -------------------------------------------------------------

@@ -76,7 +76,8 @@ FLOATS = {float}
 NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
 TINY = 1e-300
 INF = math.inf
-STOP_TYPES = (float, np.float64)  # a stop read as Decimal(repr(float(x))); pandas gives np.float64
+TICKS_MAX = 2.0**50  # a stop of more ticks is rounded by the planner's Decimal rounding
+LAYOUTS = 4096  # output key layouts kept (see SpotBook._layout_of)
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
 Stops = tuple[int | None, int | None]  # a position's (take profit, stop loss), price units
 NO_STOPS: Stops = (None, None)
@@ -172,7 +173,7 @@ class SpotBook:
         self.size_f = [0.0] * n
         self.held_steps = [0.0] * n  # size_f / steps_f
         self.entry_f = [0.0] * n  # float(cost basis / size): the engine's PV offset
-        self._layout: Layout | None = None
+        self._layouts: dict[tuple[Any, ...], Layout] = {}  # by the output's keys, LAYOUTS at most
         self._gross: tuple[Decimal, float] | None = None
         self.stoppable = ticks is not None  # whether the price unit holds every tick
         self.ticks: list[int] = ticks if ticks is not None else [0] * n
@@ -354,6 +355,7 @@ class SpotBook:
         stops: dict[int, Stops] = {}
         closes_l = closes.tolist()
         known = self._spec_keys
+        ticks, ticks_f = self.ticks, self.ticks_f
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
@@ -381,18 +383,33 @@ class SpotBook:
             long = weight > 0.0
             tp_units = sl_units = None
             # not a float, or on the wrong side of the price: parse_targets words it
+            tick = ticks_f[col]
             if tp is not None:
-                if type(tp) not in STOP_TYPES:
-                    return None
+                if type(tp) is not float:
+                    if type(tp) is not np.float64:
+                        return None
+                    tp = float(tp)
                 if not (close < tp < INF if long else 0.0 < tp < close):
                     return None
-                tp_units = self._tick_units(col, float(tp))
+                y = tp / tick  # _tick_units, inline: it runs twice per spec
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
+                    tp_units = n * ticks[col]
+                else:
+                    tp_units = self._tick_units(col, tp)
             if sl is not None:
-                if type(sl) not in STOP_TYPES:
-                    return None
+                if type(sl) is not float:
+                    if type(sl) is not np.float64:
+                        return None
+                    sl = float(sl)
                 if not (0.0 < sl < close if long else close < sl < INF):
                     return None
-                sl_units = self._tick_units(col, float(sl))
+                y = sl / tick
+                n = round(y)
+                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
+                    sl_units = n * ticks[col]
+                else:
+                    sl_units = self._tick_units(col, sl)
             stops[col] = (tp_units, sl_units)
         total = sum(map(abs, weights))
         if not self._within_gross(total, len(weights), max_gross_weight):
@@ -409,7 +426,7 @@ class SpotBook:
         """
         y = price / self.ticks_f[col]
         n = round(y)
-        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < 2.0**50:
+        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
             return n * self.ticks[col]
         market = self.markets[self.symbols[col]]
         return self._price_units(market.round_price(Decimal(repr(price))))
@@ -444,12 +461,16 @@ class SpotBook:
         return Goals(self._spread(layout, values), layout.targeted, {})
 
     def _layout_of(self, output: Any) -> Layout | None:
-        """Return where a non-empty ``{symbol: ...}`` dict's keys go; None for anything else."""
+        """Return where a non-empty ``{symbol: ...}`` dict's keys go; None for anything else.
+
+        Kept per key tuple: a strategy that picks a changing subset returns a few of them
+        in turn.
+        """
         if type(output) is not dict or not output:
             return None
         keys = tuple(output)
-        layout = self._layout
-        if layout is None or layout.keys != keys:
+        layout = self._layouts.get(keys)
+        if layout is None:
             try:
                 cols = [self.columns[symbol] for symbol in keys]
             except (KeyError, TypeError):
@@ -458,7 +479,9 @@ class SpotBook:
             for col in cols:
                 targeted[col] = True
             whole = cols == list(range(len(self.symbols)))
-            layout = self._layout = Layout(keys, cols, targeted, whole)
+            if len(self._layouts) >= LAYOUTS:
+                self._layouts.clear()
+            layout = self._layouts[keys] = Layout(keys, cols, targeted, whole)
         return layout
 
     def _within_gross(self, total: float, count: int, max_gross_weight: Decimal) -> bool:
