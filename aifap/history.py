@@ -19,11 +19,11 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
-from pandas.api.internals import create_dataframe_from_blocks
 
 from aifap.core.bars import BAR_COLUMNS, BarSource
 from aifap.core.errors import DataError
 from aifap.core.timeframes import timeframe_seconds
+from aifap.fastframes import float_frame, index_window
 
 NS = 1_000_000_000
 
@@ -245,12 +245,12 @@ class ArrayHistory:
         """Serve history from ``arrays``; their timeframe is the base timeframe."""
         self.arrays = arrays
         self.base_timeframe = arrays.timeframe
-        self._columns: dict[tuple[str, ...], tuple[object, pd.Index, np.ndarray]] = {}
+        self._columns: dict[tuple[str, ...], tuple[object, pd.Index]] = {}
         self._empty: dict[tuple[str, object, str], np.ndarray] = {}
         self._last: _Query | None = None
 
-    def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index, np.ndarray]:
-        """Return the column selector, the columns' Index and their block placement."""
+    def _cols(self, assets: Sequence[str]) -> tuple[object, pd.Index]:
+        """Return the column selector and the columns' Index."""
         key = assets if type(assets) is tuple else tuple(assets)
         hit = self._columns.get(key)
         if hit is None:
@@ -263,7 +263,7 @@ class ArrayHistory:
             contiguous = bool(idx) and idx == list(range(idx[0], idx[0] + len(idx)))
             if contiguous:
                 selector = slice(idx[0], idx[0] + len(idx))
-            hit = (selector, pd.Index(key), np.arange(len(key), dtype=np.intp))
+            hit = (selector, pd.Index(key))
             self._columns[key] = hit
         return hit
 
@@ -296,7 +296,7 @@ class ArrayHistory:
         if last is not None and (last.key, last.frequency, last.fields) == (key, frequency, wanted):
             return last
         bars = self.arrays.resampled(frequency)
-        selector, columns, placement = self._cols(key)
+        selector, columns = self._cols(key)
         self._last = _Query(
             key,
             frequency,
@@ -304,7 +304,6 @@ class ArrayHistory:
             bars,
             selector,
             columns,
-            placement,
             self._empty_before(bars, frequency, key, wanted[0]),
             tuple(bars.fields[name] for name in wanted),
         )
@@ -320,7 +319,10 @@ class ArrayHistory:
         rows: slice | np.ndarray = slice(start, n)
         if start < n and q.empty[n] != q.empty[start]:
             rows = _valid_rows(q.values[0], q.selector, n, window)
-        index = q.bars.index[rows]
+        if isinstance(rows, slice):
+            index = index_window(q.bars.index, start, n)
+        else:
+            index = q.bars.index[rows]
         out = {}
         for name, values in zip(q.fields, q.values, strict=True):
             if isinstance(rows, np.ndarray):
@@ -328,7 +330,7 @@ class ArrayHistory:
             else:
                 block = values[rows, q.selector].T  # type: ignore[index]  # a view
             # a copy, one row per column, as the constructor copies a 2-D array
-            out[name] = _frame(block.copy(), index, q.columns, q.placement)
+            out[name] = _frame(block.copy(), index, q.columns)
         return out
 
 
@@ -341,23 +343,20 @@ class _Query(NamedTuple):
     bars: BarArrays
     selector: object  # a slice or a list of column numbers
     columns: pd.Index
-    placement: np.ndarray
     empty: np.ndarray  # hole counts of the first field (see ArrayHistory._empty_before)
     values: tuple[np.ndarray, ...]  # the fields' arrays
 
 
-def _frame(
-    block: np.ndarray, index: pd.Index, columns: pd.Index, placement: np.ndarray
-) -> pd.DataFrame:
+def _frame(block: np.ndarray, index: pd.DatetimeIndex, columns: pd.Index) -> pd.DataFrame:
     """Return ``pd.DataFrame(block.T, index=index, columns=columns)`` over ``block`` (owned).
 
     For float64 data, built as one block without the constructor's inference and checks
-    (pandas' public ``create_dataframe_from_blocks``); ``block`` holds one row per column,
+    (:func:`aifap.fastframes.float_frame`); ``block`` holds one row per column,
     C-contiguous, as the constructor lays out a copied 2-D array. Anything else goes
     through the constructor.
     """
     if block.dtype == np.float64 and block.flags.c_contiguous and block.shape[0]:
-        return create_dataframe_from_blocks([(block, placement)], index=index, columns=columns)
+        return float_frame(block, index, columns)
     return pd.DataFrame(block.T, index=index, columns=columns, copy=False)
 
 

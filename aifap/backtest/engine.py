@@ -166,6 +166,7 @@ class Engine:
         self.balance = float(cfg.capital)
         self.offset = self.balance  # balance − Σ entry × size × contract size
         self.dirty = False
+        self.flat = True  # no position (weights all 0), read after a refresh
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
@@ -323,6 +324,7 @@ class Engine:
         book = self.book
         self.balance = float(self.ledger.balance) if book is None else book.balance_float()
         self.offset = self.balance - float(self.entry @ self.weights)
+        self.flat = not self.weights.any()
         self.dirty = False
 
     def _state_changed(self, row: int) -> None:
@@ -336,7 +338,7 @@ class Engine:
         a = self.cfg.first_row
         if self.dirty:
             self._refresh()
-        if not self.weights.any():
+        if self.flat:
             self.equity[start - a : stop - a + 1] = self.balance
             return
         out = self.equity[start - a : stop - a + 1]  # written in place: no temporaries
@@ -478,7 +480,9 @@ class Engine:
         """Carry the book through rows start..stop: stops, funding, and PV per bar."""
         if stop < start:
             return
-        if (not self.armed or not self.weights.any()) and (
+        if self.dirty:
+            self._refresh()
+        if (not self.armed or self.flat) and (
             self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
         ):  # no stop to check and no funding due: only PV
             self._write(start, stop)

@@ -574,12 +574,14 @@ class SpotBook:
         size, steps = self.size, self.steps
         min_amounts, min_notionals, unit = self.min_amounts, self.min_notionals, self.price_unit
         equity: int | None = None  # exact, computed when a symbol needs it
+        size_unit, proceeds, spend = self.size_unit, 0.0, 0.0
         for col in self.order:
             holding = size[col]
             weight = weights[col]
             if not targeted[col] or weight == 0.0:
                 if holding:
-                    self._close(col, holding, sells, dropped)
+                    sold = self._close(col, holding, sells, dropped)
+                    proceeds += sold / size_unit * closes_l[col]
                 continue
             per_step = closes_l[col] * steps_f[col]  # the quote value of one amount step
             wanted = weight * equity_f / per_step
@@ -620,9 +622,15 @@ class SpotBook:
                 if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                     moved[col] = stops.get(col, NO_STOPS)
                 continue
-            (sells if delta < 0 else buys).append((col, amount, leg))
+            # each side's quote value at the closes, summed in symbol order (_cap_at_marks)
+            if delta < 0:
+                sells.append((col, amount, leg))
+                proceeds += amount / size_unit * closes_l[col]
+            else:
+                buys.append((col, amount, leg))
+                spend += amount / size_unit * closes_l[col]
         if buys:
-            buys = self._cap_at_marks(buys, sells, closes_l, dropped)
+            buys = self._cap_at_marks(buys, sells, closes_l, dropped, proceeds, spend)
         done = self._fill(sells, buys, opens, dropped, log, stops)
         if moved:
             for col, new in moved.items():
@@ -636,18 +644,19 @@ class SpotBook:
         held = ((s, closes[i]) for i, s in enumerate(self.size) if s)
         return self.cash + sum(s * round(c * unit) for s, c in held)
 
-    def _close(self, col: int, holding: int, sells: list[Order], dropped: list[DroppedLeg]) -> None:
-        """Sell a whole holding, rounded down to the step; report the dust left."""
+    def _close(self, col: int, holding: int, sells: list[Order], dropped: list[DroppedLeg]) -> int:
+        """Sell a whole holding, rounded down to the step; report the dust left; return the sale."""
         step = self.steps[col]
         sold = holding // step * step
         if not sold:
-            return  # dust, reported when the close that left it was planned
+            return 0  # dust, reported when the close that left it was planned
         sells.append((col, sold, CLOSE))
         if sold != holding:
             market = self.markets[self.symbols[col]]
             dust = as_decimal(holding - sold, self.a, self.texts.size[col])
             reason = f"dust: {dust} below the amount step {market.amount_step} stays held"
             dropped.append(DroppedLeg(market.symbol, CLOSE, -dust, reason))
+        return sold
 
     def _exact(
         self, goals: Goals, col: int, equity: int, close: float, threshold: Decimal
@@ -693,23 +702,25 @@ class SpotBook:
         sells: list[Order],
         closes: list[float],
         dropped: list[DroppedLeg],
+        proceeds: float,
+        spend: float,
     ) -> list[Order]:
         """Cap buys at the cash plus the sells' proceeds at the marks, in symbol order.
 
-        In float64 where its error (``slack``) cannot change a decision: a buy that surely
-        fits, or surely does not and shrinks to a whole number of steps that is surely
-        right and above the minimums. Anything closer, or a buy dropped (its text prints
-        the exact cash), goes to :meth:`_cap_exact`.
+        ``proceeds`` and ``spend``: the sells' and the buys' quote values at the marks,
+        summed in symbol order. In float64 where its error (``slack``) cannot change a
+        decision: a buy that surely fits, or surely does not and shrinks to a whole
+        number of steps that is surely right and above the minimums. Anything closer, or
+        a buy dropped (its text prints the exact cash), goes to :meth:`_cap_exact`.
         """
         unit = self.size_unit
-        costs = [amount / unit * closes[col] for col, amount, _ in buys]
-        cash = self.cash_f + sum(amount / unit * closes[col] for col, amount, _ in sells)
-        spend = sum(costs)
+        cash = self.cash_f + proceeds
         slack = (cash + spend) * self.rel + TINY
         if spend < cash - slack:  # the usual plan: every buy fits
             return buys
         kept = []
-        for (col, amount, leg), cost in zip(buys, costs, strict=True):
+        for col, amount, leg in buys:
+            cost = amount / unit * closes[col]
             if cost < cash - slack:
                 cash -= cost
                 kept.append((col, amount, leg))
@@ -789,7 +800,7 @@ class SpotBook:
         if not sells and not buys:
             return Rebalanced(0, dropped)
         row, codes = log.rows.extend, LEG_CODES  # a row's values, not the row
-        filled: list[int] = []  # the columns filled, in fill order
+        unfilled: set[int] = set()  # the buys the cash no longer covers at the fill price
         opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
         rate, rate_unit, unit = self.rate, self.rate_unit, self.price_unit
@@ -835,7 +846,6 @@ class SpotBook:
                     realized / realized_unit, codes[leg],
                 )
             )  # fmt: skip
-            filled.append(col)
         for col, amount, leg in buys:
             opened = opens_l[col]
             price = round(opened * unit)
@@ -848,6 +858,7 @@ class SpotBook:
                     money = as_decimal(cash, self.cash_digits, cash_exp)
                     reason = unaffordable(market.symbol, wanted, Decimal(repr(opened)), money)
                     dropped.append(DroppedLeg(market.symbol, leg, wanted, str(reason)))
+                    unfilled.add(col)
                     continue
                 amount, cost = fits, fits * price
             if cash_exp > texts.buy_floor[col]:
@@ -863,17 +874,17 @@ class SpotBook:
             cash -= cost
             fees += fee * price
             row((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, codes[leg]))
-            filled.append(col)
         self.cash, self.fees, self.realized = cash, fees, realized_total
         self.cash_f = cash / cash_unit
         texts.cash = cash_exp
         if stops or self.armed:  # the positions left take their legs' stops
+            filled = [col for col, _, leg in (*sells, *buys) if col not in unfilled]
             legs = {col: leg for col, _, leg in (*sells, *buys)}
             for col in filled:  # one leg a symbol: each column once
                 kept = legs[col] != CLOSE and size[col]
                 self.stops[col] = stops.get(col, NO_STOPS) if kept else NO_STOPS
             self._rebind(filled)
-        return Rebalanced(len(filled), dropped)
+        return Rebalanced(len(sells) + len(buys) - len(unfilled), dropped)
 
     # -- between rebalances -------------------------------------------------------------
 
