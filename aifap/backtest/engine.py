@@ -445,10 +445,13 @@ class Engine:
         return None
 
     def _book_floats(self, book: SpotBook) -> None:
-        """Copy the book's sizes, entry prices and stops to the engine's arrays."""
-        np.copyto(self.size, book.size_f)
+        """Copy the book's sizes (× contract size), entry prices and stops to the engine's arrays.
+
+        ``size`` itself is the ledger's (see :meth:`_sync_many`): on the book, ``weights``
+        tells what is held.
+        """
+        np.multiply(book.size_f, self.cs, out=self.weights)
         np.copyto(self.entry, book.entry_f)
-        np.multiply(self.size, self.cs, out=self.weights)
         self._book_bounds(book)
         self.dirty = True
 
@@ -502,7 +505,7 @@ class Engine:
                     if later.any():
                         pending.append((again + int(later.argmax()), 0, col, 0.0))
                         pending.sort()
-            elif self.size[col] != 0:
+            elif self.weights[col] != 0:  # held (contract sizes are > 0)
                 self._fund(row, col, rate)
         self._write(cursor, stop)
 
@@ -580,7 +583,8 @@ class Engine:
         cfg = self.cfg
         try:
             output = call_strategy(self.strategy, self.context, cfg.config, bar=bar)
-            goals = book.parse(output, cfg.max_gross_weight, self.close[row])
+            closes = self.close[row].tolist()
+            goals = book.parse(output, cfg.max_gross_weight, closes)
             targets = None
             if goals is None and output is not None:  # None: no opinion, nothing to check
                 targets = validate_output(
@@ -600,7 +604,7 @@ class Engine:
                 return
             goals = book.goals(targets, output)
         if goals is not None:
-            closes, opens = self.close[row], self.open[row + 1]
+            opens = self.open[row + 1].tolist()
             done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
             if done is not None:
                 self._booked(done, book, row + 1, bar, cycle)

@@ -238,8 +238,8 @@ class FuturesBook(SpotBook):
     def rebalance(
         self,
         goals: Goals,
-        closes: np.ndarray,
-        opens: np.ndarray,
+        closes: list[float],
+        opens: list[float],
         threshold: Decimal,
         log: FillBuffer,
     ) -> Rebalanced | None:
@@ -251,8 +251,7 @@ class FuturesBook(SpotBook):
         or under a minimum while held) gets its new stops if they changed.
         """
         weights, targeted, stops = goals.weights, goals.targeted, goals.stops
-        closes_l = closes.tolist()
-        values = list(map(operator.mul, map(operator.mul, self.size_f, self.cs_f), closes_l))
+        values = list(map(operator.mul, map(operator.mul, self.size_f, self.cs_f), closes))
         equity_f = self.cash_f + sum(values)
         if not equity_f > 0.0:
             return None
@@ -274,7 +273,7 @@ class FuturesBook(SpotBook):
                 if holding:
                     reducing.append((col, -holding, CLOSE))
                 continue
-            per_step = closes_l[col] * step_values[col]  # quote value of one step
+            per_step = closes[col] * step_values[col]  # quote value of one step
             held = held_steps[col]
             current = held * per_step / levered
             gap = abs(weight - current)
@@ -292,8 +291,8 @@ class FuturesBook(SpotBook):
                 delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
             else:  # float64 cannot tell: exact fractions decide
                 if equity is None:
-                    equity = self._equity(closes_l)
-                decided = self._exact_futures(goals, col, equity, closes_l[col], threshold, flip)
+                    equity = self._equity(closes)
+                decided = self._exact_futures(goals, col, equity, closes[col], threshold, flip)
                 if decided is None:
                     if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                         moved[col] = stops.get(col, NO_STOPS)
@@ -307,10 +306,10 @@ class FuturesBook(SpotBook):
             if (
                 amount < min_amounts[col]
                 or not amount
-                or (min_notionals[col] and self._too_little(col, amount, closes_l[col]))
+                or (min_notionals[col] and self._too_little(col, amount, closes[col]))
             ):
                 leg = REDUCE if reduces else OPEN
-                dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
+                dropped.append(self._too_small(col, delta, negative, leg, closes[col]))
                 if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                     moved[col] = stops.get(col, NO_STOPS)
                 continue
@@ -403,12 +402,11 @@ class FuturesBook(SpotBook):
         self,
         orders: list[tuple[int, int, str]],
         stops: Mapping[int, Stops],
-        opens: np.ndarray,
+        opens: list[float],
         log: FillBuffer,
     ) -> int:
         """Fill ``orders`` (closes and reductions first) at ``opens``; book and log them."""
         row, codes = log.rows.extend, LEG_CODES  # a row's values, not the row
-        opens_l = opens.tolist()
         unit, rate, cs = self.price_unit, self.rate, self.cs
         cash_unit, size_unit = self.cash_unit, self.size_unit
         realized_unit = cash_unit * self.fine
@@ -418,7 +416,7 @@ class FuturesBook(SpotBook):
         per_entry = self.fine * unit * self.notional_scale  # basis units per size × cs × price
         armed = False
         for col, signed, leg in orders:
-            opened = opens_l[col]
+            opened = opens[col]
             price = round(opened * unit)
             amount = abs(signed)
             fee = rate * amount * cs[col] * price  # exact in cash units

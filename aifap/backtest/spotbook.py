@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
@@ -331,7 +332,7 @@ class SpotBook:
     # -- a rebalance --------------------------------------------------------------------
 
     def parse(
-        self, output: Any, max_gross_weight: Decimal, closes: np.ndarray | None = None
+        self, output: Any, max_gross_weight: Decimal, closes: list[float] | None = None
     ) -> Goals | None:
         """Return the goals of an output of float weights and float specs that surely passes.
 
@@ -353,9 +354,9 @@ class SpotBook:
             return None
         weights: list[float] = []
         stops: dict[int, Stops] = {}
-        closes_l = closes.tolist()
         known = self._spec_keys
         ticks, ticks_f = self.ticks, self.ticks_f
+        lowest = -sys.float_info.max if self.shorts else 0.0  # finite; >= 0 on spot (-0.0 too)
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
@@ -369,9 +370,7 @@ class SpotBook:
             if not keys:
                 return None
             weight = spec["weight"]
-            if type(weight) is not float or not -math.inf < weight < math.inf:
-                return None
-            if weight < 0.0 and not self.shorts:
+            if type(weight) is not float or not lowest <= weight < INF:
                 return None
             weights.append(weight)
             tp_key, sl_key = keys
@@ -379,16 +378,16 @@ class SpotBook:
             sl = spec[sl_key] if sl_key else None
             if (tp is None and sl is None) or weight == 0.0:
                 continue
-            close = closes_l[col]
+            close = closes[col]
             long = weight > 0.0
             tp_units = sl_units = None
             # not a float, or on the wrong side of the price: parse_targets words it
             tick = ticks_f[col]
             if tp is not None:
-                if type(tp) is not float:
-                    if type(tp) is not np.float64:
-                        return None
+                if type(tp) is np.float64:  # pandas' scalars: read as their float
                     tp = float(tp)
+                elif type(tp) is not float:
+                    return None
                 if not (close < tp < INF if long else 0.0 < tp < close):
                     return None
                 y = tp / tick  # _tick_units, inline: it runs twice per spec
@@ -398,10 +397,10 @@ class SpotBook:
                 else:
                     tp_units = self._tick_units(col, tp)
             if sl is not None:
-                if type(sl) is not float:
-                    if type(sl) is not np.float64:
-                        return None
+                if type(sl) is np.float64:  # pandas' scalars: read as their float
                     sl = float(sl)
+                elif type(sl) is not float:
+                    return None
                 if not (0.0 < sl < close if long else close < sl < INF):
                     return None
                 y = sl / tick
@@ -547,8 +546,8 @@ class SpotBook:
     def rebalance(
         self,
         goals: Goals,
-        closes: np.ndarray,
-        opens: np.ndarray,
+        closes: list[float],
+        opens: list[float],
         threshold: Decimal,
         log: FillBuffer,
     ) -> Rebalanced | None:
@@ -561,8 +560,7 @@ class SpotBook:
         weights, targeted, stops = goals.weights, goals.targeted, goals.stops
         current_stops = self.stops
         moved: dict[int, Stops] = {}  # stop updates without a trade
-        closes_l = closes.tolist()
-        equity_f = self.cash_f + sum(map(operator.mul, self.size_f, closes_l))
+        equity_f = self.cash_f + sum(map(operator.mul, self.size_f, closes))
         if not equity_f > 0.0:
             return None
         held_steps, steps_f, rel = self.held_steps, self.steps_f, self.rel
@@ -581,9 +579,9 @@ class SpotBook:
             if not targeted[col] or weight == 0.0:
                 if holding:
                     sold = self._close(col, holding, sells, dropped)
-                    proceeds += sold / size_unit * closes_l[col]
+                    proceeds += sold / size_unit * closes[col]
                 continue
-            per_step = closes_l[col] * steps_f[col]  # the quote value of one amount step
+            per_step = closes[col] * steps_f[col]  # the quote value of one amount step
             wanted = weight * equity_f / per_step
             held = held_steps[col]
             x = wanted - held
@@ -603,8 +601,8 @@ class SpotBook:
                 delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
             else:  # float64 cannot tell: exact fractions decide
                 if equity is None:
-                    equity = self._equity(closes_l)
-                decided = self._exact(goals, col, equity, closes_l[col], threshold)
+                    equity = self._equity(closes)
+                decided = self._exact(goals, col, equity, closes[col], threshold)
                 if decided is None:
                     if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                         moved[col] = stops.get(col, NO_STOPS)
@@ -616,21 +614,21 @@ class SpotBook:
             if (
                 not amount
                 or amount < min_amounts[col]
-                or (notional and amount * round(closes_l[col] * unit) < notional)
+                or (notional and amount * round(closes[col] * unit) < notional)
             ):
-                dropped.append(self._too_small(col, delta, negative, leg, closes_l[col]))
+                dropped.append(self._too_small(col, delta, negative, leg, closes[col]))
                 if holding and stops.get(col, NO_STOPS) != current_stops[col]:
                     moved[col] = stops.get(col, NO_STOPS)
                 continue
             # each side's quote value at the closes, summed in symbol order (_cap_at_marks)
             if delta < 0:
                 sells.append((col, amount, leg))
-                proceeds += amount / size_unit * closes_l[col]
+                proceeds += amount / size_unit * closes[col]
             else:
                 buys.append((col, amount, leg))
-                spend += amount / size_unit * closes_l[col]
+                spend += amount / size_unit * closes[col]
         if buys:
-            buys = self._cap_at_marks(buys, sells, closes_l, dropped, proceeds, spend)
+            buys = self._cap_at_marks(buys, sells, closes, dropped, proceeds, spend)
         done = self._fill(sells, buys, opens, dropped, log, stops)
         if moved:
             for col, new in moved.items():
@@ -786,7 +784,7 @@ class SpotBook:
         self,
         sells: list[Order],
         buys: list[Order],
-        opens: np.ndarray,
+        opens: list[float],
         dropped: list[DroppedLeg],
         log: FillBuffer,
         stops: Mapping[int, Stops],
@@ -801,7 +799,6 @@ class SpotBook:
             return Rebalanced(0, dropped)
         row, codes = log.rows.extend, LEG_CODES  # a row's values, not the row
         unfilled: set[int] = set()  # the buys the cash no longer covers at the fill price
-        opens_l = opens.tolist()
         size, basis, last = self.size, self.basis, self.last_price
         rate, rate_unit, unit = self.rate, self.rate_unit, self.price_unit
         cash_unit, size_unit = self.cash_unit, self.size_unit
@@ -817,7 +814,7 @@ class SpotBook:
         texts = self.texts
         cash_exp, floors = texts.cash, texts.sell_floor
         for col, amount, leg in sells:
-            opened = opens_l[col]
+            opened = opens[col]
             if cash_exp > floors[col]:
                 cash_exp = min(cash_exp, texts.sold(col, opened))
             price = round(opened * unit)
@@ -847,7 +844,7 @@ class SpotBook:
                 )
             )  # fmt: skip
         for col, amount, leg in buys:
-            opened = opens_l[col]
+            opened = opens[col]
             price = round(opened * unit)
             cost = amount * price
             if cost > cash:  # the cash no longer covers it at the fill price
