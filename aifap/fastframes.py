@@ -59,8 +59,11 @@ def _internal() -> tuple[IndexWindow, FloatFrame] | None:
 
     def index_window(index: pd.DatetimeIndex, start: int, stop: int) -> pd.DatetimeIndex:
         data = index._data
-        window = simple_array(data._ndarray[start:stop], dtype=data.dtype)
-        return simple_index(window, name=index.name)
+        values = simple_array(data._ndarray[start:stop], dtype=data.dtype)
+        window = simple_index(values, name=index.name, refs=index._references)
+        if "_engine" in index._cache:  # as a slice does: known sorted and unique
+            window._engine._update_from_sliced(index._engine, reverse=False)
+        return window
 
     def float_frame(block: np.ndarray, index: pd.DatetimeIndex, columns: pd.Index) -> pd.DataFrame:
         width = block.shape[0]
@@ -83,15 +86,18 @@ def _same(built: tuple[IndexWindow, FloatFrame]) -> bool:
     columns = pd.Index(["AUSDT", "BUSDT", "CUSDT"])
     values = np.arange(30, dtype=np.float64).reshape(3, 10)[:, 2:7]
     try:
+        assert index.is_monotonic_increasing  # the parent's engine exists: windows inherit it
         window = index_window(index, 2, 7)
         frame = float_frame(values.copy(), window, columns)
         expected = public_float_frame(values.copy(), public_index_window(index, 2, 7), columns)
         pd.testing.assert_frame_equal(frame, expected, check_exact=True, check_freq=True)
+        known = [(w.is_monotonic_increasing, w.is_unique) for w in (window, expected.index)]
         frame.iloc[0, 0] = -1.0  # the frame is the caller's to change
     except Exception:  # any difference or error means: use the public route
         return False
     return bool(
-        window.equals(expected.index)
+        known[0] == known[1] == (True, True)
+        and window.equals(expected.index)
         and window.name == expected.index.name
         and window.freq == expected.index.freq
         and frame._mgr.nblocks == expected._mgr.nblocks == 1

@@ -253,14 +253,17 @@ class FillBuffer:
         """Collect rows for ``log``."""
         self.log = log
         self.rows: list[float | int | bool] = []  # row after row, WIDTH values each
+        # per stamp: the time and cycle of the next ``count`` rows
         self.time_ns: list[int] = []
         self.cycle: list[int] = []
+        self.count: list[int] = []
 
     def stamp(self, time_ns: int, cycle: int, n: int) -> None:
         """Give the last ``n`` rows their time and cycle."""
-        self.time_ns.extend([time_ns] * n)
-        self.cycle.extend([cycle] * n)
-        if len(self.time_ns) >= self.BLOCK:
+        self.time_ns.append(time_ns)
+        self.cycle.append(cycle)
+        self.count.append(n)
+        if len(self.rows) >= self.BLOCK * self.WIDTH:
             self.flush()
 
     def flush(self) -> None:
@@ -272,9 +275,13 @@ class FillBuffer:
         n = block.shape[0]
         for i, (name, dtype) in enumerate(self.FIELDS):
             getattr(log, name).frombytes(block[:, i].astype(dtype).tobytes())
-        log.time_ns.frombytes(np.asarray(self.time_ns, dtype=np.int64).tobytes())
-        log.cycle.frombytes(np.asarray(self.cycle, dtype=np.int64).tobytes())
+        count = np.asarray(self.count, dtype=np.intp)
+        times = np.repeat(np.asarray(self.time_ns, dtype=np.int64), count)
+        assert times.size == n, "every row is stamped before a flush"
+        log.time_ns.frombytes(times.tobytes())
+        log.cycle.frombytes(np.repeat(np.asarray(self.cycle, dtype=np.int64), count).tobytes())
         log.reason.frombytes(np.full(n, REBALANCE, dtype=np.int8).tobytes())
         self.rows.clear()
         self.time_ns.clear()
         self.cycle.clear()
+        self.count.clear()
