@@ -17,17 +17,27 @@ The account: the Decimal :class:`~aifap.core.ledger.Ledger`, or, where the run a
 (prices on a decimal grid, the core fee model, no slippage), an exact integer book with
 the same results (:mod:`aifap.backtest.spotbook`, :mod:`aifap.backtest.futuresbook`);
 a run leaves the book for the ledger where the book cannot go on.
+
+On the integer book, the strategy is called at each rebalance and its output checked
+at once, but the book plans, fills and books them in batches (:data:`BATCH` rebalances,
+each after the stops and funding of the bars before it): the strategy's calls run back
+to back, and so do the book's, each keeping its own data in the CPU's caches. Nothing
+a strategy can see depends on the bookings but ``context.portfolio``; reading it books
+the queue first. The results are those of booking each rebalance right after its call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -37,7 +47,7 @@ from aifap.backtest.execute import Ordered, execute_orders, execute_through_fill
 from aifap.backtest.fastplan import plan_book
 from aifap.backtest.futuresbook import FuturesBook
 from aifap.backtest.log import NO_CYCLE, REASON_CODES, FillBuffer, FillLog
-from aifap.backtest.spotbook import Rebalanced, SpotBook
+from aifap.backtest.spotbook import Goals, Rebalanced, SpotBook
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee, stop_trigger
@@ -45,11 +55,26 @@ from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
 from aifap.core.orders import OrderRequest, Side
 from aifap.core.planner import DroppedLeg, Plan, plan
+from aifap.core.portfolio import Portfolio
 from aifap.core.weights import TargetWeight
 from aifap.history import BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
+
+BATCH = 256  # rebalances called before the integer book books them (see the docstring)
+
+
+class Called(NamedTuple):
+    """A rebalance whose strategy was called, to be booked (see :meth:`Engine._drain`)."""
+
+    cycle: int
+    row: int
+    bar: pd.Timestamp
+    output: Any
+    goals: Goals | None  # the output as the book reads it, if it could
+    targets: dict[str, TargetWeight] | None  # the output validated, where the book could not
+    closes: list[float] | None  # the closes it was planned at; None: skipped (an error)
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,9 @@ class Engine:
         self.book: SpotBook | None = None  # built by run(), from the rows it trades at
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
         self.booked_from: int | None = None  # the first row the book kept the account at
+        self.queue: list[Called] = []  # rebalances called, not booked yet (see _drain)
+        self.calling = (0, 0)  # the (cycle, row) whose strategy call is running
+        self.cursor = cfg.first_row  # the first row not carried through yet (see _advance)
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
 
     @functools.cached_property
@@ -537,15 +565,12 @@ class Engine:
         return out
 
     def _rebalance(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
-        """Call the strategy at the close of ``row`` (``bar``, UTC) and trade what it asks."""
+        """Call the strategy at the close of ``row`` (``bar``, UTC) and trade what it asks.
+
+        The Decimal ledger's rebalance; the integer book's goes through :meth:`_call`.
+        """
         ctx = self.context
         ctx.set_now(bar)
-        book = self.book
-        if book is not None:
-            spot: SpotBook = book
-            ctx.set_portfolio(lambda: spot.portfolio(self._marks(row, spot.held())))
-            self._rebalance_book(book, cycle, row, bar)
-            return
         held = set(self.ledger.positions)
         ctx.set_portfolio(lambda: self.ledger.portfolio(self._marks(row, held)))
         prices = self._prices(row)
@@ -574,15 +599,23 @@ class Engine:
         log.warning("skipping the rebalance at %s: %s", bar, exc)
         self.errors.append((bar, str(exc)))
 
-    def _rebalance_book(self, book: SpotBook, cycle: int, row: int, bar: pd.Timestamp) -> None:
-        """Run one rebalance on the integer book, or leave the book for the ledger if it cannot.
+    def _call(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
+        """Call the strategy at the close of ``row`` and queue its output for the book.
 
-        The strategy's output is validated as :func:`validate_output` does: a plain
-        ``{symbol: float}`` that surely passes without a Decimal, anything else by it.
+        The output is validated now, as :func:`validate_output` does (a plain
+        ``{symbol: float}`` or float specs that surely pass are read by the book without a
+        Decimal, anything else by it), so an invalid output raises at its bar; the book
+        plans, fills and books it in :meth:`_drain`. A strategy that reads
+        ``context.portfolio`` has the queue booked first (:meth:`_portfolio_now`).
         """
-        cfg = self.cfg
+        book = self.book
+        assert book is not None
+        ctx, cfg = self.context, self.cfg
+        ctx.set_now(bar)
+        self.calling = (cycle, row)
+        ctx.set_portfolio(self._portfolio_now)
         try:
-            output = call_strategy(self.strategy, self.context, cfg.config, bar=bar)
+            output = call_strategy(self.strategy, ctx, cfg.config, bar=bar)
             closes = self.close[row].tolist()
             goals = book.parse(output, cfg.max_gross_weight, closes)
             targets = None
@@ -598,25 +631,64 @@ class Engine:
             if cfg.on_error == "raise":
                 raise
             self._skipped(bar, exc)
+            self.queue.append(Called(cycle, row, bar, None, None, None, None))
             return
-        if goals is None:
-            if targets is None or (not targets and not book.held()):
-                return
-            goals = book.goals(targets, output)
-        if goals is not None:
-            opens = self.open[row + 1].tolist()
-            done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
-            if done is not None:
-                self._booked(done, book, row + 1, bar, cycle)
-                return
+        self.queue.append(Called(cycle, row, bar, output, goals, targets, closes))
+
+    def _portfolio_now(self) -> Portfolio:
+        """Return the account at the rebalance being called: the queue booked first."""
+        cycle, row = self.calling
+        self._drain()
+        self.stretch = cycle
+        self._advance(self.cursor, row)
+        self.cursor = row + 1
+        book = self.book
+        if book is not None:
+            return book.portfolio(self._marks(row, book.held()))
+        return self.ledger.portfolio(self._marks(row, set(self.ledger.positions)))
+
+    def _drain(self) -> None:
+        """Book the queued rebalances in order, each after the bars before it."""
+        queue = self.queue
+        if not queue:
+            return
+        self.queue = []
+        for called in queue:
+            self.stretch = called.cycle
+            self._advance(self.cursor, called.row)
+            self.cursor = called.row + 1
+            if called.closes is not None:  # else skipped for a strategy error
+                self._rebalance_book(called)
+
+    def _rebalance_book(self, called: Called) -> None:
+        """Plan, fill and book one called rebalance on the integer book, or on the ledger.
+
+        The account goes to the Decimal ledger for good when the book cannot keep it
+        (see :meth:`SpotBook.rebalance`), or has gone there already.
+        """
+        cfg, book = self.cfg, self.book
+        cycle, row, bar, output, goals, targets, closes = called
+        assert closes is not None
+        if book is not None:
+            if goals is None:
+                if targets is None or (not targets and not book.held()):
+                    return
+                goals = book.goals(targets, output)
+            if goals is not None:
+                opens = self.open[row + 1].tolist()
+                done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
+                if done is not None:
+                    self._booked(done, book, row + 1, bar, cycle)
+                    return
+            self._leave_book(bar)  # out of the book's scope: the Decimal ledger from here on
         prices = self._prices(row)
-        if targets is None:  # the float path's output, parsed for the ledger
+        if targets is None and output is not None:  # the float path's output, for the ledger
             targets = validate_output(
                 output, self.markets, prices=prices, max_gross_weight=cfg.max_gross_weight, bar=bar
             )
-            assert targets is not None
-        self._leave_book(bar)  # out of the book's scope: the Decimal ledger from here on
         held = set(self.ledger.positions)
+        if targets is None or (not targets and not held):
+            return
         self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
 
     def _rebalance_ledger(
@@ -740,6 +812,17 @@ class Engine:
         self._sync_many(fills, fills)
         return True
 
+    def _cycle(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
+        """Rebalance at ``row``: on the book, call now and book in batches; else at once."""
+        if self.book is not None:
+            self._call(cycle, row, bar)
+            return
+        self._drain()
+        self.stretch = cycle
+        self._advance(self.cursor, row)
+        self.cursor = row + 1
+        self._rebalance(cycle, row, bar)
+
     def run(
         self, rebalance_rows: np.ndarray, progress: Callable[[int], None] | None = None
     ) -> RunOutput:
@@ -747,20 +830,23 @@ class Engine:
         if rebalance_rows.size:
             self.book = self._int_book(rebalance_rows)
             self.booked_from = None if self.book is None else int(rebalance_rows[0])
-        cursor = self.cfg.first_row
-        self.starts = np.r_[cursor, rebalance_rows + 1].astype(np.int64)
+        self.cursor = self.cfg.first_row
+        self.starts = np.r_[self.cursor, rebalance_rows + 1].astype(np.int64)
         closes = self.arrays.times[rebalance_rows] + self.arrays.step
-        # the bars' close times, boxed by pandas in chunks rather than one Timestamp a call
         bars = pd.DatetimeIndex(closes.view("datetime64[ns]")).tz_localize("UTC")
-        for cycle, (row, bar) in enumerate(zip(rebalance_rows.tolist(), bars, strict=True)):
-            self.stretch = cycle
-            self._advance(cursor, row)
-            cursor = row + 1
-            self._rebalance(cycle, row, bar)
-            if progress is not None and cycle % 1000 == 999:
-                progress(1000)
+        rows = rebalance_rows.tolist()
+        with frozen_heap():
+            for first in range(0, len(rows), BATCH):
+                # the bars' close times boxed by pandas a batch at a time, not one a call
+                stop = first + BATCH
+                batch = zip(itertools.count(first), rows[first:stop], bars[first:stop])
+                for cycle, row, bar in batch:
+                    self._cycle(cycle, row, bar)
+                    if progress is not None and cycle % 1000 == 999:
+                        progress(1000)
+                self._drain()
         self.stretch = len(rebalance_rows)
-        self._advance(cursor, self.cfg.last_row)
+        self._advance(self.cursor, self.cfg.last_row)
         if self.book is not None:
             self.ledger = self.book.ledger(self.ledger)
         self.pending.flush()
@@ -776,6 +862,26 @@ class Engine:
             rebalances=len(rebalance_rows),
             ledger=self.ledger,
         )
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep what the process held before a run out of the collector's full passes during it.
+
+    A full collection traverses every tracked object: in a notebook kernel, pandas and
+    everything the user made (10^5–10^6 objects, tens of ms a pass). What a run creates
+    triggers a few; ``gc.freeze`` moves the objects alive now to a generation the
+    collector skips until ``gc.unfreeze``. Left as it is where the collector is off or
+    something else froze objects already.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def rebalance_rows(arrays: BarArrays, step_ns: int, first_row: int, last_row: int) -> np.ndarray:
