@@ -71,9 +71,8 @@ class Called(NamedTuple):
     cycle: int
     row: int
     bar: pd.Timestamp
-    output: Any
-    goals: Goals | None  # the output as the book reads it, if it could
-    targets: dict[str, TargetWeight] | None  # the output validated, where the book could not
+    goals: Goals | None  # the output as the book reads it (None: no opinion, or it cannot)
+    targets: dict[str, TargetWeight] | None  # the output validated, where the book read none
     closes: list[float] | None  # the closes it was planned at; None: skipped (an error)
 
 
@@ -207,6 +206,7 @@ class Engine:
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
         self.booked_from: int | None = None  # the first row the book kept the account at
         self.queue: list[Called] = []  # rebalances called, not booked yet (see _drain)
+        self.former: SpotBook | None = None  # the book the account left (see _leave_book)
         self.calling = (0, 0)  # the (cycle, row) whose strategy call is running
         self.cursor = cfg.first_row  # the first row not carried through yet (see _advance)
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
@@ -264,7 +264,7 @@ class Engine:
         """Move the account from the integer book to the Decimal ledger, for the rest of the run."""
         assert self.book is not None
         self.ledger = self.book.ledger(self.ledger)
-        self.book = None
+        self.former, self.book = self.book, None
         self.left_book = bar
         self.pending.flush()
         self._sync_many(self.symbols)
@@ -627,13 +627,14 @@ class Engine:
                     max_gross_weight=cfg.max_gross_weight,
                     bar=bar,
                 )
+                goals = book.goals(targets, output)  # now: the output may change later
         except StrategyError as exc:
             if cfg.on_error == "raise":
                 raise
             self._skipped(bar, exc)
-            self.queue.append(Called(cycle, row, bar, None, None, None, None))
+            self.queue.append(Called(cycle, row, bar, None, None, None))
             return
-        self.queue.append(Called(cycle, row, bar, output, goals, targets, closes))
+        self.queue.append(Called(cycle, row, bar, goals, targets, closes))
 
     def _portfolio_now(self) -> Portfolio:
         """Return the account at the rebalance being called: the queue booked first."""
@@ -664,16 +665,17 @@ class Engine:
         """Plan, fill and book one called rebalance on the integer book, or on the ledger.
 
         The account goes to the Decimal ledger for good when the book cannot keep it
-        (see :meth:`SpotBook.rebalance`), or has gone there already.
+        (see :meth:`SpotBook.rebalance`), or has gone there already; the goals the book
+        read then give the ledger its targets (:meth:`SpotBook.targets_of`).
         """
         cfg, book = self.cfg, self.book
-        cycle, row, bar, output, goals, targets, closes = called
+        cycle, row, bar, goals, targets, closes = called
         assert closes is not None
+        if goals is None and targets is None:  # no opinion
+            return
         if book is not None:
-            if goals is None:
-                if targets is None or (not targets and not book.held()):
-                    return
-                goals = book.goals(targets, output)
+            if targets is not None and not targets and not book.held():
+                return
             if goals is not None:
                 opens = self.open[row + 1].tolist()
                 done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
@@ -681,15 +683,17 @@ class Engine:
                     self._booked(done, book, row + 1, bar, cycle)
                     return
             self._leave_book(bar)  # out of the book's scope: the Decimal ledger from here on
-        prices = self._prices(row)
-        if targets is None and output is not None:  # the float path's output, for the ledger
-            targets = validate_output(
-                output, self.markets, prices=prices, max_gross_weight=cfg.max_gross_weight, bar=bar
-            )
+        weights: Mapping[str, Any]
+        if targets is None:
+            assert goals is not None
+            assert self.former is not None
+            targets, weights = self.former.targets_of(goals)
+        else:
+            weights = {symbol: target.weight for symbol, target in targets.items()}
         held = set(self.ledger.positions)
-        if targets is None or (not targets and not held):
+        if not targets and not held:
             return
-        self._rebalance_ledger(targets, output, held, cycle, row, bar, prices)
+        self._rebalance_ledger(targets, weights, held, cycle, row, bar, self._prices(row))
 
     def _rebalance_ledger(
         self,

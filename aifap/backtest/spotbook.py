@@ -498,6 +498,32 @@ class SpotBook:
             goals[col] = value
         return goals
 
+    def targets_of(self, goals: Goals) -> tuple[dict[str, TargetWeight], dict[str, Any]]:
+        """Return the targets ``goals`` were read from, and each one's weight as given.
+
+        For the Decimal ledger, where the account leaves the book with rebalances read
+        but not booked: ``parse_targets``' targets (a float ``w`` weighs
+        ``Decimal(repr(w))``) with their stops already on the tick (the planner's
+        rounding leaves them there), and the weights as :func:`plan_book` reads them.
+        """
+        targets: dict[str, TargetWeight] = {}
+        weights: dict[str, Any] = {}
+        for col, symbol in enumerate(self.symbols):
+            if not goals.targeted[col]:
+                continue
+            exact = goals.exact.get(col)
+            given = goals.weights[col] if exact is None else exact
+            weight = Decimal(repr(given)) if exact is None else exact
+            tp, sl = goals.stops.get(col, NO_STOPS)
+            targets[symbol] = TargetWeight(
+                symbol,
+                weight,
+                None if tp is None else as_decimal(tp, self.p),
+                None if sl is None else as_decimal(sl, self.p),
+            )
+            weights[symbol] = given
+        return targets, weights
+
     def goals(self, targets: Mapping[str, TargetWeight], output: Any) -> Goals | None:
         """Return the goals of parsed ``targets``, their stops rounded to each market's tick.
 

@@ -164,3 +164,34 @@ def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
         assert frozen - 100 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
+
+
+def test_an_output_the_strategy_changes_later_is_booked_as_it_was_returned():
+    data = frames(6)
+    # one bar off the price grid: a stop there hands the account to the ledger mid-batch
+    symbol = "S0USDT"
+    data[symbol].iloc[2000, data[symbol].columns.get_loc("low")] -= 40.005
+
+    def reusing():
+        kept: dict = {}  # the same dicts every call, changed in place
+        calls = []
+
+        def strategy(context, config):
+            calls.append(1)
+            prices = context.get_history(list(config["symbols"]), window=1, fields="close")
+            for i, s in enumerate(config["symbols"]):
+                spec = kept.setdefault(s, {})
+                price = float(prices[s].iloc[-1])
+                spec["weight"] = round(0.25 + 0.05 * np.sin(len(calls) / 3 + i), 6)
+                spec["presetStopLossPrice"] = price * 0.985
+            return kept
+
+        return strategy
+
+    on_book = run(reusing(), data, "auto")
+    on_ledger = run(reusing(), data, "decimal")
+    assert on_book.config["ledger"].startswith("integer, then decimal from")
+    pd.testing.assert_frame_equal(
+        on_book.orders.drop(columns="realized_pnl"), on_ledger.orders.drop(columns="realized_pnl")
+    )
+    pd.testing.assert_series_equal(on_book.equity, on_ledger.equity, check_exact=True)
