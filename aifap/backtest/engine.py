@@ -627,7 +627,8 @@ class Engine:
                     max_gross_weight=cfg.max_gross_weight,
                     bar=bar,
                 )
-                goals = book.goals(targets, output)  # now: the output may change later
+                if targets is not None:  # now: the output may change later
+                    goals = book.goals(targets, output)
         except StrategyError as exc:
             if cfg.on_error == "raise":
                 raise
