@@ -85,6 +85,10 @@ class BarArrays:
         self.times = self.start_ns + self.step * np.arange(self.length, dtype=np.int64)
         self.index = pd.DatetimeIndex(self.times.view("datetime64[ns]")).tz_localize("UTC")
         self.index.name = "timestamp"
+        # checked once here, the index is known sorted and unique, and so is each window
+        # sliced from it: pandas would otherwise check every history frame's index again
+        if not self.index.is_monotonic_increasing:
+            raise DataError(f"bar times must increase by {timeframe}")
         self._resampled: dict[str, BarArrays] = {}
 
     @classmethod
