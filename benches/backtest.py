@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aifap  # noqa: E402
+from aifap.backtest import engine  # noqa: E402
 from aifap.core.bars import BAR_COLUMNS  # noqa: E402
 from aifap.data.frames import default_market  # noqa: E402
 
@@ -230,7 +231,8 @@ def run_synthetic(
            total, floor, bars, assets, result.metrics["rebalances"],
            f"\nfee rate {fee}, threshold {threshold}, trades {result.metrics['trades']:,}, "
            f"dropped legs {result.metrics['dropped_legs']:,}, "
-           f"final equity {result.metrics['final_equity']:,.2f}, ledger {result.config['ledger']}"
+           f"final equity {result.metrics['final_equity']:,.2f}, ledger {result.config['ledger']}, "
+           f"batch {engine.BATCH}"
            f"\norders frame      {orders:,} rows built on first read in {built:.2f} s")  # fmt: skip
 
 
@@ -300,7 +302,18 @@ def main() -> None:
         help="synthetic prices on this grid, as exchange bars are (0: raw floats)",
     )
     parser.add_argument("--wall", action="store_true", help="time the wall clock, not CPU")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="rebalances the integer book books at a time (default: the engine's BATCH; "
+        "1 books each right after its call)",
+    )
     args = parser.parse_args()
+    if args.batch is not None:
+        if args.batch < 1:
+            parser.error(f"--batch must be >= 1, was {args.batch}")
+        engine.BATCH = args.batch
     if args.wall:
         global clock
         clock = time.perf_counter
