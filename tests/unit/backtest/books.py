@@ -31,6 +31,26 @@ def frame(prices: np.ndarray, opens: np.ndarray | None = None) -> pd.DataFrame:
     )
 
 
+def wicked(close: np.ndarray, wick: np.ndarray) -> pd.DataFrame:
+    """1m bars on a 0.01 grid from T0: open at the previous close, ``wick`` (2 × n) out.
+
+    ``close`` and ``wick`` on the grid; highs and lows rounded back onto it (a float sum
+    of two grid prices may fall off it, which would hand a stop to the Decimal ledger).
+    """
+    open_ = np.r_[close[0], close[:-1]]
+    index = pd.date_range(T0, periods=len(close), freq="1min", tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.round(np.maximum(open_, close) + wick[0], 2),
+            "low": np.round(np.minimum(open_, close) - wick[1], 2),
+            "close": close,
+            "volume": 1.0,
+        },
+        index=index,
+    )
+
+
 def replay(outputs: list):
     """A strategy returning ``outputs`` in turn (a fresh iterator per run).
 

@@ -12,34 +12,22 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from books import wicked
 
 import aifap
 from aifap.backtest import engine as engine_module
 from aifap.core.errors import StrategyError
 from aifap.data.frames import FrameBarSource
 
-T0 = pd.Timestamp("2024-01-01", tz="UTC")
-
 
 def frames(seed: int, n: int = 3000, symbols: int = 3) -> dict[str, pd.DataFrame]:
     """Random walks on a 0.01 grid, wicks that touch stops now and then."""
     rng = np.random.default_rng(seed)
-    index = pd.date_range(T0, periods=n, freq="1min", tz="UTC", name="timestamp")
     out = {}
     for i in range(symbols):
         close = np.round(50 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 0.002, n))), 2)
-        open_ = np.r_[close[0], close[:-1]]
         wick = np.round(np.abs(rng.normal(0, 0.1, (2, n))) + (rng.random((2, n)) < 0.01), 2)
-        out[f"S{i}USDT"] = pd.DataFrame(
-            {
-                "open": open_,
-                "high": np.round(np.maximum(open_, close) + wick[0], 2),
-                "low": np.round(np.minimum(open_, close) - wick[1], 2),
-                "close": close,
-                "volume": 1.0,
-            },
-            index=index,
-        )
+        out[f"S{i}USDT"] = wicked(close, wick)
     return out
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from books import wicked
 
 import aifap
 from aifap.backtest import engine as engine_module
 from aifap.data.frames import FrameBarSource
-
-T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
 
 def walk(seed: int, holes: bool, n: int = 1500, symbols: int = 4) -> dict[str, pd.DataFrame]:
@@ -26,25 +25,14 @@ def walk(seed: int, holes: bool, n: int = 1500, symbols: int = 4) -> dict[str, p
     a look that skipped a bar would miss it. With ``holes``, one symbol misses bars.
     """
     rng = np.random.default_rng(seed)
-    index = pd.date_range(T0, periods=n, freq="1min", tz="UTC", name="timestamp")
     frames = {}
     for i in range(symbols):
         close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 0.001, n))), 2)
-        open_ = np.r_[close[0], close[:-1]]
         spikes = rng.random((2, n)) < 0.02
         wick = np.round(np.abs(rng.normal(0, 0.05, (2, n))) + spikes * 3.0, 2)
-        frame = pd.DataFrame(
-            {
-                "open": open_,
-                "high": np.round(np.maximum(open_, close) + wick[0], 2),
-                "low": np.round(np.minimum(open_, close) - wick[1], 2),
-                "close": close,
-                "volume": 1.0,
-            },
-            index=index,
-        )
+        frame = wicked(close, wick)
         if holes and i == symbols - 1:  # the engine fills them from the close
-            frame = frame.drop(index=index[rng.choice(n, 40, replace=False)])
+            frame = frame.drop(index=frame.index[rng.choice(n, 40, replace=False)])
         frames[f"S{i}USDT"] = frame
     return frames
 
