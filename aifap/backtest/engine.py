@@ -29,7 +29,6 @@ the queue first. The results are those of booking each rebalance right after its
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import itertools
 import logging
@@ -141,7 +140,20 @@ def _ffill(values: np.ndarray) -> np.ndarray:
 
 
 class Engine:
-    """Run one strategy over :class:`BarArrays` (see the module docstring)."""
+    """Run one strategy over :class:`BarArrays` (see the module docstring).
+
+    Its attributes are slots: see :class:`aifap.backtest.spotbook.SpotBook`.
+    """
+
+    __slots__ = (
+        "_seen", "armed", "arrays", "balance", "book", "booked_from", "calling", "cfg",
+        "close", "context", "cs", "cs_list", "cursor", "dirty", "down", "dropped", "entry",
+        "equity", "errors", "extremes", "f_cols", "f_next", "f_rates", "f_rows", "fast",
+        "fill_model", "fills", "flat", "former", "holes", "ledger", "left_book", "limits",
+        "markets", "marks", "offset", "open", "pending", "queue", "size", "starts",
+        "state_rows", "state_sizes", "strategy", "stretch", "symbols", "up", "weights",
+        "wicks"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -210,18 +222,17 @@ class Engine:
         self.calling = (0, 0)  # the (cycle, row) whose strategy call is running
         self.cursor = cfg.first_row  # the first row not carried through yet (see _advance)
         self.left_book: pd.Timestamp | None = None  # when the ledger took over from the book
+        self.wicks: tuple[np.ndarray, np.ndarray] | None = None  # (highs, lows): see _wicks
 
-    @functools.cached_property
-    def high(self) -> np.ndarray:
-        """Return the highs (the close over a hole), read once a stop is set."""
-        values = self.arrays.fields["high"]
-        return _filled(values, self.close) if self.holes else values
-
-    @functools.cached_property
-    def low(self) -> np.ndarray:
-        """Return the lows (the close over a hole), read once a stop is set."""
-        values = self.arrays.fields["low"]
-        return _filled(values, self.close) if self.holes else values
+    def _wicks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the highs and lows (the close over a hole), read once a stop is set."""
+        if self.wicks is None:
+            f = self.arrays.fields
+            if self.holes:
+                self.wicks = (_filled(f["high"], self.close), _filled(f["low"], self.close))
+            else:
+                self.wicks = (f["high"], f["low"])
+        return self.wicks
 
     def _int_book(self, rebalance_rows: np.ndarray) -> SpotBook | None:
         """Return the exact integer book where the run allows it (spot or futures).
@@ -275,8 +286,8 @@ class Engine:
         The bars themselves are freed when nothing else holds them (a strategy may keep
         its ``context``, and with it the history, alive).
         """
-        for name in ("open", "high", "low", "close", "marks", "context", "arrays"):
-            self.__dict__.pop(name, None)  # the highs and lows only if they were read
+        for name in ("open", "wicks", "close", "marks", "context", "arrays"):
+            setattr(self, name, None)
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -387,8 +398,9 @@ class Engine:
         out = np.full((starts.size, 2 * n), -np.inf)  # -inf: look at every bar
         if not starts.size or starts[0] < 0 or starts[-1] > b - a or (np.diff(starts) <= 0).any():
             return out
-        out[:, :n] = np.fmin.reduceat(self.low[a : b + 1], starts, axis=0)  # NaN: no bar
-        out[:, n:] = np.fmax.reduceat(self.high[a : b + 1], starts, axis=0)
+        high, low = self._wicks()
+        out[:, :n] = np.fmin.reduceat(low[a : b + 1], starts, axis=0)  # NaN: no bar
+        out[:, n:] = np.fmax.reduceat(high[a : b + 1], starts, axis=0)
         np.negative(out[:, n:], out=out[:, n:])
         return out
 
@@ -400,9 +412,8 @@ class Engine:
                 self.extremes = self._stretch_extremes()
             if not (self.extremes[k] <= self.limits).any():
                 return None
-        touched = (self.low[start : stop + 1] <= self.down) | (
-            self.high[start : stop + 1] >= self.up
-        )
+        high, low = self._wicks()
+        touched = (low[start : stop + 1] <= self.down) | (high[start : stop + 1] >= self.up)
         return touched if touched.any() else None
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
@@ -427,8 +438,9 @@ class Engine:
     def _stop(self, row: int, col: int, stop: int) -> int | None:
         """Book a triggered stop at ``row``; return a later row to re-check, if any."""
         book = self.book
+        high, low = self._wicks()
         if book is not None:
-            bar = (self.open[row, col], self.high[row, col], self.low[row, col])
+            bar = (self.open[row, col], high[row, col], low[row, col])
             if book.on_grid(bar):
                 return self._book_stop(book, row, col, bar, stop)
             self._leave_book(self._bar_time(row))  # off the book's grid: the ledger goes on
@@ -441,8 +453,8 @@ class Engine:
             position.stop_loss,
             position.take_profit,
             _dec(self.open[row, col]),
-            _dec(self.high[row, col]),
-            _dec(self.low[row, col]),
+            _dec(high[row, col]),
+            _dec(low[row, col]),
         )
         if hit is None:  # float and Decimal disagreed at the boundary: look further on
             return row + 1 if row < stop else None
@@ -527,8 +539,9 @@ class Engine:
             if kind == 0:
                 again = self._stop(row, col, stop)
                 if again is not None:
-                    later = (self.low[again : stop + 1, col] <= self.down[col]) | (
-                        self.high[again : stop + 1, col] >= self.up[col]
+                    high, low = self._wicks()
+                    later = (low[again : stop + 1, col] <= self.down[col]) | (
+                        high[again : stop + 1, col] >= self.up[col]
                     )
                     if later.any():
                         pending.append((again + int(later.argmax()), 0, col, 0.0))

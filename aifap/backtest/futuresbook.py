@@ -53,7 +53,12 @@ from aifap.core.portfolio import Portfolio, Position, new_position
 
 
 class FuturesBook(SpotBook):
-    """One USDT-M futures account as integers (see the module docstring)."""
+    """One USDT-M futures account as integers (see the module docstring; slots: SpotBook)."""
+
+    __slots__ = (
+        "c", "cs_f", "cs_unit", "funding", "funding_fee", "lev_f", "leverage", "r",
+        "step_values"
+    )  # fmt: skip
 
     shorts = True
 
