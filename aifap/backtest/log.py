@@ -271,7 +271,8 @@ class FillBuffer:
         if not self.rows:
             return
         log = self.log
-        block = np.array(self.rows, dtype=np.float64).reshape(-1, self.WIDTH)  # one C pass
+        rows = self.rows  # one C pass; fromiter skips np.array's per-value type discovery
+        block = np.fromiter(rows, np.float64, len(rows)).reshape(-1, self.WIDTH)
         n = block.shape[0]
         for i, (name, dtype) in enumerate(self.FIELDS):
             getattr(log, name).frombytes(block[:, i].astype(dtype).tobytes())
