@@ -146,11 +146,11 @@ class Engine:
     """
 
     __slots__ = (
-        "_seen", "armed", "arrays", "balance", "book", "booked_from", "calling", "cfg",
-        "close", "context", "cs", "cs_list", "cursor", "dirty", "down", "dropped", "entry",
+        "_seen", "armed", "arrays", "book", "booked_from", "calling", "cash", "cfg",
+        "close", "context", "cs", "cs_list", "cursor", "dirty", "down", "dropped",
         "equity", "errors", "extremes", "f_cols", "f_next", "f_rates", "f_rows", "fast",
         "fill_model", "fills", "flat", "former", "holes", "ledger", "left_book", "limits",
-        "markets", "marks", "offset", "open", "pending", "queue", "size", "starts",
+        "markets", "marks", "open", "pending", "queue", "size", "starts",
         "state_rows", "state_sizes", "strategy", "stretch", "symbols", "unit_cs", "up",
         "weights", "wicks"
     )  # fmt: skip
@@ -187,7 +187,6 @@ class Engine:
         self.ledger = Ledger(cfg.capital, self.markets, leverage=cfg.leverage)
         n = len(self.symbols)
         self.size = np.zeros(n)
-        self.entry = np.zeros(n)
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
         # [down, −up]: one comparison with a stretch's [min low, −max high] (see _touched)
         self.limits = np.full(2 * n, np.nan)
@@ -197,11 +196,10 @@ class Engine:
         self.stretch = 0  # which stretch of the schedule run() is advancing through
         self.starts = np.zeros(0, dtype=np.int64)  # each stretch's first row
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
-        # per column, the last (size, its float, entry price, its float) read from the ledger
-        self._seen: list[tuple[object, float, object, float]] = [(None, 0.0, None, 0.0)] * n
+        # per column, the last (size, its float) read from the ledger
+        self._seen: list[tuple[object, float]] = [(None, 0.0)] * n
         self.weights = np.zeros(n)  # size × contract size
-        self.balance = float(cfg.capital)
-        self.offset = self.balance  # balance − Σ entry × size × contract size
+        self.cash = float(cfg.capital)  # the account's cash: PV = cash + marks @ weights
         self.dirty = False
         self.flat = True  # no position (weights all 0), read after a refresh
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
@@ -298,21 +296,16 @@ class Engine:
     def _sync(self, symbol: str) -> None:
         self._sync_many((symbol,))
 
-    def _sync_many(
-        self, symbols: Iterable[str], fills: Mapping[str, tuple[Decimal, float]] | None = None
-    ) -> None:
-        """Re-read the float copies (size, entry, stop bounds) of ``symbols``' positions.
+    def _sync_many(self, symbols: Iterable[str]) -> None:
+        """Re-read the float copies (size, stop bounds) of ``symbols``' positions.
 
-        One numpy assignment per array for all of them (a rebalance touches ~20). A
-        Decimal converted before (the same object: a reduction keeps its entry price, a
-        stop update its size) or given in ``fills`` (symbol: its fill price and that
-        price's float, the entry of a position just opened) is not converted again.
+        One numpy assignment per array for all of them (a rebalance touches ~20). A size
+        converted before (the same Decimal: a stop update keeps it) is not converted again.
         """
         columns, positions = self.arrays.columns, self.ledger.positions
         seen = self._seen
         cols: list[int] = []
         sizes: list[float] = []
-        entries: list[float] = []
         downs: list[float] = []
         ups: list[float] = []
         nan = np.nan
@@ -322,24 +315,14 @@ class Engine:
             p = positions.get(symbol)
             if p is None:
                 sizes.append(0.0)
-                entries.append(0.0)
                 downs.append(nan)
                 ups.append(nan)
                 continue
             known = seen[col]
             value = p.size
             size = known[1] if value is known[0] else float(value)
-            entry_value = p.entry_price
-            if entry_value is known[2]:
-                entry = known[3]
-            else:
-                fill = fills.get(symbol) if fills is not None else None
-                entry = (
-                    fill[1] if fill is not None and entry_value is fill[0] else float(entry_value)
-                )
-            seen[col] = (value, size, entry_value, entry)
+            seen[col] = (value, size)
             sizes.append(size)
-            entries.append(entry)
             if p.stop_loss is None and p.take_profit is None:
                 downs.append(nan)
                 ups.append(nan)
@@ -352,7 +335,6 @@ class Engine:
             self.armed = True
         index = np.array(cols, dtype=np.intp)
         self.size[index] = sizes
-        self.entry[index] = entries
         self.weights[index] = self.size[index] * self.cs[index]
         self.down[index] = downs
         self.up[index] = ups
@@ -360,10 +342,13 @@ class Engine:
         self.dirty = True
 
     def _refresh(self) -> None:
-        """Re-read the wallet balance after bookings (lazily: once per stretch of bars)."""
+        """Re-read the cash after bookings (lazily: once per stretch of bars).
+
+        PV is the cash plus the positions marked (the ledger's equity): one float of an
+        exact amount, no entry price per position.
+        """
         book = self.book
-        self.balance = float(self.ledger.balance) if book is None else book.balance_float()
-        self.offset = self.balance - float(self.entry @ self.weights)
+        self.cash = float(self.ledger.cash) if book is None else book.cash_f
         self.flat = not np.count_nonzero(self.weights)  # ndarray.any(): ~5x the time
         self.dirty = False
 
@@ -379,11 +364,11 @@ class Engine:
         if self.dirty:
             self._refresh()
         if self.flat:
-            self.equity[start - a : stop - a + 1] = self.balance
+            self.equity[start - a : stop - a + 1] = self.cash
             return
         out = self.equity[start - a : stop - a + 1]  # written in place: no temporaries
         np.matmul(self.marks[start : stop + 1], self.weights, out=out)
-        out += self.offset
+        out += self.cash
 
     # -- between rebalances -------------------------------------------------------------
 
@@ -486,7 +471,7 @@ class Engine:
         return None
 
     def _book_floats(self, book: SpotBook) -> None:
-        """Copy the book's sizes (× contract size), entry prices and stops to the engine's arrays.
+        """Copy the book's sizes (× contract size) and stops to the engine's arrays.
 
         ``size`` itself is the ledger's (see :meth:`_sync_many`): on the book, ``weights``
         tells what is held.
@@ -495,7 +480,6 @@ class Engine:
             self.weights[:] = book.size_f
         else:
             np.multiply(book.size_f, self.cs, out=self.weights)
-        self.entry[:] = book.entry_f
         self._book_bounds(book)
         self.dirty = True
 
@@ -830,8 +814,7 @@ class Engine:
         ]
         time_ns = self.arrays.start_ns + fill_row * self.arrays.step  # arrays.times[fill_row]
         self.fills.add_booked(time_ns, cycle, booked, cols, floats)
-        fills = {b.order.symbol: (b.price, f) for b, f in zip(booked, floats, strict=True)}
-        self._sync_many(fills, fills)
+        self._sync_many(dict.fromkeys(b.order.symbol for b in booked))
         return True
 
     def _cycle(self, cycle: int, row: int, bar: pd.Timestamp) -> None:

@@ -202,12 +202,6 @@ class FuturesBook(SpotBook):
         """Return the decimals of the cash unit."""
         return self.r + self.a + self.c + self.p
 
-    def balance_float(self) -> float:
-        """Return the wallet balance (capital + realized PnL − fees − funding) as a float."""
-        fine = self.fine
-        paid = self.fees + self.funding
-        return ((self.capital - paid) * fine + self.realized) / (self.cash_unit * fine)
-
     def portfolio(self, marks: Mapping[str, Decimal] | None = None) -> Portfolio:
         """Return the account as the Decimal ledger's :meth:`~Ledger.portfolio` would."""
         digits = self.cash_digits
@@ -415,10 +409,9 @@ class FuturesBook(SpotBook):
         unit, rate, cs = self.price_unit, self.rate, self.cs
         cash_unit, size_unit = self.cash_unit, self.size_unit
         realized_unit = cash_unit * self.fine
-        size, basis, steps_f, current = self.size, self.basis, self.steps_f, self.stops
-        size_f, held_steps, entry_f = self.size_f, self.held_steps, self.entry_f
+        size, steps_f, current = self.size, self.steps_f, self.stops
+        size_f, held_steps = self.size_f, self.held_steps
         downs, ups, nan = self.downs, self.ups, math.nan
-        per_entry = self.fine * unit * self.notional_scale  # basis units per size × cs × price
         armed = False
         for col, signed, leg in orders:
             opened = opens[col]
@@ -436,7 +429,6 @@ class FuturesBook(SpotBook):
             holding = size[col]
             size_f[col] = held = holding / size_unit
             held_steps[col] = held / steps_f[col]
-            entry_f[col] = basis[col] / (holding * cs[col] * per_entry) if holding else 0.0
             tp, sl = current[col] = (
                 NO_STOPS if leg == CLOSE or not holding else stops.get(col, NO_STOPS)
             )

@@ -129,7 +129,7 @@ class SpotBook:
 
     __slots__ = (
         "_gross", "_layouts", "_spec_keys", "a", "armed", "basis", "capital", "cash",
-        "cash_f", "cash_unit", "columns", "cs", "downs", "entry_f", "fees", "fine",
+        "cash_f", "cash_unit", "columns", "cs", "downs", "fees", "fine",
         "held_steps", "last_price", "markets", "min_amounts", "min_notionals",
         "notional_scale", "order", "p", "price_unit", "rate", "rate_unit", "realized",
         "rebound", "rel", "size", "size_f", "size_unit", "steps", "steps_f", "stoppable",
@@ -188,7 +188,6 @@ class SpotBook:
         self.last_price = [0] * n  # the last fill's price (units): a position's mark
         self.size_f = [0.0] * n
         self.held_steps = [0.0] * n  # size_f / steps_f
-        self.entry_f = [0.0] * n  # float(cost basis / size): the engine's PV offset
         self._layouts: dict[tuple[Any, ...], Layout] = {}  # by the output's keys, LAYOUTS at most
         self._gross: tuple[Decimal, float] | None = None
         self.stoppable = ticks is not None  # whether the price unit holds every tick
@@ -273,11 +272,6 @@ class SpotBook:
     def held(self) -> set[str]:
         """Return the symbols held (any size above 0, dust included)."""
         return {self.symbols[i] for i, s in enumerate(self.size) if s}
-
-    def balance_float(self) -> float:
-        """Return the wallet balance (capital + realized PnL − fees) as a float."""
-        fine = self.fine
-        return ((self.capital - self.fees) * fine + self.realized) / (self.cash_unit * fine)
 
     def _positions(self, marks: Mapping[str, Decimal] | None) -> dict[str, Position]:
         out = {}
@@ -845,13 +839,7 @@ class SpotBook:
         cash_unit, size_unit = self.cash_unit, self.size_unit
         cash, fees, realized_total = self.cash, self.fees, self.realized
         fine, realized_unit = self.fine, self.cash_unit * self.fine
-        size_f, held_steps, entry_f, steps_f = (
-            self.size_f,
-            self.held_steps,
-            self.entry_f,
-            self.steps_f,
-        )
-        per_entry = fine * unit  # basis units per (size unit × price)
+        size_f, held_steps, steps_f = self.size_f, self.held_steps, self.steps_f
         texts = self.texts
         cash_exp, floors = texts.cash, texts.sell_floor
         for col, amount, leg in sells:
@@ -869,12 +857,11 @@ class SpotBook:
                 if 2 * rest > holding or (2 * rest == holding and released % 2):
                     released += 1
             realized = proceeds * fine - released
-            basis[col] = left = basis[col] - released
+            basis[col] -= released
             size[col] = holding = holding - amount
             last[col] = price
             size_f[col] = held = holding / size_unit  # the float copies, as _floats keeps them
             held_steps[col] = held / steps_f[col]
-            entry_f[col] = left / (holding * per_entry) if holding else 0.0
             cash += proceeds - fee
             fees += fee
             realized_total += realized
@@ -904,11 +891,10 @@ class SpotBook:
             fee = rate * amount // rate_unit  # in the base received (size units)
             received = amount - fee
             size[col] = holding = size[col] + received
-            basis[col] = cost_basis = basis[col] + received * price * fine
+            basis[col] += received * price * fine
             last[col] = price
             size_f[col] = held = holding / size_unit
             held_steps[col] = held / steps_f[col]
-            entry_f[col] = cost_basis / (holding * per_entry)
             cash -= cost
             fees += fee * price
             row((col, False, amount / size_unit, opened, fee * price / cash_unit, 0.0, codes[leg]))
@@ -983,15 +969,11 @@ class SpotBook:
         return amount, fee, realized
 
     def _floats(self, cols: set[int]) -> None:
-        """Refresh the float copies of ``cols`` (sizes, steps held, entry prices) and the cash."""
+        """Refresh the float copies of ``cols`` (sizes, steps held) and the cash."""
         self.cash_f = self.cash / self.cash_unit
-        per_entry = self.fine * self.price_unit * self.notional_scale
         for col in cols:
-            holding = self.size[col]
-            self.size_f[col] = held = holding / self.size_unit
+            self.size_f[col] = held = self.size[col] / self.size_unit
             self.held_steps[col] = held / self.steps_f[col]
-            cost = holding * self.cs[col] * per_entry
-            self.entry_f[col] = self.basis[col] / cost if holding else 0.0
 
     def on_grid(self, values: Sequence[float]) -> bool:
         """Tell whether every value is a whole number of price units (<= 15 digits)."""
