@@ -120,6 +120,19 @@ def test_batches_of_any_size_book_the_same(monkeypatch):
         pd.testing.assert_series_equal(results[0].equity, other.equity, check_exact=True)
 
 
+@pytest.mark.parametrize("ledger", ["auto", "decimal"])
+def test_pv_segments_evaluated_in_groups_of_any_size_give_the_same_equity(monkeypatch, ledger):
+    data = frames(5)
+    results = []
+    for size in (1, 2, 7, 10_000):
+        monkeypatch.setattr(engine_module, "SEGMENTS", size)
+        results.append(run(leaning(1_000_000), data, ledger))
+    assert (results[0].orders.reason != "rebalance").sum() > 0  # stops split stretches
+    for other in results[1:]:
+        pd.testing.assert_series_equal(results[0].equity, other.equity, check_exact=True)
+    assert np.isfinite(results[0].equity.to_numpy()).all()
+
+
 def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
     import gc
 
