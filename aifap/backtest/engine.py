@@ -152,7 +152,7 @@ class Engine:
         "equity", "errors", "extremes", "f_cols", "f_next", "f_rates", "f_rows", "fast",
         "fill_model", "fills", "flat", "former", "holes", "ledger", "left_book", "limits",
         "markets", "marks", "open", "pending", "queue", "segments", "size", "starts",
-        "state_rows", "state_sizes", "strategy", "stretch", "symbols", "unit_cs", "up",
+        "state_rows", "state_sizes", "strategy", "stretch", "symbols", "unit_cs",
         "weights", "wicks"
     )  # fmt: skip
 
@@ -191,8 +191,7 @@ class Engine:
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
         # [down, −up]: one comparison with a stretch's [min low, −max high] (see _touched)
         self.limits = np.full(2 * n, np.nan)
-        self.down = self.limits[:n]
-        self.up = np.full(n, np.nan)
+        self.down = self.limits[:n]  # a view: limits is changed in place
         self.extremes: np.ndarray | None = None  # per stretch, built when a stop is first set
         self.stretch = 0  # which stretch of the schedule run() is advancing through
         self.starts = np.zeros(0, dtype=np.int64)  # each stretch's first row
@@ -343,8 +342,7 @@ class Engine:
         weights[index] = self.size[index] * self.cs[index]
         self.weights = weights
         self.down[index] = downs
-        self.up[index] = ups
-        np.negative(self.up, out=self.limits[len(self.symbols) :])
+        self.limits[index + len(self.symbols)] = np.negative(ups)
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -422,7 +420,8 @@ class Engine:
             if not np.count_nonzero(self.extremes[k] <= self.limits):
                 return None
         high, low = self._wicks()
-        touched = (low[start : stop + 1] <= self.down) | (high[start : stop + 1] >= self.up)
+        up = -self.limits[len(self.symbols) :]
+        touched = (low[start : stop + 1] <= self.down) | (high[start : stop + 1] >= up)
         return touched if np.count_nonzero(touched) else None
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
@@ -510,10 +509,8 @@ class Engine:
         """Copy the book's stops to the trigger bounds, where they changed."""
         bounds = book.bounds()
         if bounds is not None:
-            downs, ups, armed = bounds
-            self.down[:] = downs
-            self.up[:] = ups
-            np.negative(self.up, out=self.limits[len(ups) :])
+            limits, armed = bounds
+            self.limits[:] = limits
             self.armed = self.armed or armed
 
     def _fund(self, row: int, col: int, rate: float) -> None:
@@ -551,8 +548,9 @@ class Engine:
                 again = self._stop(row, col, stop)
                 if again is not None:
                     high, low = self._wicks()
+                    up = -self.limits[len(self.symbols) + col]
                     later = (low[again : stop + 1, col] <= self.down[col]) | (
-                        high[again : stop + 1, col] >= self.up[col]
+                        high[again : stop + 1, col] >= up
                     )
                     if later.any():
                         pending.append((again + int(later.argmax()), 0, col, 0.0))

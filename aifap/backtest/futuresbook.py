@@ -411,7 +411,7 @@ class FuturesBook(SpotBook):
         realized_unit = cash_unit * self.fine
         size, steps_f, current = self.size, self.steps_f, self.stops
         size_f, held_steps = self.size_f, self.held_steps
-        downs, ups, nan = self.downs, self.ups, math.nan
+        limits, n, nan = self.limits, len(self.symbols), math.nan
         armed = False
         for col, signed, leg in orders:
             opened = opens[col]
@@ -433,12 +433,12 @@ class FuturesBook(SpotBook):
                 NO_STOPS if leg == CLOSE or not holding else stops.get(col, NO_STOPS)
             )
             if not holding or (tp is None and sl is None):
-                downs[col] = ups[col] = nan
+                limits[col] = limits[n + col] = nan
                 continue
             armed = True
             tp_f = nan if tp is None else tp / unit
             sl_f = nan if sl is None else sl / unit
-            downs[col], ups[col] = (sl_f, tp_f) if holding > 0 else (tp_f, sl_f)
+            limits[col], limits[n + col] = (sl_f, -tp_f) if holding > 0 else (tp_f, -sl_f)
         self.cash_f = self.cash / cash_unit
         self.armed = self.armed or armed
         self.rebound = True

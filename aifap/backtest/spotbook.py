@@ -82,6 +82,7 @@ LAYOUTS = 4096  # output key layouts kept (see SpotBook._layout_of)
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
 Stops = tuple[int | None, int | None]  # a position's (take profit, stop loss), price units
 NO_STOPS: Stops = (None, None)
+MISSING = object()  # a key a spec does not have
 
 
 class Goals(NamedTuple):
@@ -129,11 +130,11 @@ class SpotBook:
 
     __slots__ = (
         "_gross", "_layouts", "_spec_keys", "a", "armed", "basis", "capital", "cash",
-        "cash_f", "cash_unit", "columns", "cs", "downs", "fees", "fine",
-        "held_steps", "last_price", "markets", "min_amounts", "min_notionals",
+        "cash_f", "cash_unit", "columns", "cs", "fees", "fine", "held_steps",
+        "last_price", "limits", "markets", "min_amounts", "min_notionals",
         "notional_scale", "order", "p", "price_unit", "rate", "rate_unit", "realized",
         "rebound", "rel", "size", "size_f", "size_unit", "steps", "steps_f", "stoppable",
-        "stops", "symbols", "texts", "ticks", "ticks_f", "ups"
+        "stops", "symbols", "texts", "ticks", "ticks_f"
     )  # fmt: skip
 
     shorts = False  # whether a weight may be negative (the futures book's)
@@ -194,8 +195,7 @@ class SpotBook:
         self.ticks: list[int] = ticks if ticks is not None else [0] * n
         self.ticks_f = [float(markets[s].price_step) for s in self.symbols]
         self.stops: list[Stops] = [NO_STOPS] * n
-        self.downs = [math.nan] * n  # trigger bounds (see bounds)
-        self.ups = [math.nan] * n
+        self.limits = [math.nan] * (2 * n)  # trigger bounds [down..., −up...] (see bounds)
         self.armed = False  # whether a position ever had a stop
         self.rebound = False  # whether a bound changed since bounds() was last read
         # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
@@ -310,32 +310,33 @@ class SpotBook:
         ledger.positions = self._positions(None)
         return ledger
 
-    def bounds(self) -> tuple[list[float], list[float], bool] | None:
-        """Return the trigger bounds per column and whether a stop was ever set; None if unchanged.
+    def bounds(self) -> tuple[list[float], bool] | None:
+        """Return the trigger bounds and whether a stop was ever set; None if unchanged.
 
-        A bar's low <= down or high >= up touches a stop. What the engine's
-        ``_sync_many`` derives from a ledger's positions: (SL, TP) for a long, (TP, SL)
-        for a short, NaN where none. Kept per column as stops and sizes change.
+        The bounds are ``[down per column..., −up per column...]``: a bar's low <= down
+        or high >= up touches a stop. What the engine's ``_sync_many`` derives from a
+        ledger's positions: (SL, TP) for a long, (TP, SL) for a short, NaN where none.
+        Kept per column as stops and sizes change.
         """
         if not self.rebound:
             return None
         self.rebound = False
-        return self.downs, self.ups, self.armed
+        return self.limits, self.armed
 
     def _rebind(self, cols: Iterable[int]) -> None:
         """Recompute the trigger bounds of ``cols`` (their stops or sizes changed)."""
         nan, unit = math.nan, self.price_unit
-        downs, ups = self.downs, self.ups
+        limits, n = self.limits, len(self.symbols)
         for col in cols:
             size = self.size[col]
             tp, sl = self.stops[col]
             if not size or (tp is None and sl is None):
-                downs[col] = ups[col] = nan
+                limits[col] = limits[n + col] = nan
                 continue
             self.armed = True
             tp_f = nan if tp is None else tp / unit
             sl_f = nan if sl is None else sl / unit
-            downs[col], ups[col] = (sl_f, tp_f) if size > 0 else (tp_f, sl_f)
+            limits[col], limits[n + col] = (sl_f, -tp_f) if size > 0 else (tp_f, -sl_f)
         self.rebound = True
 
     # -- a rebalance --------------------------------------------------------------------
@@ -366,25 +367,34 @@ class SpotBook:
         known = self._spec_keys
         ticks, ticks_f = self.ticks, self.ticks_f
         lowest = -sys.float_info.max if self.shorts else 0.0  # finite; >= 0 on spot (-0.0 too)
+        # the last spec's (key count, take-profit key, stop-loss key): a spec of as many
+        # keys that has these has no other (a strategy writes every spec alike)
+        count, tp_key, sl_key = 0, None, None
         for col, spec in zip(layout.cols, output.values(), strict=True):
             if type(spec) is float:
                 weights.append(spec)
                 continue
             if type(spec) is not dict:
                 return None
-            names = tuple(spec)
-            keys = known.get(names)
-            if keys is None:
-                keys = known[names] = _spec_layout(names)
-            if not keys:
-                return None
-            weight = spec["weight"]
+            weight = tp = sl = None
+            if len(spec) == count:
+                weight = spec.get("weight", MISSING)
+                tp = spec.get(tp_key, MISSING) if tp_key else None
+                sl = spec.get(sl_key, MISSING) if sl_key else None
+            if weight is None or weight is MISSING or tp is MISSING or sl is MISSING:
+                names = tuple(spec)
+                keys = known.get(names)
+                if keys is None:
+                    keys = known[names] = _spec_layout(names)
+                if not keys:
+                    return None
+                count, (tp_key, sl_key) = len(names), keys
+                weight = spec["weight"]
+                tp = spec[tp_key] if tp_key else None
+                sl = spec[sl_key] if sl_key else None
             if type(weight) is not float or not lowest <= weight < INF:
                 return None
             weights.append(weight)
-            tp_key, sl_key = keys
-            tp = spec[tp_key] if tp_key else None
-            sl = spec[sl_key] if sl_key else None
             if (tp is None and sl is None) or weight == 0.0:
                 continue
             close = closes[col]

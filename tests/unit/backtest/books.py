@@ -114,19 +114,25 @@ def assert_books_agree(run, bars, markets, outputs, knobs) -> None:
     assert_same(fast, exact)
 
 
-def with_stops(weights: dict, tp: float | None, sl: float | None, alias: bool):
-    """An output placing TP/SL at ``1 ± distance`` of each price the strategy sees."""
+def with_stops(weights: dict, tp: float | None, sl: float | None, alias: bool | None):
+    """An output placing TP/SL at ``1 ± distance`` of each price the strategy sees.
+
+    ``alias``: the keys ``take_profit`` / ``stop_loss`` (True), Bitget's (False), or
+    (None) each spec other keys than the one before: the aliases in turn, every third
+    spec without its take profit.
+    """
 
     def output(closes):
         out = {}
-        for symbol, weight in weights.items():
+        for i, (symbol, weight) in enumerate(weights.items()):
             price = closes[symbol]  # a numpy float64, as pandas gives it
             sign = 1.0 if weight > 0 else -1.0
             spec = {"weight": weight}
-            keys = ("take_profit", "stop_loss") if alias else (
+            aliased = i % 2 == 1 if alias is None else alias
+            keys = ("take_profit", "stop_loss") if aliased else (
                 "presetStopSurplusPrice", "presetStopLossPrice"
             )  # fmt: skip
-            if tp is not None:
+            if tp is not None and (alias is not None or i % 3 != 2):
                 spec[keys[0]] = price * (1 + sign * tp)
             if sl is not None:
                 spec[keys[1]] = price * (1 - sign * sl)

@@ -63,7 +63,7 @@ def outputs(draw, symbols):
     if kind == "stops":
         tp = draw(st.sampled_from([None, 0.002, 0.01, 0.05]))
         sl = draw(st.sampled_from([None, 0.001, 0.005, 0.03]))
-        return with_stops(weights, tp, sl, draw(st.booleans()))
+        return with_stops(weights, tp, sl, draw(st.sampled_from([False, True, None])))
     if kind == "odd":  # numpy scalars, a Decimal, a wrong-side stop (an error, skipped)
         s = chosen[0]
         form = draw(st.sampled_from(["numpy", "decimal", "wrong"]))
@@ -182,6 +182,28 @@ def test_a_stop_on_a_bar_off_the_grid_hands_the_account_to_the_decimal_ledger():
         ),
         ({"AAAUSDT": {"weight": 0.5, "stop_loss": -1.0}}, "stop loss must be > 0"),
         ({"AAAUSDT": {"weight": 0.5, "size": 1.0}}, "spec keys must be among"),
+        # a second spec with other keys than the first: read as itself
+        (
+            {
+                "AAAUSDT": {"weight": 0.3, "stop_loss": 9.0},
+                "BBBUSDT": {"weight": 0.3, "stop_loss": 9.0, "size": 1.0},
+            },
+            "spec keys must be among",
+        ),
+        (
+            {
+                "AAAUSDT": {"weight": 0.3, "stop_loss": 9.0, "take_profit": 11.0},
+                "BBBUSDT": {"weight": 0.3, "stop_loss": 9.0, "presetStopLossPrice": 9.0},
+            },
+            "give only one of presetStopLossPrice / stop_loss",
+        ),
+        (
+            {
+                "AAAUSDT": {"weight": 0.3, "stop_loss": 9.0},
+                "BBBUSDT": {"stop_loss": 9.0, "take_profit": 11.0},
+            },
+            "weight",
+        ),
     ],
 )
 def test_invalid_outputs_are_refused_alike_on_both_books(output, rule):

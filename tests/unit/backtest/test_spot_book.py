@@ -63,7 +63,7 @@ def weights(draw, symbols):
     if kind == "stops":  # SL/TP around the price the strategy sees (either alias)
         tp = draw(st.sampled_from([None, 0.002, 0.01, 0.05]))
         sl = draw(st.sampled_from([None, 0.001, 0.005, 0.03]))
-        return with_stops(out, tp, sl, draw(st.booleans()))
+        return with_stops(out, tp, sl, draw(st.sampled_from([False, True, None])))
     if kind == "mixed":  # specs, Decimals, numpy scalars, now and then a TP
         s = chosen[0]
         form = draw(st.sampled_from(["spec", "decimal", "tp", "numpy"]))
