@@ -32,6 +32,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -61,6 +62,8 @@ from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
 
+# sizes × contract size per column: an array (the Decimal ledger's) or a tuple (the book's)
+Weights = np.ndarray | tuple[float, ...]
 BATCH = 256  # rebalances called before the integer book books them (see the docstring)
 SEGMENTS = 1024  # stretches of bars whose PV is evaluated at once (see Engine._write)
 
@@ -121,7 +124,7 @@ class RunOutput:
     dropped: list[tuple[pd.Timestamp, DroppedLeg]]
     errors: list[tuple[pd.Timestamp, str]]
     state_rows: list[int]  # the row from which each state holds
-    state_sizes: list[np.ndarray]  # its sizes × contract size
+    state_sizes: list[Weights]  # its sizes × contract size
     rebalances: int
     ledger: Ledger
 
@@ -198,23 +201,24 @@ class Engine:
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
         # per column, the last (size, its float) read from the ledger
         self._seen: list[tuple[object, float]] = [(None, 0.0)] * n
-        # size × contract size; replaced, never changed in place: the states and the PV's
-        # segments keep references to it
-        self.weights = np.zeros(n)
+        # size × contract size per column: replaced, never changed in place (the states and
+        # the PV's segments keep it); a tuple of floats on the integer book (one tuple
+        # from its list, not an array a rebalance: see _write_segments)
+        self.weights: Weights = np.zeros(n)
         self.cash = float(cfg.capital)  # the account's cash: PV = cash + marks @ weights
         self.dirty = False
         self.flat = True  # no position (weights all 0), read after a refresh
         self.f_rows, self.f_cols, self.f_rates = funding_events(funding, arrays)
         self.f_next = 0
         self.equity = np.empty(cfg.last_row - cfg.first_row + 1)
-        self.segments: list[tuple[int, int, np.ndarray, float]] = []  # see _write
+        self.segments: list[tuple[int, int, Weights, float]] = []  # see _write
         self.fills = FillLog(self.symbols, self.cs_list, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
         # the book's sizes × contract size from each row on (two lists: a tuple per state
         # would count towards the garbage collector's next collection)
         self.state_rows: list[int] = [cfg.first_row]
-        self.state_sizes: list[np.ndarray] = [np.zeros(n)]
+        self.state_sizes: list[Weights] = [np.zeros(n)]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book: SpotBook | None = None  # built by run(), from the rows it trades at
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
@@ -338,7 +342,7 @@ class Engine:
             self.armed = True
         index = np.array(cols, dtype=np.intp)
         self.size[index] = sizes
-        weights = self.weights.copy()
+        weights = np.array(self.weights)  # a copy (of the book's tuple, after it)
         weights[index] = self.size[index] * self.cs[index]
         self.weights = weights
         self.down[index] = downs
@@ -353,7 +357,9 @@ class Engine:
         """
         book = self.book
         self.cash = float(self.ledger.cash) if book is None else book.cash_f
-        self.flat = not np.count_nonzero(self.weights)  # ndarray.any(): ~5x the time
+        weights = self.weights
+        # ndarray.any(): ~5x count_nonzero's time; any() of a tuple of floats: less still
+        self.flat = not (any(weights) if type(weights) is tuple else np.count_nonzero(weights))
         self.dirty = False
 
     def _state_changed(self, row: int) -> None:
@@ -384,7 +390,7 @@ class Engine:
         first, last = segments[0][0], segments[-1][1]
         lengths = [stop - start + 1 for start, stop, _, _ in segments]
         assert sum(lengths) == last - first + 1, "segments follow each other"
-        weights = np.repeat(np.stack([w for _, _, w, _ in segments]), lengths, axis=0)
+        weights = np.repeat(np.array([w for _, _, w, _ in segments]), lengths, axis=0)
         cash = np.repeat(np.fromiter((c for _, _, _, c in segments), np.float64), lengths)
         a = self.cfg.first_row
         out = self.equity[first - a : last - a + 1]
@@ -499,9 +505,9 @@ class Engine:
         tells what is held.
         """
         if self.unit_cs:
-            self.weights = np.fromiter(book.size_f, np.float64, len(book.size_f))
+            self.weights = tuple(book.size_f)
         else:
-            self.weights = np.multiply(book.size_f, self.cs)
+            self.weights = tuple(map(operator.mul, book.size_f, self.cs_list))
         self._book_bounds(book)
         self.dirty = True
 
