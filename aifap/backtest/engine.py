@@ -627,8 +627,10 @@ class Engine:
         log.warning("skipping the rebalance at %s: %s", bar, exc)
         self.errors.append((bar, str(exc)))
 
-    def _call(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
+    def _call(self, cycle: int, row: int, bar: pd.Timestamp, closes: list[float]) -> None:
         """Call the strategy at the close of ``row`` and queue its output for the book.
+
+        ``closes``: the closes of ``row`` (read a batch of rows at a time by :meth:`run`).
 
         The output is validated now, as :func:`validate_output` does (a plain
         ``{symbol: float}`` or float specs that surely pass are read by the book without a
@@ -644,7 +646,6 @@ class Engine:
         ctx.set_portfolio(self._portfolio_now)
         try:
             output = call_strategy(self.strategy, ctx, cfg.config, bar=bar)
-            closes = self.close[row].tolist()
             goals = book.parse(output, cfg.max_gross_weight, closes)
             targets = None
             if goals is None and output is not None:  # None: no opinion, nothing to check
@@ -683,15 +684,21 @@ class Engine:
         if not queue:
             return
         self.queue = []
-        for called in queue:
+        # the opens the book fills at, read for the whole queue at once
+        opens: Iterable[list[float] | None] = itertools.repeat(None)
+        if self.book is not None:
+            opens = self.open[[called.row + 1 for called in queue]].tolist()
+        for called, fill_opens in zip(queue, opens, strict=False):  # opens: maybe repeat()
             self.stretch = called.cycle
             self._advance(self.cursor, called.row)
             self.cursor = called.row + 1
             if called.closes is not None:  # else skipped for a strategy error
-                self._rebalance_book(called)
+                self._rebalance_book(called, fill_opens)
 
-    def _rebalance_book(self, called: Called) -> None:
+    def _rebalance_book(self, called: Called, opens: list[float] | None) -> None:
         """Plan, fill and book one called rebalance on the integer book, or on the ledger.
+
+        ``opens``: the opens of the row after the rebalance's (None once off the book).
 
         The account goes to the Decimal ledger for good when the book cannot keep it
         (see :meth:`SpotBook.rebalance`), or has gone there already; the goals the book
@@ -706,7 +713,8 @@ class Engine:
             if targets is not None and not targets and not book.held():
                 return
             if goals is not None:
-                opens = self.open[row + 1].tolist()
+                if opens is None:
+                    opens = self.open[row + 1].tolist()
                 done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
                 if done is not None:
                     self._booked(done, book, row + 1, bar, cycle)
@@ -844,10 +852,13 @@ class Engine:
         self._sync_many(dict.fromkeys(b.order.symbol for b in booked))
         return True
 
-    def _cycle(self, cycle: int, row: int, bar: pd.Timestamp) -> None:
-        """Rebalance at ``row``: on the book, call now and book in batches; else at once."""
+    def _cycle(self, cycle: int, row: int, bar: pd.Timestamp, closes: list[float] | None) -> None:
+        """Rebalance at ``row``: on the book, call now and book in batches; else at once.
+
+        ``closes``: the closes of ``row`` where the batch began on the book, else None.
+        """
         if self.book is not None:
-            self._call(cycle, row, bar)
+            self._call(cycle, row, bar, self.close[row].tolist() if closes is None else closes)
             return
         self._drain()
         self.stretch = cycle
@@ -864,16 +875,20 @@ class Engine:
             self.booked_from = None if self.book is None else int(rebalance_rows[0])
         self.cursor = self.cfg.first_row
         self.starts = np.r_[self.cursor, rebalance_rows + 1].astype(np.int64)
-        closes = self.arrays.times[rebalance_rows] + self.arrays.step
-        bars = pd.DatetimeIndex(closes.view("datetime64[ns]")).tz_localize("UTC")
+        close_times = self.arrays.times[rebalance_rows] + self.arrays.step
+        bars = pd.DatetimeIndex(close_times.view("datetime64[ns]")).tz_localize("UTC")
         rows = rebalance_rows.tolist()
         with frozen_heap():
             for first in range(0, len(rows), BATCH):
                 # the bars' close times boxed by pandas a batch at a time, not one a call
                 stop = first + BATCH
-                batch = zip(itertools.count(first), rows[first:stop], bars[first:stop])
-                for cycle, row, bar in batch:
-                    self._cycle(cycle, row, bar)
+                # and the closes the book plans at (one array read a batch, not a call)
+                closes: Iterable[list[float] | None] = itertools.repeat(None)
+                if self.book is not None:
+                    closes = self.close[rebalance_rows[first:stop]].tolist()
+                batch = zip(itertools.count(first), rows[first:stop], bars[first:stop], closes)
+                for cycle, row, bar, prices in batch:
+                    self._cycle(cycle, row, bar, prices)
                     if progress is not None and cycle % 1000 == 999:
                         progress(1000)
                 self._drain()

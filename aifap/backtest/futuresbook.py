@@ -30,6 +30,7 @@ import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from math import remainder
 
 import numpy as np
 
@@ -286,7 +287,7 @@ class FuturesBook(SpotBook):
                 held = 0.0
             wanted = weight * levered / per_step
             x = wanted - held
-            if abs(x - round(x)) > (abs(wanted) + abs(held)) * rel + TINY and gap > thr + tol:
+            if abs(remainder(x, 1.0)) > (abs(wanted) + abs(held)) * rel + TINY and gap > thr + tol:
                 delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
             else:  # float64 cannot tell: exact fractions decide
                 if equity is None:

@@ -47,6 +47,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from math import remainder
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -630,7 +631,8 @@ class SpotBook:
             wanted = weight * equity_f / per_step
             held = held_steps[col]
             x = wanted - held
-            sure = abs(x - round(x)) > (wanted + held) * rel + TINY
+            # x − its nearest integer (ties to even), as x − round(x) but without an int
+            sure = abs(remainder(x, 1.0)) > (wanted + held) * rel + TINY
             if thr == 0.0:  # |goal − current| > 0 is x != 0: a sure x is not 0
                 trade = sure
             else:
