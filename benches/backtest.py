@@ -17,6 +17,9 @@ Measures, for the same strategy function and the same rebalance times:
   served straight from precomputed numpy arrays (a slice wrapped in a DataFrame);
 - **total**: the wall time of ``aifap.backtest(...)`` (loading the bars onto the
   grid, history, resampling, parsing, planning, fills, SL/TP, equity, results);
+- with ``--repeats N``, each repeat times both back to back (floor first in odd
+  repeats, the backtest first in even ones) and prints its ratio; the best of each and
+  the median of the ratios are reported;
 - peak RSS of the process, and bars x assets per second of the backtest.
 """
 
@@ -213,15 +216,25 @@ def run_synthetic(
     source = ArraySource(frames, kind)
     best = None
     ratios = []
-    for _ in range(repeats):  # floor and engine back to back, best of each (shared machine)
-        floor = floor_time(frames, rows, config, rule)
+
+    def timed_backtest():
         gc.collect()
         t = clock()
         result = aifap.backtest(
             rule, source, config=config, rebalance_every="5m", fee_rate=fee,
             market=kind, threshold=threshold, progress=False,
         )  # fmt: skip
-        total = clock() - t
+        return clock() - t, result
+
+    for i in range(repeats):  # floor and engine back to back, best of each (shared machine)
+        # in turn floor first and backtest first: a machine slowing down (or speeding up)
+        # during a repeat biases its ratio one way, then the other
+        if i % 2:
+            total, result = timed_backtest()
+            floor = floor_time(frames, rows, config, rule)
+        else:
+            floor = floor_time(frames, rows, config, rule)
+            total, result = timed_backtest()
         print(f"  repeat: floor {floor:.2f} s, total {total:.2f} s, ratio {total / floor:.3f}")
         ratios.append(total / floor)
         best = (min(best[0], total), min(best[1], floor)) if best else (total, floor)
