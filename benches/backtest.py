@@ -4,6 +4,7 @@
     .venv/bin/python benches/backtest.py --days 30       # a quicker look
     .venv/bin/python benches/backtest.py --real          # the runs on ../shared/data
     .venv/bin/python benches/backtest.py --case turnover --days 30   # the trade-heavy case
+    .venv/bin/python benches/backtest.py --days 5 --interleave --repeats 3   # the Context's cost
 
 Cases:
 
@@ -199,8 +200,53 @@ def report(name, total, floor, bars, assets, rebalances, extra=""):
     print(f"peak RSS           {peak_rss_mb():,.0f} MB{extra}")
 
 
+def interleaved(frames, case: str, kind: str, fee: float, threshold: float) -> None:
+    """Time the rule on the floor's context and on the run's, at each rebalance of one run.
+
+    Both calls of a rebalance run back to back, so a machine whose speed moves during
+    the run moves both sides alike: their ratio is the cost of the run's ``Context`` and
+    frames. What remains of the run's time is the engine's, inflated here by the floor
+    call between its steps (it evicts the engine's code and data from the caches).
+    """
+    symbols = list(frames)
+    rule = CASES[case]
+    closes = np.column_stack([frames[s]["close"].to_numpy() for s in symbols])
+    floor_ctx = FloorContext(closes, frames[symbols[0]].index, symbols)
+    first_ns = int(frames[symbols[0]].index[0].value)
+    spent = [0.0, 0.0]
+
+    def both(context, config_dict):
+        floor_ctx.row = (context.now.value - first_ns) // (60 * NS) - 1  # the bar closing now
+        t0 = clock()
+        rule(floor_ctx, config_dict)
+        t1 = clock()
+        out = rule(context, config_dict)
+        spent[0] += t1 - t0
+        spent[1] += clock() - t1
+        return out
+
+    gc.collect()
+    t = clock()
+    aifap.backtest(
+        both, ArraySource(frames, kind), config={"symbols": symbols}, rebalance_every="5m",
+        fee_rate=fee, market=kind, threshold=threshold, progress=False,
+    )  # fmt: skip
+    total = clock() - t
+    floor, ours = spent
+    print(
+        f"  interleaved: the rule {ours / floor:.3f} x its floor-context time in the same "
+        f"calls; the rest {(total - floor - ours) / floor:.3f} x floor (inflated)"
+    )
+
+
 def run_synthetic(
-    assets: int, days: int, fee: float | None, case: str, repeats: int, tick: float = 0.0
+    assets: int,
+    days: int,
+    fee: float | None,
+    case: str,
+    repeats: int,
+    tick: float = 0.0,
+    interleave: bool = False,
 ) -> None:
     t = time.perf_counter()
     frames = synthetic(assets, days, tick=tick)
@@ -214,6 +260,10 @@ def run_synthetic(
         kind, threshold, fee = "futures", 0.01, 0.0 if fee is None else fee
     rows = rebalance_rows(frames[symbols[0]].index, 60, 300)
     source = ArraySource(frames, kind)
+    if interleave:
+        for _ in range(repeats):
+            interleaved(frames, case, kind, fee, threshold)
+        return
     best = None
     ratios = []
 
@@ -321,6 +371,12 @@ def main() -> None:
     )
     parser.add_argument("--wall", action="store_true", help="time the wall clock, not CPU")
     parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="instead: call the rule on the floor's context and on the run's at each "
+        "rebalance of one run, timing both (the Context's cost on a drifting machine)",
+    )
+    parser.add_argument(
         "--batch",
         type=int,
         default=None,
@@ -340,7 +396,9 @@ def main() -> None:
     if args.real:
         run_real()
     else:
-        run_synthetic(args.assets, args.days, args.fee, args.case, args.repeats, args.tick)
+        run_synthetic(
+            args.assets, args.days, args.fee, args.case, args.repeats, args.tick, args.interleave
+        )
 
 
 if __name__ == "__main__":
