@@ -215,8 +215,9 @@ class Engine:
         self.fills = FillLog(self.symbols, self.cs_list, cfg.session_id)
         self.dropped: list[tuple[pd.Timestamp, DroppedLeg]] = []
         self.errors: list[tuple[pd.Timestamp, str]] = []
-        # the book's sizes × contract size from each row on (two lists: a tuple per state
-        # would count towards the garbage collector's next collection)
+        # the book's sizes × contract size from each row on (two lists: a (row, sizes)
+        # tuple per state would stay tracked by the garbage collector; a tuple of floats
+        # does not, once collected)
         self.state_rows: list[int] = [cfg.first_row]
         self.state_sizes: list[Weights] = [np.zeros(n)]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
