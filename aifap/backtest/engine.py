@@ -57,7 +57,7 @@ from aifap.core.orders import OrderRequest, Side
 from aifap.core.planner import DroppedLeg, Plan, plan
 from aifap.core.portfolio import Portfolio
 from aifap.core.weights import TargetWeight
-from aifap.history import BarArrays
+from aifap.history import NS, BarArrays
 from aifap.strategy import StrategyFn, call_strategy, validate_output
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Engine:
 
     __slots__ = (
         "_seen", "armed", "arrays", "book", "booked_from", "calling", "cash", "cfg",
-        "close", "context", "cs", "cs_list", "cursor", "dirty", "down", "dropped",
+        "close", "context", "cs", "cs_list", "cursor", "day_ends", "dirty", "down", "dropped",
         "equity", "errors", "extremes", "f_cols", "f_next", "f_rates", "f_rows", "fast",
         "fill_model", "fills", "flat", "former", "holes", "ledger", "left_book", "limits",
         "markets", "marks", "open", "pending", "queue", "segments", "size", "starts",
@@ -217,9 +217,12 @@ class Engine:
         self.errors: list[tuple[pd.Timestamp, str]] = []
         # the book's sizes × contract size from each row on (two lists: a (row, sizes)
         # tuple per state would stay tracked by the garbage collector; a tuple of floats
-        # does not, once collected)
+        # does not, once collected); only states a day ends in are kept (_state_changed)
         self.state_rows: list[int] = [cfg.first_row]
         self.state_sizes: list[Weights] = [np.zeros(n)]
+        close_times = arrays.times[cfg.first_row : cfg.last_row + 1] + arrays.step
+        # the rows each UTC day ends at, those not reached by a state yet (reversed: popped)
+        self.day_ends = (day_ends(close_times) + cfg.first_row).tolist()[::-1]
         self.context = Context(arrays, config=cfg.config, mode="backtest")
         self.book: SpotBook | None = None  # built by run(), from the rows it trades at
         self.pending = FillBuffer(self.fills)  # the book's fills, on their way to the log
@@ -364,8 +367,21 @@ class Engine:
         self.dirty = False
 
     def _state_changed(self, row: int) -> None:
-        self.state_rows.append(row)
-        self.state_sizes.append(self.weights)  # never changed in place
+        """Record the sizes from ``row`` on: a new state, or in place of one no day ends in.
+
+        The results read the sizes at each day's end only (the positions frame): a
+        state that no day ends in is replaced, so a year keeps ~365 states, not one per
+        rebalance.
+        """
+        ends = self.day_ends
+        if ends and ends[-1] < row:  # a day ended in the last state: it stays
+            while ends and ends[-1] < row:
+                ends.pop()
+            self.state_rows.append(row)
+            self.state_sizes.append(self.weights)  # never changed in place
+        else:
+            self.state_rows[-1] = row
+            self.state_sizes[-1] = self.weights
 
     def _write(self, start: int, stop: int) -> None:
         """Record PV at the close of rows start..stop (inclusive) with the current book.
@@ -931,6 +947,15 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def day_ends(close_times: np.ndarray) -> np.ndarray:
+    """Return the positions of each UTC day's last bar in ``close_times`` (ns, increasing).
+
+    A bar closing at exactly midnight ends the day before.
+    """
+    day = (close_times - 1) // (86_400 * NS)
+    return np.flatnonzero(np.r_[day[1:] != day[:-1], True])
 
 
 def rebalance_rows(arrays: BarArrays, step_ns: int, first_row: int, last_row: int) -> np.ndarray:

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from aifap.backtest.data import load, parse_time
-from aifap.backtest.engine import CycleRecord, Engine, RunConfig, RunOutput, rebalance_rows
+from aifap.backtest.engine import (
+    CycleRecord,
+    Engine,
+    RunConfig,
+    RunOutput,
+    day_ends,
+    rebalance_rows,
+)
 from aifap.backtest.log import REASONS, FillLog, text_array
 from aifap.backtest.result import BacktestResult
 from aifap.core import metrics as core_metrics
@@ -238,15 +245,14 @@ def build_result(out: RunOutput, engine: Engine, settings: dict[str, Any]) -> Ba
 
 def _positions(out: RunOutput, engine: Engine, closes: np.ndarray, pv: np.ndarray) -> pd.DataFrame:
     first = engine.cfg.first_row
-    # the last bar of each UTC day (a close at exactly midnight ends the previous day)
-    day = (closes - 1) // (86_400 * NS)
-    ends = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    ends = day_ends(closes)  # the last bar of each UTC day
     rows = ends + first
+    day = (closes[ends] - 1) // (86_400 * NS)
     state_rows = np.array(out.state_rows, dtype=np.int64)
     which = np.searchsorted(state_rows, rows, side="right") - 1
     held = np.stack([out.state_sizes[i] for i in which])  # size × contract size, per day end
     values = np.where(held == 0, 0.0, held * engine.close[rows])  # 0, not NaN, before a listing
-    labels = pd.DatetimeIndex((day[ends] * 86_400 * NS).view("datetime64[ns]")).tz_localize("UTC")
+    labels = pd.DatetimeIndex((day * 86_400 * NS).view("datetime64[ns]")).tz_localize("UTC")
     frame = pd.DataFrame(values, index=labels, columns=list(engine.symbols))
     frame = frame.loc[:, (frame != 0).any(axis=0)]
     frame["cash"] = pv[ends] - frame.sum(axis=1).to_numpy()

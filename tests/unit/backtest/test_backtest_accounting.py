@@ -307,3 +307,35 @@ def test_equity_is_the_exact_cash_plus_positions_at_each_close(ledger):
         value = sum(amounts, D(0)) * closes[i - 1] if i else D(0)
         scale = float(abs(cash) + abs(value))
         assert abs(D(repr(equity)) - (cash + value)) <= D(repr(4 * 2.0**-53 * scale)), label
+
+
+@pytest.mark.parametrize("ledger", ["auto", "decimal"])
+def test_day_end_positions_are_the_sizes_the_fills_left_times_the_close(ledger):
+    """Three days of 5-minute rebalances and stops: each day's position is its last size.
+
+    The engine keeps only the states a day ends in; the positions frame must still show,
+    at every day's last bar, the size all fills up to it left (× that bar's close).
+    """
+    n = 3 * 1440 + 7
+    pairs = [(100 + (i * 7) % 11, 100 + (i * 7 + 3) % 11) for i in range(n)]
+    rows = [(o, max(o, c) + 2, min(o, c) - 2, c) for o, c in pairs]
+    calls = []
+
+    def swinging(context, config):
+        calls.append(1)
+        last = context.get_history("AAAUSDT", 1).iloc[-1]
+        weight = round(0.5 + 0.4 * np.sin(len(calls) / 3), 3)
+        return {"AAAUSDT": {"weight": weight, "presetStopLossPrice": last * 0.95}}
+
+    result = run(swinging, rows, fee_rate=0.0006, rebalance_every="5m", ledger=ledger)
+    orders = result.orders[result.orders["status"] == "filled"]
+    assert len(result.positions) == 4  # three whole days and the next one's first minutes
+    assert len(orders) > 3 * 288  # a state a rebalance, far more than days
+    index = pd.date_range(T0, periods=n, freq="1min", tz="UTC")
+    for day, held in result.positions["AAAUSDT"].items():
+        last = index[index < day + pd.Timedelta(days=1)][-1]  # the day's last bar opens here
+        done = orders[orders["timestamp"] <= last]
+        signs = done["side"].map({"buy": 1, "sell": -1})
+        size = sum(D(repr(a)) * s for a, s in zip(done["amount"], signs, strict=True))
+        close = rows[index.get_loc(last)][3]
+        assert held == pytest.approx(float(size) * close, rel=1e-12), day
