@@ -160,9 +160,11 @@ def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
         frozen = gc.get_freeze_count()
         counts.clear()
         run(watching, data, "auto")
-        # nothing more frozen (frozen objects that die leave the count) nor thawed
-        assert frozen - 100 < min(counts) <= max(counts) <= frozen
-        assert frozen - 100 < gc.get_freeze_count() <= frozen
+        # nothing more frozen nor thawed (a thaw empties the count); frozen objects that
+        # die leave it, and in a long test session other tests' threads and caches may
+        # free a few hundred of them meanwhile
+        assert frozen // 2 < min(counts) <= max(counts) <= frozen
+        assert frozen // 2 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 
