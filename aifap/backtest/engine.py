@@ -730,8 +730,7 @@ class Engine:
             if targets is not None and not targets and not book.held():
                 return
             if goals is not None:
-                if opens is None:
-                    opens = self.open[row + 1].tolist()
+                assert opens is not None  # read by _drain while the book keeps the account
                 done = book.rebalance(goals, closes, opens, cfg.threshold, self.pending)
                 if done is not None:
                     self._booked(done, book, row + 1, bar, cycle)
@@ -872,10 +871,12 @@ class Engine:
     def _cycle(self, cycle: int, row: int, bar: pd.Timestamp, closes: list[float] | None) -> None:
         """Rebalance at ``row``: on the book, call now and book in batches; else at once.
 
-        ``closes``: the closes of ``row`` where the batch began on the book, else None.
+        ``closes``: the closes of ``row`` where the batch began on the book, else None (the
+        account never returns to the book once it left).
         """
         if self.book is not None:
-            self._call(cycle, row, bar, self.close[row].tolist() if closes is None else closes)
+            assert closes is not None
+            self._call(cycle, row, bar, closes)
             return
         self._drain()
         self.stretch = cycle
