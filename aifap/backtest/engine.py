@@ -32,6 +32,7 @@ import contextlib
 import gc
 import itertools
 import logging
+import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 Weights = np.ndarray | tuple[float, ...]
 BATCH = 256  # rebalances called before the integer book books them (see the docstring)
 SEGMENTS = 1024  # stretches of bars whose PV is evaluated at once (see Engine._write)
+EXTREME_ROWS = 256  # stretches whose extremes are read into lists at once (Engine._touched)
 
 
 class Called(NamedTuple):
@@ -151,8 +153,9 @@ class Engine:
 
     __slots__ = (
         "_seen", "armed", "arrays", "book", "booked_from", "calling", "cash", "cfg",
-        "close", "context", "cs", "cs_list", "cursor", "day_ends", "dirty", "down", "dropped",
-        "equity", "errors", "extremes", "f_cols", "f_next", "f_rates", "f_rows", "fast",
+        "close", "context", "cs", "cs_list", "cursor", "day_ends", "dirty", "dropped",
+        "equity", "errors", "extreme_from", "extreme_rows", "extremes", "f_cols", "f_next",
+        "f_rates", "f_rows", "fast",
         "fill_model", "fills", "flat", "former", "holes", "ledger", "left_book", "limits",
         "markets", "marks", "open", "pending", "queue", "segments", "size", "starts",
         "state_rows", "state_sizes", "strategy", "stretch", "symbols", "unit_cs",
@@ -192,12 +195,15 @@ class Engine:
         n = len(self.symbols)
         self.size = np.zeros(n)
         # trigger levels: a bar's low <= down or high >= up touches a stop (NaN: none)
-        # [down, −up]: one comparison with a stretch's [min low, −max high] (see _touched)
-        self.limits = np.full(2 * n, np.nan)
-        self.down = self.limits[:n]  # a view: limits is changed in place
+        # [down..., −up...]: compared with a stretch's [min low, −max high] (see _touched);
+        # a list: on the integer book, the book's own (it keeps them as it books)
+        self.limits: list[float] = [math.nan] * (2 * n)
         self.extremes: np.ndarray | None = None  # per stretch, built when a stop is first set
+        # EXTREME_ROWS rows of extremes as lists, from stretch extreme_from on (_touched)
+        self.extreme_rows: list[list[float]] = []
+        self.extreme_from = 0
         self.stretch = 0  # which stretch of the schedule run() is advancing through
-        self.starts = np.zeros(0, dtype=np.int64)  # each stretch's first row
+        self.starts: list[int] = []  # each stretch's first row
         self.armed = False  # whether a stop was ever set (else no bar is checked against them)
         # per column, the last (size, its float) read from the ledger
         self._seen: list[tuple[object, float]] = [(None, 0.0)] * n
@@ -286,6 +292,7 @@ class Engine:
         assert self.book is not None
         self.ledger = self.book.ledger(self.ledger)
         self.former, self.book = self.book, None
+        self.limits = list(self.limits)  # the ledger's from here on, not the book's
         self.left_book = bar
         self.pending.flush()
         self._sync_many(self.symbols)
@@ -349,8 +356,9 @@ class Engine:
         weights = np.array(self.weights)  # a copy (of the book's tuple, after it)
         weights[index] = self.size[index] * self.cs[index]
         self.weights = weights
-        self.down[index] = downs
-        self.limits[index + len(self.symbols)] = np.negative(ups)
+        limits, n = self.limits, len(self.symbols)
+        for col, down, up in zip(cols, downs, ups, strict=True):
+            limits[col], limits[n + col] = down, -up
         self.dirty = True
 
     def _refresh(self) -> None:
@@ -423,7 +431,7 @@ class Engine:
         exceeds ``limits``: one comparison instead of one per bar and bound.
         """
         a, b = self.cfg.first_row, self.cfg.last_row
-        starts = self.starts - a
+        starts = np.asarray(self.starts, dtype=np.int64) - a
         n = len(self.symbols)
         out = np.full((starts.size, 2 * n), -np.inf)  # -inf: look at every bar
         if not starts.size or starts[0] < 0 or starts[-1] > b - a or (np.diff(starts) <= 0).any():
@@ -436,15 +444,21 @@ class Engine:
 
     def _touched(self, start: int, stop: int) -> np.ndarray | None:
         """Return which bars of rows start..stop touch a stop (rows × columns), None if none."""
-        k = self.stretch
-        if k < self.starts.size and start == self.starts[k]:  # a whole stretch: one look
-            if self.extremes is None:
-                self.extremes = self._stretch_extremes()
-            if not np.count_nonzero(self.extremes[k] <= self.limits):
+        k, starts = self.stretch, self.starts
+        if k < len(starts) and start == starts[k]:  # a whole stretch: one look
+            # in Python on lists: ~40 values, less than a numpy call's own cost
+            rows, i = self.extreme_rows, k - self.extreme_from
+            if not 0 <= i < len(rows):
+                if self.extremes is None:
+                    self.extremes = self._stretch_extremes()
+                self.extreme_rows = rows = self.extremes[k : k + EXTREME_ROWS].tolist()
+                self.extreme_from, i = k, 0
+            if not any(map(operator.le, rows[i], self.limits)):
                 return None
         high, low = self._wicks()
-        up = -self.limits[len(self.symbols) :]
-        touched = (low[start : stop + 1] <= self.down) | (high[start : stop + 1] >= up)
+        n = len(self.symbols)
+        limits = np.array(self.limits)
+        touched = (low[start : stop + 1] <= limits[:n]) | (high[start : stop + 1] >= -limits[n:])
         return touched if np.count_nonzero(touched) else None
 
     def _events(self, start: int, stop: int) -> list[tuple[int, int, int, float]]:
@@ -529,12 +543,9 @@ class Engine:
         self.dirty = True
 
     def _book_bounds(self, book: SpotBook) -> None:
-        """Copy the book's stops to the trigger bounds, where they changed."""
-        bounds = book.bounds()
-        if bounds is not None:
-            limits, armed = bounds
-            self.limits[:] = limits
-            self.armed = self.armed or armed
+        """Note whether the book ever set a stop (its bounds are ``limits`` itself)."""
+        if book.armed:
+            self.armed = True
 
     def _fund(self, row: int, col: int, rate: float) -> None:
         """Settle a funding rate on ``col``'s position at the close of ``row``."""
@@ -572,7 +583,7 @@ class Engine:
                 if again is not None:
                     high, low = self._wicks()
                     up = -self.limits[len(self.symbols) + col]
-                    later = (low[again : stop + 1, col] <= self.down[col]) | (
+                    later = (low[again : stop + 1, col] <= self.limits[col]) | (
                         high[again : stop + 1, col] >= up
                     )
                     if later.any():
@@ -890,9 +901,11 @@ class Engine:
         """Run the loop over ``rebalance_rows`` and return the raw results."""
         if rebalance_rows.size:
             self.book = self._int_book(rebalance_rows)
+            if self.book is not None:
+                self.limits = self.book.limits  # shared: the book keeps them as it books
             self.booked_from = None if self.book is None else int(rebalance_rows[0])
         self.cursor = self.cfg.first_row
-        self.starts = np.r_[self.cursor, rebalance_rows + 1].astype(np.int64)
+        self.starts = [self.cursor, *(rebalance_rows + 1).tolist()]
         close_times = self.arrays.times[rebalance_rows] + self.arrays.step
         bars = pd.DatetimeIndex(close_times.view("datetime64[ns]")).tz_localize("UTC")
         rows = rebalance_rows.tolist()

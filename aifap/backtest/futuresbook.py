@@ -442,7 +442,6 @@ class FuturesBook(SpotBook):
             limits[col], limits[n + col] = (sl_f, -tp_f) if holding > 0 else (tp_f, -sl_f)
         self.cash_f = self.cash / cash_unit
         self.armed = self.armed or armed
-        self.rebound = True
         return len(orders)
 
     # -- between rebalances -------------------------------------------------------------

@@ -134,7 +134,7 @@ class SpotBook:
         "cash_f", "cash_unit", "columns", "cs", "fees", "fine", "held_steps",
         "last_price", "limits", "markets", "min_amounts", "min_notionals",
         "notional_scale", "order", "p", "price_unit", "rate", "rate_unit", "realized",
-        "rebound", "rel", "size", "size_f", "size_unit", "steps", "steps_f", "stoppable",
+        "rel", "size", "size_f", "size_unit", "steps", "steps_f", "stoppable",
         "stops", "symbols", "texts", "ticks", "ticks_f"
     )  # fmt: skip
 
@@ -196,9 +196,10 @@ class SpotBook:
         self.ticks: list[int] = ticks if ticks is not None else [0] * n
         self.ticks_f = [float(markets[s].price_step) for s in self.symbols]
         self.stops: list[Stops] = [NO_STOPS] * n
-        self.limits = [math.nan] * (2 * n)  # trigger bounds [down..., −up...] (see bounds)
+        # trigger bounds [down..., −up...]: a bar low <= down or high >= up touches a stop:
+        # (SL, TP) for a long, (TP, SL) for a short, NaN where none (the engine reads this list)
+        self.limits = [math.nan] * (2 * n)
         self.armed = False  # whether a position ever had a stop
-        self.rebound = False  # whether a bound changed since bounds() was last read
         # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
         self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
 
@@ -311,19 +312,6 @@ class SpotBook:
         ledger.positions = self._positions(None)
         return ledger
 
-    def bounds(self) -> tuple[list[float], bool] | None:
-        """Return the trigger bounds and whether a stop was ever set; None if unchanged.
-
-        The bounds are ``[down per column..., −up per column...]``: a bar's low <= down
-        or high >= up touches a stop. What the engine's ``_sync_many`` derives from a
-        ledger's positions: (SL, TP) for a long, (TP, SL) for a short, NaN where none.
-        Kept per column as stops and sizes change.
-        """
-        if not self.rebound:
-            return None
-        self.rebound = False
-        return self.limits, self.armed
-
     def _rebind(self, cols: Iterable[int]) -> None:
         """Recompute the trigger bounds of ``cols`` (their stops or sizes changed)."""
         nan, unit = math.nan, self.price_unit
@@ -338,7 +326,6 @@ class SpotBook:
             tp_f = nan if tp is None else tp / unit
             sl_f = nan if sl is None else sl / unit
             limits[col], limits[n + col] = (sl_f, -tp_f) if size > 0 else (tp_f, -sl_f)
-        self.rebound = True
 
     # -- a rebalance --------------------------------------------------------------------
 

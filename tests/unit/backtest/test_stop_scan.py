@@ -85,7 +85,7 @@ def test_one_look_per_stretch_finds_every_stop_a_bar_scan_finds(
     assert fast.config["ledger"] == book
 
     def every_bar(self):  # -inf: every stretch may touch a stop, scan its bars
-        return np.full((self.starts.size, 2 * len(self.symbols)), -np.inf)
+        return np.full((len(self.starts), 2 * len(self.symbols)), -np.inf)
 
     monkeypatch.setattr(engine_module.Engine, "_stretch_extremes", every_bar)
     scanned = run(frames, market, "auto")
