@@ -21,6 +21,10 @@ Measures, for the same strategy function and the same rebalance times:
 - with ``--repeats N``, each repeat times both back to back (floor first in odd
   repeats, the backtest first in even ones) and prints its ratio; the best of each and
   the median of the ratios are reported;
+- **the rule inside the run**: the strategy's calls timed inside the backtest itself
+  (with the run's own ``get_history``); total / that has no drift between two phases of
+  a shared machine's speed. It is the stricter figure while the run's frames cost no
+  more than the floor's (``--interleave`` measures that);
 - peak RSS of the process, and bars x assets per second of the backtest.
 """
 
@@ -266,12 +270,22 @@ def run_synthetic(
         return
     best = None
     ratios = []
+    in_run = []  # total / the rule's time inside the same run: no drift between two phases
+
+    inside = [0.0]  # the rule's own time inside the last backtest
+
+    def timed_rule(context, config_dict):
+        t = clock()
+        out = rule(context, config_dict)
+        inside[0] += clock() - t
+        return out
 
     def timed_backtest():
         gc.collect()
+        inside[0] = 0.0
         t = clock()
         result = aifap.backtest(
-            rule, source, config=config, rebalance_every="5m", fee_rate=fee,
+            timed_rule, source, config=config, rebalance_every="5m", fee_rate=fee,
             market=kind, threshold=threshold, progress=False,
         )  # fmt: skip
         return clock() - t, result
@@ -286,11 +300,15 @@ def run_synthetic(
             floor = floor_time(frames, rows, config, rule)
             total, result = timed_backtest()
         print(f"  repeat: floor {floor:.2f} s, total {total:.2f} s, ratio {total / floor:.3f}")
+        print(f"          the rule inside that run {inside[0]:.2f} s: total / it "
+              f"{total / inside[0]:.3f}")
         ratios.append(total / floor)
+        in_run.append(total / inside[0])
         best = (min(best[0], total), min(best[1], floor)) if best else (total, floor)
     total, floor = best
     if len(ratios) > 1:  # a repeat's floor and total run back to back: steadier when busy
         print(f"  median of the repeats' ratios {statistics.median(ratios):.3f}")
+        print(f"  median of total / the rule inside the run {statistics.median(in_run):.3f}")
     t = clock()
     orders = len(result.orders)  # built on first read (not part of total)
     built = clock() - t
