@@ -475,19 +475,21 @@ class SpotBook:
         if type(output) is not dict or not output:
             return None
         keys = tuple(output)
-        layout = self._layouts.get(keys)
-        if layout is None:
+        layouts = self._layouts
+        layout = layouts.get(keys)
+        if layout is None:  # most calls of a strategy that picks a subset: keep it cheap
             try:
-                cols = [self.columns[symbol] for symbol in keys]
+                cols = list(map(self.columns.__getitem__, keys))
             except (KeyError, TypeError):
                 return None
-            targeted = [False] * len(self.symbols)
+            n = len(self.symbols)
+            targeted = [False] * n
             for col in cols:
                 targeted[col] = True
-            whole = cols == list(range(len(self.symbols)))
-            if len(self._layouts) >= LAYOUTS:
-                self._layouts.clear()
-            layout = self._layouts[keys] = Layout(keys, cols, targeted, whole)
+            whole = len(cols) == n and cols == list(range(n))
+            if len(layouts) >= LAYOUTS:
+                layouts.clear()
+            layout = layouts[keys] = Layout(keys, cols, targeted, whole)
         return layout
 
     def _within_gross(self, total: float, count: int, max_gross_weight: Decimal) -> bool:
