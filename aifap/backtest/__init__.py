@@ -9,8 +9,12 @@ import sys
 import types
 from typing import Any
 
-from aifap.backtest.result import BacktestResult
-from aifap.backtest.run import backtest
+from aifap.backtest import compiled
+
+compiled.select()  # before anything imports the books: a stale compiled build is not run
+
+from aifap.backtest.result import BacktestResult  # noqa: E402
+from aifap.backtest.run import backtest  # noqa: E402
 
 __all__ = ["BacktestResult", "backtest"]
 

@@ -161,7 +161,7 @@ class FuturesBook(SpotBook):
         sizes = [units_of(m.contract_size, c) for m in specs]
         tick_units = [units_of(m.price_step, p) for m in specs]
         every = (*values, *steps, *minimums, *notionals, *sizes, *tick_units)
-        if any(v is None for v in every):
+        if None in every:  # (a generator over it trips Cython: see setup.py)
             return None
         texts = Exponents(specs, rate, capital, grids)
         return cls(

@@ -796,7 +796,7 @@ class SpotBook:
         marks = {col: round(closes[col] * self.price_unit) for col, _, _ in (*buys, *sells)}
         cash = self.cash + sum(amount * marks[col] for col, amount, _ in sells)
         texts = self.texts
-        exp = min([texts.cash, *(texts.moved(col, closes[col]) for col, _, _ in sells)])
+        exp = min([texts.cash] + [texts.moved(col, closes[col]) for col, _, _ in sells])
         kept = []
         for col, amount, leg in buys:
             cost = amount * marks[col]

@@ -1,0 +1,47 @@
+"""Build hook: the backtest's integer books compiled with Cython, where a C compiler is found.
+
+Everything else about the package is in pyproject.toml. The ``.py`` files stay the
+source and run as they are when nothing compiles; a build records each source's
+sha256 in ``aifap/backtest/compiled.json``, and a compiled module whose source changed
+since is not run (``aifap/backtest/compiled.py``). ``AIFAP_PURE_PYTHON=1`` at install
+time builds nothing.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+ROOT = Path(__file__).resolve().parent
+# the modules of aifap.backtest.compiled.MODULES
+SOURCES = ("aifap/backtest/spotbook.py", "aifap/backtest/futuresbook.py")
+# annotations are documentation here, not C types (a `list` annotation would reject an int)
+DIRECTIVES = {"language_level": "3", "annotation_typing": False}
+
+
+def extensions() -> list[Extension]:
+    """Return the compiled modules to build, or none where Cython is missing or fails."""
+    if os.environ.get("AIFAP_PURE_PYTHON", "") not in ("", "0"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("aifap: Cython not found; the backtest's books run as Python")
+        return []
+    modules = [Extension(path[:-3].replace("/", "."), [path], optional=True) for path in SOURCES]
+    try:
+        built = cythonize(modules, compiler_directives=DIRECTIVES, quiet=True)
+    except Exception as exc:  # a Cython error: the .py files still run
+        print(f"aifap: the backtest's books run as Python (Cython failed: {exc})")
+        return []
+    manifest = {
+        module.name: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+        for module, path in zip(modules, SOURCES, strict=True)
+    }
+    (ROOT / "aifap/backtest/compiled.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return built
+
+
+setup(ext_modules=extensions())
