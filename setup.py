@@ -7,7 +7,7 @@ since is not run (``aifap/backtest/compiled.py``). ``AIFAP_PURE_PYTHON=1`` at in
 time builds nothing.
 """
 
-import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -15,8 +15,17 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).resolve().parent
-# the modules of aifap.backtest.compiled.MODULES
-SOURCES = ("aifap/backtest/spotbook.py", "aifap/backtest/futuresbook.py")
+
+
+def _compiled():  # aifap.backtest.compiled, read alone (stdlib only): its modules, its hash
+    spec = importlib.util.spec_from_file_location("compiled", ROOT / "aifap/backtest/compiled.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COMPILED = _compiled()
+SOURCES = tuple(name.replace(".", "/") + ".py" for name in COMPILED.MODULES)
 # annotations are documentation here, not C types (a `list` annotation would reject an int)
 DIRECTIVES = {"language_level": "3", "annotation_typing": False}
 
@@ -37,7 +46,7 @@ def extensions() -> list[Extension]:
         print(f"aifap: the backtest's books run as Python (Cython failed: {exc})")
         return []
     manifest = {
-        module.name: hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+        module.name: COMPILED.source_hash(ROOT / path)
         for module, path in zip(modules, SOURCES, strict=True)
     }
     (ROOT / "aifap/backtest/compiled.json").write_text(json.dumps(manifest, indent=1) + "\n")

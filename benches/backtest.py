@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aifap  # noqa: E402
-from aifap.backtest import engine  # noqa: E402
+from aifap.backtest import compiled, engine  # noqa: E402
 from aifap.core.bars import BAR_COLUMNS  # noqa: E402
 from aifap.data.frames import default_market  # noqa: E402
 
@@ -411,6 +411,8 @@ def main() -> None:
         clock = time.perf_counter
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python {sys.version.split()[0]}, "
           f"pandas {pd.__version__}, numpy {np.__version__}")  # fmt: skip
+    books = {state.split(":")[0] for state in compiled.STATE.values()}
+    print(f"integer books: {', '.join(sorted(books))} ({compiled.PURE_ENV}=1: Python)")
     if args.real:
         run_real()
     else:

@@ -35,17 +35,8 @@ from math import remainder
 import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
-from aifap.backtest.spotbook import (
-    FINE,
-    NO_STOPS,
-    ONE,
-    TINY,
-    ZERO,
-    Goals,
-    Rebalanced,
-    SpotBook,
-    Stops,
-)
+from aifap.backtest.specs import TINY, Stops
+from aifap.backtest.spotbook import FINE, NO_STOPS, ONE, ZERO, Goals, Rebalanced, SpotBook
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType

@@ -54,6 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
+from aifap.backtest.specs import TICKS_MAX, TINY, SpecKeys, Stops, read_specs
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.fills import stop_trigger, unaffordable
 from aifap.core.ledger import Ledger
@@ -62,9 +63,6 @@ from aifap.core.orders import FillReason
 from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
 from aifap.core.weights import (
-    SPEC_KEYS,
-    STOP_LOSS_KEYS,
-    TAKE_PROFIT_KEYS,
     TargetWeight,
     floats_within_gross,
     gross_bound,
@@ -76,14 +74,9 @@ NEGATIVE_ZERO = Decimal("-0")
 FLOATS = {float}
 # numbers parse_targets reads as Decimal(repr(float(x))), as a float is read
 NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
-TINY = 1e-300
-INF = math.inf
-TICKS_MAX = 2.0**50  # a stop of more ticks is rounded by the planner's Decimal rounding
 LAYOUTS = 4096  # output key layouts kept (see SpotBook._layout_of)
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
-Stops = tuple[int | None, int | None]  # a position's (take profit, stop loss), price units
 NO_STOPS: Stops = (None, None)
-MISSING = object()  # a key a spec does not have
 
 
 class Goals(NamedTuple):
@@ -201,7 +194,7 @@ class SpotBook:
         self.limits = [math.nan] * (2 * n)
         self.armed = False  # whether a position ever had a stop
         # a spec's keys -> its (take-profit key, stop-loss key); None: parse_targets decides
-        self._spec_keys: dict[tuple[str, ...], tuple[str | None, str | None] | None] = {}
+        self._spec_keys: dict[tuple[str, ...], SpecKeys] = {}
 
     @classmethod
     def build(
@@ -350,73 +343,14 @@ class SpotBook:
             return self._parse_plain(output, layout, max_gross_weight)
         if not self.stoppable:
             return None
-        weights: list[float] = []
-        stops: dict[int, Stops] = {}
-        known = self._spec_keys
-        ticks, ticks_f = self.ticks, self.ticks_f
         lowest = -sys.float_info.max if self.shorts else 0.0  # finite; >= 0 on spot (-0.0 too)
-        # the last spec's (key count, take-profit key, stop-loss key): a spec of as many
-        # keys that has these has no other (a strategy writes every spec alike)
-        count, tp_key, sl_key = 0, None, None
-        for col, spec in zip(layout.cols, output.values(), strict=True):
-            if type(spec) is float:
-                weights.append(spec)
-                continue
-            if type(spec) is not dict:
-                return None
-            weight = tp = sl = None
-            if len(spec) == count:
-                weight = spec.get("weight", MISSING)
-                tp = spec.get(tp_key, MISSING) if tp_key else None
-                sl = spec.get(sl_key, MISSING) if sl_key else None
-            if weight is None or weight is MISSING or tp is MISSING or sl is MISSING:
-                names = tuple(spec)
-                keys = known.get(names)
-                if keys is None:
-                    keys = known[names] = _spec_layout(names)
-                if not keys:
-                    return None
-                count, (tp_key, sl_key) = len(names), keys
-                weight = spec["weight"]
-                tp = spec[tp_key] if tp_key else None
-                sl = spec[sl_key] if sl_key else None
-            if type(weight) is not float or not lowest <= weight < INF:
-                return None
-            weights.append(weight)
-            if (tp is None and sl is None) or weight == 0.0:
-                continue
-            close = closes[col]
-            long = weight > 0.0
-            tp_units = sl_units = None
-            # not a float, or on the wrong side of the price: parse_targets words it
-            tick = ticks_f[col]
-            if tp is not None:
-                if type(tp) is np.float64:  # pandas' scalars: read as their float
-                    tp = float(tp)
-                elif type(tp) is not float:
-                    return None
-                if not (close < tp < INF if long else 0.0 < tp < close):
-                    return None
-                y = tp / tick  # _tick_units, inline: it runs twice per spec
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
-                    tp_units = n * ticks[col]
-                else:
-                    tp_units = self._tick_units(col, tp)
-            if sl is not None:
-                if type(sl) is np.float64:  # pandas' scalars: read as their float
-                    sl = float(sl)
-                elif type(sl) is not float:
-                    return None
-                if not (0.0 < sl < close if long else close < sl < INF):
-                    return None
-                y = sl / tick
-                n = round(y)
-                if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
-                    sl_units = n * ticks[col]
-                else:
-                    sl_units = self._tick_units(col, sl)
-            stops[col] = (tp_units, sl_units)
+        read = read_specs(
+            layout.cols, output.values(), closes, self.ticks_f, self.ticks, lowest,
+            self._spec_keys, self._tick_units,
+        )  # fmt: skip
+        if read is None:
+            return None
+        weights, stops = read
         total = sum(map(abs, weights))
         if not self._within_gross(total, len(weights), max_gross_weight):
             return None
@@ -985,17 +919,3 @@ class SpotBook:
                 return False
         return True
 
-
-def _spec_layout(names: tuple[str, ...]) -> tuple[str | None, str | None] | None:
-    """Return a spec's (take-profit key, stop-loss key) for keys ``names``, each or None.
-
-    None (``parse_targets`` decides) for keys it must look at: unknown ones, no
-    ``weight``, or two aliases of one stop.
-    """
-    if not set(names) <= SPEC_KEYS or "weight" not in names:
-        return None
-    tp = [key for key in TAKE_PROFIT_KEYS if key in names]
-    sl = [key for key in STOP_LOSS_KEYS if key in names]
-    if len(tp) > 1 or len(sl) > 1:
-        return None
-    return (tp[0] if tp else None, sl[0] if sl else None)
