@@ -39,12 +39,14 @@ def extensions() -> list[Extension]:
     except ImportError:
         print("aifap: Cython not found; the backtest's books run as Python")
         return []
-    modules = [Extension(path[:-3].replace("/", "."), [path], optional=True) for path in SOURCES]
+    modules = [Extension(path[:-3].replace("/", "."), [path]) for path in SOURCES]
     try:
         built = cythonize(modules, compiler_directives=DIRECTIVES, quiet=True)
     except Exception as exc:  # a Cython error: the .py files still run
         print(f"aifap: the backtest's books run as Python (Cython failed: {exc})")
         return []
+    for module in built:  # no C compiler, or no Python headers: a warning, not a failure
+        module.optional = True
     manifest = {
         module.name: COMPILED.source_hash(ROOT / path)
         for module, path in zip(modules, SOURCES, strict=True)
