@@ -1,6 +1,7 @@
 """The backtest's optional compiled modules, used only when built from their current source.
 
-``pip install`` compiles the integer books and their spec reader (:data:`MODULES`) with
+``pip install`` compiles the integer books, their spec reader and the futures planning
+loop (:data:`MODULES`) with
 Cython where it finds a C compiler (``setup.py``): the same ``.py`` files are the source,
 and run as they are where none is found (a ``.pxd`` beside one gives C types to its
 locals). Compiled, the books' per-symbol Python (parsing specs, planning, fills) costs
@@ -25,8 +26,14 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# in import order: futuresbook imports spotbook, which imports specs
-MODULES = ("aifap.backtest.specs", "aifap.backtest.spotbook", "aifap.backtest.futuresbook")
+# in import order (each selected before a later one imports it): futuresbook imports
+# spotbook and futuresplan, spotbook imports specs
+MODULES = (
+    "aifap.backtest.specs",
+    "aifap.backtest.spotbook",
+    "aifap.backtest.futuresplan",
+    "aifap.backtest.futuresbook",
+)
 # written by setup.py next to this file: {module: sha256 of the source it compiled}
 MANIFEST = Path(__file__).with_name("compiled.json")
 PURE_ENV = "AIFAP_PURE_PYTHON"

@@ -30,17 +30,17 @@ import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from math import remainder
 
 import numpy as np
 
+from aifap.backtest.futuresplan import plan_futures
 from aifap.backtest.log import LEG_CODES, FillBuffer
-from aifap.backtest.specs import TINY, Stops
-from aifap.backtest.spotbook import FINE, NO_STOPS, ONE, ZERO, Goals, Rebalanced, SpotBook
+from aifap.backtest.specs import NO_STOPS, Stops
+from aifap.backtest.spotbook import FINE, ONE, ZERO, Goals, Rebalanced, SpotBook
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
+from aifap.core.planner import CLOSE
 from aifap.core.portfolio import Portfolio, Position, new_position
 
 
@@ -241,7 +241,6 @@ class FuturesBook(SpotBook):
         then an open leg, and a symbol whose trade is not made (within the threshold,
         or under a minimum while held) gets its new stops if they changed.
         """
-        weights, targeted, stops = goals.weights, goals.targeted, goals.stops
         values = list(map(operator.mul, map(operator.mul, self.size_f, self.cs_f), closes))
         equity_f = self.cash_f + sum(values)
         if not equity_f > 0.0:
@@ -249,67 +248,8 @@ class FuturesBook(SpotBook):
         rel = self._band(values, equity_f)
         levered = self.lev_f * equity_f  # the notional a weight of 1 buys
         thr = float(threshold)
-        held_steps, step_values = self.held_steps, self.step_values
-        reducing: list[tuple[int, int, str]] = []  # (column, signed size units, leg)
-        opening: list[tuple[int, int, str]] = []
-        moved: dict[int, Stops] = {}  # stop updates without a trade
-        dropped: list[DroppedLeg] = []
-        size, steps, current_stops = self.size, self.steps, self.stops
-        min_amounts, min_notionals = self.min_amounts, self.min_notionals
-        equity: int | None = None
-        for col in self.order:
-            holding = size[col]
-            weight = weights[col]
-            if not targeted[col] or weight == 0.0:
-                if holding:
-                    reducing.append((col, -holding, CLOSE))
-                continue
-            per_step = closes[col] * step_values[col]  # quote value of one step
-            held = held_steps[col]
-            current = held * per_step / levered
-            gap = abs(weight - current)
-            tol = (abs(weight) + abs(current) + thr) * rel + TINY
-            if gap < thr - tol:
-                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
-                    moved[col] = stops.get(col, NO_STOPS)  # moved without a trade
-                continue
-            flip = holding != 0 and (holding > 0) != (weight > 0.0)
-            if flip:
-                held = 0.0
-            wanted = weight * levered / per_step
-            x = wanted - held
-            if abs(remainder(x, 1.0)) > (abs(wanted) + abs(held)) * rel + TINY and gap > thr + tol:
-                delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
-            else:  # float64 cannot tell: exact fractions decide
-                if equity is None:
-                    equity = self._equity(closes)
-                decided = self._exact_futures(goals, col, equity, closes[col], threshold, flip)
-                if decided is None:
-                    if holding and stops.get(col, NO_STOPS) != current_stops[col]:
-                        moved[col] = stops.get(col, NO_STOPS)
-                    continue
-                delta, negative = decided
-            if flip:
-                reducing.append((col, -holding, CLOSE))
-                holding = 0
-            amount = abs(delta) * steps[col]
-            reduces = holding != 0 and (delta > 0) != (holding > 0)
-            if (
-                amount < min_amounts[col]
-                or not amount
-                or (min_notionals[col] and self._too_little(col, amount, closes[col]))
-            ):
-                leg = REDUCE if reduces else OPEN
-                dropped.append(self._too_small(col, delta, negative, leg, closes[col]))
-                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
-                    moved[col] = stops.get(col, NO_STOPS)
-                continue
-            if reduces:
-                reducing.append((col, amount if delta > 0 else -amount, REDUCE))
-            else:
-                opening.append((col, amount if delta > 0 else -amount, OPEN))
-        orders = reducing + opening
-        fills = self._fill_futures(orders, stops, opens, log) if orders else 0
+        orders, moved, dropped = plan_futures(self, goals, closes, threshold, thr, rel, levered)
+        fills = self._fill_futures(orders, goals.stops, opens, log) if orders else 0
         if moved:
             for col, new in moved.items():
                 self.stops[col] = new

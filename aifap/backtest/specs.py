@@ -16,6 +16,7 @@ import numpy as np
 from aifap.core.weights import SPEC_KEYS, STOP_LOSS_KEYS, TAKE_PROFIT_KEYS
 
 Stops = tuple[int | None, int | None]  # a position's (take profit, stop loss), price units
+NO_STOPS: Stops = (None, None)
 MISSING = object()  # a key a spec does not have
 TINY = 1e-300
 INF = math.inf

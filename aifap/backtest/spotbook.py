@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
-from aifap.backtest.specs import TICKS_MAX, TINY, SpecKeys, Stops, read_specs
+from aifap.backtest.specs import NO_STOPS, TICKS_MAX, TINY, SpecKeys, Stops, read_specs
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.fills import stop_trigger, unaffordable
 from aifap.core.ledger import Ledger
@@ -76,7 +76,6 @@ FLOATS = {float}
 NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
 LAYOUTS = 4096  # output key layouts kept (see SpotBook._layout_of)
 FINE = 20  # extra decimals of the cost basis and realized PnL below the cash unit
-NO_STOPS: Stops = (None, None)
 
 
 class Goals(NamedTuple):
