@@ -90,26 +90,34 @@ def read_specs(
             price = float(tp)
             if not (close < price < INF if buying else 0.0 < price < close):
                 return None
-            y = price / tick  # as tick_units does, inline: it runs twice per spec
-            n = round(y)
-            if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
-                tp_units = int(n) * ticks[col]
-            else:
-                tp_units = tick_units(col, price)
+            tp_units = _on_tick(price, tick, ticks[col]) or tick_units(col, price)
         if sl is not None:
             if type(sl) is not float and type(sl) is not np.float64:
                 return None
             price = float(sl)
             if not (0.0 < price < close if buying else close < price < INF):
                 return None
-            y = price / tick
-            n = round(y)
-            if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
-                sl_units = int(n) * ticks[col]
-            else:
-                sl_units = tick_units(col, price)
+            sl_units = _on_tick(price, tick, ticks[col]) or tick_units(col, price)
         stops[col] = (tp_units, sl_units)
     return weights, stops
+
+
+def _on_tick(price: float, tick: float, units: int) -> int | None:
+    """Return ``price`` (> 0) rounded to its tick, in price units, where float64 surely can.
+
+    ``price / tick`` is within 4e-16 relative of the exact quotient; away from a half by
+    more than that, its nearest integer is the planner's rounding (ties to even). None:
+    too close to a half, or too many ticks; the caller's exact rounding decides. The
+    nearest integer is ``int(y + 0.5)`` (a C cast when compiled): it differs from
+    ``round(y)`` only where the test below fails anyway.
+    """
+    y = price / tick
+    if not y < TICKS_MAX:
+        return None
+    n = int(y + 0.5)
+    if abs(y - n) < 0.5 - y * 1e-15 - TINY:
+        return n * units
+    return None
 
 
 def spec_layout(names: tuple[str, ...]) -> SpecKeys:
