@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from aifap.backtest.log import LEG_CODES, FillBuffer
-from aifap.backtest.specs import NO_STOPS, TICKS_MAX, TINY, SpecKeys, Stops, read_specs
+from aifap.backtest.specs import NO_STOPS, TINY, SpecKeys, Stops, read_specs
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.fills import stop_trigger, unaffordable
 from aifap.core.ledger import Ledger
@@ -332,8 +332,9 @@ class SpotBook:
         'presetStopSurplusPrice': tp, 'presetStopLossPrice': sl}`` (or the aliases) of
         floats are read here too: finite stops > 0 on the right side of ``closes``
         (float comparisons of such values are those of their reprs), each rounded to
-        its tick in float64 where that is surely the planner's rounding
-        (:meth:`_tick_units`). Anything else: None, and ``parse_targets`` decides.
+        its tick in float64 where that is surely the planner's rounding, else exactly
+        (:func:`aifap.backtest.specs.read_specs`). Anything else: None, and
+        ``parse_targets`` decides.
         """
         layout = self._layout_of(output)
         if layout is None:
@@ -358,15 +359,9 @@ class SpotBook:
     def _tick_units(self, col: int, price: float) -> int:
         """Return ``round_price(Decimal(repr(price)))`` of ``col``'s market in price units.
 
-        ``price`` is a finite float > 0. ``price / tick`` in float64 is within 4e-16
-        relative of the exact quotient; away from a half (ties go to even) by more than
-        that, its nearest integer is the planner's. Otherwise the planner's own Decimal
-        rounding decides.
+        The exact rounding, for a stop float64 cannot round surely (see
+        :func:`aifap.backtest.specs.read_specs`).
         """
-        y = price / self.ticks_f[col]
-        n = round(y)
-        if abs(y - n) < 0.5 - y * 1e-15 - TINY and y < TICKS_MAX:
-            return n * self.ticks[col]
         market = self.markets[self.symbols[col]]
         return self._price_units(market.round_price(Decimal(repr(price))))
 
