@@ -9,7 +9,6 @@ time builds nothing.
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -32,14 +31,15 @@ DIRECTIVES = {"language_level": "3", "annotation_typing": False}
 
 def extensions() -> list[Extension]:
     """Return the compiled modules to build, or none where Cython is missing or fails."""
-    if os.environ.get("AIFAP_PURE_PYTHON", "") not in ("", "0"):
+    if COMPILED.pure_wanted():
         return []
     try:
         from Cython.Build import cythonize
     except ImportError:
         print("aifap: Cython not found; the backtest's books run as Python")
         return []
-    modules = [Extension(path[:-3].replace("/", "."), [path]) for path in SOURCES]
+    pairs = zip(COMPILED.MODULES, SOURCES, strict=True)
+    modules = [Extension(name, [path]) for name, path in pairs]
     try:
         built = cythonize(modules, compiler_directives=DIRECTIVES, quiet=True)
     except Exception as exc:  # a Cython error: the .py files still run

@@ -52,7 +52,8 @@ def source_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pure_wanted() -> bool:
+def pure_wanted() -> bool:
+    """Tell whether ``AIFAP_PURE_PYTHON`` asks for the ``.py`` files (also read by setup.py)."""
     return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
@@ -87,7 +88,7 @@ def _select_one(name: str, recorded: dict[str, str]) -> str:
     source = Path(origin).with_name(name.rsplit(".", 1)[1] + ".py")
     if loaded is not None:  # too late to choose: report what runs
         return "compiled"
-    if _pure_wanted():
+    if pure_wanted():
         reason = f"{PURE_ENV} is set"
     elif not source.exists():  # an installed build without its source: nothing to check
         return "compiled"
