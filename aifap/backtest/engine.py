@@ -48,7 +48,7 @@ from aifap.backtest.execute import Ordered, execute_orders, execute_through_fill
 from aifap.backtest.fastplan import plan_book
 from aifap.backtest.futuresbook import FuturesBook
 from aifap.backtest.log import NO_CYCLE, REASON_CODES, FillBuffer, FillLog
-from aifap.backtest.spotbook import Goals, Rebalanced, SpotBook
+from aifap.backtest.spotbook import Goals, Rebalanced, SpotBook, clear_of
 from aifap.context import Context
 from aifap.core.errors import StrategyError
 from aifap.core.fills import BpsSlippage, FillModel, NotionalFee, stop_trigger
@@ -143,6 +143,26 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     if not np.isnan(values).any():
         return values
     return np.asarray(pd.DataFrame(values).ffill().to_numpy())
+
+
+def _per_stretch(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Return ``ufunc.reduceat(values, starts, axis=0)``: each stretch's reduction.
+
+    ``starts`` increase. Where the stretches between the first and the last are of
+    one length (rebalances at a fixed step), those are one reshaped reduction:
+    ``reduceat`` down the rows is a strided pass, ~7x slower over a year of bars.
+    """
+    if starts.size < 3:
+        return ufunc.reduceat(values, starts, axis=0)
+    step = int(starts[2] - starts[1])
+    if step <= 0 or not (np.diff(starts[1:]) == step).all():
+        return ufunc.reduceat(values, starts, axis=0)
+    out = np.empty((starts.size, values.shape[1]), dtype=values.dtype)
+    first, last = int(starts[1]), int(starts[-1])
+    out[0] = ufunc.reduce(values[int(starts[0]) : first], axis=0)
+    out[1:-1] = ufunc.reduce(values[first:last].reshape(-1, step, values.shape[1]), axis=1)
+    out[-1] = ufunc.reduce(values[last:], axis=0)
+    return out
 
 
 class Engine:
@@ -437,8 +457,8 @@ class Engine:
         if not starts.size or starts[0] < 0 or starts[-1] > b - a or (np.diff(starts) <= 0).any():
             return out
         high, low = self._wicks()
-        out[:, :n] = np.fmin.reduceat(low[a : b + 1], starts, axis=0)  # NaN: no bar
-        out[:, n:] = np.fmax.reduceat(high[a : b + 1], starts, axis=0)
+        out[:, :n] = _per_stretch(np.fmin, low[a : b + 1], starts)  # NaN: no bar
+        out[:, n:] = _per_stretch(np.fmax, high[a : b + 1], starts)
         np.negative(out[:, n:], out=out[:, n:])
         return out
 
@@ -446,14 +466,14 @@ class Engine:
         """Return which bars of rows start..stop touch a stop (rows × columns), None if none."""
         k, starts = self.stretch, self.starts
         if k < len(starts) and start == starts[k]:  # a whole stretch: one look
-            # in Python on lists: ~40 values, less than a numpy call's own cost
+            # on lists: ~40 values, less than a numpy call's own cost
             rows, i = self.extreme_rows, k - self.extreme_from
             if not 0 <= i < len(rows):
                 if self.extremes is None:
                     self.extremes = self._stretch_extremes()
                 self.extreme_rows = rows = self.extremes[k : k + EXTREME_ROWS].tolist()
                 self.extreme_from, i = k, 0
-            if not any(map(operator.le, rows[i], self.limits)):
+            if clear_of(rows[i], self.limits):
                 return None
         high, low = self._wicks()
         n = len(self.symbols)

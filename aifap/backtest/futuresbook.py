@@ -17,7 +17,7 @@ rebalances as :func:`aifap.core.fills.stop_trigger` triggers them). Units:
 The decisions are :func:`aifap.core.planner.plan_legs`' for futures (no cash cap), in
 float64 where a proven band decides them and with exact fractions where it does not;
 the band accounts for the cancellation a short brings into the equity (cash above the
-equity, negative position values), see :meth:`FuturesBook._band`. Fills at the next
+equity, negative position values), see :meth:`FuturesBook._marked`. Fills at the next
 open, booked exactly. Funding is not kept here: a run with funding events uses the
 Decimal ledger. ``tests/unit/backtest/test_futures_book.py`` checks both paths against
 each other.
@@ -26,22 +26,23 @@ each other.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from math import remainder
 
 import numpy as np
 
-from aifap.backtest.futuresplan import plan_futures
 from aifap.backtest.log import LEG_CODES, FillBuffer
-from aifap.backtest.specs import NO_STOPS, Stops
+from aifap.backtest.specs import NO_STOPS, TINY, Stops
 from aifap.backtest.spotbook import FINE, ONE, ZERO, Goals, Rebalanced, SpotBook
 from aifap.backtest.units import MAX_DIGITS, Exponents, as_decimal, decimals, grid, units_of
 from aifap.core.ledger import Ledger
 from aifap.core.markets import MarketSpec, MarketType
-from aifap.core.planner import CLOSE
+from aifap.core.planner import CLOSE, OPEN, REDUCE, DroppedLeg
 from aifap.core.portfolio import Portfolio, Position, new_position
+
+Leg = tuple[int, int, str]  # (column, signed size units, leg)
 
 
 class FuturesBook(SpotBook):
@@ -215,16 +216,23 @@ class FuturesBook(SpotBook):
 
     # -- a rebalance --------------------------------------------------------------------
 
-    def _band(self, values: list[float], equity: float) -> float:
-        """Return the relative error band of the float tests at ``equity``.
+    def _marked(self, closes: list[float]) -> tuple[float, float]:
+        """Return the equity at ``closes`` (a float sum) and the float tests' relative band.
 
-        The equity is a float sum of the cash and the positions' ``values``; with
-        shorts the cash exceeds the equity and some values are negative, so the sum's
-        error is relative to Σ |terms|, not to the equity: the band grows by that ratio.
+        The sum is the cash plus each position's value; with shorts the cash exceeds the
+        equity and some values are negative, so the sum's error is relative to Σ |terms|,
+        not to the equity: the band grows by that ratio (while the equity is > 0).
         """
-        gross = abs(self.cash_f) + sum(map(abs, values))
-        ratio: float = gross / equity
-        return self.rel * max(1.0, ratio)
+        size_f, cs_f = self.size_f, self.cs_f
+        total = gross = 0.0
+        for col in range(len(size_f)):
+            value = size_f[col] * cs_f[col] * closes[col]
+            total += value
+            gross += abs(value)
+        equity = self.cash_f + total
+        if not equity > 0.0:
+            return equity, math.inf
+        return equity, self.rel * max(1.0, (abs(self.cash_f) + gross) / equity)
 
     def rebalance(
         self,
@@ -241,20 +249,96 @@ class FuturesBook(SpotBook):
         then an open leg, and a symbol whose trade is not made (within the threshold,
         or under a minimum while held) gets its new stops if they changed.
         """
-        values = list(map(operator.mul, map(operator.mul, self.size_f, self.cs_f), closes))
-        equity_f = self.cash_f + sum(values)
+        equity_f, rel = self._marked(closes)
         if not equity_f > 0.0:
             return None
-        rel = self._band(values, equity_f)
         levered = self.lev_f * equity_f  # the notional a weight of 1 buys
         thr = float(threshold)
-        orders, moved, dropped = plan_futures(self, goals, closes, threshold, thr, rel, levered)
+        orders, moved, dropped = self._plan(goals, closes, threshold, thr, rel, levered)
         fills = self._fill_futures(orders, goals.stops, opens, log) if orders else 0
         if moved:
             for col, new in moved.items():
                 self.stops[col] = new
             self._rebind(moved)
         return Rebalanced(fills, dropped)
+
+    def _plan(
+        self,
+        goals: Goals,
+        closes: list[float],
+        threshold: Decimal,
+        thr: float,
+        rel: float,
+        levered: float,
+    ) -> tuple[list[Leg], dict[int, Stops], list[DroppedLeg]]:
+        """Return the legs to fill (closes and reductions first), the stops moved, the legs dropped.
+
+        ``thr``: the threshold as a float; ``rel``: the relative error band of the float
+        tests (:meth:`_marked`); ``levered``: leverage × equity, the notional a weight of 1
+        buys. A symbol whose trade is not made (within the threshold, or under a minimum
+        while held) gets its new stops if they changed.
+        """
+        weights, targeted, stops = goals.weights, goals.targeted, goals.stops
+        held_steps, step_values = self.held_steps, self.step_values
+        reducing: list[Leg] = []  # (column, signed size units, leg)
+        opening: list[Leg] = []
+        moved: dict[int, Stops] = {}  # stop updates without a trade
+        dropped: list[DroppedLeg] = []
+        size, steps, current_stops = self.size, self.steps, self.stops
+        min_amounts, min_notionals = self.min_amounts, self.min_notionals
+        equity: int | None = None
+        for col in self.order:
+            holding = size[col]
+            weight = weights[col]
+            if not targeted[col] or weight == 0.0:
+                if holding:
+                    reducing.append((col, -holding, CLOSE))
+                continue
+            per_step = closes[col] * step_values[col]  # quote value of one step
+            held = held_steps[col]
+            current = held * per_step / levered
+            gap = abs(weight - current)
+            tol = (abs(weight) + abs(current) + thr) * rel + TINY
+            if gap < thr - tol:
+                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                    moved[col] = stops.get(col, NO_STOPS)  # moved without a trade
+                continue
+            flip = holding != 0 and (holding > 0) != (weight > 0.0)
+            if flip:
+                held = 0.0
+            wanted = weight * levered / per_step
+            x = wanted - held
+            if abs(remainder(x, 1.0)) > (abs(wanted) + abs(held)) * rel + TINY and gap > thr + tol:
+                delta, negative = int(x), x < 0.0  # int(): toward zero, as ROUND_DOWN
+            else:  # float64 cannot tell: exact fractions decide
+                if equity is None:
+                    equity = self._equity(closes)
+                decided = self._exact_futures(goals, col, equity, closes[col], threshold, flip)
+                if decided is None:
+                    if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                        moved[col] = stops.get(col, NO_STOPS)
+                    continue
+                delta, negative = decided
+            if flip:
+                reducing.append((col, -holding, CLOSE))
+                holding = 0
+            amount = abs(delta) * steps[col]
+            reduces = holding != 0 and (delta > 0) != (holding > 0)
+            if (
+                amount < min_amounts[col]
+                or not amount
+                or (min_notionals[col] and self._too_little(col, amount, closes[col]))
+            ):
+                leg = REDUCE if reduces else OPEN
+                dropped.append(self._too_small(col, delta, negative, leg, closes[col]))
+                if holding and stops.get(col, NO_STOPS) != current_stops[col]:
+                    moved[col] = stops.get(col, NO_STOPS)
+                continue
+            if reduces:
+                reducing.append((col, amount if delta > 0 else -amount, REDUCE))
+            else:
+                opening.append((col, amount if delta > 0 else -amount, OPEN))
+        return reducing + opening, moved, dropped
 
     def _equity(self, closes: list[float]) -> int:
         """Return cash + Σ size × contract size × close, exact (cash units)."""

@@ -2,8 +2,8 @@
 import cython
 
 @cython.locals(
-    count=cython.Py_ssize_t, col=cython.Py_ssize_t, w=cython.double, close=cython.double,
-    buying=cython.bint, tick=cython.double, price=cython.double,
+    count=cython.Py_ssize_t, col=cython.Py_ssize_t, i=cython.Py_ssize_t, w=cython.double,
+    close=cython.double, buying=cython.bint, tick=cython.double, price=cython.double,
 )
 cpdef object read_specs(
     list cols, object specs, list closes, list ticks_f, list ticks, double lowest,

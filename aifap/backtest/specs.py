@@ -9,7 +9,7 @@ loop then runs on C doubles; as Python it gives the same values.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -22,11 +22,12 @@ TINY = 1e-300
 INF = math.inf
 TICKS_MAX = 2.0**50  # a stop of more ticks is rounded by the planner's Decimal rounding
 SpecKeys = tuple[str | None, str | None] | None  # a spec layout's (take-profit key, stop-loss key)
+FLOAT64 = np.float64  # pandas' scalars: a stop read off a frame
 
 
 def read_specs(
     cols: list[int],
-    specs: Iterable[object],
+    specs: Collection[object],
     closes: list[float],
     ticks_f: list[float],
     ticks: list[int],
@@ -49,7 +50,12 @@ def read_specs(
     # the last spec's (key count, take-profit key, stop-loss key): a spec of as many
     # keys that has these has no other (a strategy writes every spec alike)
     count, tp_key, sl_key = 0, None, None
-    for col, spec in zip(cols, specs, strict=True):
+    if len(cols) != len(specs):
+        raise ValueError(f"{len(cols)} columns for {len(specs)} specs")
+    i = 0
+    for spec in specs:  # with its column: cols[i] (no zip: a tuple per spec)
+        col = cols[i]
+        i += 1
         if type(spec) is float:
             weights.append(spec)
             continue
@@ -85,14 +91,14 @@ def read_specs(
         tick = ticks_f[col]
         # not a float, or on the wrong side of the price: parse_targets words it
         if tp is not None:
-            if type(tp) is not float and type(tp) is not np.float64:  # pandas' scalars too
+            if type(tp) is not float and type(tp) is not FLOAT64:
                 return None
             price = float(tp)
             if not (close < price < INF if buying else 0.0 < price < close):
                 return None
             tp_units = _on_tick(price, tick, ticks[col]) or tick_units(col, price)
         if sl is not None:
-            if type(sl) is not float and type(sl) is not np.float64:
+            if type(sl) is not float and type(sl) is not FLOAT64:
                 return None
             price = float(sl)
             if not (0.0 < price < close if buying else close < price < INF):

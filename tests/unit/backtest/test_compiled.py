@@ -1,6 +1,6 @@
 """The integer books compiled (Cython) and as Python: the same results; a stale build unused.
 
-``pip install`` compiles ``spotbook`` and ``futuresbook`` where it can (setup.py). Each
+``pip install`` compiles the books and their spec reader where it can (setup.py). Each
 case runs in a fresh interpreter, as a user's does: the choice is made when
 ``aifap.backtest`` is first imported. CI must build them (``CI=true``: a missing
 build fails); elsewhere the compiled side is skipped with the reason.
@@ -102,6 +102,33 @@ print(json.dumps({{"before": before, "after": after, "state": state,
         assert out["state"][name] == f"python: {compiled.STALE}"
     assert out["base"]  # futuresbook was loaded against the .py spotbook
 
+
+
+def test_one_stale_module_takes_the_others_to_python(tmp_path):
+    _need_build()
+    # the futures book's C type extends the spot book's: they run compiled together or not
+    recorded = json.loads(compiled.MANIFEST.read_text())
+    stale = "aifap.backtest.spotbook"
+    manifest = tmp_path / "compiled.json"
+    manifest.write_text(json.dumps({**recorded, stale: "0" * 64}))
+    code = f"""
+import json, sys
+from pathlib import Path
+from aifap.backtest import compiled
+for name in reversed(compiled.MODULES):
+    del sys.modules[name]
+state = compiled.select(Path({str(manifest)!r}))
+from aifap.backtest.futuresbook import FuturesBook
+from aifap.backtest.spotbook import SpotBook
+print(json.dumps({{"files": {{n: sys.modules[n].__file__ for n in compiled.MODULES}},
+                   "state": state, "base": FuturesBook.__mro__[1] is SpotBook}}))
+"""
+    out = _python(code)
+    assert all(path.endswith(".py") for path in out["files"].values()), out["files"]
+    assert out["state"][stale] == f"python: {compiled.STALE}"
+    for name in set(compiled.MODULES) - {stale}:
+        assert out["state"][name] == f"python: {compiled.STALE} (in another module of the set)"
+    assert out["base"]
 
 def test_the_manifest_records_the_sources_it_compiled():
     _need_build()

@@ -15,6 +15,7 @@ from books import wicked
 
 import aifap
 from aifap.backtest import engine as engine_module
+from aifap.backtest.spotbook import clear_of
 from aifap.data.frames import FrameBarSource
 
 
@@ -93,3 +94,38 @@ def test_one_look_per_stretch_finds_every_stop_a_bar_scan_finds(
     assert len(stops) > 20  # the case is about stops
     pd.testing.assert_frame_equal(fast.orders, scanned.orders)
     pd.testing.assert_series_equal(fast.equity, scanned.equity, check_exact=True)
+
+
+@pytest.mark.parametrize("ufunc", [np.fmin, np.fmax])
+@pytest.mark.parametrize(
+    "starts",
+    [
+        [0, 3, 8, 13, 18, 23],  # a first stretch of its own length, then every 5 rows
+        [2, 7, 12, 17, 25],  # rows before the first start, a longer last stretch
+        [0, 5, 10, 12, 17],  # irregular: reduceat itself
+        [0, 1, 2, 3, 4, 5],  # one row each
+        [0, 4],
+    ],
+)
+def test_stretch_reductions_equal_reduceat(ufunc, starts):
+    rng = np.random.default_rng(len(starts))
+    values = rng.normal(100, 5, (30, 3))
+    values[rng.random(values.shape) < 0.2] = np.nan  # holes: fmin/fmax skip them
+    values[5:10, 1] = np.nan  # a whole stretch without a bar: NaN
+    starts = np.asarray(starts)
+    expected = ufunc.reduceat(values, starts, axis=0)
+    np.testing.assert_array_equal(engine_module._per_stretch(ufunc, values, starts), expected)
+
+
+def test_a_stretch_is_clear_of_the_stops_where_every_extreme_is_above_its_bound():
+    rng = np.random.default_rng(5)
+    nan = float("nan")
+    for _ in range(500):
+        n = int(rng.integers(1, 8))
+        extremes = rng.normal(0, 1, 2 * n).round(1).tolist()
+        limits = rng.normal(0, 1, 2 * n).round(1).tolist()
+        for values in (extremes, limits):
+            for i in np.flatnonzero(rng.random(2 * n) < 0.3):
+                values[i] = nan
+        touched = any(a <= b for a, b in zip(extremes, limits, strict=True))
+        assert clear_of(extremes, limits) is (not touched), (extremes, limits)
