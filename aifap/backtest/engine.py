@@ -67,7 +67,8 @@ log = logging.getLogger(__name__)
 Weights = np.ndarray | tuple[float, ...]
 BATCH = 256  # rebalances called before the integer book books them (see the docstring)
 SEGMENTS = 1024  # stretches of bars whose PV is evaluated at once (see Engine._write)
-EXTREME_ROWS = 256  # stretches whose extremes are read into lists at once (Engine._touched)
+YOUNG_THRESHOLD = 10_000  # containers made, not freed, before a young collection (frozen_heap)
+EXTREME_ROWS = 256  # stretches whose extremes are read into lists at once (Engine._clear)
 
 
 class Called(NamedTuple):
@@ -219,7 +220,7 @@ class Engine:
         # a list: on the integer book, the book's own (it keeps them as it books)
         self.limits: list[float] = [math.nan] * (2 * n)
         self.extremes: np.ndarray | None = None  # per stretch, built when a stop is first set
-        # EXTREME_ROWS rows of extremes as lists, from stretch extreme_from on (_touched)
+        # EXTREME_ROWS rows of extremes as lists, from stretch extreme_from on (_clear)
         self.extreme_rows: list[list[float]] = []
         self.extreme_from = 0
         self.stretch = 0  # which stretch of the schedule run() is advancing through
@@ -462,19 +463,27 @@ class Engine:
         np.negative(out[:, n:], out=out[:, n:])
         return out
 
+    def _clear(self, start: int) -> bool:
+        """Tell whether the stretch being advanced starts at ``start`` and touches no stop.
+
+        One look at its extremes (:meth:`_stretch_extremes`): ~40 values on lists, less
+        than a numpy call's own cost.
+        """
+        k, starts = self.stretch, self.starts
+        if k >= len(starts) or start != starts[k]:  # not a whole stretch
+            return False
+        rows, i = self.extreme_rows, k - self.extreme_from
+        if not 0 <= i < len(rows):
+            if self.extremes is None:
+                self.extremes = self._stretch_extremes()
+            self.extreme_rows = rows = self.extremes[k : k + EXTREME_ROWS].tolist()
+            self.extreme_from, i = k, 0
+        return clear_of(rows[i], self.limits)
+
     def _touched(self, start: int, stop: int) -> np.ndarray | None:
         """Return which bars of rows start..stop touch a stop (rows × columns), None if none."""
-        k, starts = self.stretch, self.starts
-        if k < len(starts) and start == starts[k]:  # a whole stretch: one look
-            # on lists: ~40 values, less than a numpy call's own cost
-            rows, i = self.extreme_rows, k - self.extreme_from
-            if not 0 <= i < len(rows):
-                if self.extremes is None:
-                    self.extremes = self._stretch_extremes()
-                self.extreme_rows = rows = self.extremes[k : k + EXTREME_ROWS].tolist()
-                self.extreme_from, i = k, 0
-            if clear_of(rows[i], self.limits):
-                return None
+        if self._clear(start):
+            return None
         high, low = self._wicks()
         n = len(self.symbols)
         limits = np.array(self.limits)
@@ -587,9 +596,9 @@ class Engine:
             return
         if self.dirty:
             self._refresh()
-        if (not self.armed or self.flat) and (
-            self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop
-        ):  # no stop to check and no funding due: only PV
+        if (self.f_next >= self.f_rows.size or self.f_rows[self.f_next] > stop) and (
+            not self.armed or self.flat or self._clear(start)
+        ):  # no funding due, and no stop to check or none touched: only PV
             self._write(start, stop)
             return
         pending = self._events(start, stop)
@@ -965,21 +974,28 @@ class Engine:
 
 @contextlib.contextmanager
 def frozen_heap() -> Iterator[None]:
-    """Keep what the process held before a run out of the collector's full passes during it.
+    """Keep the collector's passes during a run few and short (old objects frozen).
 
     A full collection traverses every tracked object: in a notebook kernel, pandas and
     everything the user made (10^5–10^6 objects, tens of ms a pass). What a run creates
     triggers a few; ``gc.freeze`` moves the objects alive now to a generation the
-    collector skips until ``gc.unfreeze``. Left as it is where the collector is off or
-    something else froze objects already.
+    collector skips until ``gc.unfreeze``. And a young collection runs each time 700 more
+    containers were made than freed: a strategy's call (pandas) crosses that in bursts
+    it frees again, so most passes find nothing to free, and each one walks the
+    rebalances queued for the book. During the run that threshold is
+    :data:`YOUNG_THRESHOLD` (cycles are still collected, ~14x more at a time), then
+    restored. Left as it is where the collector is off or something else froze objects.
     """
     if not gc.isenabled() or gc.get_freeze_count():
         yield
         return
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 

@@ -138,15 +138,21 @@ def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
 
     data = frames(5, n=600)
     counts = []
+    thresholds = []
+    before = gc.get_threshold()
 
     def watching(context, config):
         counts.append(gc.get_freeze_count())
+        thresholds.append(gc.get_threshold())
         return dict.fromkeys(config["symbols"], 0.2)
 
     assert gc.get_freeze_count() == 0
     run(watching, data, "auto")
     assert min(counts) > 1000  # pandas, numpy and the test's objects: skipped by full passes
     assert gc.get_freeze_count() == 0
+    # young collections batched during the run, the thresholds restored after it
+    assert set(thresholds) == {(engine_module.YOUNG_THRESHOLD, *before[1:])}
+    assert gc.get_threshold() == before
 
     def failing(context, config):
         raise RuntimeError("boom")
@@ -154,6 +160,7 @@ def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
     with pytest.raises(StrategyError):
         run(failing, data, "auto")
     assert gc.get_freeze_count() == 0  # thawed on the way out too
+    assert gc.get_threshold() == before
 
     gc.freeze()  # someone else froze objects: left as it is
     try:
@@ -168,6 +175,36 @@ def test_the_heap_before_a_run_is_frozen_during_it_and_thawed_after():
     finally:
         gc.unfreeze()
 
+
+
+def test_garbage_cycles_a_strategy_makes_are_still_collected_during_a_run():
+    import gc
+    import weakref
+
+    class Node:
+        """One reference cycle (a node holding itself): freed by the collector alone."""
+
+        def __init__(self) -> None:
+            self.me = self
+            self.payload = [0.0] * 8
+
+    alive: weakref.WeakSet[Node] = weakref.WeakSet()
+    peak = [0]
+
+    def cyclic(context, config):
+        for _ in range(100):
+            alive.add(Node())
+        peak[0] = max(peak[0], len(alive))
+        return None
+
+    data = frames(6, n=3000)
+    gc.collect()
+    result = run(cyclic, data, "auto")
+    calls = result.metrics["rebalances"]
+    assert calls * 100 > 3 * engine_module.YOUNG_THRESHOLD  # enough garbage for passes
+    # each cycle is 2 or 3 containers (the node, its list, maybe its dict): a young pass
+    # runs at least every YOUNG_THRESHOLD of them
+    assert 0 < peak[0] <= engine_module.YOUNG_THRESHOLD
 
 def test_an_output_the_strategy_changes_later_is_booked_as_it_was_returned():
     data = frames(6)
